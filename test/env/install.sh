@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh machine of its kind: npm dependencies
+# (exact versions from the lockfile) and the Debian tools the scripts call. Go, Java and
+# Maven come with the machine; kube-apiserver, etcd, kubectl and Kafka are built or
+# fetched by test/env on first start and cached.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+log() { printf '[%s] install: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+missing=()
+for tool in openssl curl make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+for tool in go java mvn node npm; do
+  command -v "$tool" >/dev/null || { log "$tool is missing: this project expects the polyglot machine kind (Go, JDK 17 + Maven, Node 20)"; exit 1; }
+done
+
+# npm ci only when the lockfile changed since the last install, so a warm run is instant.
+stamp=node_modules/.kidp-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  log "npm ci (exact versions from package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+else
+  log "node_modules up to date"
+fi
