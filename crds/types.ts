@@ -23,6 +23,7 @@ export type ApplicationSpec = {
     name: string;
   };
   description?: string;
+  /** Defaulted at admission: from the owning Application, else the environment label, else development. */
   environment?: "development" | "staging" | "production";
   repository?: string;
 };
@@ -61,6 +62,7 @@ export type CacheSpec = {
     kind: "Application" | "Team";
     name: string;
   };
+  /** Defaulted at admission: from the owning Application, else the environment label, else development. */
   environment?: "development" | "staging" | "production";
   /** Name of the DeploymentTarget to deploy to. */
   target?: string;
@@ -170,6 +172,7 @@ export type DatabaseSpec = {
     kind: "Application" | "Team";
     name: string;
   };
+  /** Defaulted at admission: from the owning Application, else the environment label, else development. */
   environment?: "development" | "staging" | "production";
   /** Name of the DeploymentTarget to deploy to. */
   target?: string;
@@ -437,6 +440,7 @@ export type ServiceSpec = {
     kind: "Application";
     name: string;
   };
+  /** Defaulted at admission: from the owning Application, else the environment label, else development. */
   environment?: "development" | "staging" | "production";
   /** Name of the DeploymentTarget to deploy to. */
   target?: string;
@@ -560,6 +564,7 @@ export type TopicSpec = {
     kind: "Application" | "Team";
     name: string;
   };
+  /** Defaulted at admission: from the owning Application, else the environment label, else development. */
   environment?: "development" | "staging" | "production";
   /** Name of the DeploymentTarget to deploy to. */
   target?: string;
