@@ -2,7 +2,7 @@
 // same table runs offline through validateManifest (crds/validate.test.ts) and online
 // through kubectl against the real apiserver (test/crds.e2e.test.ts), so both verdicts
 // are compared row by row.
-import type { Team, Application, Service, Database, Cache, Topic, Policy, PolicyException, DeploymentTarget } from '../types.js';
+import type { KidpResource, Team, Application, Service, Database, Cache, Topic, Policy, PolicyException, DeploymentTarget } from '../types.js';
 
 export interface InvalidRow {
   name: string;
@@ -72,7 +72,7 @@ export const target: DeploymentTarget = {
 };
 
 /** The valid base manifests; each row changes one thing. */
-export const validRows: Record<string, unknown>[] = [team, application, service, database, cache, topic, policy, exception, target];
+export const validRows: KidpResource[] = [team, application, service, database, cache, topic, policy, exception, target];
 
 type Obj = Record<string, unknown>;
 function change<T extends object>(base: T, edit: (copy: Obj) => void): Obj {
