@@ -1,0 +1,68 @@
+// A CertificateStore in a Kubernetes Secret, shared by every webhook replica. Writes are
+// conditional on resourceVersion, so two replicas rotating at once cannot both win: the
+// loser gets StoreConflictError, re-reads, and adopts the winner's material.
+// Its end-to-end test against the real apiserver belongs in test/ (not written yet).
+import { ApiException, type CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { StoreConflictError, StoreFailedError } from './errors.js';
+import { MATERIAL_KEYS, type CertificateStore, type MaterialKey, type StoreSnapshot, type StoredFiles } from './store.js';
+
+const HTTP_NOT_FOUND = 404;
+const HTTP_CONFLICT = 409;
+
+export interface SecretCertificateStoreOptions {
+  api: Pick<CoreV1Api, 'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret'>;
+  namespace: string;
+  name: string;
+  labels?: Record<string, string>;
+}
+
+export class SecretCertificateStore implements CertificateStore {
+  readonly location: string;
+
+  constructor(private readonly options: SecretCertificateStoreOptions) {
+    this.location = `secret ${options.namespace}/${options.name}`;
+  }
+
+  async read(): Promise<StoreSnapshot> {
+    let secret: V1Secret;
+    try {
+      secret = await this.options.api.readNamespacedSecret({ name: this.options.name, namespace: this.options.namespace });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === HTTP_NOT_FOUND) return { files: {}, version: undefined };
+      throw new StoreFailedError(this.location, 'read', { cause: err });
+    }
+    const files: StoredFiles = {};
+    for (const key of Object.values(MATERIAL_KEYS)) {
+      const value = secret.data?.[key];
+      if (value !== undefined) files[key] = Buffer.from(value, 'base64').toString('utf8');
+    }
+    return { files, version: secret.metadata?.resourceVersion };
+  }
+
+  async write(files: Record<MaterialKey, string>, expectedVersion: string | undefined): Promise<string> {
+    const data: Record<string, string> = {};
+    for (const key of Object.values(MATERIAL_KEYS)) data[key] = Buffer.from(files[key], 'utf8').toString('base64');
+    const body: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: this.options.name,
+        namespace: this.options.namespace,
+        labels: { 'platform.kidp.io/managed-by': 'kidp', ...this.options.labels },
+        ...(expectedVersion === undefined ? {} : { resourceVersion: expectedVersion }),
+      },
+      type: 'kubernetes.io/tls',
+      data,
+    };
+    try {
+      const written =
+        expectedVersion === undefined
+          ? await this.options.api.createNamespacedSecret({ namespace: this.options.namespace, body })
+          : await this.options.api.replaceNamespacedSecret({ name: this.options.name, namespace: this.options.namespace, body });
+      return written.metadata?.resourceVersion ?? '';
+    } catch (err) {
+      if (err instanceof ApiException && err.code === HTTP_CONFLICT) throw new StoreConflictError(this.location, { cause: err });
+      throw new StoreFailedError(this.location, 'write', { cause: err });
+    }
+  }
+}
