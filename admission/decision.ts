@@ -1,6 +1,8 @@
 // Admission decisions are values (STYLE §1): handlers return one of these, built only by
 // the constructors below; http.ts turns it into an AdmissionResponse.
 
+import type { PolicyEvaluation } from '../policy-engine/policy/index.js';
+
 export interface JsonPatchOperation {
   op: 'add' | 'remove' | 'replace' | 'test';
   path: string;
@@ -18,15 +20,18 @@ export interface Decision {
   warnings: string[];
   /** Keys without the webhook prefix; the apiserver prefixes them with the webhook name. */
   auditAnnotations: Record<string, string>;
+  /** The policies evaluated on the way, for the decision log and metrics (not sent). */
+  evaluations?: readonly PolicyEvaluation[];
 }
 
 export interface DecisionExtras {
   warnings?: string[];
   auditAnnotations?: Record<string, string>;
+  evaluations?: readonly PolicyEvaluation[];
 }
 
-function extras(e: DecisionExtras = {}): Pick<Decision, 'warnings' | 'auditAnnotations'> {
-  return { warnings: e.warnings ?? [], auditAnnotations: e.auditAnnotations ?? {} };
+function extras(e: DecisionExtras = {}): Pick<Decision, 'warnings' | 'auditAnnotations' | 'evaluations'> {
+  return { warnings: e.warnings ?? [], auditAnnotations: e.auditAnnotations ?? {}, ...(e.evaluations ? { evaluations: e.evaluations } : {}) };
 }
 
 export function allowed(e?: DecisionExtras): Decision {

@@ -1,0 +1,112 @@
+// Informer caches of what the webhook needs to know about the cluster: Namespaces and
+// KIDP objects (ownership), Policies and PolicyExceptions (the policy store). Requests are
+// answered from these caches, never by an API call per request.
+import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { MemoryView } from './memory-view.js';
+import type { PolicyStore } from './policy-store.js';
+import type { KubeObject } from './review.js';
+import type { Policy, PolicyException } from '../crds/types.js';
+
+const GROUP = 'platform.kidp.io';
+const VERSION = 'v1alpha1';
+/** Watched KIDP kinds: plural → Kind. */
+const KINDS: Record<string, string> = {
+  teams: 'Team',
+  applications: 'Application',
+  services: 'Service',
+  databases: 'Database',
+  caches: 'Cache',
+  topics: 'Topic',
+  deploymenttargets: 'DeploymentTarget',
+  policies: 'Policy',
+  policyexceptions: 'PolicyException',
+};
+/** An informer that failed (apiserver restart, expired watch) is restarted after this. */
+const INFORMER_RESTART_DELAY_MS = 1_000;
+
+export interface ClusterViewOptions {
+  kubeConfig: KubeConfig;
+  store: PolicyStore;
+  logger: Logger;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+}
+
+export class ClusterView extends MemoryView {
+  private readonly informers: Informer<KubernetesObject>[] = [];
+  private readonly namespaceObjects = new Map<string, KubeObject>();
+  private stopped = false;
+  private synced = 0;
+
+  constructor(private readonly options: ClusterViewOptions) {
+    super();
+  }
+
+  namespaceObject(name: string): KubeObject | undefined {
+    return this.namespaceObjects.get(name);
+  }
+
+  /** True once every informer has listed once. */
+  ready(): boolean {
+    return this.synced === Object.keys(KINDS).length + 1;
+  }
+
+  private route(kind: string, event: 'add' | 'update' | 'delete', obj: KubernetesObject): void {
+    const o = { ...(obj as KubeObject), kind };
+    const { store } = this.options;
+    if (kind === 'Policy') {
+      if (event === 'delete') store.removePolicy(o.metadata?.name ?? '');
+      else store.upsertPolicy(o as unknown as Policy);
+      return;
+    }
+    if (kind === 'PolicyException') {
+      if (event === 'delete') store.removeException(o as unknown as PolicyException);
+      else store.upsertException(o as unknown as PolicyException);
+      return;
+    }
+    if (kind === 'Namespace') {
+      if (event === 'delete') this.namespaceObjects.delete(o.metadata?.name ?? '');
+      else this.namespaceObjects.set(o.metadata?.name ?? '', o);
+    }
+    if (event === 'delete') this.remove(o);
+    else this.upsert(o);
+  }
+
+  private watch(kind: string, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>): Promise<void> {
+    const informer = makeInformer(this.options.kubeConfig, path, list);
+    informer.on('add', (o) => this.route(kind, 'add', o));
+    informer.on('update', (o) => this.route(kind, 'update', o));
+    informer.on('delete', (o) => this.route(kind, 'delete', o));
+    const setTimer = this.options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    informer.on('error', (err) => {
+      if (this.stopped) return;
+      this.options.logger.warn({ kind, err: String(err) }, 'informer failed; restarting');
+      setTimer(() => {
+        if (!this.stopped) informer.start().catch(() => undefined);
+      }, INFORMER_RESTART_DELAY_MS);
+    });
+    this.informers.push(informer);
+    return informer.start().then(() => {
+      this.synced += 1;
+    });
+  }
+
+  async start(): Promise<void> {
+    const core = this.options.kubeConfig.makeApiClient(CoreV1Api);
+    const custom = this.options.kubeConfig.makeApiClient(CustomObjectsApi);
+    const starts = [this.watch('Namespace', '/api/v1/namespaces', () => core.listNamespace() as Promise<KubernetesListObject<KubernetesObject>>)];
+    for (const [plural, kind] of Object.entries(KINDS)) {
+      starts.push(
+        this.watch(kind, `/apis/${GROUP}/${VERSION}/${plural}`, () =>
+          custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<KubernetesListObject<KubernetesObject>>,
+        ),
+      );
+    }
+    await Promise.all(starts);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+}

@@ -1,0 +1,56 @@
+// The webhook's Prometheus metrics (DESIGN.md §6). One registry per server so tests and
+// two servers in one process do not share counters.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Decision } from './decision.js';
+import type { AdmissionRequest } from './review.js';
+
+export type DecisionLabel = 'admit' | 'deny' | 'warn' | 'audit' | 'error';
+
+/** The one word a decision is filed under, in metrics and the decision log. */
+export function decisionLabel(d: Decision): DecisionLabel {
+  if (!d.allowed) return (d.code ?? 403) >= 500 || d.reason === 'BadRequest' ? 'error' : 'deny';
+  if (d.warnings.length > 0) return 'warn';
+  if (Object.keys(d.auditAnnotations).length > 0) return 'audit';
+  return 'admit';
+}
+
+export class AdmissionMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'operation' | 'kind' | 'decision' | 'webhook'>;
+  private readonly duration: Histogram<'webhook'>;
+  private readonly evaluations: Counter<'policy' | 'rule' | 'result'>;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({
+      name: 'kidp_admission_requests_total',
+      help: 'Admission requests answered, by operation, kind, decision and webhook.',
+      labelNames: ['operation', 'kind', 'decision', 'webhook'],
+      registers: [this.registry],
+    });
+    this.duration = new Histogram({
+      name: 'kidp_admission_duration_seconds',
+      help: 'Time from decoded AdmissionReview to decision.',
+      labelNames: ['webhook'],
+      // Sub-millisecond buckets: the budget is p99 <= 5 ms.
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers: [this.registry],
+    });
+    this.evaluations = new Counter({
+      name: 'kidp_policy_evaluations_total',
+      help: 'Policy rule evaluations at admission, by policy, rule and result.',
+      labelNames: ['policy', 'rule', 'result'],
+      registers: [this.registry],
+    });
+  }
+
+  observe(webhook: 'validate' | 'mutate', request: AdmissionRequest, decision: Decision, seconds: number): void {
+    this.requests.inc({ operation: request.operation, kind: request.kind.kind, decision: decisionLabel(decision), webhook });
+    this.duration.observe({ webhook }, seconds);
+    for (const ev of decision.evaluations ?? []) {
+      if (!ev.applied) continue;
+      if (ev.matchConditionError !== undefined) this.evaluations.inc({ policy: ev.policy, rule: '(matchConditions)', result: 'error' });
+      for (const r of ev.rules) this.evaluations.inc({ policy: ev.policy, rule: r.rule, result: r.result });
+    }
+  }
+}

@@ -1,0 +1,72 @@
+// The compiled Policies and the PolicyExceptions the validating webhook evaluates. Fed by
+// informers (cluster-view.ts) or by files (`kidp webhook serve --policies`); compiles a
+// Policy once when it arrives or changes, never per request (STYLE §5).
+import type { Logger } from 'pino';
+import { compilePolicy, type CompiledPolicy } from '../policy-engine/policy/index.js';
+import type { Policy, PolicyException } from '../crds/types.js';
+
+export interface StoredPolicyProblem {
+  policy: string;
+  message: string;
+}
+
+export class PolicyStore {
+  private readonly compiled = new Map<string, CompiledPolicy>();
+  private readonly problems = new Map<string, string>();
+  private readonly exceptions = new Map<string, PolicyException>();
+  private snapshot: CompiledPolicy[] = [];
+  private exceptionSnapshot: PolicyException[] = [];
+
+  constructor(private readonly logger?: Logger) {}
+
+  /**
+   * Compiles and stores a Policy. One that no longer compiles (it was admitted before
+   * KIDP ran, or the schemas changed) is dropped from evaluation and reported by problems().
+   */
+  upsertPolicy(policy: Policy): void {
+    const name = policy.metadata.name ?? '';
+    try {
+      this.compiled.set(name, compilePolicy(policy));
+      this.problems.delete(name);
+    } catch (e) {
+      this.compiled.delete(name);
+      const message = e instanceof Error ? e.message : String(e);
+      this.problems.set(name, message);
+      this.logger?.error({ policy: name, err: message }, 'stored Policy does not compile; it is not enforced');
+    }
+    this.snapshot = [...this.compiled.values()];
+  }
+
+  removePolicy(name: string): void {
+    this.compiled.delete(name);
+    this.problems.delete(name);
+    this.snapshot = [...this.compiled.values()];
+  }
+
+  upsertException(ex: PolicyException): void {
+    this.exceptions.set(`${ex.metadata.namespace ?? ''}/${ex.metadata.name ?? ''}`, ex);
+    this.exceptionSnapshot = [...this.exceptions.values()];
+  }
+
+  removeException(ex: PolicyException): void {
+    this.exceptions.delete(`${ex.metadata.namespace ?? ''}/${ex.metadata.name ?? ''}`);
+    this.exceptionSnapshot = [...this.exceptions.values()];
+  }
+
+  /** A stable array, replaced (not mutated) on change, so a request sees one consistent set. */
+  policies(): readonly CompiledPolicy[] {
+    return this.snapshot;
+  }
+
+  hasPolicy(name: string): boolean {
+    return this.compiled.has(name) || this.problems.has(name);
+  }
+
+  policyExceptions(): readonly PolicyException[] {
+    return this.exceptionSnapshot;
+  }
+
+  problemsList(): StoredPolicyProblem[] {
+    return [...this.problems].map(([policy, message]) => ({ policy, message }));
+  }
+}

@@ -1,0 +1,58 @@
+// The validating webhook: ownership rules, the Policy and PolicyException objects
+// themselves, then every matching Policy (DESIGN.md §3–4).
+import { allowed, denied, type Decision } from './decision.js';
+import { GROUP, validateOwnership, type OwnershipView } from './ownership.js';
+import type { PolicyStore } from './policy-store.js';
+import type { AdmissionRequest, KubeObject } from './review.js';
+import { compilePolicy, evaluate } from '../policy-engine/policy/index.js';
+import type { Policy, PolicyException } from '../crds/types.js';
+
+export interface ValidateContext {
+  view: OwnershipView;
+  store: PolicyStore;
+  now: () => Date;
+  /** Namespace objects for namespaceObject / namespaceSelector; undefined when unknown. */
+  namespaceObject: (name: string) => KubeObject | undefined;
+}
+
+function validatePolicyObject(req: AdmissionRequest): Decision {
+  const policy = req.object as unknown as Policy;
+  try {
+    compilePolicy(policy);
+    return allowed();
+  } catch (e) {
+    return denied('PolicyInvalid', `Policy ${policy.metadata?.name ?? req.name}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function validateExceptionObject(req: AdmissionRequest, ctx: ValidateContext): Decision {
+  const ex = req.object as unknown as PolicyException;
+  const name = ex.metadata?.name ?? req.name;
+  const problems: string[] = [];
+  if (!ctx.store.hasPolicy(ex.spec.policyName)) problems.push(`spec.policyName: Policy ${ex.spec.policyName} does not exist`);
+  const expires = Date.parse(ex.spec.expiresAt);
+  if (Number.isNaN(expires)) problems.push(`spec.expiresAt: ${JSON.stringify(ex.spec.expiresAt)} is not an RFC 3339 time`);
+  else if (expires <= ctx.now().getTime()) problems.push(`spec.expiresAt: ${ex.spec.expiresAt} is not in the future; an exception must expire later than now`);
+  return problems.length === 0 ? allowed() : denied('PolicyExceptionInvalid', `PolicyException ${name}: ${problems.join('; ')}`);
+}
+
+export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision {
+  const ownership = validateOwnership(req, ctx.view);
+  if (!ownership.allowed) return ownership;
+  if (req.kind.group === GROUP && (req.operation === 'CREATE' || req.operation === 'UPDATE')) {
+    if (req.kind.kind === 'Policy') {
+      const d = validatePolicyObject(req);
+      if (!d.allowed) return d;
+    } else if (req.kind.kind === 'PolicyException') {
+      const d = validateExceptionObject(req, ctx);
+      if (!d.allowed) return d;
+    }
+  }
+  const policies = ctx.store.policies();
+  if (policies.length === 0) return allowed();
+  const namespaceObject = req.namespace ? (ctx.namespaceObject(req.namespace) ?? null) : null;
+  const request = { ...req, userInfo: { ...req.userInfo, username: req.userInfo.username ?? '' } };
+  const verdict = evaluate(policies, { request, namespaceObject }, { now: ctx.now(), exceptions: ctx.store.policyExceptions() });
+  const extras = { warnings: verdict.warnings, auditAnnotations: verdict.auditAnnotations, evaluations: verdict.evaluations };
+  return verdict.allowed ? allowed(extras) : denied('PolicyViolation', verdict.message ?? 'denied by policy', extras);
+}
