@@ -1,0 +1,358 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka (KRaft: broker and controller in one JVM) on loopback,
+# run from Maven Central jars because no Kafka tarball can be downloaded here (DESIGN.md §7).
+#
+#   kafka.sh start    resolve jars (first run only), format storage, start, wait for health;
+#                     prints `export KAFKA_BOOTSTRAP=...` on stdout, progress on stderr
+#   kafka.sh stop     TERM, then KILL after KIDP_KAFKA_STOP_TIMEOUT; removes all run state
+#   kafka.sh status   exit 0 and say where when running, exit 3 when not
+#   kafka.sh env      print `export KAFKA_BOOTSTRAP=...` for a running broker
+#
+# README.md beside this file lists the environment variables and the cache layout.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../.." && pwd)
+RUN_DIR="${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/kafka"
+CACHE_ROOT="${KIDP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kidp}"
+# 2-core CI machines spend ~10 s on a warm start; the margin is for a busy machine.
+START_TIMEOUT="${KIDP_KAFKA_START_TIMEOUT:-120}"
+# A single-node controlled shutdown normally takes a few seconds; past this we KILL.
+STOP_TIMEOUT="${KIDP_KAFKA_STOP_TIMEOUT:-30}"
+HEAP="${KIDP_KAFKA_HEAP:-512m}"
+
+PID_FILE="$RUN_DIR/kafka.pid"
+BOOTSTRAP_FILE="$RUN_DIR/bootstrap"
+LOG_DIR="$RUN_DIR/logs"
+
+log() { printf 'kafka: %s\n' "$*" >&2; }
+elapsed_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+die() { log "error: $*"; exit 1; }
+
+kafka_version() {
+  if [[ -n "${KIDP_KAFKA_VERSION:-}" ]]; then
+    printf '%s\n' "$KIDP_KAFKA_VERSION"
+    return
+  fi
+  local v
+  v=$(sed -n 's:.*<kafka\.version>\(.*\)</kafka\.version>.*:\1:p' "$HERE/pom.xml" | head -n 1)
+  [[ -n "$v" ]] || die "no <kafka.version> in $HERE/pom.xml"
+  printf '%s\n' "$v"
+}
+
+# True when every jar named in the classpath file is still on disk: a cleaned ~/.m2
+# must send us back to Maven rather than start a JVM that dies on a missing class.
+classpath_complete() {
+  local jar jars
+  IFS=: read -r -a jars <"$1"
+  ((${#jars[@]} > 0)) || return 1
+  for jar in "${jars[@]}"; do
+    [[ -f "$jar" ]] || return 1
+  done
+}
+
+MVN_PID=""
+MVN_TAIL_PID=""
+
+# Sets CLASSPATH_VALUE. The classpath is cached per Kafka version and checked against a
+# hash of pom.xml, so a warm start (or a fresh clone on the same machine) never runs
+# Maven, and editing the pom (say, the log binding) is still picked up.
+resolve_classpath() {
+  local version=$1
+  local dir="$CACHE_ROOT/kafka/$version"
+  local cp_file="$dir/classpath.txt" sum_file="$dir/pom.sha256"
+  local pom_sum
+  pom_sum=$(sha256sum "$HERE/pom.xml" | cut -d' ' -f1)
+  if [[ -s "$cp_file" && -f "$sum_file" && "$(<"$sum_file")" == "$pom_sum" ]] && classpath_complete "$cp_file"; then
+    CLASSPATH_VALUE=$(<"$cp_file")
+    return
+  fi
+
+  command -v mvn >/dev/null || die "Maven is needed once to fetch the Kafka jars: apt-get install -y maven"
+  mkdir -p "$dir"
+  local tmp="$dir/classpath.txt.tmp.$$" mvn_log="$dir/mvn.log"
+  log "fetching Kafka $version jars from Maven Central (first run only; classpath cached in $dir)"
+  local started=$EPOCHREALTIME
+  # Background + wait so that an interrupt is handled at once instead of after Maven
+  # finishes; stdin closed and -B because CI has no terminal.
+  CI=true mvn -B -f "$HERE/pom.xml" \
+    -Dkafka.version="$version" -Dmdep.outputFile="$tmp" -Dmdep.includeScope=runtime \
+    dependency:build-classpath </dev/null >"$mvn_log" 2>&1 9<&- &
+  MVN_PID=$!
+  # Progress: one line per jar fetched (Maven's own -B output is hundreds of lines).
+  tail -n +1 -F --pid="$MVN_PID" "$mvn_log" 2>/dev/null 9<&- |
+    sed -un \
+      -e 's|.*Downloaded from [^ ]*: .*/\([^/ ]*\.jar\) (\([^ ]* [^ ]*\) .*|kafka:   fetched \1 (\2)|p' \
+      -e '/\[ERROR\]/p' >&2 &
+  MVN_TAIL_PID=$!
+  local rc=0
+  wait "$MVN_PID" || rc=$?
+  wait "$MVN_TAIL_PID" 2>/dev/null || true
+  MVN_PID="" MVN_TAIL_PID=""
+  if ((rc != 0)) || [[ ! -s "$tmp" ]]; then
+    rm -f "$tmp"
+    tail -n 30 "$mvn_log" >&2 || true
+    die "Maven could not resolve Kafka $version (exit $rc); full log: $mvn_log"
+  fi
+  grep -q "kafka_2.13-$version.jar" "$tmp" || die "resolved classpath has no kafka_2.13-$version.jar: $tmp"
+  mv -f "$tmp" "$cp_file"
+  printf '%s\n' "$pom_sum" >"$sum_file"
+  rm -f "$mvn_log"
+  log "fetched Kafka $version in $(elapsed_since "$started") s"
+  CLASSPATH_VALUE=$(<"$cp_file")
+}
+
+# The pid file alone is not proof: after a reboot or a crash the pid may belong to
+# something else, which stop must never kill.
+is_our_broker() {
+  local pid=$1 cmdline
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  [[ "$cmdline" == *kafka.Kafka* && "$cmdline" == *"$RUN_DIR/"* ]]
+}
+
+running() {
+  [[ -f "$PID_FILE" && -f "$BOOTSTRAP_FILE" ]] && is_our_broker "$(<"$PID_FILE")"
+}
+
+print_env() {
+  printf 'export KAFKA_BOOTSTRAP=%s\n' "$(<"$BOOTSTRAP_FILE")"
+}
+
+# Two distinct free loopback ports, from the kernel rather than guessed.
+free_ports() {
+  node -e '
+    const net = require("node:net");
+    const servers = [net.createServer(), net.createServer()];
+    let bound = 0;
+    for (const s of servers) s.listen(0, "127.0.0.1", () => {
+      if (++bound < servers.length) return;
+      console.log(servers.map((x) => x.address().port).join(" "));
+      for (const x of servers) x.close();
+    });'
+}
+
+# Kafka cluster ids are 16 random bytes, base64url without padding; like Kafka's own
+# Uuid.randomUuid we avoid a leading '-', which command-line parsers take for a flag.
+new_cluster_id() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    [[ "$id" != -* ]] && break
+  done
+  printf '%s\n' "$id"
+}
+
+write_config() {
+  local broker_port=$1 controller_port=$2
+  cat >"$RUN_DIR/server.properties" <<EOF
+# Generated by test/env/kafka/kafka.sh; removed by 'kafka.sh stop'.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$broker_port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$broker_port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$RUN_DIR/data
+
+# One broker: every internal topic must be satisfiable with a single replica, or
+# consumer groups (__consumer_offsets) and idempotent/transactional producers stall.
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Fewer offsets partitions than the default 50: the first consumer group of a run
+# waits for all of them to be created, which costs seconds on 2 cores.
+offsets.topic.num.partitions=5
+
+auto.create.topics.enable=true
+num.partitions=1
+# Tests join groups one member at a time; the default 3 s delay would only slow them.
+group.initial.rebalance.delay.ms=0
+EOF
+  cat >"$RUN_DIR/log4j2.properties" <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $LOG_DIR/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+# Per-partition state changes are noise for a test broker.
+logger.state.name = state.change.logger
+logger.state.level = WARN
+EOF
+}
+
+show_logs() {
+  local f
+  for f in "$LOG_DIR/kafka.out" "$LOG_DIR/server.log" "$LOG_DIR/health.log"; do
+    [[ -s "$f" ]] || continue
+    log "last lines of $f:"
+    tail -n 30 "$f" | sed 's/^/  | /' >&2
+  done
+}
+
+# Ready means the client the project uses gets metadata back, not just an open port.
+# Without node_modules (before `npm ci`) we fall back to Kafka's own "started" line.
+metadata_ok() {
+  local bootstrap=$1
+  if [[ -d "$REPO/node_modules/kafkajs" ]]; then
+    node "$HERE/health-check.js" "$bootstrap" >>"$LOG_DIR/health.log" 2>&1
+  else
+    grep -q 'Kafka Server started' "$LOG_DIR/server.log" 2>/dev/null
+  fi
+}
+
+wait_healthy() {
+  local pid=$1 bootstrap=$2 port=${2##*:}
+  local deadline=$((SECONDS + START_TIMEOUT))
+  [[ -d "$REPO/node_modules/kafkajs" ]] ||
+    log "kafkajs not installed (run npm ci); judging readiness by the broker's log"
+  while :; do
+    if ! is_our_broker "$pid"; then
+      show_logs
+      die "broker exited during start-up"
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && metadata_ok "$bootstrap"; then
+      return 0
+    fi
+    if ((SECONDS >= deadline)); then
+      show_logs
+      die "broker not healthy at $bootstrap after ${START_TIMEOUT}s (KIDP_KAFKA_START_TIMEOUT)"
+    fi
+    sleep 0.5
+  done
+}
+
+kill_broker() {
+  local pid=$1 waited=0
+  is_our_broker "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  while is_our_broker "$pid" && ((waited < STOP_TIMEOUT * 10)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if is_our_broker "$pid"; then
+    log "broker (pid $pid) ignored TERM for ${STOP_TIMEOUT}s; killing"
+    kill -KILL "$pid" 2>/dev/null || true
+    while is_our_broker "$pid"; do sleep 0.1; done
+  fi
+}
+
+# Serialise start/stop of one run dir (two jest workers, a person and CI). The lock is
+# on this script file so nothing is left behind; fd 9 is closed for every child, or a
+# long-lived broker would hold the lock forever.
+take_lock() {
+  exec 9<"$HERE/kafka.sh"
+  flock 9
+}
+
+START_DONE=0
+cleanup_failed_start() {
+  if ((START_DONE == 1)); then return; fi
+  if [[ -n "$MVN_PID" ]]; then kill -TERM "$MVN_PID" 2>/dev/null || true; fi
+  if [[ -n "$MVN_TAIL_PID" ]]; then kill -TERM "$MVN_TAIL_PID" 2>/dev/null || true; fi
+  if [[ -f "$PID_FILE" ]]; then
+    kill_broker "$(<"$PID_FILE")"
+  fi
+  rm -rf "$RUN_DIR"
+  log "start did not complete; cleaned up $RUN_DIR"
+}
+
+cmd_start() {
+  take_lock
+  if running; then
+    log "already running (pid $(<"$PID_FILE")) at $(<"$BOOTSTRAP_FILE")"
+    print_env
+    return 0
+  fi
+  if [[ -e "$RUN_DIR" ]]; then
+    log "removing state of a broker that is no longer running: $RUN_DIR"
+    [[ -f "$PID_FILE" ]] && kill_broker "$(<"$PID_FILE")"
+    rm -rf "$RUN_DIR"
+  fi
+  command -v java >/dev/null || die "java (17+) is needed: apt-get install -y openjdk-17-jre-headless"
+  command -v node >/dev/null || die "node is needed"
+
+  trap cleanup_failed_start EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  local version started
+  version=$(kafka_version)
+  resolve_classpath "$version"
+  started=$EPOCHREALTIME
+
+  mkdir -p "$RUN_DIR/data" "$LOG_DIR"
+  local ports broker_port controller_port
+  ports=$(free_ports)
+  read -r broker_port controller_port <<<"$ports"
+  write_config "$broker_port" "$controller_port"
+
+  local jvm=(-Xms128m "-Xmx$HEAP" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$RUN_DIR/log4j2.properties" "-Dkafka.logs.dir=$LOG_DIR")
+  local cluster_id
+  cluster_id=$(new_cluster_id)
+  if ! java "${jvm[@]}" -cp "$CLASSPATH_VALUE" kafka.tools.StorageTool format \
+    -t "$cluster_id" -c "$RUN_DIR/server.properties" </dev/null >"$LOG_DIR/format.log" 2>&1 9<&-; then
+    sed 's/^/  | /' "$LOG_DIR/format.log" >&2
+    die "formatting storage failed"
+  fi
+
+  log "starting Kafka $version on 127.0.0.1:$broker_port (controller :$controller_port)"
+  # setsid: the broker must outlive this script and not get the terminal's Ctrl-C meant
+  # for whatever runs next; all its fds point at files so callers reading our stdout
+  # (execFile in jest's globalSetup) are not held open.
+  setsid java "${jvm[@]}" -cp "$CLASSPATH_VALUE" kafka.Kafka "$RUN_DIR/server.properties" \
+    </dev/null >"$LOG_DIR/kafka.out" 2>&1 9<&- &
+  local pid=$!
+  printf '%s\n' "$pid" >"$PID_FILE"
+  wait_healthy "$pid" "127.0.0.1:$broker_port"
+  printf '127.0.0.1:%s\n' "$broker_port" >"$BOOTSTRAP_FILE"
+
+  START_DONE=1
+  trap - EXIT INT TERM
+  log "ready in $(elapsed_since "$started") s (pid $pid, logs in $LOG_DIR)"
+  print_env
+}
+
+cmd_stop() {
+  take_lock
+  if [[ -f "$PID_FILE" ]]; then
+    kill_broker "$(<"$PID_FILE")"
+  fi
+  rm -rf "$RUN_DIR"
+  log "stopped"
+}
+
+cmd_status() {
+  if running; then
+    log "running (pid $(<"$PID_FILE")) at $(<"$BOOTSTRAP_FILE"), logs in $LOG_DIR"
+    return 0
+  fi
+  log "not running"
+  return 3
+}
+
+cmd_env() {
+  running || die "not running; start it with: bash test/env/kafka/kafka.sh start"
+  print_env
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *)
+    echo "usage: $0 start|stop|status|env" >&2
+    exit 2
+    ;;
+esac
