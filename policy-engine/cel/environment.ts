@@ -1,0 +1,125 @@
+// The environment: declared variables + the Kubernetes library; compile() runs
+// parse -> check -> plan -> estimate once, and the result evaluates many times.
+import type {
+  Activation, CelEnvironment, CelTypeRef, CompiledExpression, CostBudget, CostEstimate,
+} from './api.js';
+import { PER_CALL_COST_LIMIT } from './api.js';
+import { Checker } from './checker.js';
+import { converterFor, type Converter } from './convert.js';
+import { estimateCost } from './cost.js';
+import { CelCompileError, CelCostLimitError, issueAt } from './errors.js';
+import { kubernetesLibrary } from './lib/index.js';
+import type { Registry } from './lib/registry.js';
+import { parse } from './parse/parser.js';
+import { Planner, type Eval, type Frame } from './planner.js';
+import { formatType, isCelType, type CelType } from './types.js';
+import { isAssignableTo } from './types.js';
+
+export interface EnvironmentOptions {
+  variables: Readonly<Record<string, CelTypeRef>>;
+  /** Namespace for resolving names (cel-go container); empty for Kubernetes. */
+  container?: string;
+}
+
+const NOT_FOUND = Symbol('not-found');
+
+class Environment implements CelEnvironment {
+  private readonly vars: Map<string, CelType>;
+  private readonly registry: Registry;
+  constructor(
+    vars: Map<string, CelType>,
+    private readonly container: string,
+  ) {
+    this.vars = vars;
+    this.registry = kubernetesLibrary();
+  }
+
+  extend(variables: Readonly<Record<string, CelTypeRef>>): CelEnvironment {
+    const m = new Map(this.vars);
+    for (const [k, v] of Object.entries(variables)) m.set(k, asCelType(k, v));
+    return new Environment(m, this.container);
+  }
+
+  compile(expression: string, options?: { expectedType?: CelTypeRef }): CompiledExpression {
+    const ast = parse(expression);
+    const checker = new Checker(expression, this.vars, this.registry, this.container);
+    const { checked, issues } = checker.check(ast);
+    if (issues.length === 0 && options?.expectedType !== undefined) {
+      const want = asCelType('expectedType', options.expectedType);
+      if (!isAssignableTo(want, checked.type))
+        issues.push(issueAt(expression, 0, `expected type '${formatType(want)}' but found '${formatType(checked.type)}'`));
+    }
+    if (issues.length > 0) throw new CelCompileError(expression, issues);
+    const names = [...this.vars.keys()];
+    const varSlots = new Map(names.map((n, i) => [n, i]));
+    const converters: Converter[] = names.map((n) => converterFor(this.vars.get(n) as CelType));
+    const planner = new Planner({ checked, registry: this.registry, varSlots });
+    const root = planner.plan(ast);
+    const estimatedCost = estimateCost(ast, checked, this.registry);
+    return new Compiled(expression, checked.type, estimatedCost, root, names, converters, planner.maxLocals);
+  }
+}
+
+class Compiled implements CompiledExpression {
+  constructor(
+    readonly source: string,
+    readonly outputType: CelType,
+    readonly estimatedCost: CostEstimate,
+    private readonly root: Eval,
+    private readonly names: readonly string[],
+    private readonly converters: readonly Converter[],
+    private readonly nLocals: number,
+  ) {}
+
+  evaluate(activation: Activation, options?: { budget?: CostBudget; perCallLimit?: number }): unknown {
+    const perCall = options?.perCallLimit ?? PER_CALL_COST_LIMIT;
+    const budget = options?.budget;
+    const remaining = budget === undefined ? Infinity : budget.limit - budget.used;
+    const limit = Math.min(perCall, remaining);
+    const names = this.names;
+    const converters = this.converters;
+    const memo: unknown[] = new Array(names.length).fill(NOT_FOUND);
+    const lookup = typeof activation === 'function' ? activation : (n: string): unknown => activation[n];
+    const frame: Frame = {
+      variable: (slot) => {
+        const m = memo[slot];
+        if (m !== NOT_FOUND) return m;
+        const raw = lookup(names[slot] as string);
+        if (raw === undefined) throw new CelCompileVarError(names[slot] as string);
+        const v = (converters[slot] as Converter)(raw);
+        memo[slot] = v;
+        return v;
+      },
+      locals: new Array(this.nLocals),
+      cost: 0,
+      limit,
+    };
+    try {
+      return this.root(frame);
+    } catch (e) {
+      if (e instanceof CelCostLimitError && limit !== perCall) throw new CelCostLimitError(budget?.limit ?? limit, 'budget', { cause: e });
+      throw e;
+    } finally {
+      if (budget !== undefined) budget.used += frame.cost;
+    }
+  }
+}
+
+import { CelEvalError } from './errors.js';
+/** A declared variable had no value in the activation. */
+class CelCompileVarError extends CelEvalError {
+  constructor(name: string) {
+    super(`no such attribute: variable '${name}' has no value`);
+  }
+}
+
+function asCelType(name: string, t: CelTypeRef): CelType {
+  if (!isCelType(t)) throw new TypeError(`variable '${name}': not a type built with types.* (${JSON.stringify(t)})`);
+  return t;
+}
+
+export function createEnvironment(options: EnvironmentOptions): CelEnvironment {
+  const m = new Map<string, CelType>();
+  for (const [k, v] of Object.entries(options.variables)) m.set(k, asCelType(k, v));
+  return new Environment(m, options.container ?? '');
+}
