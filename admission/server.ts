@@ -1,0 +1,112 @@
+// Wires the webhook: TLS, the transport (http.ts), the handlers, what they read (informer
+// caches or files), metrics and the decision log. Used by `kidp webhook serve`, `make up`
+// and the tests.
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createAdmissionApp } from './http.js';
+import { mutate } from './mutate.js';
+import { validate } from './validate.js';
+import { AdmissionMetrics } from './metrics.js';
+import { decisionRecord, type DecisionSink } from './decision-log.js';
+import { PolicyStore } from './policy-store.js';
+import type { MemoryView } from './memory-view.js';
+import type { KubeObject } from './review.js';
+
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+export interface WebhookServerOptions {
+  logger: Logger;
+  tls: TlsMaterial;
+  /** What ownership and mutation read: a ClusterView (informers) or a MemoryView (files). */
+  view: MemoryView & { namespaceObject?(name: string): KubeObject | undefined; ready?(): boolean };
+  store: PolicyStore;
+  decisionLog?: DecisionSink;
+  host?: string;
+  port?: number;
+  now?: () => Date;
+  metrics?: AdmissionMetrics;
+  /** Overrides REQUEST_TIMEOUT_MS (tests use a short one). */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Limits against slow or hostile clients. The apiserver gives a webhook at most 5 s
+ * (timeoutSeconds), so a body still trickling in after 10 s is not from it.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+export const HEADERS_TIMEOUT_MS = 5_000;
+/** Longer than the apiserver's idle-connection reuse, so it does not race our close. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+export interface WebhookServer {
+  server: Server;
+  port: number;
+  metrics: AdmissionMetrics;
+  /** Swaps the serving certificate for new connections; open ones keep theirs. */
+  setTls(material: TlsMaterial): void;
+  close(): Promise<void>;
+}
+
+export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
+  const { logger, view, store } = options;
+  const now = options.now ?? (() => new Date());
+  const metrics = options.metrics ?? new AdmissionMetrics();
+  const namespaceObject = (name: string): KubeObject | undefined =>
+    view.namespaceObject?.(name) ?? (view.namespaceLabels(name) ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: view.namespaceLabels(name) } } : undefined);
+
+  const app = createAdmissionApp({
+    logger,
+    validate: (req) => validate(req, { view, store, now, namespaceObject }),
+    mutate: (req) => mutate(req, view),
+    observe: ({ webhook, request, decision, durationSeconds }) => {
+      metrics.observe(webhook, request, decision, durationSeconds);
+      options.decisionLog?.write(decisionRecord(webhook, request, decision, durationSeconds, now()));
+      if (!decision.allowed) logger.info({ uid: request.uid, webhook, reason: decision.reason, message: decision.message }, 'denied');
+    },
+    routes: (a) => {
+      a.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
+      a.get('/readyz', (_req, res) => {
+        const ready = view.ready ? view.ready() : true;
+        res.status(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'informer caches not synced');
+      });
+      a.get('/metrics', async (_req, res) => {
+        res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+      });
+    },
+  });
+
+  // Timeouts are enforced by a periodic check; once a second keeps a slow body from
+  // holding a socket for long past REQUEST_TIMEOUT_MS.
+  const server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval: 1_000 }, app);
+  server.requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('clientError', (err, socket) => {
+    logger.debug({ err: err.message }, 'client error');
+    const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (socket.writable) socket.end(`HTTP/1.1 ${timedOut ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 9443, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port }, 'admission webhook listening');
+  return {
+    server,
+    port,
+    metrics,
+    setTls: (m) => server.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export { PolicyStore };
