@@ -12,20 +12,11 @@
 import { CelEvalError } from './errors.js';
 import { parseDuration, parseTimestamp } from './lib/time.js';
 import type { CelType } from './types.js';
-import {
-  CelDuration, CelMap, CelOptional, CelTimestamp, CelTypeValue, CelUint, isOpaque,
-} from './values.js';
+import { CelMap, CelOptional, CelUint } from './values.js';
 
 export type Converter = (raw: unknown) => unknown;
 
 const converters = new WeakMap<CelType, Converter>();
-
-function isCelValue(v: object): boolean {
-  return (
-    v instanceof CelMap || v instanceof CelUint || v instanceof Uint8Array || v instanceof CelTimestamp ||
-    v instanceof CelDuration || v instanceof CelTypeValue || v instanceof CelOptional || isOpaque(v)
-  );
-}
 
 function jsonNumber(n: number): unknown {
   return Number.isInteger(n) && Number.isSafeInteger(n) ? BigInt(n) : n;
@@ -39,11 +30,18 @@ export function converterFor(t: CelType): Converter {
   return c;
 }
 
+/** Plain JSON containers (as opposed to CEL values, which pass through unchanged). */
+function isJsonContainer(v: object): boolean {
+  if (Array.isArray(v)) return true;
+  const p: unknown = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
 function cached(f: (raw: object) => unknown): Converter {
   const cache = new WeakMap<object, unknown>();
   return (raw) => {
     if (typeof raw !== 'object' || raw === null) return dynConvert(raw);
-    if (isCelValue(raw)) return raw;
+    if (!isJsonContainer(raw)) return raw;
     let v = cache.get(raw);
     if (v === undefined) {
       v = f(raw);
@@ -66,7 +64,7 @@ export function dynConvert(raw: unknown): unknown {
     case 'undefined':
       return null;
     case 'object': {
-      if (raw === null || isCelValue(raw)) return raw;
+      if (raw === null || !isJsonContainer(raw)) return raw;
       let v = dynCache.get(raw);
       if (v !== undefined) return v;
       if (Array.isArray(raw)) v = raw.map(dynConvert);

@@ -54,6 +54,8 @@ export function maxSizeOf(t: CelType): number {
   switch (t.kind) {
     case 'prim':
       if (t.name === 'string' || t.name === 'bytes') return 'maxLength' in t && t.maxLength !== undefined ? t.maxLength : MAX_REQUEST_SIZE_BYTES - 2;
+      // Unknown shape: as large as a request can make it (a list of 1-byte elements).
+      if (t.name === 'dyn') return Math.floor((MAX_REQUEST_SIZE_BYTES - 2) / 2);
       return 1;
     case 'list':
       return t.maxItems ?? Math.floor((MAX_REQUEST_SIZE_BYTES - 2) / (minSerializedSize(t.elem) + 1));

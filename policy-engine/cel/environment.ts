@@ -12,6 +12,7 @@ import { kubernetesLibrary } from './lib/index.js';
 import type { Registry } from './lib/registry.js';
 import { parse } from './parse/parser.js';
 import { Planner, type Eval, type Frame } from './planner.js';
+import { CelEvalError } from './errors.js';
 import { formatType, isCelType, type CelType } from './types.js';
 import { isAssignableTo } from './types.js';
 
@@ -21,7 +22,6 @@ export interface EnvironmentOptions {
   container?: string;
 }
 
-const NOT_FOUND = Symbol('not-found');
 
 class Environment implements CelEnvironment {
   private readonly vars: Map<string, CelType>;
@@ -74,26 +74,8 @@ class Compiled implements CompiledExpression {
   evaluate(activation: Activation, options?: { budget?: CostBudget; perCallLimit?: number }): unknown {
     const perCall = options?.perCallLimit ?? PER_CALL_COST_LIMIT;
     const budget = options?.budget;
-    const remaining = budget === undefined ? Infinity : budget.limit - budget.used;
-    const limit = Math.min(perCall, remaining);
-    const names = this.names;
-    const converters = this.converters;
-    const memo: unknown[] = new Array(names.length).fill(NOT_FOUND);
-    const lookup = typeof activation === 'function' ? activation : (n: string): unknown => activation[n];
-    const frame: Frame = {
-      variable: (slot) => {
-        const m = memo[slot];
-        if (m !== NOT_FOUND) return m;
-        const raw = lookup(names[slot] as string);
-        if (raw === undefined) throw new CelCompileVarError(names[slot] as string);
-        const v = (converters[slot] as Converter)(raw);
-        memo[slot] = v;
-        return v;
-      },
-      locals: new Array(this.nLocals),
-      cost: 0,
-      limit,
-    };
+    const limit = budget === undefined ? perCall : Math.min(perCall, budget.limit - budget.used);
+    const frame = new EvalFrame(this.names, this.converters, activation, this.nLocals, limit);
     try {
       return this.root(frame);
     } catch (e) {
@@ -105,9 +87,39 @@ class Compiled implements CompiledExpression {
   }
 }
 
-import { CelEvalError } from './errors.js';
+/** Per-evaluation state; a class (not closures) so that creating one is cheap. */
+class EvalFrame implements Frame {
+  readonly locals: unknown[];
+  cost = 0;
+  private readonly memo: unknown[];
+  constructor(
+    private readonly names: readonly string[],
+    private readonly converters: readonly Converter[],
+    private readonly activation: Activation,
+    nLocals: number,
+    public limit: number,
+  ) {
+    this.locals = nLocals === 0 ? EMPTY : new Array<unknown>(nLocals);
+    this.memo = new Array<unknown>(names.length);
+  }
+
+  variable(slot: number): unknown {
+    const m = this.memo[slot];
+    if (m !== undefined) return m;
+    const name = this.names[slot] as string;
+    const a = this.activation;
+    const raw = typeof a === 'function' ? a(name) : a[name];
+    if (raw === undefined) throw new CelMissingVariableError(name);
+    const v = (this.converters[slot] as Converter)(raw);
+    this.memo[slot] = v;
+    return v;
+  }
+}
+
+const EMPTY: unknown[] = [];
+
 /** A declared variable had no value in the activation. */
-class CelCompileVarError extends CelEvalError {
+class CelMissingVariableError extends CelEvalError {
   constructor(name: string) {
     super(`no such attribute: variable '${name}' has no value`);
   }

@@ -6,7 +6,7 @@ import type { AnyImpl, Overload, Registry } from './lib/registry.js';
 import { indexList, indexMap } from './lib/standard.js';
 import type { Expr } from './parse/ast.js';
 import {
-  CelMap, CelOptional, CelTypeValue, CelUint, celTypeName, noSuchOverload,
+  CelMap, CelOptional, CelTypeValue, CelUint, celCompare, celEquals, celTypeName, noSuchOverload,
 } from './values.js';
 
 /** Per-evaluation state. */
@@ -433,6 +433,34 @@ export class Planner {
           f.cost++;
           if (typeof v !== 'boolean') throw noSuchOverload('!_', [v]);
           return !v;
+        };
+      }
+      case '_<_':
+      case '_<=_':
+      case '_>_':
+      case '_>=_': {
+        // celCompare implements exactly the ordering overloads (incl. cross-type numeric),
+        // so dispatch is skipped on this hot path.
+        const [a, b] = args as [Eval, Eval];
+        const lo = fnName === '_<_' || fnName === '_<=_' ? -1 : 1;
+        const eq = fnName === '_<=_' || fnName === '_>=_';
+        return (f) => {
+          const x = a(f);
+          const y = b(f);
+          f.cost += typeof x === 'string' && typeof y === 'string' ? 1 + Math.ceil(Math.min(x.length, y.length) * 0.1) : 1;
+          const c = celCompare(x, y);
+          return c === lo || (eq && c === 0);
+        };
+      }
+      case '_==_':
+      case '_!=_': {
+        const [a, b] = args as [Eval, Eval];
+        const neg = fnName === '_!=_';
+        return (f) => {
+          const x = a(f);
+          const y = b(f);
+          f.cost += typeof x === 'string' && typeof y === 'string' ? 1 + Math.ceil(Math.min(x.length, y.length) * 0.1) : 1;
+          return celEquals(x, y) !== neg;
         };
       }
       default:
