@@ -58,7 +58,7 @@ export async function createCa(options: CreateCaOptions): Promise<IssuedCertific
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return { certPem: withNewline(cert.toString('pem')), keyPem: await exportPrivateKeyPem(keys.privateKey) };
 }
 
 /**
@@ -73,7 +73,12 @@ export function randomSerial(): string {
 
 export async function exportPrivateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = await subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return withNewline(x509.PemConverter.encode(der, 'PRIVATE KEY'));
+}
+
+/** PEM files end in a newline; concatenated bundles depend on it. */
+export function withNewline(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
 }
 
 /** Imports a PEM private key (PKCS#8 or SEC1) for signing; throws if it is not P-256. */

@@ -8,6 +8,7 @@ import {
   exportPrivateKeyPem,
   importSigningKey,
   randomSerial,
+  withNewline,
   type IssuedCertificate,
 } from './ca.js';
 import { x509, subtle } from './x509-provider.js';
@@ -81,5 +82,5 @@ export async function issueServingCertificate(options: IssueServingOptions): Pro
       await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return { certPem: withNewline(cert.toString('pem')), keyPem: await exportPrivateKeyPem(keys.privateKey) };
 }
