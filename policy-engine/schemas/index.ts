@@ -18,14 +18,15 @@ export function withObjectMeta(schema: OpenApiSchema): OpenApiSchema {
   return { ...schema, properties: { ...properties, metadata: objectMetaSchema } };
 }
 
+// Same kind -> same schema object, so compiled CEL types (cached by schema) are shared.
+const platformCache = new Map<string, OpenApiSchema | undefined>();
+
 function platformSchema(kind: string): OpenApiSchema | undefined {
-  try {
-    const schema = schemaForKind(kind, 'platform.kidp.io') as OpenApiSchema | undefined;
-    return schema ? withObjectMeta(schema) : undefined;
-  } catch {
-    // schemaForKind throws for kinds crds/ does not define; that is "no schema", not a crash.
-    return undefined;
-  }
+  if (platformCache.has(kind)) return platformCache.get(kind);
+  const schema = schemaForKind(kind, 'platform.kidp.io') as OpenApiSchema | undefined;
+  const result = schema ? withObjectMeta(schema) : undefined;
+  platformCache.set(kind, result);
+  return result;
 }
 
 /** KIDP kinds first (`Service` is platform.kidp.io's), then the core kinds. */

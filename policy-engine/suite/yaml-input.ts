@@ -39,10 +39,15 @@ export function checkDepth(value: unknown, where: string, max = MAX_INPUT_DEPTH)
   }
 }
 
+export interface ParseOptions {
+  /** Integers as bigint, so `1` (int) and `1.0` (double) stay apart, as CEL needs for --vars. */
+  intAsBigInt?: boolean;
+}
+
 /** Parses every document of a YAML (or JSON) text; empty documents are skipped. */
-export function parseYamlDocuments(text: string, file: string): YamlDocument[] {
+export function parseYamlDocuments(text: string, file: string, options: ParseOptions = {}): YamlDocument[] {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, intAsBigInt: options.intAsBigInt ?? false });
   const out: YamlDocument[] = [];
   // parseAllDocuments returns an EmptyStream (not an array) for an empty text.
   if (!Array.isArray(docs)) return out;
@@ -73,7 +78,7 @@ export function parseYamlDocuments(text: string, file: string): YamlDocument[] {
   return out;
 }
 
-export function readYamlFile(file: string): YamlDocument[] {
+export function readYamlFile(file: string, options: ParseOptions = {}): YamlDocument[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -83,7 +88,7 @@ export function readYamlFile(file: string): YamlDocument[] {
       locations: [{ where: file }],
     });
   }
-  return parseYamlDocuments(text, file);
+  return parseYamlDocuments(text, file, options);
 }
 
 const YAML_FILE = /\.(ya?ml|json)$/i;

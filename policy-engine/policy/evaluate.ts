@@ -1,0 +1,254 @@
+// Evaluation of compiled Policies against one admission request. Matching runs first (no
+// CEL), then matchConditions, then rules; variables are evaluated lazily, at most once per
+// request and policy. Every outcome is a value (decision.ts); nothing here throws for a
+// rule that errors: that is a failure that says so (fail closed, DESIGN.md §4).
+
+import { CelEvalError, CelMap, PER_POLICY_COST_LIMIT, type CompiledExpression, type CostBudget } from './cel.js';
+import type { CompiledPolicy } from './compile.js';
+import { decide, type PolicyDecision, type PolicyEvaluation, type RuleResult } from './decision.js';
+import { findExemption } from './exception.js';
+import { labelSelectorMatches, resourceTypeOf } from './match.js';
+import type { AdmissionRequest, KubeObject, PolicyException } from './types.js';
+
+export interface EvaluationInput {
+  request: AdmissionRequest;
+  /** The request's Namespace object (null for cluster-scoped resources or when unknown). */
+  namespaceObject?: KubeObject | null;
+}
+
+export interface EvaluateOptions {
+  /** Injected clock (STYLE.md §4): decides which exceptions are still in force. */
+  now: Date;
+  exceptions?: readonly PolicyException[];
+  /** Namespace whose exceptions may exempt cluster-scoped resources (default kidp-system). */
+  clusterExceptionNamespace?: string;
+  /** Cost budget per policy evaluation; Kubernetes' 10,000,000 unless set. */
+  policyCostLimit?: number;
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Why the policy does not apply, or undefined when it does (before matchConditions). */
+function mismatch(policy: CompiledPolicy, input: EvaluationInput): string | undefined {
+  const { request } = input;
+  const resourceType = resourceTypeOf(request.kind);
+  if (!policy.resourceTypes.has(resourceType)) return `resource type ${resourceType} not selected`;
+  if (!policy.operations.has(request.operation)) return `operation ${request.operation} not selected`;
+
+  // Kubernetes objectSelector: the request matches if the new or the old object matches.
+  const objectLabels = request.object?.metadata?.labels;
+  const oldLabels = request.oldObject?.metadata?.labels;
+  const selector = policy.objectSelector;
+  const objectMatches =
+    (request.object != null && labelSelectorMatches(selector, objectLabels)) ||
+    (request.oldObject != null && labelSelectorMatches(selector, oldLabels)) ||
+    (request.object == null && request.oldObject == null && labelSelectorMatches(selector, {}));
+  if (!objectMatches) return 'object labels do not match the selector';
+
+  if (policy.namespaceSelector) {
+    // Kubernetes: a Namespace is matched by its own labels; other cluster-scoped resources
+    // are never excluded by a namespaceSelector.
+    const isNamespace = resourceType === 'Namespace';
+    const namespaced = (request.namespace ?? '') !== '';
+    if (isNamespace || namespaced) {
+      const labels = isNamespace
+        ? (request.object ?? request.oldObject)?.metadata?.labels
+        : (input.namespaceObject?.metadata?.labels ?? {});
+      if (!labelSelectorMatches(policy.namespaceSelector, labels)) return 'namespace labels do not match the namespaceSelector';
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `variables` as the engine's map, backed by a Map whose get() evaluates a variable the
+ * first time a rule reads it and remembers the value (or the error) for the rest of the
+ * request. Iterating forces every variable, which only `variables` used as a whole does.
+ */
+class LazyVariables extends Map<string, unknown> {
+  private readonly pending = new Map<string, () => unknown>();
+
+  define(name: string, compute: () => unknown): void {
+    super.set(name, undefined);
+    this.pending.set(name, compute);
+  }
+
+  override get(name: string): unknown {
+    const compute = this.pending.get(name);
+    if (compute) {
+      this.pending.delete(name);
+      let value: unknown;
+      try {
+        value = compute();
+      } catch (error) {
+        const failed = (): never => {
+          throw new CelEvalError(`variable ${name}: ${errorText(error)}`, { cause: error });
+        };
+        this.pending.set(name, failed);
+        return failed();
+      }
+      super.set(name, value);
+      return value;
+    }
+    return super.get(name);
+  }
+
+  override *entries(): MapIterator<[string, unknown]> {
+    for (const k of [...super.keys()]) yield [k, this.get(k)];
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, unknown]> {
+    return this.entries();
+  }
+
+  override *values(): MapIterator<unknown> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  override forEach(cb: (value: unknown, key: string, map: Map<string, unknown>) => void): void {
+    for (const [k, v] of this.entries()) cb(v, k, this);
+  }
+}
+
+/**
+ * What CEL sees of a request, built once per request and shared by every policy: the
+ * engine caches conversion per input object, so the same objects must be passed each time.
+ * `request` goes without object/oldObject (they have their own variables), so the object
+ * is not converted a second time under the request's type.
+ */
+interface PreparedInput {
+  object: KubeObject | null;
+  oldObject: KubeObject | null;
+  request: Omit<AdmissionRequest, 'object' | 'oldObject'>;
+  namespaceObject: KubeObject | null;
+}
+
+const prepared = new WeakMap<EvaluationInput, PreparedInput>();
+
+function prepare(input: EvaluationInput): PreparedInput {
+  let p = prepared.get(input);
+  if (!p) {
+    const { object, oldObject, ...request } = input.request;
+    p = { object: object ?? null, oldObject: oldObject ?? null, request, namespaceObject: input.namespaceObject ?? null };
+    prepared.set(input, p);
+  }
+  return p;
+}
+
+/** One request's activation for one policy: plain fields plus lazily computed variables. */
+function activationFor(policy: CompiledPolicy, input: EvaluationInput, budget: CostBudget): (name: string) => unknown {
+  const p = prepare(input);
+  const lazy = new LazyVariables();
+  const variables = new CelMap(lazy);
+  const activation = (name: string): unknown => {
+    switch (name) {
+      case 'object':
+        return p.object;
+      case 'oldObject':
+        return p.oldObject;
+      case 'request':
+        return p.request;
+      case 'namespaceObject':
+        return p.namespaceObject;
+      case 'variables':
+        return variables;
+      case 'spec':
+      case 'metadata':
+      case 'status':
+        return p.object?.[name] ?? null;
+      default:
+        return undefined;
+    }
+  };
+  for (const v of policy.variables) lazy.define(v.name, () => v.program.evaluate(activation, { budget }));
+  return activation;
+}
+
+type Run = { ok: true; value: unknown } | { ok: false; error: string };
+
+function run(program: CompiledExpression, activation: (name: string) => unknown, budget: CostBudget): Run {
+  try {
+    return { ok: true, value: program.evaluate(activation, { budget }) };
+  } catch (err) {
+    return { ok: false, error: errorText(err) };
+  }
+}
+
+/** One Policy's verdict on one request. Never throws for CEL problems. */
+export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, options: EvaluateOptions): PolicyEvaluation {
+  const base = { policy: policy.name, mode: policy.mode };
+  const why = mismatch(policy, input);
+  if (why !== undefined) return { ...base, applied: false, reason: why };
+
+  const budget: CostBudget = { used: 0, limit: options.policyCostLimit ?? PER_POLICY_COST_LIMIT };
+  const activation = activationFor(policy, input, budget);
+
+  // Kubernetes: any false matchCondition skips the policy; otherwise any error fails closed.
+  const conditionErrors: string[] = [];
+  for (const cond of policy.matchConditions) {
+    const r = run(cond.program, activation, budget);
+    if (r.ok && r.value === false) return { ...base, applied: false, reason: `matchCondition "${cond.name}" is false` };
+    if (!r.ok) conditionErrors.push(`matchCondition "${cond.name}" errored: ${r.error}`);
+    else if (r.value !== true) conditionErrors.push(`matchCondition "${cond.name}" returned a non-bool value`);
+  }
+  if (conditionErrors.length > 0) {
+    return { ...base, applied: true, rules: [], matchConditionError: conditionErrors.join('; ') };
+  }
+
+  const { request } = input;
+  const subject = request.object ?? request.oldObject ?? null;
+  const target = {
+    policy: policy.name,
+    resourceType: resourceTypeOf(request.kind),
+    name: request.name ?? subject?.metadata?.name ?? '',
+    namespace: request.namespace ?? subject?.metadata?.namespace ?? '',
+    labels: subject?.metadata?.labels ?? {},
+  };
+  const exceptionOptions = {
+    now: options.now,
+    ...(options.clusterExceptionNamespace !== undefined ? { clusterExceptionNamespace: options.clusterExceptionNamespace } : {}),
+  };
+
+  const rules: RuleResult[] = policy.rules.map((rule): RuleResult => {
+    const exemption = options.exceptions?.length
+      ? findExemption(options.exceptions, { ...target, rule: rule.name }, exceptionOptions)
+      : undefined;
+    if (exemption) {
+      return {
+        rule: rule.name,
+        result: 'exempt',
+        severity: rule.severity,
+        exception: exemption.ref,
+        message: `exempted by PolicyException ${exemption.ref} until ${exemption.exception.spec.expiresAt}`,
+      };
+    }
+    const r = run(rule.program, activation, budget);
+    if (!r.ok) {
+      return { rule: rule.name, result: 'error', severity: rule.severity, message: `rule ${rule.name} errored: ${r.error}` };
+    }
+    if (r.value === true) return { rule: rule.name, result: 'pass', severity: rule.severity };
+    if (r.value !== false) {
+      return { rule: rule.name, result: 'error', severity: rule.severity, message: `rule ${rule.name} errored: result is not a bool` };
+    }
+    let message = rule.message !== undefined && rule.message.trim() !== '' ? rule.message : `failed rule ${rule.name}`;
+    if (rule.messageProgram) {
+      // Kubernetes falls back to `message` when messageExpression errors or is empty.
+      const m = run(rule.messageProgram, activation, budget);
+      if (m.ok && typeof m.value === 'string' && m.value.trim() !== '') message = m.value;
+    }
+    return { rule: rule.name, result: 'fail', severity: rule.severity, message };
+  });
+  return { ...base, applied: true, rules };
+}
+
+/** Every policy's verdict on one request, aggregated by mode (decision.ts `decide`). */
+export function evaluate(
+  policies: readonly CompiledPolicy[],
+  input: EvaluationInput,
+  options: EvaluateOptions,
+): PolicyDecision {
+  return decide(policies.map((p) => evaluatePolicy(p, input, options)));
+}
