@@ -1,6 +1,7 @@
 // Webhook configurations generated from code, so the rules always match what the
 // handlers understand (issue #4 item 6). Applied by server.ts on start (local) or shipped
 // in deploy/ (a real cluster).
+import type { V1MutatingWebhookConfiguration, V1RuleWithOperations, V1ValidatingWebhook, V1ValidatingWebhookConfiguration, AdmissionregistrationV1WebhookClientConfig } from '@kubernetes/client-node';
 
 export const PLATFORM_KINDS_PLURAL = ['teams', 'applications', 'services', 'databases', 'caches', 'topics', 'deploymenttargets', 'policies', 'policyexceptions'];
 const MUTATED_PLURAL = ['teams', 'applications', 'services', 'databases', 'caches', 'topics'];
@@ -20,7 +21,6 @@ export const CORE_RESOURCES: Readonly<Record<string, { group: string; resource: 
   'Ingress.networking.k8s.io': { group: 'networking.k8s.io', resource: 'ingresses' },
 };
 
-export type ClientConfig = { url: string; caBundle?: string } | { service: { namespace: string; name: string; path: string; port: number }; caBundle?: string };
 
 export interface WebhookConfigOptions {
   /** Name of both configurations. */
@@ -37,7 +37,7 @@ export interface WebhookConfigOptions {
   timeoutSeconds?: number;
 }
 
-function clientConfig(options: WebhookConfigOptions, path: string): ClientConfig {
+function clientConfig(options: WebhookConfigOptions, path: string): AdmissionregistrationV1WebhookClientConfig {
   const ca = options.caBundle ? { caBundle: options.caBundle } : {};
   if ('url' in options.endpoint) return { url: `${options.endpoint.url.replace(/\/$/, '')}${path}`, ...ca };
   return { service: { ...options.endpoint.service, path }, ...ca };
@@ -59,7 +59,7 @@ function selfExclusion(options: WebhookConfigOptions) {
   ];
 }
 
-export function coreRules(resourceTypes: readonly string[]) {
+export function coreRules(resourceTypes: readonly string[]): V1RuleWithOperations[] {
   const byGroup = new Map<string, Set<string>>();
   for (const type of resourceTypes) {
     const known = CORE_RESOURCES[type];
@@ -77,19 +77,19 @@ export function coreRules(resourceTypes: readonly string[]) {
   }));
 }
 
-export function webhookConfigurations(options: WebhookConfigOptions) {
+export function webhookConfigurations(options: WebhookConfigOptions): { validating: V1ValidatingWebhookConfiguration; mutating: V1MutatingWebhookConfiguration } {
   const name = options.name ?? 'kidp';
   const timeoutSeconds = Math.min(options.timeoutSeconds ?? 5, 5);
   const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', timeoutSeconds, matchPolicy: 'Equivalent' };
   const labels = { 'platform.kidp.io/managed-by': 'kidp' };
-  const platformRule = (operations: string[], resources: string[]) => ({
+  const platformRule = (operations: string[], resources: string[]): V1RuleWithOperations => ({
     apiGroups: ['platform.kidp.io'],
     apiVersions: ['v1alpha1'],
     operations,
     resources,
     scope: '*',
   });
-  const validatingWebhooks: Record<string, unknown>[] = [
+  const validatingWebhooks: V1ValidatingWebhook[] = [
     {
       name: 'validate.platform.kidp.io',
       clientConfig: clientConfig(options, '/validate'),

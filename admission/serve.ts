@@ -1,0 +1,209 @@
+// Runs the webhook for real: `kidp webhook serve`, `make up`, deploy/. Two sources of
+// truth: a cluster (informers; webhook configurations registered and their caBundle kept
+// current) or a folder of YAML (--policies: no cluster lookups at all).
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import pino, { type Logger } from 'pino';
+import { createCertificateManager, applyCaBundle, type CertificateManager } from '../certs/index.js';
+import { ClusterView } from './cluster-view.js';
+import { MemoryView } from './memory-view.js';
+import { PolicyStore } from './policy-store.js';
+import { startWebhookServer, type WebhookServer } from './server.js';
+import { fileSink, stdoutSink, type DecisionSink } from './decision-log.js';
+import { webhookConfigurations } from './webhook-config.js';
+import { PLATFORM_GROUP } from '../policy-engine/policy/index.js';
+import type { KubeObject } from './review.js';
+import type { Policy, PolicyException } from '../crds/types.js';
+
+export interface ServeOptions {
+  /** Standalone: Policies, PolicyExceptions and owner objects from this folder; no cluster. */
+  policiesDir?: string;
+  /** Cluster mode: path to a kubeconfig, else the default loading rules (in-cluster, KUBECONFIG). */
+  kubeconfig?: string;
+  host?: string;
+  port?: number;
+  /** Where the CA and serving certificate live (a directory store). */
+  certDir: string;
+  serviceName?: string;
+  namespace?: string;
+  /**
+   * Local development: register webhook configurations pointing at this URL base
+   * (e.g. https://127.0.0.1:9443) with our caBundle, and keep them current.
+   */
+  registerUrl?: string;
+  /** JSON-lines decision log file; '-' for standard output. */
+  decisionLog?: string;
+  logger?: Logger;
+}
+
+export interface RunningWebhook {
+  server: WebhookServer;
+  store: PolicyStore;
+  certificates: CertificateManager;
+  stop(): Promise<void>;
+}
+
+/** Reads every YAML document under dir (recursively) into the view and the store. */
+export function loadFolder(dir: string, view: MemoryView, store: PolicyStore): { policies: number; exceptions: number; objects: number } {
+  const counts = { policies: 0, exceptions: 0, objects: 0 };
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d).sort()) {
+      const path = join(d, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (/\.ya?ml$/.test(entry)) files.push(path);
+    }
+  };
+  walk(dir);
+  for (const file of files) {
+    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
+      const obj = doc.toJS() as KubeObject | null;
+      if (!obj || typeof obj !== 'object') continue;
+      if (obj.kind === 'Policy' && obj.apiVersion?.startsWith(`${PLATFORM_GROUP}/`)) {
+        store.upsertPolicy(obj as unknown as Policy);
+        counts.policies += 1;
+      } else if (obj.kind === 'PolicyException') {
+        store.upsertException(obj as unknown as PolicyException);
+        counts.exceptions += 1;
+      } else {
+        view.upsert(obj);
+        counts.objects += 1;
+      }
+    }
+  }
+  return counts;
+}
+
+/** Core kinds the current policies select: the core webhook's rules follow them. */
+function coreResourceTypes(store: PolicyStore): string[] {
+  const types = new Set<string>();
+  for (const p of store.policies()) for (const t of p.resourceTypes) if (!/^(Team|Application|Service|Database|Cache|Topic|DeploymentTarget|Policy|PolicyException)$/.test(t)) types.add(t);
+  return [...types].sort();
+}
+
+async function register(api: AdmissionregistrationV1Api, configs: ReturnType<typeof webhookConfigurations>): Promise<void> {
+  const upsert = async <T extends { metadata?: { name?: string; resourceVersion?: string } }>(
+    read: (name: string) => Promise<T>,
+    create: (body: T) => Promise<unknown>,
+    replace: (name: string, body: T) => Promise<unknown>,
+    body: T,
+  ) => {
+    const name = body.metadata?.name ?? '';
+    try {
+      const existing = await read(name);
+      await replace(name, { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } });
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404) throw e;
+      await create(body);
+    }
+  };
+  await upsert(
+    (name) => api.readMutatingWebhookConfiguration({ name }),
+    (body) => api.createMutatingWebhookConfiguration({ body }),
+    (name, body) => api.replaceMutatingWebhookConfiguration({ name, body }),
+    configs.mutating,
+  );
+  await upsert(
+    (name) => api.readValidatingWebhookConfiguration({ name }),
+    (body) => api.createValidatingWebhookConfiguration({ body }),
+    (name, body) => api.replaceValidatingWebhookConfiguration({ name, body }),
+    configs.validating,
+  );
+}
+
+export async function serveWebhook(options: ServeOptions): Promise<RunningWebhook> {
+  const logger = options.logger ?? pino({ name: 'kidp-webhook' });
+  const store = new PolicyStore(logger);
+  const certificates = createCertificateManager({
+    dir: options.certDir,
+    serviceName: options.serviceName ?? 'kidp-webhook',
+    namespace: options.namespace ?? 'kidp-system',
+    onError: (e) => logger.error({ err: e }, 'certificate rotation failed; the current certificate keeps serving'),
+  });
+  const material = await certificates.start();
+  let decisionLog: DecisionSink | undefined;
+  if (options.decisionLog === '-') decisionLog = stdoutSink();
+  else if (options.decisionLog) decisionLog = fileSink(options.decisionLog, (e) => logger.error({ err: e }, 'decision log write failed'));
+
+  let view: MemoryView;
+  let clusterView: ClusterView | undefined;
+  let kubeConfig: KubeConfig | undefined;
+  if (options.policiesDir) {
+    view = new MemoryView();
+    const counts = loadFolder(options.policiesDir, view, store);
+    logger.info({ dir: options.policiesDir, ...counts, problems: store.problemsList() }, 'loaded policies from files (standalone: no cluster lookups)');
+  } else {
+    kubeConfig = new KubeConfig();
+    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+    else kubeConfig.loadFromDefault();
+    clusterView = new ClusterView({ kubeConfig, store, logger });
+    view = clusterView;
+  }
+
+  const server = await startWebhookServer({
+    logger,
+    tls: { cert: material.certPem, key: material.keyPem },
+    view,
+    store,
+    decisionLog,
+    host: options.host,
+    port: options.port,
+  });
+  const unsubscribe = certificates.onRotate((m) => {
+    server.setTls({ cert: m.certPem, key: m.keyPem });
+    logger.info({ serial: m.serial, notAfter: m.notAfter }, 'serving certificate rotated');
+  });
+
+  let stopRegistering = () => {};
+  if (clusterView && kubeConfig) {
+    await clusterView.start();
+    logger.info('informer caches synced');
+    if (options.registerUrl) {
+      const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+      const configsFor = (caPem: string) =>
+        webhookConfigurations({
+          endpoint: { url: options.registerUrl as string },
+          caBundle: Buffer.from(caPem).toString('base64'),
+          platformNamespace: options.namespace ?? 'kidp-system',
+          coreResourceTypes: coreResourceTypes(store),
+        });
+      let registered = '';
+      const sync = async () => {
+        const configs = configsFor(certificates.current().caBundlePem);
+        const text = JSON.stringify(configs);
+        if (text === registered) return;
+        await register(api, configs);
+        registered = text;
+        logger.info({ coreResourceTypes: coreResourceTypes(store) }, 'webhook configurations registered');
+      };
+      await sync();
+      // Policies selecting new core kinds change the rules; the caBundle follows rotation.
+      const timer = setInterval(() => void sync().catch((e: unknown) => logger.error({ err: e }, 'webhook registration failed')), 2_000);
+      timer.unref();
+      const offRotate = certificates.onRotate(async (m) => {
+        await applyCaBundle(api, { mutating: ['kidp'], validating: ['kidp'] }, m.caBundlePem);
+      });
+      stopRegistering = () => {
+        clearInterval(timer);
+        offRotate();
+      };
+    }
+  }
+
+  return {
+    server,
+    store,
+    certificates,
+    stop: async () => {
+      stopRegistering();
+      unsubscribe();
+      certificates.stop();
+      await clusterView?.stop();
+      await server.close();
+      await decisionLog?.close();
+    },
+  };
+}
