@@ -399,7 +399,7 @@ export class Checker {
       }
       if (ok) {
         matches.push(o);
-        const rt = this.resolve(this.instantiate(o.result, local), false);
+        const rt = o.resultOf ? o.resultOf(argTypes.map((t) => this.resolve(t, true))) : this.resolve(this.instantiate(o.result, local), false);
         if (result === undefined) {
           result = rt;
           resultSub = this.sub;
@@ -508,6 +508,8 @@ export class Checker {
       return true;
     }
     if (isDynOrError(t) || isDynOrError(s)) return true;
+    // '@numeric': any of int, uint, double (math.greatest/least arguments).
+    if (t.kind === 'opaque' && t.name === '@numeric') return s.kind === 'prim' && (s.name === 'int' || s.name === 'uint' || s.name === 'double');
     switch (t.kind) {
       case 'prim':
         return s.kind === 'prim' && s.name === t.name;

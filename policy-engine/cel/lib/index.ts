@@ -2,6 +2,8 @@
 import { Registry } from './registry.js';
 import { registerOptionals } from './optionals.js';
 import { registerStandard } from './standard.js';
+import { registerStrings } from './strings.js';
+import { registerMath } from './math.js';
 
 let shared: Registry | undefined;
 
@@ -10,6 +12,8 @@ export function kubernetesLibrary(): Registry {
   const r = new Registry();
   registerStandard(r);
   registerOptionals(r);
+  registerStrings(r);
+  registerMath(r);
   shared = r;
   return r;
 }

@@ -35,6 +35,8 @@ export interface Overload {
    * Compile-time argument check for a literal argument (e.g. a regex pattern), returning
    * a problem message or undefined.
    */
+  /** Result type computed from the argument types (for mixed-type variadics). */
+  readonly resultOf?: (argTypes: readonly CelType[]) => CelType;
   readonly checkLiteral?: (index: number, value: unknown) => string | undefined;
 }
 
@@ -52,7 +54,7 @@ export function runtimeTag(t: CelType): string | null {
     case 'type':
       return 'type';
     case 'opaque':
-      return t.name;
+      return t.name.startsWith('@') ? null : t.name;
     case 'param':
       return null;
   }
