@@ -51,8 +51,24 @@ classpath_complete() {
   done
 }
 
-MVN_PID=""
-MVN_TAIL_PID=""
+# Long children run in the background and are waited for: bash runs a trap only after a
+# foreground child ends, and ignores a Ctrl-C that the child survived (a JVM exits
+# normally on SIGINT), so an interrupted start would go on. cleanup ends CHILD_PID.
+# Usage: run_child LOG_FILE COMMAND...; the output goes to LOG_FILE, named here rather than
+# redirected by the caller, or the trap's own messages would land in that file too.
+CHILD_PID=""
+run_child() {
+  local out=$1
+  shift
+  "$@" </dev/null >"$out" 2>&1 9<&- &
+  CHILD_PID=$!
+  local rc=0
+  wait "$CHILD_PID" || rc=$?
+  CHILD_PID=""
+  return "$rc"
+}
+
+PROGRESS_PID=""
 
 # Sets CLASSPATH_VALUE. The classpath is cached per Kafka version and checked against a
 # hash of pom.xml, so a warm start (or a fresh clone on the same machine) never runs
@@ -72,23 +88,24 @@ resolve_classpath() {
   mkdir -p "$dir"
   local tmp="$dir/classpath.txt.tmp.$$" mvn_log="$dir/mvn.log"
   log "fetching Kafka $version jars from Maven Central (first run only; classpath cached in $dir)"
-  local started=$EPOCHREALTIME
-  # Background + wait so that an interrupt is handled at once instead of after Maven
-  # finishes; stdin closed and -B because CI has no terminal.
+  local started=$EPOCHREALTIME rc=0
+  rm -f "$mvn_log" "$tmp"
+  # -B and closed stdin because CI has no terminal. Started like run_child, but with a
+  # progress filter beside it: one line per jar fetched, not Maven's hundreds.
   CI=true mvn -B -f "$HERE/pom.xml" \
     -Dkafka.version="$version" -Dmdep.outputFile="$tmp" -Dmdep.includeScope=runtime \
     dependency:build-classpath </dev/null >"$mvn_log" 2>&1 9<&- &
-  MVN_PID=$!
-  # Progress: one line per jar fetched (Maven's own -B output is hundreds of lines).
-  tail -n +1 -F --pid="$MVN_PID" "$mvn_log" 2>/dev/null 9<&- |
+  CHILD_PID=$!
+  # tail ends by itself once Maven has (--pid), which ends the filter too.
+  tail -s 0.2 -n +1 -F --pid="$CHILD_PID" "$mvn_log" 2>/dev/null 9<&- |
     sed -un \
       -e 's|.*Downloaded from [^ ]*: .*/\([^/ ]*\.jar\) (\([^ ]* [^ ]*\) .*|kafka:   fetched \1 (\2)|p' \
       -e '/\[ERROR\]/p' >&2 &
-  MVN_TAIL_PID=$!
-  local rc=0
-  wait "$MVN_PID" || rc=$?
-  wait "$MVN_TAIL_PID" 2>/dev/null || true
-  MVN_PID="" MVN_TAIL_PID=""
+  PROGRESS_PID=$!
+  wait "$CHILD_PID" || rc=$?
+  CHILD_PID=""
+  wait "$PROGRESS_PID" 2>/dev/null || true
+  PROGRESS_PID=""
   if ((rc != 0)) || [[ ! -s "$tmp" ]]; then
     rm -f "$tmp"
     tail -n 30 "$mvn_log" >&2 || true
@@ -257,8 +274,12 @@ take_lock() {
 START_DONE=0
 cleanup_failed_start() {
   if ((START_DONE == 1)); then return; fi
-  if [[ -n "$MVN_PID" ]]; then kill -TERM "$MVN_PID" 2>/dev/null || true; fi
-  if [[ -n "$MVN_TAIL_PID" ]]; then kill -TERM "$MVN_TAIL_PID" 2>/dev/null || true; fi
+  if [[ -n "$CHILD_PID" ]]; then
+    # Waited for so that it cannot write into the run dir after we remove it.
+    kill -TERM "$CHILD_PID" 2>/dev/null || true
+    wait "$CHILD_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$PROGRESS_PID" ]]; then kill -TERM "$PROGRESS_PID" 2>/dev/null || true; fi
   if [[ -f "$PID_FILE" ]]; then
     kill_broker "$(<"$PID_FILE")"
   fi
@@ -300,8 +321,8 @@ cmd_start() {
     "-Dlog4j2.configurationFile=$RUN_DIR/log4j2.properties" "-Dkafka.logs.dir=$LOG_DIR")
   local cluster_id
   cluster_id=$(new_cluster_id)
-  if ! java "${jvm[@]}" -cp "$CLASSPATH_VALUE" kafka.tools.StorageTool format \
-    -t "$cluster_id" -c "$RUN_DIR/server.properties" </dev/null >"$LOG_DIR/format.log" 2>&1 9<&-; then
+  if ! run_child "$LOG_DIR/format.log" java "${jvm[@]}" -cp "$CLASSPATH_VALUE" \
+    kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN_DIR/server.properties"; then
     sed 's/^/  | /' "$LOG_DIR/format.log" >&2
     die "formatting storage failed"
   fi
