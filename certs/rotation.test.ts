@@ -7,6 +7,7 @@ import { InvalidOptionsError, MaterialCorruptError } from './errors.js';
 import { FileCertificateStore } from './file-store.js';
 import { ManualClock } from './manual-clock.js';
 import type { Material } from './material.js';
+import type { CertificateStore } from './store.js';
 import { MAX_TIMER_DELAY_MS, createCertificateManager, type CertificateManagerOptions } from './rotation.js';
 import { issueServingCertificate } from './serving.js';
 
@@ -264,5 +265,40 @@ describe('certificate manager on a directory store', () => {
     const material = await manager.start();
     manager.stop();
     expect([new X509Certificate(material.certPem).issuer, material.caBundlePem]).toEqual(['CN=operator-provided\nO=kidp', ca.certPem]);
+  });
+
+  test('two replicas rotating at once: the loser gets a conflict, re-reads and adopts the winner\'s certificate', async () => {
+    const dir = await tempDir();
+    const clock = new ManualClock(T0);
+    const winner = setup(dir, clock);
+    await winner.manager.start();
+    winner.manager.stop();
+    // A real directory store; the only addition is that the other replica's rotation lands
+    // between this replica's read and its write, the race optimistic concurrency exists for.
+    const inner = new FileCertificateStore(dir);
+    let raced = false;
+    const racing: CertificateStore = {
+      location: inner.location,
+      read: () => inner.read(),
+      write: async (files, version) => {
+        if (!raced) {
+          raced = true;
+          await winner.manager.refresh();
+        }
+        return inner.write(files, version);
+      },
+    };
+    const loser = setup(dir, clock, { dir: undefined, store: racing });
+    await loser.manager.start();
+    await clock.advance(servingRenewAfter + MIN);
+    const onDisk = await readFile(join(dir, 'tls.crt'), 'utf8');
+    expect({
+      raced,
+      loserAdoptedWinner: loser.manager.current().certPem === winner.manager.current().certPem,
+      onDiskIsWinner: onDisk === winner.manager.current().certPem,
+      loserRotations: loser.rotations.length,
+      errors: loser.errors,
+    }).toEqual({ raced: true, loserAdoptedWinner: true, onDiskIsWinner: true, loserRotations: 1, errors: [] });
+    loser.manager.stop();
   });
 });
