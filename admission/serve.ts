@@ -3,10 +3,10 @@
 // current) or a folder of YAML (--policies: no cluster lookups at all).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import pino, { type Logger } from 'pino';
-import { createCertificateManager, applyCaBundle, type CertificateManager } from '../certs/index.js';
+import { createCertificateManager, applyCaBundle, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
 import { ClusterView } from './cluster-view.js';
 import { MemoryView } from './memory-view.js';
 import { PolicyStore } from './policy-store.js';
@@ -24,8 +24,10 @@ export interface ServeOptions {
   kubeconfig?: string;
   host?: string;
   port?: number;
-  /** Where the CA and serving certificate live (a directory store). */
-  certDir: string;
+  /** Where the CA and serving certificate live: a directory, or (replicas sharing one CA) */
+  certDir?: string;
+  /** a Secret `namespace/name` in the cluster. */
+  certSecret?: string;
   serviceName?: string;
   namespace?: string;
   /**
@@ -37,6 +39,9 @@ export interface ServeOptions {
   decisionLog?: string;
   logger?: Logger;
 }
+
+/** How often local registration re-checks the rules policies need (cheap: compares JSON). */
+const REGISTRATION_SYNC_MS = 2_000;
 
 export interface RunningWebhook {
   server: WebhookServer;
@@ -117,8 +122,22 @@ async function register(api: AdmissionregistrationV1Api, configs: ReturnType<typ
 export async function serveWebhook(options: ServeOptions): Promise<RunningWebhook> {
   const logger = options.logger ?? pino({ name: 'kidp-webhook' });
   const store = new PolicyStore(logger);
+  let kubeConfig: KubeConfig | undefined;
+  if (!options.policiesDir) {
+    kubeConfig = new KubeConfig();
+    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+    else kubeConfig.loadFromDefault();
+  }
+  let certStore: SecretCertificateStore | undefined;
+  if (options.certSecret) {
+    const [namespace, name] = options.certSecret.split('/');
+    if (!kubeConfig || !namespace || !name) throw new Error('--cert-secret needs the form namespace/name and a cluster (not --policies)');
+    certStore = new SecretCertificateStore({ api: kubeConfig.makeApiClient(CoreV1Api), namespace, name, labels: { 'platform.kidp.io/managed-by': 'kidp' } });
+  } else if (!options.certDir) {
+    throw new Error('give a certificate directory (--cert-dir) or Secret (--cert-secret)');
+  }
   const certificates = createCertificateManager({
-    dir: options.certDir,
+    ...(certStore ? { store: certStore } : { dir: options.certDir }),
     serviceName: options.serviceName ?? 'kidp-webhook',
     namespace: options.namespace ?? 'kidp-system',
     onError: (e) => logger.error({ err: e }, 'certificate rotation failed; the current certificate keeps serving'),
@@ -130,15 +149,11 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
 
   let view: MemoryView;
   let clusterView: ClusterView | undefined;
-  let kubeConfig: KubeConfig | undefined;
-  if (options.policiesDir) {
+  if (options.policiesDir || !kubeConfig) {
     view = new MemoryView();
-    const counts = loadFolder(options.policiesDir, view, store);
+    const counts = options.policiesDir ? loadFolder(options.policiesDir, view, store) : { policies: 0, exceptions: 0, objects: 0 };
     logger.info({ dir: options.policiesDir, ...counts, problems: store.problemsList() }, 'loaded policies from files (standalone: no cluster lookups)');
   } else {
-    kubeConfig = new KubeConfig();
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
     clusterView = new ClusterView({ kubeConfig, store, logger });
     view = clusterView;
   }
@@ -161,8 +176,8 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
   if (clusterView && kubeConfig) {
     await clusterView.start();
     logger.info('informer caches synced');
+    const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     if (options.registerUrl) {
-      const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
       const configsFor = (caPem: string) =>
         webhookConfigurations({
           endpoint: { url: options.registerUrl as string },
@@ -181,15 +196,20 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
       };
       await sync();
       // Policies selecting new core kinds change the rules; the caBundle follows rotation.
-      const timer = setInterval(() => void sync().catch((e: unknown) => logger.error({ err: e }, 'webhook registration failed')), 2_000);
+      const timer = setInterval(() => void sync().catch((e: unknown) => logger.error({ err: e }, 'webhook registration failed')), REGISTRATION_SYNC_MS);
       timer.unref();
-      const offRotate = certificates.onRotate(async (m) => {
-        await applyCaBundle(api, { mutating: ['kidp'], validating: ['kidp'] }, m.caBundlePem);
-      });
-      stopRegistering = () => {
-        clearInterval(timer);
-        offRotate();
+      stopRegistering = () => clearInterval(timer);
+    } else {
+      // deploy/ ships the configurations with an empty caBundle; every replica keeps it current.
+      const inject = async (caPem: string) => {
+        try {
+          await applyCaBundle(api, { mutating: ['kidp'], validating: ['kidp'] }, caPem);
+        } catch (e) {
+          logger.error({ err: e }, 'could not inject the caBundle into the webhook configurations');
+        }
       };
+      await inject(material.caBundlePem);
+      stopRegistering = certificates.onRotate((m) => inject(m.caBundlePem));
     }
   }
 

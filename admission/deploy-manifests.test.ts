@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { deployPath, deployWebhookManifests } from './deploy-manifests.js';
+import { webhookConfigurations, coreRules } from './webhook-config.js';
+
+describe('webhook configurations', () => {
+  it('deploy/webhook-configurations.yaml is what the code generates (npm run generate:deploy)', () => {
+    expect(readFileSync(deployPath(), 'utf8')).toBe(deployWebhookManifests());
+  });
+
+  it('fail closed for KIDP kinds, skip kube-system and the platform namespace, answer within 5 s', () => {
+    const { validating, mutating } = webhookConfigurations({ endpoint: { url: 'https://127.0.0.1:9443/' }, coreResourceTypes: ['Pod', 'Deployment.apps', 'Unknown.example.com'], timeoutSeconds: 30 });
+    const summary = [...(validating.webhooks ?? []), ...(mutating.webhooks ?? [])].map((w) => ({
+      name: w.name,
+      url: w.clientConfig.url,
+      failurePolicy: w.failurePolicy,
+      timeoutSeconds: w.timeoutSeconds,
+      sideEffects: w.sideEffects,
+      excluded: w.namespaceSelector?.matchExpressions?.[0]?.values,
+      groups: w.rules?.map((r) => r.apiGroups?.[0]),
+    }));
+    expect(summary).toEqual([
+      { name: 'validate.platform.kidp.io', url: 'https://127.0.0.1:9443/validate', failurePolicy: 'Fail', timeoutSeconds: 5, sideEffects: 'None', excluded: ['kube-system', 'kidp-system'], groups: ['platform.kidp.io'] },
+      { name: 'policies.platform.kidp.io', url: 'https://127.0.0.1:9443/validate', failurePolicy: 'Ignore', timeoutSeconds: 5, sideEffects: 'None', excluded: ['kube-system', 'kidp-system'], groups: ['', 'apps'] },
+      { name: 'mutate.platform.kidp.io', url: 'https://127.0.0.1:9443/mutate', failurePolicy: 'Fail', timeoutSeconds: 5, sideEffects: 'None', excluded: ['kube-system', 'kidp-system'], groups: ['platform.kidp.io'] },
+    ]);
+  });
+
+  it('maps policy resource types to API groups and resources, ignoring unknown ones', () => {
+    expect(coreRules(['Deployment.apps', 'Pod', 'StatefulSet.apps', 'Widget.example.com'])).toEqual([
+      { apiGroups: [''], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['pods'], scope: '*' },
+      { apiGroups: ['apps'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['deployments', 'statefulsets'], scope: '*' },
+    ]);
+  });
+});
