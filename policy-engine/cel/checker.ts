@@ -36,7 +36,6 @@ export const TYPE_IDENTS: Record<string, CelType> = {
   list: listOf(DYN),
   map: mapOf(DYN, DYN),
   type: typeOf(undefined),
-  dyn: DYN,
   optional_type: optionalOf(DYN),
   'google.protobuf.Timestamp': TIMESTAMP,
   'google.protobuf.Duration': DURATION,
@@ -166,9 +165,11 @@ export class Checker {
           }
         }
         const ot = this.resolve(this.visit(e.operand), false);
-        if (e.optional) {
+        if (e.optional || ot.kind === 'optional') {
+          // a.?b, and selection on an optional value (optional chaining): optional result.
           const inner = ot.kind === 'optional' ? ot.elem : ot;
-          return optionalOf(this.fieldType(e, inner, e.field));
+          const ft = this.fieldType(e, inner, e.field);
+          return e.test ? BOOL : optionalOf(ft);
         }
         const ft = this.fieldType(e, ot, e.field);
         return e.test ? BOOL : ft;
@@ -523,7 +524,13 @@ export class Checker {
       case 'optional':
         return s.kind === 'optional' && this.unify(t.elem, s.elem);
       case 'type':
-        return s.kind === 'type' && (t.of === undefined || s.of === undefined || this.unify(t.of, s.of));
+        // Type values of different types are comparable (`type(1) == type(1u)` is false, not an error).
+        if (s.kind !== 'type') return false;
+        if (t.of !== undefined && s.of !== undefined) {
+          const saved = new Map(this.sub);
+          if (!this.unify(t.of, s.of)) this.sub = saved;
+        }
+        return true;
       case 'opaque':
         return s.kind === 'opaque' && s.name === t.name;
     }

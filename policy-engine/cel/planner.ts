@@ -2,7 +2,7 @@
 // chain of direct calls with no AST walking or per-node dispatch on kind.
 import type { CheckedExpr } from './checker.js';
 import { CelCostLimitError, CelEvalError } from './errors.js';
-import type { AnyImpl, Overload, Registry } from './lib/registry.js';
+import { runtimeTag, type AnyImpl, type Overload, type Registry } from './lib/registry.js';
 import { indexList, indexMap } from './lib/standard.js';
 import type { Expr } from './parse/ast.js';
 import {
@@ -156,11 +156,25 @@ export class Planner {
     const field = e.field;
     if (e.test)
       return (f) => {
-        const o = op(f);
+        let o = op(f);
         f.cost++;
+        if (o instanceof CelOptional) {
+          if (!o.hasValue) return false;
+          o = o.value;
+        }
         if (o instanceof CelMap) return o.m.has(field);
         throw new CelEvalError(`invalid type for field selection: ${celTypeName(o)}`);
       };
+    const chained = (f: Frame, opt: CelOptional): unknown => {
+      if (!opt.hasValue) return opt;
+      const o = opt.value;
+      f.cost++;
+      if (o instanceof CelMap) {
+        const v = o.m.get(field);
+        return v === undefined ? CelOptional.NONE : CelOptional.of(v);
+      }
+      throw new CelEvalError(`no such key: ${field} (selection on ${celTypeName(o)})`);
+    };
     if (e.optional)
       return (f) => {
         let o = op(f);
@@ -183,6 +197,7 @@ export class Planner {
         if (v === undefined) throw new CelEvalError(`no such key: ${field}`);
         return v;
       }
+      if (o instanceof CelOptional) return chained(f, o);
       throw new CelEvalError(`no such overload: field selection on ${celTypeName(o)}`);
     };
   }
@@ -489,7 +504,7 @@ export class Planner {
     const cands = (this.ctx.checked.overloads.get(e) ??
       (this.ctx.registry.get(fn) ?? []).filter((o) => o.member === member && (o.variadic !== undefined ? n >= o.params.length : o.params.length === n))) as readonly Overload[];
     const tagAt = (o: Overload, i: number): string | null =>
-      i < o.tags.length ? (o.tags[i] as string | null) : o.variadic === undefined ? null : o.variadic.kind === 'prim' && o.variadic.name === 'dyn' ? null : (o.variadic.name as string);
+      i < o.tags.length ? (o.tags[i] as string | null) : o.variadic === undefined ? null : runtimeTag(o.variadic);
     const pick = (vals: unknown[]): Overload => {
       for (const o of cands) {
         let ok = true;

@@ -201,11 +201,11 @@ export function celEquals(a: unknown, b: unknown): boolean {
     case 'boolean':
       return false;
     case 'object':
-      if (a === null || b === null || typeof b !== 'object') return false;
       if (a instanceof CelUint) {
         if (b instanceof CelUint) return a.value === b.value;
-        return celEquals(b, a);
+        return typeof b === 'bigint' || typeof b === 'number' ? celEquals(b, a) : false;
       }
+      if (a === null || b === null || typeof b !== 'object') return false;
       if (Array.isArray(a)) {
         if (!Array.isArray(b) || a.length !== b.length) return false;
         for (let i = 0; i < a.length; i++) if (!celEquals(a[i], b[i])) return false;
@@ -243,16 +243,11 @@ function cmpBig(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Compares a bigint with a double exactly; NaN gives undefined. */
+/** Compares an integer with a double the way cel-go does: as doubles (lossy for |i| > 2^53). */
 function cmpIntDouble(i: bigint, d: number): number | undefined {
   if (Number.isNaN(d)) return undefined;
-  if (d === Infinity) return -1;
-  if (d === -Infinity) return 1;
-  const f = Math.floor(d);
-  const fi = BigInt(f);
-  if (i < fi) return -1;
-  if (i > fi) return 1;
-  return f === d ? 0 : -1;
+  const x = Number(i);
+  return x < d ? -1 : x > d ? 1 : 0;
 }
 
 /** -1/0/1, undefined for NaN comparisons; throws no_such_overload for unordered types. */

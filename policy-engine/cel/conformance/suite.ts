@@ -41,7 +41,7 @@ interface RawSuite {
 const PROTO_SECTIONS = new Set(['proto2', 'proto2_ext', 'proto3', 'enums', 'wrappers']);
 /** A test that builds, reads or expects protobuf messages, enums, wrappers or Any/Struct/Value. */
 const PROTO_TEST =
-  /TestAllTypes|NestedTestAllTypes|NestedEnum|GlobalEnum|NestedMessage|TestRequired|google\.protobuf\.(Any|Struct|Value|ListValue|NullValue|Empty|FieldMask|[A-Z][A-Za-z0-9]*Value)\b|google\.protobuf\.(Timestamp|Duration)\{|cel\.expr\.conformance|"messageType"|"enumValue"|"wrapper"/;
+  /TestAllTypes|NestedTestAllTypes|NestedEnum|GlobalEnum|NestedMessage|TestRequired|\bNullValue\b|google\.protobuf\.(Any|Struct|Value|ListValue|NullValue|Empty|FieldMask|[A-Z][A-Za-z0-9]*Value)\b|google\.protobuf\.(Timestamp|Duration)\{|cel\.expr\.conformance|"messageType"|"enumValue"|"wrapper"/;
 
 export function allCases(): ConformanceCase[] {
   const out: ConformanceCase[] = [];

@@ -203,10 +203,9 @@ class Parser {
         const optional = dot.text === '.?';
         const f = this.next();
         let field: string;
-        if (f.type === 'ident') {
-          field = f.text;
-          if (RESERVED.has(field)) this.fail(`reserved identifier: ${field}`, f.pos);
-        } else if (f.type === 'quoted_ident') field = f.text;
+        // Reserved words are fine as field and method names (cel-spec parse tests).
+        if (f.type === 'ident') field = f.text;
+        else if (f.type === 'quoted_ident') field = f.text;
         else this.fail(`mismatched input '${f.text}' expecting IDENTIFIER`, f.pos);
         if (!optional && f.type === 'ident' && this.isPunct('(')) {
           const lp = this.next();
@@ -339,6 +338,32 @@ class Parser {
     return { kind: 'ident', name, rooted, pos: t.pos, id: 0 };
   }
 
+  /**
+   * cel.block / cel.index / cel.iterVar / cel.accuVar: cel-go's common-subexpression form
+   * (ext bindings), turned into nested binds over reserved '@' names.
+   */
+  private celBlock(fn: string, args: Expr[], pos: number): Expr | undefined {
+    if (fn === 'block' && args.length === 2) {
+      const list = args[0] as Expr;
+      if (list.kind !== 'list') this.fail('cel.block requires a list literal', list.pos);
+      let body = args[1] as Expr;
+      for (let i = list.elems.length - 1; i >= 0; i--) body = { kind: 'bind', name: `@index${i}`, init: list.elems[i] as Expr, body, pos, id: 0 };
+      return body;
+    }
+    if (fn === 'index' && args.length === 1) {
+      const n = intArg(args[0]);
+      if (n === undefined) this.fail('cel.index requires an int literal', pos);
+      return { kind: 'ident', name: `@index${n}`, rooted: false, pos, id: 0 };
+    }
+    if ((fn === 'iterVar' || fn === 'accuVar') && args.length === 2) {
+      const a = intArg(args[0]);
+      const b = intArg(args[1]);
+      if (a === undefined || b === undefined) this.fail(`cel.${fn} requires int literals`, pos);
+      return { kind: 'ident', name: `@${fn}:${a}:${b}`, rooted: false, pos, id: 0 };
+    }
+    return undefined;
+  }
+
   /** Builds a call, or a macro node when the name and arity match a macro. */
   private makeCall(pos: number, fn: string, target: Expr | undefined, args: Expr[], fnPos: number): Expr {
     if (target === undefined) {
@@ -348,6 +373,10 @@ class Parser {
         return { ...a, test: true };
       }
       return call(pos, fn, undefined, args);
+    }
+    if (target.kind === 'ident' && target.name === 'cel') {
+      const block = this.celBlock(fn, args, pos);
+      if (block !== undefined) return block;
     }
     if (fn === 'bind' && args.length === 3 && target.kind === 'ident' && target.name === 'cel') {
       const v = args[0] as Expr;
@@ -369,6 +398,10 @@ class Parser {
     const body = args[args.length - 1] as Expr;
     return { kind: 'macro', macro: kind, range: target, v1: names[0] as string, v2: names[1], body, filter, pos, id: 0 };
   }
+}
+
+function intArg(e: Expr | undefined): number | undefined {
+  return e !== undefined && e.kind === 'const' && typeof e.value === 'bigint' ? Number(e.value) : undefined;
 }
 
 function call(pos: number, fn: string, target: Expr | undefined, args: Expr[]): Expr {
