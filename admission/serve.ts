@@ -32,9 +32,9 @@ export interface ServeOptions {
   namespace?: string;
   /**
    * Local development: register webhook configurations pointing at this URL base
-   * (e.g. https://127.0.0.1:9443) with our caBundle, and keep them current.
+   * (true: https://127.0.0.1:<listening port>) with our caBundle, and keep them current.
    */
-  registerUrl?: string;
+  registerUrl?: string | true;
   /** JSON-lines decision log file; '-' for standard output. */
   decisionLog?: string;
   logger?: Logger;
@@ -178,9 +178,10 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     logger.info('informer caches synced');
     const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     if (options.registerUrl) {
+      const url = options.registerUrl === true ? `https://127.0.0.1:${server.port}` : options.registerUrl;
       const configsFor = (caPem: string) =>
         webhookConfigurations({
-          endpoint: { url: options.registerUrl as string },
+          endpoint: { url },
           caBundle: Buffer.from(caPem).toString('base64'),
           platformNamespace: options.namespace ?? 'kidp-system',
           coreResourceTypes: coreResourceTypes(store),
