@@ -15,7 +15,7 @@ npm run --silent lint
 step "build"
 npm run --silent build
 step "tests: unit + e2e (jest)"
-npm test -- --ci
+npm test
 if [ -f dist/cli/main.js ] && [ -d policies ]; then
   step "built-in policy suites (kidp test policies/)"
   node dist/cli/main.js test policies
