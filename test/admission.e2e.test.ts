@@ -40,7 +40,26 @@ function topic(name: string, spec: Record<string, unknown>, namespace = 'payment
   return { apiVersion: V, kind: 'Topic', metadata: { name, namespace }, spec: { owner: { kind: 'Team', name: 'payments' }, ...spec } };
 }
 
+/**
+ * Starts from a clean slate on a shared or reused cluster: the example objects (not the
+ * Namespace: without a controller manager it would never finish terminating) and what
+ * this file creates are removed, finalizers first since no controller is running here.
+ */
+async function reset(): Promise<void> {
+  const deployables = ['services.platform.kidp.io', 'databases', 'caches', 'topics'];
+  for (const kind of deployables) {
+    const names = (await kubectlOk(['get', kind, '-n', 'payments', '-o', 'name'])).trim().split('\n').filter(Boolean);
+    for (const name of names) await kubectl(['patch', name, '-n', 'payments', '--type', 'merge', '-p', yaml({ metadata: { finalizers: null } })]);
+  }
+  await kubectlOk(['delete', ...deployables.map((k) => k), '--all', '-n', 'payments', '--ignore-not-found', '--wait=true']);
+  await kubectlOk(['delete', 'applications,policyexceptions', '--all', '-n', 'payments', '--ignore-not-found', '--wait=true']);
+  await kubectlOk(['delete', 'teams,policies', '--all', '--ignore-not-found', '--wait=true']);
+}
+
 beforeAll(async () => {
+  await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
+  await kubectlOk(['apply', '-f', join(root, 'examples', '00-namespace.yaml')]);
+  await reset();
   webhook = await serveWebhook({
     kubeconfig: process.env.KUBECONFIG,
     host: '127.0.0.1',
