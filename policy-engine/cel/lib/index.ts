@@ -4,6 +4,11 @@ import { registerOptionals } from './optionals.js';
 import { registerStandard } from './standard.js';
 import { registerStrings } from './strings.js';
 import { registerMath } from './math.js';
+import { registerLists } from './lists.js';
+import { registerQuantity } from './quantity.js';
+import { registerIP } from './ip.js';
+import { registerURL } from './url.js';
+import { registerSemver } from './semver.js';
 
 let shared: Registry | undefined;
 
@@ -14,6 +19,11 @@ export function kubernetesLibrary(): Registry {
   registerOptionals(r);
   registerStrings(r);
   registerMath(r);
+  registerLists(r);
+  registerQuantity(r);
+  registerIP(r);
+  registerURL(r);
+  registerSemver(r);
   shared = r;
   return r;
 }

@@ -136,6 +136,14 @@ export function registerStandard(r: Registry): void {
   r.global('_!=_', 'not_equals', [A, A], BOOL, (a: unknown, b: unknown) => !celEquals(a, b), {
     cost: (args) => Math.ceil(Math.min(strSize(args[0]), strSize(args[1])) * STRING_COST_FACTOR),
   });
+  // Heterogeneous numeric equality at check time too (`1 == 1.0`, `1u != 2`), which
+  // the brief asks for; cel-go would require dyn() here. Evaluation is celEquals either way.
+  for (const a of [INT, UINT, DOUBLE])
+    for (const b of [INT, UINT, DOUBLE])
+      if (a !== b) {
+        r.global('_==_', `equals_${a.name}_${b.name}`, [a, b], BOOL, (x: unknown, y: unknown) => celEquals(x, y));
+        r.global('_!=_', `not_equals_${a.name}_${b.name}`, [a, b], BOOL, (x: unknown, y: unknown) => !celEquals(x, y));
+      }
   r.global('_?_:_', 'conditional', [BOOL, A, A], A, (c: boolean, a: unknown, b: unknown) => (c ? a : b));
   const ordered: CelType[] = [BOOL, INT, UINT, DOUBLE, STRING, BYTES, TIMESTAMP, DURATION];
   const numeric: CelType[] = [INT, UINT, DOUBLE];

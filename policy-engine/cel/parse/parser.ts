@@ -383,6 +383,13 @@ class Parser {
       if (v.kind !== 'ident') this.fail('cel.bind() variable names must be simple identifiers', v.pos);
       return { kind: 'bind', name: v.name, init: args[1] as Expr, body: args[2] as Expr, pos, id: 0 };
     }
+    if (fn === 'sortBy' && args.length === 2) {
+      // cel-go ext lists: l.sortBy(v, key) sorts l by the keys l.map(v, key).
+      const v = args[0] as Expr;
+      if (v.kind !== 'ident' || v.rooted) this.fail('argument must be a simple name', v.pos);
+      const keys: Expr = { kind: 'macro', macro: 'map', range: target, v1: v.name, v2: undefined, body: args[1] as Expr, filter: undefined, pos, id: 0 };
+      return call(pos, '@sortByAssociatedKeys', undefined, [target, keys]);
+    }
     const macro = macroFor(fn, args.length);
     if (macro === undefined) return call(pos, fn, target, args);
     const { kind, vars, hasFilter } = macro;
