@@ -58,6 +58,7 @@ beforeAll(async () => {
       rules: [{ name: 'three-replicas', expression: 'object.spec.?replicationFactor.orValue(1) >= 3', messageExpression: "'topic ' + object.metadata.name + ' must set spec.replicationFactor to 3 or more'" }],
     },
   } as Policy);
+  expect(store.problemsList()).toEqual([]);
   server = await startWebhookServer({ logger: pino({ level: 'silent' }), tls: { cert: serving.certPem, key: serving.keyPem }, view: world(), store, decisionLog: log, host: '127.0.0.1', port: 0, requestTimeoutMs: 2_000 });
 });
 
