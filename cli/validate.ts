@@ -97,7 +97,10 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
     const denials: string[] = [];
     if ((obj.apiVersion as string).startsWith('platform.kidp.io/')) {
       denials.push(...schemaMessages(obj));
-      if (denials.length === 0) denials.push(...ownershipProblems(object, index, { requireOwners: options.requireOwners ?? false }));
+      // The apiserver validates the schema before any webhook runs: policies never see
+      // (and their typed CEL is never fed) an object that fails it.
+      if (denials.length > 0) return { resource: label(doc), verdict: 'DENIED', messages: denials };
+      denials.push(...ownershipProblems(object, index, { requireOwners: options.requireOwners ?? false }));
       if (denials.length === 0 && obj.kind === 'Policy') {
         try {
           compilePolicy(obj as unknown as Policy);

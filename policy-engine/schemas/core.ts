@@ -15,6 +15,14 @@ const dateTime = { type: 'string', format: 'date-time' } as const;
 const strMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const strList = { type: 'array', items: { type: 'string' } } as const;
 const open = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } as const;
+/**
+ * Bounds for cost estimation only (the apiserver does not enforce them on core kinds): an
+ * unbounded list makes every comprehension over it estimate as over the cost limit, so
+ * a CRD author adds maxItems; for core kinds we state realistic bounds here. Runtime cost
+ * limits still stop anything larger.
+ */
+const MAX_CONTAINERS = 16;
+
 const quantity = { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] } as const;
 
 export const objectMetaSchema: OpenApiSchema = {
@@ -79,8 +87,8 @@ const containerSecurityContext = {
 const container = {
   type: 'object',
   properties: {
-    name: str,
-    image: str,
+    name: { type: 'string', maxLength: 63 },
+    image: { type: 'string', maxLength: 512 },
     imagePullPolicy: str,
     command: strList,
     args: strList,
@@ -109,9 +117,9 @@ const container = {
 const podSpec = {
   type: 'object',
   properties: {
-    containers: { type: 'array', items: container },
-    initContainers: { type: 'array', items: container },
-    ephemeralContainers: { type: 'array', items: container },
+    containers: { type: 'array', maxItems: MAX_CONTAINERS, items: container },
+    initContainers: { type: 'array', maxItems: MAX_CONTAINERS, items: container },
+    ephemeralContainers: { type: 'array', maxItems: MAX_CONTAINERS, items: container },
     serviceAccountName: str,
     automountServiceAccountToken: bool,
     hostNetwork: bool,

@@ -61,7 +61,6 @@ export function parseYamlDocuments(text: string, file: string, options: ParseOpt
         locations: [{ where: file, line: pos.line, column: pos.col }],
       });
     }
-    if (doc.contents === null) continue;
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
@@ -71,7 +70,9 @@ export function parseYamlDocuments(text: string, file: string, options: ParseOpt
         locations: [{ where: file }],
       });
     }
-    const line = lineCounter.linePos(doc.range[0]).line;
+    // An empty document (a trailing `---`) is nothing, not a null object.
+    if (value === null || value === undefined) continue;
+    const line = lineCounter.linePos(doc.contents?.range[0] ?? doc.range[0]).line;
     checkDepth(value, `${file}:${line}`);
     out.push({ file, index, line, value });
   }

@@ -1,0 +1,89 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatSuiteRun, runSuites } from './runner.js';
+
+const policy = `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: topic-rf}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  rules:
+    - name: rf
+      expression: "spec.?replicationFactor.orValue(1) >= 3"
+      message: replicate at least 3 times
+`;
+const topic = (rf: number) =>
+  `{apiVersion: platform.kidp.io/v1alpha1, kind: Topic, metadata: {name: t, namespace: n}, spec: {owner: {kind: Team, name: x}, replicationFactor: ${rf}}}`;
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'kidp-suite-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function suite(name: string, files: Record<string, string>): void {
+  mkdirSync(join(root, name));
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(root, name, f), text);
+}
+
+test('passing and failing cases, each named, with what differed', () => {
+  suite('topic-rf', {
+    'policy.yaml': policy,
+    'tests.yaml': `cases:
+  - {name: rf 3 passes, object: ${topic(3)}, expect: {verdict: ADMITTED}}
+  - {name: rf 1 fails, object: ${topic(1)}, expect: {verdict: DENIED, rules: {rf: {result: fail, message: replicate at least 3 times}}}}
+  - {name: wrong expectation, object: ${topic(1)}, expect: {verdict: ADMITTED}}
+  - {name: wrong message, object: ${topic(1)}, expect: {rules: {rf: {result: fail, message: other}}}}
+`,
+  });
+  const run = runSuites(root);
+  expect(formatSuiteRun(run)).toEqual([
+    'topic-rf',
+    '  PASS  rf 3 passes',
+    '  PASS  rf 1 fails',
+    '  FAIL  wrong expectation',
+    '        rule rf: expected pass, got fail (replicate at least 3 times)',
+    '        expected verdict ADMITTED, got DENIED',
+    '  FAIL  wrong message',
+    '        rule rf: expected message "other", got "replicate at least 3 times"',
+    '2 passed, 2 failed',
+  ]);
+});
+
+test.each([
+  [
+    'a policy that does not compile',
+    { 'policy.yaml': policy.replace('orValue(1) >= 3', "orValue(1) >= '3'"), 'tests.yaml': 'cases: [{name: x, object: {}, expect: {}}]' },
+    /^policy "topic-rf" does not compile:\n {2}rule "rf" \(line 1, column 36\): found no matching overload for '_>=_' applied to '\(int, string\)'$/,
+  ],
+  ['invalid YAML in tests.yaml', { 'policy.yaml': policy, 'tests.yaml': 'cases: [\n  - a' }, /tests\.yaml:\d+:\d+: invalid YAML: /],
+  ['no tests.yaml', { 'policy.yaml': policy }, /no tests\.yaml beside policy\.yaml$/],
+  [
+    'a policy with no rules',
+    { 'policy.yaml': policy.replace(/ {2}rules:[\s\S]*/, '  rules: []\n'), 'tests.yaml': 'cases: [{name: x, object: {}, expect: {}}]' },
+    /the Policy does not match its schema: spec.rules: /,
+  ],
+])('a suite that cannot load is a failed case saying why: %s', (_name, files, message) => {
+  suite('broken', files);
+  const run = runSuites(root);
+  expect(run).toMatchObject({ passed: 0, failed: 1, results: [{ suite: 'broken', name: '(load)', passed: false }] });
+  expect(run.results[0]!.problems).toHaveLength(1);
+  expect(run.results[0]!.problems[0]).toMatch(message);
+});
+
+test('a case naming a rule the policy lacks fails, it does not pass silently', () => {
+  suite('topic-rf', {
+    'policy.yaml': policy,
+    'tests.yaml': `cases:\n  - {name: typo, object: ${topic(1)}, expect: {rules: {rff: fail}}}\n`,
+  });
+  expect(runSuites(root).results).toEqual([
+    {
+      suite: 'topic-rf',
+      name: 'typo',
+      passed: false,
+      problems: [expect.stringMatching(/expect\.rules names "rff", which policy topic-rf does not have$/)],
+    },
+  ]);
+});
