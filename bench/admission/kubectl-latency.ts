@@ -2,7 +2,7 @@
 // person sees it, on the real apiserver (test/env). Median of CREATES creates without the
 // webhooks, then with them (mutating + validating, the 50 benchmark policies loaded).
 // Needs the environment: `npm run env:start` first.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,10 +24,17 @@ function env(): void {
   if (!process.env.KUBECTL) throw new Error('the environment is not up: run `npm run env:start` first');
 }
 
-function kubectl(args: string[], input?: string): { ms: number; code: number; stderr: string } {
+// Asynchronous on purpose: the webhook answers from this same process's event loop.
+function kubectl(args: string[], input?: string): Promise<{ ms: number; code: number; stderr: string }> {
   const started = process.hrtime.bigint();
-  const r = spawnSync(process.env.KUBECTL as string, args, { input, encoding: 'utf8' });
-  return { ms: Number(process.hrtime.bigint() - started) / 1e6, code: r.status ?? -1, stderr: r.stderr };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.env.KUBECTL as string, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code: code ?? -1, stderr }));
+    child.stdin.end(input ?? '');
+  });
 }
 
 function median(xs: number[]): number {
@@ -35,34 +42,34 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-function round(label: string): number[] {
+async function round(label: string): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < CREATES; i++) {
     const topic = { apiVersion: V, kind: 'Topic', metadata: { name: `lat-${label}-${i}`, namespace: 'bench-latency' }, spec: { owner: { kind: 'Team', name: 'bench' }, partitions: 6, replicationFactor: 3, environment: 'staging' } };
-    const r = kubectl(['create', '-f', '-'], JSON.stringify(topic));
+    const r = await kubectl(['create', '-f', '-'], JSON.stringify(topic));
     if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
     times.push(r.ms);
   }
   // No controller runs here to clear finalizers, so they are removed before deleting.
   const names = Array.from({ length: CREATES }, (_, i) => `lat-${label}-${i}`);
-  for (const n of names) kubectl(['patch', 'topic', n, '-n', 'bench-latency', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
-  kubectl(['delete', 'topics', '--all', '-n', 'bench-latency', '--wait=true']);
+  for (const n of names) await kubectl(['patch', 'topic', n, '-n', 'bench-latency', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+  await kubectl(['delete', 'topics', '--all', '-n', 'bench-latency', '--wait=true']);
   return times;
 }
 
 async function main(): Promise<void> {
   env();
-  kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
-  kubectl(['create', 'namespace', 'bench-latency']);
-  kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: V, kind: 'Team', metadata: { name: 'bench' }, spec: { displayName: 'Bench', costCenter: 'CC-9999', members: [{ kind: 'User', name: 'bench' }] } }));
+  await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
+  await kubectl(['create', 'namespace', 'bench-latency']);
+  await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: V, kind: 'Team', metadata: { name: 'bench' }, spec: { displayName: 'Bench', costCenter: 'CC-9999', members: [{ kind: 'User', name: 'bench' }] } }));
   console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}); ${CREATES} creates per round`);
-  round('warm');
-  const without = round('without');
+  await round('warm');
+  const without = await round('without');
   const webhook = await serveWebhook({ kubeconfig: process.env.KUBECONFIG, host: '127.0.0.1', port: 0, certDir: join(mkdtempSync(join(tmpdir(), 'kidp-lat-')), 'certs'), registerUrl: true, logger: pino({ level: 'silent' }) });
   try {
     for (const p of benchPolicies(root)) webhook.store.upsertPolicy(p);
-    round('warm2');
-    const withHooks = round('with');
+    await round('warm2');
+    const withHooks = await round('with');
     const a = median(without);
     const b = median(withHooks);
     console.log('\n| kubectl create (Topic) | median ms |');
@@ -71,7 +78,7 @@ async function main(): Promise<void> {
     console.log(`| with KIDP webhooks (${webhook.store.policies().length} policies) | ${b.toFixed(1)} |`);
     console.log(`| added by the webhooks | ${(b - a).toFixed(1)} |`);
   } finally {
-    kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
+    await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
     await webhook.stop();
   }
 }
