@@ -16,6 +16,7 @@ const databaseSchema = {
       properties: {
         environment: { type: 'string' },
         storageGB: { type: 'integer' },
+        tags: { type: 'array', items: { type: 'string' } },
         backup: { type: 'object', properties: { enabled: { type: 'boolean' }, retentionDays: { type: 'integer' } } },
       },
     },
@@ -140,12 +141,11 @@ describe('compilePolicy rejects', () => {
     [
       'an estimated cost over the limit',
       policy({
-        selector: { resourceTypes: ['Pod'] },
+        // spec.tags has no maxItems: four nested loops over it cannot be bounded.
         rules: [
           {
             name: 'quartic',
-            expression:
-              'spec.containers.all(a, spec.containers.all(b, spec.containers.all(c, spec.containers.all(d, a.name + b.name + c.name + d.name != ""))))',
+            expression: 'spec.tags.all(a, spec.tags.all(b, spec.tags.all(c, spec.tags.all(d, a + b + c + d != ""))))',
           },
         ],
       }),
