@@ -47,6 +47,8 @@ const rules: [string, string][] = [
   ['registry-regex', "object.spec.template.spec.containers.all(c, c.image.matches('^registry\\\\.example\\\\.com/'))"],
   ['limits-set', 'object.spec.template.spec.containers.all(c, has(c.resources) && has(c.resources.limits) && has(c.resources.limits.cpu) && has(c.resources.limits.memory))'],
 
+  ['memory-quantity', "object.spec.template.spec.containers.all(c, quantity(c.resources.limits.memory).compareTo(quantity('1Gi')) <= 0)"],
+  ['cidr-ip', "cidr('10.0.0.0/8').containsIP('10.1.2.3')"],
   ['not-privileged', 'object.spec.template.spec.containers.all(c, !has(c.securityContext) || !has(c.securityContext.privileged) || c.securityContext.privileged == false)'],
   ['non-root', 'object.spec.template.spec.securityContext.runAsNonRoot == true'],
   ['name-prefix', "object.metadata.name.startsWith('check') && size(object.metadata.name) <= 63"],

@@ -106,7 +106,22 @@ function isV4Mapped(b: Uint8Array): boolean {
   return b.length === 16 && b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
 }
 
+/** Parsed addresses and prefixes are immutable: memoise by text (bounded). */
+const memo = new Map<string, IPAddr | CIDRPrefix>();
+function memoised<T extends IPAddr | CIDRPrefix>(key: string, f: () => T): T {
+  const hit = memo.get(key);
+  if (hit !== undefined) return hit as T;
+  const v = f();
+  if (memo.size >= 1000) memo.clear();
+  memo.set(key, v);
+  return v;
+}
+
 export function parseIP(s: string): IPAddr {
+  return memoised(`ip:${s}`, () => parseIPUncached(s));
+}
+
+function parseIPUncached(s: string): IPAddr {
   const v4 = parseV4(s);
   if (v4) return new IPAddr(v4);
   const v6 = s.includes(':') ? parseV6(s) : undefined;
@@ -116,6 +131,10 @@ export function parseIP(s: string): IPAddr {
 }
 
 export function parseCIDR(s: string): CIDRPrefix {
+  return memoised(`cidr:${s}`, () => parseCIDRUncached(s));
+}
+
+function parseCIDRUncached(s: string): CIDRPrefix {
   const i = s.indexOf('/');
   if (i < 0) throw new CelEvalError(`network address parse error during conversion from string: '${s}'`);
   const addr = parseIP(s.slice(0, i));

@@ -50,7 +50,21 @@ export class Quantity implements CelOpaque {
 /** k8s's quantity syntax: <signed decimal number><suffix>. */
 const QUANTITY_RE = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$/;
 
+/** Parsed quantities are immutable, so rules that parse the same literal share one. */
+const parsed = new Map<string, Quantity>();
+const PARSED_MAX = 1000;
+
 export function parseQuantity(s: string): Quantity {
+  let q = parsed.get(s);
+  if (q === undefined) {
+    q = parseQuantityUncached(s);
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(s, q);
+  }
+  return q;
+}
+
+function parseQuantityUncached(s: string): Quantity {
   const m = QUANTITY_RE.exec(s);
   if (!m) throw new CelEvalError(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': '${s}'`);
   const neg = m[1] === '-';
