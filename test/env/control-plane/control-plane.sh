@@ -58,10 +58,13 @@ our_pids() {
   return 0
 }
 
+STOPPED_PIDS=()
+
 # stop_pid PID NAME: TERM, wait up to 15 s, then KILL.
 stop_pid() {
   local pid=$1 name=$2 i
   is_ours "$pid" || return 0
+  STOPPED_PIDS+=("$pid")
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 150; i++)); do
     is_ours "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -82,6 +85,19 @@ stop_processes() {
   stop_pid "$(pid_of kube-apiserver)" kube-apiserver
   stop_pid "$(pid_of etcd)" etcd
   for p in $(our_pids | sort -u); do stop_pid "$p" "$(cat "/proc/$p/comm" 2>/dev/null || echo process)"; done
+  await_reaped
+}
+
+# A stopped server that is no longer our child stays a zombie until init reaps it (about a
+# second here); wait for that, so `pgrep` right after stop shows nothing.
+await_reaped() {
+  local i p left
+  for ((i = 0; i < 50; i++)); do
+    left=0
+    for p in "${STOPPED_PIDS[@]}"; do [[ -d /proc/$p ]] && left=1; done
+    ((left)) || return 0
+    sleep 0.1
+  done
 }
 
 remove_run_dir() {
