@@ -95,6 +95,7 @@ const container = {
     workingDir: str,
     env: {
       type: 'array',
+      maxItems: 128,
       items: { type: 'object', properties: { name: str, value: str, valueFrom: open } },
     },
     envFrom: { type: 'array', items: open },
