@@ -128,6 +128,13 @@ is_our_broker() {
   [[ "$cmdline" == *kafka.Kafka* && "$cmdline" == *"$RUN_DIR/"* ]]
 }
 
+# Alive and not a zombie (a child of ours that died stays a zombie until waited for).
+process_alive() {
+  local stat
+  stat=$(cat 2>/dev/null "/proc/$1/stat") || return 1
+  [[ "${stat##*) }" != Z* ]]
+}
+
 running() {
   [[ -f "$PID_FILE" && -f "$BOOTSTRAP_FILE" ]] && is_our_broker "$(<"$PID_FILE")"
 }
@@ -233,7 +240,9 @@ wait_healthy() {
   [[ -d "$REPO/node_modules/kafkajs" ]] ||
     log "kafkajs not installed (run npm ci); judging readiness by the broker's log"
   while :; do
-    if ! is_our_broker "$pid"; then
+    # Our own child, so liveness is enough: matching its command line would race with
+    # the exec that turns the forked shell into java.
+    if ! process_alive "$pid"; then
       show_logs
       die "broker exited during start-up"
     fi
@@ -248,18 +257,17 @@ wait_healthy() {
   done
 }
 
-kill_broker() {
+terminate() {
   local pid=$1 waited=0
-  is_our_broker "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  while is_our_broker "$pid" && ((waited < STOP_TIMEOUT * 10)); do
+  while process_alive "$pid" && ((waited < STOP_TIMEOUT * 10)); do
     sleep 0.1
     waited=$((waited + 1))
   done
-  if is_our_broker "$pid"; then
+  if process_alive "$pid"; then
     log "broker (pid $pid) ignored TERM for ${STOP_TIMEOUT}s; killing"
     kill -KILL "$pid" 2>/dev/null || true
-    while is_our_broker "$pid"; do sleep 0.1; done
+    while process_alive "$pid"; do sleep 0.1; done
   fi
 }
 
@@ -271,7 +279,19 @@ take_lock() {
   flock 9
 }
 
+# A pid read back from the run dir is only trusted when its command line shows it is the
+# broker of this run dir (see is_our_broker).
+stop_recorded_broker() {
+  local pid
+  [[ -f "$PID_FILE" ]] || return 0
+  pid=$(<"$PID_FILE")
+  if is_our_broker "$pid"; then
+    terminate "$pid"
+  fi
+}
+
 START_DONE=0
+BROKER_PID=""
 cleanup_failed_start() {
   if ((START_DONE == 1)); then return; fi
   if [[ -n "$CHILD_PID" ]]; then
@@ -280,8 +300,9 @@ cleanup_failed_start() {
     wait "$CHILD_PID" 2>/dev/null || true
   fi
   if [[ -n "$PROGRESS_PID" ]]; then kill -TERM "$PROGRESS_PID" 2>/dev/null || true; fi
-  if [[ -f "$PID_FILE" ]]; then
-    kill_broker "$(<"$PID_FILE")"
+  if [[ -n "$BROKER_PID" ]]; then
+    terminate "$BROKER_PID"
+    wait "$BROKER_PID" 2>/dev/null || true
   fi
   rm -rf "$RUN_DIR"
   log "start did not complete; cleaned up $RUN_DIR"
@@ -296,7 +317,7 @@ cmd_start() {
   fi
   if [[ -e "$RUN_DIR" ]]; then
     log "removing state of a broker that is no longer running: $RUN_DIR"
-    [[ -f "$PID_FILE" ]] && kill_broker "$(<"$PID_FILE")"
+    stop_recorded_broker
     rm -rf "$RUN_DIR"
   fi
   command -v java >/dev/null || die "java (17+) is needed: apt-get install -y openjdk-17-jre-headless"
@@ -333,22 +354,20 @@ cmd_start() {
   # (execFile in jest's globalSetup) are not held open.
   setsid java "${jvm[@]}" -cp "$CLASSPATH_VALUE" kafka.Kafka "$RUN_DIR/server.properties" \
     </dev/null >"$LOG_DIR/kafka.out" 2>&1 9<&- &
-  local pid=$!
-  printf '%s\n' "$pid" >"$PID_FILE"
-  wait_healthy "$pid" "127.0.0.1:$broker_port"
+  BROKER_PID=$!
+  printf '%s\n' "$BROKER_PID" >"$PID_FILE"
+  wait_healthy "$BROKER_PID" "127.0.0.1:$broker_port"
   printf '127.0.0.1:%s\n' "$broker_port" >"$BOOTSTRAP_FILE"
 
   START_DONE=1
   trap - EXIT INT TERM
-  log "ready in $(elapsed_since "$started") s (pid $pid, logs in $LOG_DIR)"
+  log "ready in $(elapsed_since "$started") s (pid $BROKER_PID, logs in $LOG_DIR)"
   print_env
 }
 
 cmd_stop() {
   take_lock
-  if [[ -f "$PID_FILE" ]]; then
-    kill_broker "$(<"$PID_FILE")"
-  fi
+  stop_recorded_broker
   rm -rf "$RUN_DIR"
   log "stopped"
 }
