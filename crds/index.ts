@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { KidpError } from './errors.js';
+import { celRuleCheck } from './cel-rules.js';
 
 export interface OpenApiSchema {
   type?: string;
@@ -81,7 +82,9 @@ export function loadCrds(): CustomResourceDefinition[] {
       if (doc.errors.length > 0) {
         throw new KidpError('KIDP_CRD_INVALID', `crds/${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
       }
-      crds.push(doc.toJS() as CustomResourceDefinition);
+      const obj = doc.toJS() as CustomResourceDefinition | null;
+      // crds/ also holds kustomization.yaml; only CRDs count.
+      if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
     }
   }
   cached = crds;
@@ -124,7 +127,7 @@ export interface ManifestVerdict {
  * x-kubernetes-validations with CEL; a caller that has a CEL engine passes this
  * hook so offline and online verdicts agree.
  */
-export type CelRuleCheck = (rule: string, self: unknown, oldSelf: unknown) => boolean | Error;
+export type CelRuleCheck = (rule: string, self: unknown, schema: OpenApiSchema) => boolean | Error;
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -176,6 +179,21 @@ function validatorFor(crd: CustomResourceDefinition): ValidateFunction {
   return validate;
 }
 
+// A second compilation whose only job is to fill in schema defaults, as the apiserver
+// does before it runs x-kubernetes-validations.
+const defaultingAjv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
+(addFormatsModule as unknown as (a: Ajv) => void)(defaultingAjv);
+const defaulters = new Map<string, ValidateFunction>();
+
+function defaulterFor(crd: CustomResourceDefinition): ValidateFunction {
+  let fill = defaulters.get(crd.metadata.name);
+  if (!fill) {
+    fill = defaultingAjv.compile(toAjvSchema(servedVersion(crd).schema.openAPIV3Schema, true));
+    defaulters.set(crd.metadata.name, fill);
+  }
+  return fill;
+}
+
 function pathOf(error: ErrorObject): string {
   const segments = error.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   let path = '';
@@ -213,7 +231,7 @@ function walkValidations(
 ): void {
   if (value === undefined || value === null) return;
   for (const v of schema['x-kubernetes-validations'] ?? []) {
-    const ok = check(v.rule, value, undefined);
+    const ok = check(v.rule, value, schema);
     if (ok !== true) {
       const where = v.fieldPath ? `${path}${v.fieldPath}` : path;
       const reason = ok instanceof Error ? `rule errored: ${ok.message}` : (v.message ?? `failed rule: ${v.rule}`);
@@ -232,10 +250,11 @@ function walkValidations(
 
 /**
  * Validates one manifest offline the way the apiserver would: kind known, metadata.name a
- * DNS-1123 subdomain, the CRD schema (unknown fields rejected), and, when `celRules` is
- * given, the schema's x-kubernetes-validations.
+ * DNS-1123 subdomain, the CRD schema (unknown fields rejected), and the schema's
+ * x-kubernetes-validations (with KIDP's CEL engine unless `celRules` replaces it, or is
+ * null to skip them).
  */
-export function validateManifest(manifest: unknown, options: { celRules?: CelRuleCheck } = {}): ManifestVerdict {
+export function validateManifest(manifest: unknown, options: { celRules?: CelRuleCheck | null } = {}): ManifestVerdict {
   const errors: ManifestError[] = [];
   if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) {
     return { valid: false, errors: [{ path: '', message: 'a manifest must be a YAML/JSON object' }] };
@@ -267,9 +286,11 @@ export function validateManifest(manifest: unknown, options: { celRules?: CelRul
       }
       errors.push({ path: pathOf(e), message: messageOf(e) });
     }
-  } else if (options.celRules) {
-    // The apiserver runs CEL rules only on objects that pass the schema.
-    walkValidations(servedVersion(crd).schema.openAPIV3Schema, manifest, '', options.celRules, errors);
+  } else if (options.celRules !== null) {
+    // The apiserver runs CEL rules only on objects that pass the schema, after defaulting.
+    const defaulted = structuredClone(manifest);
+    defaulterFor(crd)(defaulted);
+    walkValidations(servedVersion(crd).schema.openAPIV3Schema, defaulted, '', options.celRules ?? celRuleCheck, errors);
   }
   return { valid: errors.length === 0, errors };
 }

@@ -30,11 +30,16 @@ export function converterFor(t: CelType): Converter {
   return c;
 }
 
-/** Plain JSON containers (as opposed to CEL values, which pass through unchanged). */
+/**
+ * Plain JSON containers (as opposed to CEL values, which pass through unchanged). A plain
+ * object's prototype is some realm's Object.prototype, whose own prototype is null; this
+ * test holds for objects from another realm too (structuredClone under jest's vm modules,
+ * worker messages), where `=== Object.prototype` would not.
+ */
 function isJsonContainer(v: object): boolean {
   if (Array.isArray(v)) return true;
   const p: unknown = Object.getPrototypeOf(v);
-  return p === Object.prototype || p === null;
+  return p === null || Object.getPrototypeOf(p) === null;
 }
 
 function cached(f: (raw: object) => unknown): Converter {
