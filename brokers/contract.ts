@@ -1,0 +1,75 @@
+// The contract between controllers/ (which dispatch deployment requests and read status)
+// and brokers/ (transports, status API, broker runtime). Types only; the JSON schemas
+// (ajv) and versioning live in brokers/protocol.ts, which must agree with these.
+
+export const PROTOCOL_VERSION = 'broker.kidp.io/v1';
+export const REQUESTS_TOPIC = 'kidp.deployment-requests';
+export const STATUS_TOPIC = 'kidp.deployment-status';
+
+export type DeployableKind = 'Service' | 'Database' | 'Cache' | 'Topic';
+
+export interface TargetRef {
+  /** DeploymentTarget name */
+  name: string;
+  /** broker identity that must act on the request; others ignore it */
+  identity: string;
+  provider: string;
+  environment: string;
+  region?: string;
+  /** namespace in the target cluster */
+  namespace?: string;
+}
+
+export interface ResourceRef {
+  kind: DeployableKind;
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number;
+}
+
+export interface DeploymentRequest {
+  apiVersion: typeof PROTOCOL_VERSION;
+  kind: 'DeploymentRequest';
+  /** Deterministic: `${uid}-${generation}` (deploy) or `${uid}-${generation}-delete`. Brokers are idempotent on it. */
+  requestId: string;
+  action: 'deploy' | 'delete';
+  target: TargetRef;
+  resource: ResourceRef & { labels: Record<string, string>; spec: Record<string, unknown> };
+  /** RFC 3339 */
+  issuedAt: string;
+}
+
+export type ReportedPhase = 'Deploying' | 'Ready' | 'Failed' | 'Deleted';
+
+export interface StatusEvent {
+  apiVersion: typeof PROTOCOL_VERSION;
+  kind: 'StatusEvent';
+  /** Unique per event; the status handler ignores an id it has applied already. */
+  eventId: string;
+  requestId: string;
+  target: string;
+  /** broker identity that sent it (must match the JWT subject on the status API) */
+  broker: string;
+  resource: ResourceRef;
+  phase: ReportedPhase;
+  /** Machine-readable, CamelCase (a Condition reason). */
+  reason: string;
+  message: string;
+  /** Permanent failures are not retried by the controller. */
+  permanent?: boolean;
+  outputs?: { connectionSecretRef?: { name: string; namespace: string } };
+  /** RFC 3339 */
+  reportedAt: string;
+}
+
+/** How the controller hands a request to a broker; implemented in brokers/. */
+export interface Dispatcher {
+  /**
+   * Delivers the request over Kafka, or over the target's HTTPS webhook when Kafka is
+   * unavailable or the target's transport is `webhook`. Resolves with the transport used;
+   * rejects with a TransientDispatchError (retry with backoff) or PermanentDispatchError.
+   */
+  dispatch(request: DeploymentRequest, target: { transport: 'kafka' | 'webhook'; webhookURL?: string }): Promise<'kafka' | 'webhook'>;
+  close(): Promise<void>;
+}
