@@ -10,6 +10,9 @@
 #
 # README.md beside this file lists the environment variables and the cache layout.
 set -euo pipefail
+# Job control off even if inherited: the broker's `setsid` must exec in place (it forks
+# when it is a process-group leader), or $! would not be the broker's pid.
+set +m
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
@@ -243,6 +246,12 @@ wait_healthy() {
     # Our own child, so liveness is enough: matching its command line would race with
     # the exec that turns the forked shell into java.
     if ! process_alive "$pid"; then
+      # The kernel gave us free ports, but another process (the control plane starting
+      # beside us does the same) can take one before the broker binds it.
+      if grep -qs 'Address already in use' "$LOG_DIR/server.log" "$LOG_DIR/kafka.out"; then
+        PORT_TAKEN=1
+        return 0
+      fi
       show_logs
       die "broker exited during start-up"
     fi
@@ -292,6 +301,7 @@ stop_recorded_broker() {
 
 START_DONE=0
 BROKER_PID=""
+KAFKA_VERSION=""
 cleanup_failed_start() {
   if ((START_DONE == 1)); then return; fi
   if [[ -n "$CHILD_PID" ]]; then
@@ -306,6 +316,40 @@ cleanup_failed_start() {
   fi
   rm -rf "$RUN_DIR"
   log "start did not complete; cleaned up $RUN_DIR"
+}
+
+# One attempt: fresh storage on fresh ports, then wait for health. Sets BROKER_PID and
+# BROKER_PORT, and PORT_TAKEN=1 when a port was lost to another process before binding
+# (a flag, not a status: a function called in a condition runs without set -e).
+BROKER_PORT=""
+PORT_TAKEN=0
+launch_broker() {
+  PORT_TAKEN=0
+  mkdir -p "$RUN_DIR/data" "$LOG_DIR"
+  local ports controller_port
+  ports=$(free_ports)
+  read -r BROKER_PORT controller_port <<<"$ports"
+  write_config "$BROKER_PORT" "$controller_port"
+
+  local jvm=(-Xms128m "-Xmx$HEAP" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$RUN_DIR/log4j2.properties" "-Dkafka.logs.dir=$LOG_DIR")
+  local cluster_id
+  cluster_id=$(new_cluster_id)
+  if ! run_child "$LOG_DIR/format.log" java "${jvm[@]}" -cp "$CLASSPATH_VALUE" \
+    kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN_DIR/server.properties"; then
+    sed 's/^/  | /' "$LOG_DIR/format.log" >&2
+    die "formatting storage failed"
+  fi
+
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$BROKER_PORT (controller :$controller_port)"
+  # setsid: the broker must outlive this script and not get the terminal's Ctrl-C meant
+  # for whatever runs next; all its fds point at files so callers reading our stdout
+  # (execFile in jest's globalSetup) are not held open.
+  setsid java "${jvm[@]}" -cp "$CLASSPATH_VALUE" kafka.Kafka "$RUN_DIR/server.properties" \
+    </dev/null >"$LOG_DIR/kafka.out" 2>&1 9<&- &
+  BROKER_PID=$!
+  printf '%s\n' "$BROKER_PID" >"$PID_FILE"
+  wait_healthy "$BROKER_PID" "127.0.0.1:$BROKER_PORT"
 }
 
 cmd_start() {
@@ -327,37 +371,22 @@ cmd_start() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
 
-  local version started
-  version=$(kafka_version)
-  resolve_classpath "$version"
+  local started
+  KAFKA_VERSION=$(kafka_version)
+  resolve_classpath "$KAFKA_VERSION"
   started=$EPOCHREALTIME
 
-  mkdir -p "$RUN_DIR/data" "$LOG_DIR"
-  local ports broker_port controller_port
-  ports=$(free_ports)
-  read -r broker_port controller_port <<<"$ports"
-  write_config "$broker_port" "$controller_port"
-
-  local jvm=(-Xms128m "-Xmx$HEAP" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$RUN_DIR/log4j2.properties" "-Dkafka.logs.dir=$LOG_DIR")
-  local cluster_id
-  cluster_id=$(new_cluster_id)
-  if ! run_child "$LOG_DIR/format.log" java "${jvm[@]}" -cp "$CLASSPATH_VALUE" \
-    kafka.tools.StorageTool format -t "$cluster_id" -c "$RUN_DIR/server.properties"; then
-    sed 's/^/  | /' "$LOG_DIR/format.log" >&2
-    die "formatting storage failed"
-  fi
-
-  log "starting Kafka $version on 127.0.0.1:$broker_port (controller :$controller_port)"
-  # setsid: the broker must outlive this script and not get the terminal's Ctrl-C meant
-  # for whatever runs next; all its fds point at files so callers reading our stdout
-  # (execFile in jest's globalSetup) are not held open.
-  setsid java "${jvm[@]}" -cp "$CLASSPATH_VALUE" kafka.Kafka "$RUN_DIR/server.properties" \
-    </dev/null >"$LOG_DIR/kafka.out" 2>&1 9<&- &
-  BROKER_PID=$!
-  printf '%s\n' "$BROKER_PID" >"$PID_FILE"
-  wait_healthy "$BROKER_PID" "127.0.0.1:$broker_port"
-  printf '127.0.0.1:%s\n' "$broker_port" >"$BOOTSTRAP_FILE"
+  local attempt
+  for attempt in 1 2 3; do
+    launch_broker
+    ((PORT_TAKEN == 1)) || break
+    log "a port was taken before the broker bound it (attempt $attempt); retrying on new ports"
+    wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+    rm -rf "$RUN_DIR"
+  done
+  ((PORT_TAKEN == 0)) || die "broker could not bind its ports in 3 attempts"
+  printf '127.0.0.1:%s\n' "$BROKER_PORT" >"$BOOTSTRAP_FILE"
 
   START_DONE=1
   trap - EXIT INT TERM
