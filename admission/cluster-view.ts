@@ -39,7 +39,7 @@ export class ClusterView extends MemoryView {
   private synced = 0;
 
   constructor(private readonly options: ClusterViewOptions) {
-    super();
+    super(true);
   }
 
   namespaceObject(name: string): KubeObject | undefined {

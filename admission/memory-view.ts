@@ -5,6 +5,8 @@ import { ownerOf, type OwnershipView, type ResourceRef } from './ownership.js';
 import type { KubeObject } from './review.js';
 
 export class MemoryView implements OwnershipView {
+  constructor(readonly authoritative = true) {}
+
   private readonly objects = new Map<string, KubeObject>();
   private readonly namespaces = new Map<string, Record<string, string>>();
 

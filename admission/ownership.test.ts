@@ -1,4 +1,5 @@
 import { validateOwnership } from './ownership.js';
+import { MemoryView } from './memory-view.js';
 import { request, resource, world } from './testdata.js';
 import type { Decision } from './decision.js';
 
@@ -69,6 +70,11 @@ describe('ownership at admission', () => {
   ];
   it.each(cases)('%s', (_name, req, expected) => {
     expect(validateOwnership(req, view)).toEqual(expected);
+  });
+
+  it('does not call an owner missing when the view is partial (standalone files)', () => {
+    const partial = new MemoryView(false);
+    expect(validateOwnership(request('CREATE', 'Application', resource('Application', 'web', 'x', { kind: 'Team', name: 'elsewhere' })), partial)).toEqual(ok);
   });
 
   it('leaves kinds of other groups alone', () => {

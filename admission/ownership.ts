@@ -33,6 +33,11 @@ export interface OwnerRef {
 }
 
 export interface OwnershipView {
+  /**
+   * True when the view holds every Team, Application and Namespace (a cluster's caches).
+   * A partial view (standalone files) cannot say an owner is missing, so it does not.
+   */
+  readonly authoritative: boolean;
   team(name: string): KubeObject | undefined;
   application(namespace: string, name: string): KubeObject | undefined;
   /** Labels of a namespace, or undefined when the view does not know it. */
@@ -90,10 +95,10 @@ export function validateCreate(req: AdmissionRequest, object: KubeObject, view: 
       `${kind} ${name}: spec.owner.kind ${owner.kind} is not allowed; a ${kind} is owned by ${kinds.map((k) => `${/^[AEIOU]/.test(k) ? 'an' : 'a'} ${k}`).join(' or ')}`,
     );
   }
-  if (owner.kind === 'Team' && !view.team(owner.name)) {
+  if (owner.kind === 'Team' && view.authoritative && !view.team(owner.name)) {
     return denied('OwnerNotFound', `${kind} ${name}: spec.owner refers to Team ${owner.name}, which does not exist; create the Team first or fix spec.owner.name`);
   }
-  if (owner.kind === 'Application' && (!namespace || !view.application(namespace, owner.name))) {
+  if (owner.kind === 'Application' && view.authoritative && (!namespace || !view.application(namespace, owner.name))) {
     return denied(
       'OwnerNotFound',
       `${kind} ${name}: spec.owner refers to Application ${owner.name}, which does not exist in namespace ${namespace ?? '(none)'}; an owning Application must be in the same namespace`,

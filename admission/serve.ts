@@ -150,7 +150,8 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
   let view: MemoryView;
   let clusterView: ClusterView | undefined;
   if (options.policiesDir || !kubeConfig) {
-    view = new MemoryView();
+    // Files are a partial picture: owners not among them are assumed to exist.
+    view = new MemoryView(false);
     const counts = options.policiesDir ? loadFolder(options.policiesDir, view, store) : { policies: 0, exceptions: 0, objects: 0 };
     logger.info({ dir: options.policiesDir, ...counts, problems: store.problemsList() }, 'loaded policies from files (standalone: no cluster lookups)');
   } else {

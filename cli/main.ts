@@ -1,9 +1,22 @@
 #!/usr/bin/env node
-// The `kidp` bin (package.json "bin"): real process I/O around run().
+// The `kidp` bin (package.json "bin"): real process I/O around run() and the daemons.
 import { run } from './run.js';
+import { daemonFor } from './daemons.js';
 
-process.exitCode = run(process.argv.slice(2), {
-  stdout: (line) => process.stdout.write(`${line}\n`),
-  stderr: (line) => process.stderr.write(`${line}\n`),
-  now: () => new Date(),
-});
+const argv = process.argv.slice(2);
+const daemon = daemonFor(argv);
+if (daemon) {
+  daemon((line) => process.stderr.write(`${line}\n`)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`kidp: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  process.exitCode = run(argv, {
+    stdout: (line) => process.stdout.write(`${line}\n`),
+    stderr: (line) => process.stderr.write(`${line}\n`),
+    now: () => new Date(),
+  });
+}

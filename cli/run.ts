@@ -5,6 +5,7 @@ import { KidpPolicyError } from '../policy-engine/policy/errors.js';
 import { formatSuiteRun, runSuites } from '../policy-engine/suite/runner.js';
 import { celEval, readVars } from './cel-eval.js';
 import { formatVerdict, validateResources } from './validate.js';
+import { DAEMON_USAGE } from './daemons.js';
 
 export interface CliIo {
   stdout(line: string): void;
@@ -25,7 +26,8 @@ export const USAGE = `usage:
       --require-owners also denies resources whose owner is not in the input.
   kidp test <dir> [--now <RFC 3339>]
       Run policy test suites (a directory with policy.yaml and tests.yaml, or a directory
-      of them). Prints each case and "N passed, N failed"; exit 1 if any failed.`;
+      of them). Prints each case and "N passed, N failed"; exit 1 if any failed.
+${DAEMON_USAGE}`;
 
 class UsageError extends Error {}
 

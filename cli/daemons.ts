@@ -1,0 +1,81 @@
+// The long-running `kidp` commands: they start a server and run until SIGINT/SIGTERM,
+// then shut down gracefully. Kept apart from run.ts, whose commands are one-shot.
+import { parseArgs } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { serveWebhook } from '../admission/serve.js';
+
+export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconfig FILE] [--port 9443] [--host 0.0.0.0]
+                     [--cert-dir DIR | --cert-secret NAMESPACE/NAME] [--namespace kidp-system]
+                     [--register [URL]] [--decision-log FILE|-]
+      Run the admission webhooks over HTTPS. With --policies: standalone, Policies,
+      PolicyExceptions and owner objects from files, no cluster lookups. Otherwise: against
+      the cluster (informer caches; --register points the webhook configurations at this
+      server, https://127.0.0.1:<port> unless a URL is given).`;
+
+type Stop = () => Promise<void>;
+
+function untilSignal(stop: Stop, log: pino.Logger): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      stop().then(
+        () => resolve(0),
+        (e: unknown) => {
+          log.error({ err: e }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}
+
+export async function webhookServe(args: string[], stderr: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      policies: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      port: { type: 'string', default: '9443' },
+      host: { type: 'string', default: '0.0.0.0' },
+      'cert-dir': { type: 'string' },
+      'cert-secret': { type: 'string' },
+      namespace: { type: 'string', default: 'kidp-system' },
+      register: { type: 'string' },
+      'decision-log': { type: 'string' },
+    },
+    strict: true,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    stderr(`--port: ${JSON.stringify(values.port)} is not a port number`);
+    return 2;
+  }
+  const log = pino({ name: 'kidp-webhook' });
+  const running = await serveWebhook({
+    ...(values.policies !== undefined ? { policiesDir: values.policies } : {}),
+    ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+    host: values.host,
+    port,
+    ...(values['cert-secret'] !== undefined ? { certSecret: values['cert-secret'] } : { certDir: values['cert-dir'] ?? join(tmpdir(), 'kidp-webhook-certs') }),
+    namespace: values.namespace,
+    ...(values.register !== undefined ? { registerUrl: values.register === '' || values.register === 'local' ? (true as const) : values.register } : {}),
+    ...(values['decision-log'] !== undefined ? { decisionLog: values['decision-log'] } : {}),
+    logger: log,
+  });
+  log.info({ port: running.server.port, policies: running.store.policies().length }, 'kidp webhook serving');
+  return untilSignal(running.stop, log);
+}
+
+/** The daemon commands, or undefined when argv names none (run.ts handles the rest). */
+export function daemonFor(argv: string[]): ((stderr: (line: string) => void) => Promise<number>) | undefined {
+  const [group, verb, ...rest] = argv;
+  if (group === 'webhook' && verb === 'serve') return (stderr) => webhookServe(rest, stderr);
+  return undefined;
+}
