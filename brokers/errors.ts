@@ -1,0 +1,134 @@
+// The brokers/ error catalogue (STYLE §7): one class per stable code, each carrying
+// `cause` when there is one, with a message that says what was wrong, where, and what to do.
+
+export type BrokersErrorCode =
+  | 'KIDP_BROKERS_MALFORMED_MESSAGE'
+  | 'KIDP_BROKERS_UNSUPPORTED_VERSION'
+  | 'KIDP_BROKERS_DISPATCH_TRANSIENT'
+  | 'KIDP_BROKERS_DISPATCH_PERMANENT'
+  | 'KIDP_BROKERS_UNAUTHENTICATED'
+  | 'KIDP_BROKERS_FORBIDDEN'
+  | 'KIDP_BROKERS_RESOURCE_NOT_FOUND'
+  | 'KIDP_BROKERS_STATUS_CONFLICT'
+  | 'KIDP_BROKERS_DEPLOY_FAILED';
+
+export abstract class BrokersError extends Error {
+  abstract readonly code: BrokersErrorCode;
+}
+
+/** Bytes that are not JSON, or JSON that does not match the message schema. */
+export class MalformedMessageError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_MALFORMED_MESSAGE';
+  constructor(
+    readonly messageKind: 'DeploymentRequest' | 'StatusEvent',
+    /** ajv-style problems, `<json pointer> <what>`; empty when the bytes were not JSON. */
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
+    const detail = problems.length > 0 ? problems.join('; ') : options?.cause instanceof Error ? options.cause.message : 'not JSON';
+    super(`malformed ${messageKind}: ${detail}; the sender must produce a message matching brokers/protocol.ts`, options);
+    this.name = 'MalformedMessageError';
+  }
+}
+
+/** A well-formed envelope whose apiVersion this build does not speak. */
+export class UnsupportedVersionError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_UNSUPPORTED_VERSION';
+  constructor(
+    readonly messageKind: 'DeploymentRequest' | 'StatusEvent',
+    readonly apiVersion: unknown,
+    readonly supported: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${messageKind} has apiVersion ${JSON.stringify(apiVersion)}, which this build does not support ` +
+        `(supported: ${supported.join(', ')}); upgrade the receiver or have the sender use a supported version`,
+      options,
+    );
+    this.name = 'UnsupportedVersionError';
+  }
+}
+
+export type ProtocolError = MalformedMessageError | UnsupportedVersionError;
+
+/** Delivery failed in a way that may succeed later (Kafka down, 5xx, timeout): retry with backoff. */
+export class TransientDispatchError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_DISPATCH_TRANSIENT';
+  constructor(
+    readonly requestId: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`request ${requestId} was not delivered: ${reason}; it will succeed once the broker or Kafka is reachable again`, options);
+    this.name = 'TransientDispatchError';
+  }
+}
+
+/** Delivery can never succeed as asked (4xx from the broker, no route): record it, do not retry. */
+export class PermanentDispatchError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_DISPATCH_PERMANENT';
+  constructor(
+    readonly requestId: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`request ${requestId} was refused: ${reason}; fix the DeploymentTarget or the resource and apply again`, options);
+    this.name = 'PermanentDispatchError';
+  }
+}
+
+/** Missing, forged or expired token on the status API (401). */
+export class UnauthenticatedError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_UNAUTHENTICATED';
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`status report not authenticated: ${reason}; send a JWT signed with the key named in the DeploymentTarget`, options);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** An authenticated broker reporting on something outside its targets (403). */
+export class ForbiddenError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_FORBIDDEN';
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`status report refused: ${reason}`, options);
+    this.name = 'ForbiddenError';
+  }
+}
+
+export class ResourceNotFoundError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_RESOURCE_NOT_FOUND';
+  constructor(
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${what} does not exist; the status event refers to something deleted or never created`, options);
+    this.name = 'ResourceNotFoundError';
+  }
+}
+
+/** The status write lost every optimistic-concurrency retry. */
+export class StatusConflictError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_STATUS_CONFLICT';
+  constructor(
+    readonly what: string,
+    attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`status of ${what} kept changing under us (${attempts} attempts, 409 each time); retry the event later`, options);
+    this.name = 'StatusConflictError';
+  }
+}
+
+/** The reference broker could not apply what a request asked for. */
+export class DeployFailedError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_DEPLOY_FAILED';
+  constructor(
+    readonly requestId: string,
+    reason: string,
+    readonly permanent: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(`request ${requestId} could not be applied: ${reason}`, options);
+    this.name = 'DeployFailedError';
+  }
+}
