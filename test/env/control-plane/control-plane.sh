@@ -60,17 +60,17 @@ our_pids() {
 
 STOPPED_PIDS=()
 
-# stop_pid PID NAME: TERM, wait up to 15 s, then KILL.
+# stop_pid PID NAME [GRACE]: TERM, wait up to GRACE seconds (default 15), then KILL.
 stop_pid() {
-  local pid=$1 name=$2 i
+  local pid=$1 name=$2 grace=${3:-15} i
   is_ours "$pid" || return 0
   STOPPED_PIDS+=("$pid")
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 150; i++)); do
+  for ((i = 0; i < grace * 10; i++)); do
     is_ours "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
     sleep 0.1
   done
-  log "$name (pid $pid) ignored SIGTERM for 15s; sending SIGKILL"
+  log "$name (pid $pid) still running ${grace}s after SIGTERM; sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
     is_ours "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
@@ -81,8 +81,10 @@ stop_pid() {
 
 # Stops the apiserver before etcd, so it does not log a storm of etcd errors on the way out.
 stop_processes() {
-  local p
-  stop_pid "$(pid_of kube-apiserver)" kube-apiserver
+  local p grace=15
+  # Without etcd the apiserver's graceful shutdown hangs on storage; no point waiting long.
+  is_ours "$(pid_of etcd)" || grace=2
+  stop_pid "$(pid_of kube-apiserver)" kube-apiserver "$grace"
   stop_pid "$(pid_of etcd)" etcd
   for p in $(our_pids | sort -u); do stop_pid "$p" "$(cat "/proc/$p/comm" 2>/dev/null || echo process)"; done
   await_reaped
@@ -238,10 +240,12 @@ spawn() {
 }
 
 # wait_for NAME CHECK...: polls CHECK until it succeeds, the process dies or TIMEOUT passes.
+# CHECKs are quiet themselves: redirecting here would also swallow the messages of an
+# interrupt trap that fires while a CHECK runs.
 wait_for() {
   local name=$1; shift
   local deadline=$((EPOCHSECONDS + TIMEOUT))
-  until "$@" >/dev/null 2>&1; do
+  until "$@"; do
     if ! is_ours "$(pid_of "$name")"; then
       log "$name exited during startup; last lines of $RUN/logs/$name.log:"
       tail -n 30 "$RUN/logs/$name.log" >&2
@@ -261,9 +265,9 @@ etcd_healthy() {
     --cert "$RUN/certs/apiserver-etcd-client.crt" --key "$RUN/certs/apiserver-etcd-client.key" \
     "https://127.0.0.1:$ETCD_PORT/health") == *'"health":"true"'* ]]
 }
-apiserver_ready() { [[ $(admin_get /readyz) == ok ]]; }
+apiserver_ready() { [[ $(admin_get /readyz 2>/dev/null) == ok ]]; }
 # /readyz can pass a moment before the bootstrap controller has created `default`.
-default_namespace_exists() { admin_get /api/v1/namespaces/default; }
+default_namespace_exists() { [[ $(admin_get /api/v1/namespaces/default 2>/dev/null) == *'"name":"default"'* ]]; }
 
 start_etcd() {
   rm -rf "$RUN/etcd"
@@ -361,6 +365,23 @@ on_start_exit() {
   exit "$rc"
 }
 
+# Two callers starting the same run dir at once (say, parallel test setups): the second
+# waits for the first and shares its control plane.
+await_other_start() {
+  local deadline=$((EPOCHSECONDS + TIMEOUT + 30))
+  log "another start is in progress in $RUN; waiting for it"
+  while ((EPOCHSECONDS < deadline)); do
+    if is_healthy; then
+      log "started by the other process"
+      print_info
+      return 0
+    fi
+    [[ -d $RUN ]] || die "the other start failed (see its output); run start again"
+    sleep 0.5
+  done
+  die "the other start did not finish in $((TIMEOUT + 30))s"
+}
+
 cmd_start() {
   local t0=$EPOCHSECONDS tool
   for tool in openssl curl setsid; do
@@ -372,7 +393,15 @@ cmd_start() {
     return 0
   fi
   if [[ -f $RUN/start.pid ]] && is_start_running "$(cat "$RUN/start.pid")"; then
-    die "another start is in progress (pid $(cat "$RUN/start.pid")); wait for it, or run stop"
+    await_other_start
+    return
+  fi
+  # A start claims the run dir with mkdir and writes start.pid right after: a dir with
+  # neither start.pid nor state.env, seconds old, is a start in that instant, not debris.
+  if [[ -d $RUN && ! -e $RUN/start.pid && ! -e $RUN/state.env ]] &&
+    (($(date +%s) - $(stat -c %Y "$RUN" 2>/dev/null || echo 0) < 5)); then
+    await_other_start
+    return
   fi
   if [[ -d $RUN ]]; then
     log "found a stale or unhealthy control plane in $RUN; stopping it first"
@@ -393,7 +422,10 @@ cmd_start() {
   BIN=$("$HERE/build.sh" --print-bin-dir)
 
   mkdir -p "$RUN_ROOT"
-  mkdir "$RUN" 2>/dev/null || die "$RUN appeared meanwhile: another start is running"
+  if ! mkdir "$RUN" 2>/dev/null; then
+    await_other_start
+    return
+  fi
   CLAIMED=true
   echo "$$" >"$RUN/start.pid"
   mkdir -p "$RUN/logs"
@@ -428,8 +460,8 @@ cmd_stop() {
     # The start's own trap cleans up after it.
     log "interrupting a start in progress (pid $(cat "$RUN/start.pid"))"
     kill -TERM "$(cat "$RUN/start.pid")" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 300 && -d $RUN; i++)); do sleep 0.1; done
+    local deadline=$((EPOCHSECONDS + 30))
+    while [[ -d $RUN ]] && ((EPOCHSECONDS < deadline)); do sleep 0.1; done
   fi
   stop_processes
   remove_run_dir
@@ -443,7 +475,9 @@ cmd_status() {
     echo "up: https://127.0.0.1:$(state APISERVER_PORT) (kubeconfig $RUN/kubeconfig)"
     return 0
   fi
-  if [[ -d $RUN ]]; then
+  if [[ -f $RUN/start.pid ]] && is_start_running "$(cat "$RUN/start.pid")"; then
+    echo "down (starting: pid $(cat "$RUN/start.pid"))"
+  elif [[ -d $RUN ]]; then
     echo "down (state in $RUN but not healthy; run stop to clean up)"
   else
     echo "down"
