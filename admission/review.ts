@@ -1,11 +1,6 @@
 // AdmissionReview v1 shapes and their decoding. Only http.ts calls decodeReview; handlers
 // receive an AdmissionRequest that is known to be well formed.
-
-export interface GroupVersionKind {
-  group: string;
-  version: string;
-  kind: string;
-}
+import type { AdmissionRequest as PolicyAdmissionRequest, GroupVersionKind, Operation, UserInfo } from '../policy-engine/policy/types.js';
 
 export interface GroupVersionResource {
   group: string;
@@ -13,47 +8,15 @@ export interface GroupVersionResource {
   resource: string;
 }
 
-export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+export type { GroupVersionKind, Operation, UserInfo, KubeObject } from '../policy-engine/policy/types.js';
 
-export interface UserInfo {
-  username?: string;
-  uid?: string;
-  groups?: string[];
-  extra?: Record<string, string[]>;
-}
-
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    generateName?: string;
-    namespace?: string;
-    uid?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    generation?: number;
-    deletionTimestamp?: string;
-  };
-  spec?: Record<string, unknown>;
-  status?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-export interface AdmissionRequest {
-  uid: string;
-  kind: GroupVersionKind;
+/**
+ * The admission.k8s.io/v1 request as this webhook receives it: what policies see
+ * (policy-engine's AdmissionRequest) plus the fields only the transport needs.
+ */
+export interface AdmissionRequest extends PolicyAdmissionRequest {
   resource: GroupVersionResource;
-  subResource?: string;
   requestKind?: GroupVersionKind;
-  name?: string;
-  namespace?: string;
-  operation: Operation;
-  userInfo: UserInfo;
-  object?: KubeObject | null;
-  oldObject?: KubeObject | null;
-  dryRun?: boolean;
   options?: unknown;
 }
 
@@ -134,7 +97,7 @@ export function decodeReview(body: unknown): AdmissionRequest {
     kind,
     resource: { group: typeof res.group === 'string' ? res.group : '', version: res.version, resource: res.resource },
     operation: r.operation as Operation,
-    userInfo: (r.userInfo as UserInfo | undefined) ?? {},
+    userInfo: { ...((r.userInfo as Partial<UserInfo> | undefined) ?? {}), username: typeof (r.userInfo as { username?: unknown } | undefined)?.username === 'string' ? ((r.userInfo as { username: string }).username) : '' },
     dryRun: r.dryRun === true,
   };
 }

@@ -51,8 +51,7 @@ export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision 
   const policies = ctx.store.policies();
   if (policies.length === 0) return allowed();
   const namespaceObject = req.namespace ? (ctx.namespaceObject(req.namespace) ?? null) : null;
-  const request = { ...req, userInfo: { ...req.userInfo, username: req.userInfo.username ?? '' } };
-  const verdict = evaluate(policies, { request, namespaceObject }, { now: ctx.now(), exceptions: ctx.store.policyExceptions() });
+  const verdict = evaluate(policies, { request: req, namespaceObject }, { now: ctx.now(), exceptions: ctx.store.policyExceptions() });
   const extras = { warnings: verdict.warnings, auditAnnotations: verdict.auditAnnotations, evaluations: verdict.evaluations };
   return verdict.allowed ? allowed(extras) : denied('PolicyViolation', verdict.message ?? 'denied by policy', extras);
 }

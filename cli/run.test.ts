@@ -122,7 +122,7 @@ spec: {owner: {kind: Team, name: marketing}, engine: redis, memoryMB: 64, evicti
         'Database payments/legacy-db: DENIED: production-databases-require-backup/require-backup: database legacy-db is production: set spec.backup.enabled to true',
         'Cache payments/sessions: WARN: cache-eviction-policy/eviction-policy-set: cache sessions must set spec.evictionPolicy (e.g. allkeys-lru)',
         'Topic payments/events: DENIED: schema: spec.partitions: Invalid value: must be integer',
-        'Cache payments/stray: DENIED: namespace payments belongs to team payments, but this Cache belongs to team marketing',
+        'Cache payments/stray: DENIED: Cache stray: namespace payments belongs to team payments, but this Cache belongs to team marketing through spec.owner Team/marketing; create it in a namespace of team marketing or change spec.owner',
       ],
       stderr: [],
     });

@@ -10,7 +10,8 @@ import { evaluate } from '../policy-engine/policy/evaluate.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
 import type { KubeObject, Policy, PolicyException } from '../policy-engine/policy/types.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
-import { InputIndex, ownershipProblems } from './ownership.js';
+import { MemoryView } from '../admission/memory-view.js';
+import { validateCreate, TEAM_LABEL } from '../admission/ownership.js';
 
 export interface ValidateOptions {
   files: readonly string[];
@@ -78,7 +79,21 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
     : { policies: [], exceptions: [] };
   const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
   const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
-  const index = new InputIndex(objects);
+  // The webhook's own ownership rules over the input set. Without --require-owners the view
+  // is partial: an owner not in the input may exist in the cluster.
+  const view = new MemoryView(options.requireOwners ?? false);
+  for (const o of objects) view.upsert(o);
+  // A Team's spec.namespaces belong to it even before its controller labels them.
+  for (const o of objects) {
+    const namespaces = o.kind === 'Team' && isRecord(o.spec) && Array.isArray(o.spec.namespaces) ? o.spec.namespaces : [];
+    for (const ns of namespaces) {
+      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [TEAM_LABEL]: o.metadata?.name ?? '' } } });
+    }
+  }
+  const namespaceObject = (name: string): KubeObject | null => {
+    const labels = view.namespaceLabels(name);
+    return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : null;
+  };
   const exceptions = [
     ...policyDirExceptions,
     ...objects.filter((o) => o.kind === 'PolicyException' && typeof o.apiVersion === 'string' && o.apiVersion.startsWith('platform.kidp.io/')),
@@ -100,7 +115,12 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
       // The apiserver validates the schema before any webhook runs: policies never see
       // (and their typed CEL is never fed) an object that fails it.
       if (denials.length > 0) return { resource: label(doc), verdict: 'DENIED', messages: denials };
-      denials.push(...ownershipProblems(object, index, { requireOwners: options.requireOwners ?? false }));
+      const ownership = validateCreate(
+        { ...syntheticRequest(object, { operation: 'CREATE' }), resource: { group: 'platform.kidp.io', version: 'v1alpha1', resource: '' } },
+        object,
+        view,
+      );
+      if (!ownership.allowed && ownership.message) denials.push(ownership.message);
       if (denials.length === 0 && obj.kind === 'Policy') {
         try {
           compilePolicy(obj as unknown as Policy);
@@ -113,7 +133,7 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
     const request = syntheticRequest(object, { operation: 'CREATE' });
     const decision = evaluate(
       policies,
-      { request, namespaceObject: request.namespace ? (index.namespace(request.namespace) ?? null) : null },
+      { request, namespaceObject: request.namespace ? namespaceObject(request.namespace) : null },
       { now: options.now, exceptions },
     );
     if (!decision.allowed && decision.message) denials.push(decision.message);

@@ -55,5 +55,7 @@ export interface KubeObject {
   apiVersion?: string;
   kind?: string;
   metadata?: ObjectMeta;
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
   [key: string]: unknown;
 }
