@@ -1,7 +1,28 @@
-// Stub: the Dispatcher the controllers use (contract.ts). Implementation follows.
+// The Dispatcher the controllers use (contract.ts): Kafka first, the target's HTTPS webhook
+// when Kafka is unavailable or the target asks for webhooks (DESIGN.md §5).
+//
+// A send that missed its deadline may still land on Kafka later, so during an outage a
+// request can arrive twice (once per transport). That is by design: request ids are
+// deterministic and brokers are idempotent on them (DESIGN.md §3).
+import type { Kafka as KafkaClient, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, Dispatcher } from './contract.js';
+import { BrokersError, PermanentDispatchError, TransientDispatchError } from './errors.js';
+import { PROTOCOL_TOPICS, createKafka, createProducer, ensureTopics, sendMessage } from './kafka.js';
 import type { BrokerMetrics } from './metrics.js';
+import { WEBHOOK_TIMEOUT_MS, deliverByWebhook } from './webhook.js';
+
+/**
+ * How long a Kafka dispatch (connect + send) may take before we call Kafka unavailable and
+ * fall back: a healthy local broker acks in milliseconds, and the controller's p95
+ * apply→Ready budget is 5 s, so 3 s leaves room for the webhook.
+ */
+export const KAFKA_DISPATCH_DEADLINE_MS = 3_000;
+/**
+ * After Kafka failed, skip it for this long and go straight to the webhook, so an outage
+ * costs one deadline, not one per request; then try Kafka again.
+ */
+export const KAFKA_RETRY_AFTER_FAILURE_MS = 10_000;
 
 export interface DispatcherOptions {
   /** Kafka bootstrap servers, `host:port`. */
@@ -9,25 +30,120 @@ export interface DispatcherOptions {
   clientId?: string;
   /** PEM CA bundle that signs the brokers' webhook serving certificates. */
   webhookCaBundle?: string;
+  webhookTimeoutMs?: number;
+  kafkaDeadlineMs?: number;
   logger: Logger;
   metrics?: BrokerMetrics;
   now?: () => number;
+  /** Used for the Kafka deadline; resolves after `ms`. */
   sleep?: (ms: number) => Promise<void>;
 }
 
 export type DispatchTarget = { transport: 'kafka' | 'webhook'; webhookURL?: string };
 
 export interface BrokerDispatcher extends Dispatcher {
+  dispatch(request: DeploymentRequest, target: DispatchTarget): Promise<'kafka' | 'webhook'>;
   /** The transport of the last successful dispatch (for logs and tests). */
   readonly lastTransport: 'kafka' | 'webhook' | undefined;
 }
 
-export function createDispatcher(_options: DispatcherOptions): BrokerDispatcher {
-  return {
-    lastTransport: undefined,
-    dispatch(_request: DeploymentRequest, _target: DispatchTarget): Promise<'kafka' | 'webhook'> {
-      return Promise.reject(new Error('createDispatcher: not implemented yet'));
-    },
-    close: () => Promise.resolve(),
-  };
+class DeadlineExceeded extends Error {}
+
+/** A timer that does not hold the process open (the dispatcher lives as long as its owner). */
+const unrefSleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+class KafkaWebhookDispatcher implements BrokerDispatcher {
+  lastTransport: 'kafka' | 'webhook' | undefined;
+  private readonly kafka: KafkaClient;
+  private producer: Promise<Producer> | undefined;
+  private kafkaSkipUntil = 0;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-controller', logger: options.logger });
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? unrefSleep;
+  }
+
+  private connectedProducer(): Promise<Producer> {
+    this.producer ??= (async () => {
+      await ensureTopics(this.kafka, PROTOCOL_TOPICS);
+      const producer = createProducer(this.kafka);
+      await producer.connect();
+      return producer;
+    })();
+    return this.producer;
+  }
+
+  /** Drops the producer after a failure: a client stuck on a frozen broker is not reused. */
+  private resetProducer(): void {
+    const stale = this.producer;
+    this.producer = undefined;
+    void stale?.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
+  private async viaKafka(request: DeploymentRequest): Promise<void> {
+    const deadline = this.options.kafkaDeadlineMs ?? KAFKA_DISPATCH_DEADLINE_MS;
+    const send = (async () => sendMessage(await this.connectedProducer(), request))();
+    send.catch(() => undefined); // settled later if the deadline wins; the error is reported below
+    await Promise.race([
+      send,
+      this.sleep(deadline).then(() => {
+        throw new DeadlineExceeded(`Kafka did not ack within ${deadline} ms`);
+      }),
+    ]);
+  }
+
+  async dispatch(request: DeploymentRequest, target: DispatchTarget): Promise<'kafka' | 'webhook'> {
+    const log = this.options.logger.child({ key: `${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId, target: request.target.name });
+    let kafkaError: unknown;
+    if (target.transport === 'kafka' && this.now() >= this.kafkaSkipUntil) {
+      const started = performance.now();
+      try {
+        await this.viaKafka(request);
+        this.options.metrics?.observe('kafka_send', 'kafka', (performance.now() - started) / 1000);
+        this.lastTransport = 'kafka';
+        log.debug({ transport: 'kafka' }, 'request dispatched');
+        return 'kafka';
+      } catch (err) {
+        kafkaError = err;
+        this.options.metrics?.error('kafka_send', 'kafka', err instanceof DeadlineExceeded ? 'timeout' : 'transient');
+        this.kafkaSkipUntil = this.now() + KAFKA_RETRY_AFTER_FAILURE_MS;
+        this.resetProducer();
+        log.warn({ err: (err as Error).message, fallback: target.webhookURL ? 'webhook' : 'none' }, 'Kafka unavailable');
+      }
+    } else if (target.transport === 'kafka') {
+      kafkaError = new Error(`Kafka failed within the last ${KAFKA_RETRY_AFTER_FAILURE_MS} ms`);
+    }
+    if (!target.webhookURL) {
+      if (target.transport === 'webhook') throw new PermanentDispatchError(request.requestId, `target ${request.target.name} uses the webhook transport but names no webhookURL`);
+      throw new TransientDispatchError(request.requestId, `Kafka unavailable (${(kafkaError as Error).message}) and target ${request.target.name} has no webhookURL to fall back to`, { cause: kafkaError });
+    }
+    const started = performance.now();
+    try {
+      await deliverByWebhook(request, target.webhookURL, { caBundle: this.options.webhookCaBundle, timeoutMs: this.options.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS });
+    } catch (err) {
+      this.options.metrics?.error('webhook_post', 'webhook', err instanceof PermanentDispatchError ? 'permanent' : 'transient');
+      log.warn({ err: (err as Error).message, code: (err as BrokersError).code }, 'webhook dispatch failed');
+      throw err;
+    }
+    this.options.metrics?.observe('webhook_post', 'webhook', (performance.now() - started) / 1000);
+    this.lastTransport = 'webhook';
+    log.info({ transport: 'webhook' }, 'request dispatched');
+    return 'webhook';
+  }
+
+  async close(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    if (producer) await producer.then((p) => p.disconnect()).catch(() => undefined);
+  }
+}
+
+export function createDispatcher(options: DispatcherOptions): BrokerDispatcher {
+  return new KafkaWebhookDispatcher(options);
 }

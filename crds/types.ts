@@ -87,6 +87,8 @@ export type CacheStatus = {
   requestId?: string;
   target?: string;
   lastStatusEventId?: string;
+  /** The last status event ids applied (newest last), so a redelivered event is ignored. */
+  recentEventIds?: Array<string>;
   lastStatusTime?: string;
   connectionSecretRef?: {
     name?: string;
@@ -203,6 +205,8 @@ export type DatabaseStatus = {
   requestId?: string;
   target?: string;
   lastStatusEventId?: string;
+  /** The last status event ids applied (newest last), so a redelivered event is ignored. */
+  recentEventIds?: Array<string>;
   lastStatusTime?: string;
   connectionSecretRef?: {
     name?: string;
@@ -495,6 +499,8 @@ export type ServiceStatus = {
   requestId?: string;
   target?: string;
   lastStatusEventId?: string;
+  /** The last status event ids applied (newest last), so a redelivered event is ignored. */
+  recentEventIds?: Array<string>;
   lastStatusTime?: string;
   databaseConnectionSecretRefs?: Array<{
     database?: string;
@@ -590,6 +596,8 @@ export type TopicStatus = {
   requestId?: string;
   target?: string;
   lastStatusEventId?: string;
+  /** The last status event ids applied (newest last), so a redelivered event is ignored. */
+  recentEventIds?: Array<string>;
   lastStatusTime?: string;
 };
 
