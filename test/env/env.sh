@@ -21,6 +21,7 @@ part_up() { bash "$1" status >/dev/null 2>&1; }
 load_env() {
   eval "$(bash "$cp" env)"
   eval "$(bash "$kafka" env)"
+  KUBECTL=$KIDP_KUBECTL
 }
 
 install_crds() {
@@ -67,9 +68,14 @@ status() {
   echo "kafka: $ks"
 }
 
+# One normalized set of variables for people (eval) and for the jest global setup.
 env_lines() {
-  bash "$cp" env
-  bash "$kafka" env
+  load_env
+  printf 'export KUBECONFIG=%q\n' "$KUBECONFIG"
+  printf 'export KUBECTL=%q\n' "$KUBECTL"
+  printf 'export KAFKA_BOOTSTRAP=%q\n' "$KAFKA_BOOTSTRAP"
+  printf 'export KIDP_AUDIT_LOG=%q\n' "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/control-plane/logs/audit.log"
+  printf 'export PATH=%q:"$PATH"\n' "$(dirname "$KUBECTL")"
 }
 
 case "${1:-}" in

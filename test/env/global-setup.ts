@@ -12,7 +12,8 @@ function readEnv(): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const line of out.split('\n')) {
     const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1] && m[2] !== undefined) vars[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
+    // PATH is for people's shells; tests call $KUBECTL by its path.
+    if (m?.[1] && m[2] !== undefined && m[1] !== 'PATH') vars[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
   }
   return vars;
 }
