@@ -1,6 +1,6 @@
 // Public API of brokers/: controllers, the CLI and tests import from here and nothing deeper.
 export * from './contract.js';
-export { parseRequest, parseStatusEvent, encodeMessage, requestIdFor, SUPPORTED_VERSIONS, type Parsed } from './protocol.js';
+export { parseRequest, parseStatusEvent, encodeMessage, requestIdFor, SUPPORTED_VERSIONS, MAX_MESSAGE_BYTES, type Parsed } from './protocol.js';
 export {
   BrokersError,
   MalformedMessageError,
@@ -16,21 +16,29 @@ export {
   type ProtocolError,
 } from './errors.js';
 export { BrokerMetrics } from './metrics.js';
-export { createDispatcher, type DispatcherOptions, type DispatchTarget, type BrokerDispatcher } from './dispatcher.js';
+export { createDispatcher, KAFKA_DISPATCH_DEADLINE_MS, KAFKA_RETRY_AFTER_FAILURE_MS, type DispatcherOptions, type DispatchTarget, type BrokerDispatcher } from './dispatcher.js';
+export { ensureTopics, createKafka, PROTOCOL_TOPICS, DLQ_SUFFIX, DLQ_REASON_HEADER } from './kafka.js';
 export {
   createStatusHandler,
+  statusAfterEvent,
+  setCondition,
   isCleanedUp,
+  databaseConnectionRefsFor,
   syncDatabaseConnectionRefs,
   CONDITION,
   REASON_CLEANED_UP,
   RECENT_EVENT_IDS_KEPT,
   type Condition,
   type DatabaseConnectionRef,
+  type DeployableObject,
+  type DeployableStatus,
   type StatusAuth,
+  type StatusDecision,
   type StatusHandler,
   type StatusHandlerOptions,
   type StatusOutcome,
 } from './status-handler.js';
-export { startStatusApi, type StatusApiOptions, type RunningStatusApi } from './status-api.js';
-export { startStatusConsumer, type StatusConsumerOptions } from './status-consumer.js';
-export { runReferenceBroker, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';
+export { startStatusApi, createStatusApp, type StatusApiOptions, type RunningStatusApi } from './status-api.js';
+export { signStatusToken, generateBrokerKeyPair, STATUS_AUDIENCE, STATUS_TOKEN_TTL_SECONDS } from './status-jwt.js';
+export { startStatusConsumer, DEFAULT_STATUS_GROUP, type StatusConsumerOptions } from './status-consumer.js';
+export { runReferenceBroker, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';

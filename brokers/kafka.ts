@@ -119,6 +119,8 @@ export interface ConsumeOptions<T> {
 
 export interface RunningConsumer {
   consumer: Consumer;
+  /** Resolves when the consumer first joins its group (has partitions assigned). */
+  joined: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -136,6 +138,12 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
   const dlq = createProducer(kafka);
   await dlq.connect();
   const consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  const joined = new Promise<void>((resolve) => {
+    const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+      off();
+      resolve();
+    });
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
 
@@ -184,6 +192,7 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
 
   return {
     consumer,
+    joined,
     async stop() {
       await consumer.disconnect();
       await dlq.disconnect();

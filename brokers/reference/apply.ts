@@ -1,0 +1,155 @@
+// Applies and removes what manifests.ts describes, in a target cluster. Server-side apply
+// with one field manager makes a re-delivered request a no-op (same fields, same values),
+// and the connection Secret's password is generated once and then read back, never regenerated.
+//
+// "Ready" here means every object exists and was read back after the apply. The test
+// cluster has no nodes and no controller manager, so Pods never run and a Deployment never
+// reports available replicas; a broker for a real cluster would also wait for rollout.
+import { randomBytes } from 'node:crypto';
+import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { DeploymentRequest } from '../contract.js';
+import { DeployFailedError } from '../errors.js';
+import { ANNOTATION_RESOURCE_UID, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
+
+/** 24 random bytes, base64url: 192 bits, no characters that need quoting in a URI. */
+const PASSWORD_BYTES = 24;
+
+export interface ApplyOutcome {
+  phase: 'Ready' | 'Deleted';
+  reason: string;
+  message: string;
+  outputs?: { connectionSecretRef?: { name: string; namespace: string } };
+}
+
+function code(err: unknown): number | undefined {
+  return err instanceof ApiException ? err.code : undefined;
+}
+
+/** 4xx other than conflicts/throttling will fail the same way again. */
+function failed(request: DeploymentRequest, what: string, err: unknown): DeployFailedError {
+  const status = code(err);
+  const permanent = status !== undefined && status >= 400 && status < 500 && status !== 409 && status !== 429;
+  const body = err instanceof ApiException ? (err.body as { message?: string } | string | undefined) : undefined;
+  const detail = typeof body === 'object' && body?.message ? body.message : (err as Error).message;
+  return new DeployFailedError(request.requestId, `${what}: ${detail}`, permanent, { cause: err });
+}
+
+export class KubernetesApplier {
+  private readonly objects: KubernetesObjectApi;
+  private readonly core: CoreV1Api;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  private async read(obj: K8sObject): Promise<KubernetesObject | undefined> {
+    try {
+      return await this.objects.read({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } });
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async ensureNamespace(request: DeploymentRequest, name: string): Promise<void> {
+    try {
+      await this.core.readNamespace({ name });
+    } catch (err) {
+      if (code(err) !== 404) throw failed(request, `reading namespace ${name}`, err);
+      try {
+        await this.core.createNamespace({ body: { metadata: { name, labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } } } });
+      } catch (createErr) {
+        if (code(createErr) !== 409) throw failed(request, `creating namespace ${name}`, createErr);
+      }
+    }
+  }
+
+  /** The password already in the connection Secret, so re-applies keep it. */
+  private async existingPassword(request: DeploymentRequest): Promise<string | undefined> {
+    const ns = targetNamespace(request);
+    try {
+      const secret = await this.core.readNamespacedSecret({ name: connectionSecretName(request), namespace: ns });
+      const encoded = secret.data?.['password'];
+      return encoded ? Buffer.from(encoded, 'base64').toString('utf8') : undefined;
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw failed(request, `reading secret ${ns}/${connectionSecretName(request)}`, err);
+    }
+  }
+
+  /** Refuses to take over an object that another KIDP resource (another uid) created. */
+  private async checkOwnership(request: DeploymentRequest, desired: readonly K8sObject[]): Promise<void> {
+    for (const obj of desired) {
+      let existing: KubernetesObject | undefined;
+      try {
+        existing = await this.read(obj);
+      } catch (err) {
+        throw failed(request, `reading ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err);
+      }
+      const owner = existing?.metadata?.annotations?.[ANNOTATION_RESOURCE_UID];
+      if (existing && owner !== request.resource.uid) {
+        throw new DeployFailedError(
+          request.requestId,
+          `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name} already exists and belongs to ${owner ? `resource uid ${owner}` : 'something outside KIDP'}; rename the resource or pick another target namespace`,
+          true,
+        );
+      }
+    }
+  }
+
+  async deploy(request: DeploymentRequest): Promise<ApplyOutcome> {
+    const ns = targetNamespace(request);
+    await this.ensureNamespace(request, ns);
+    const needsSecret = request.resource.kind === 'Database' || request.resource.kind === 'Cache';
+    const password = (needsSecret ? await this.existingPassword(request) : undefined) ?? randomBytes(PASSWORD_BYTES).toString('base64url');
+    let desired: K8sObject[];
+    try {
+      desired = desiredObjects(request, password);
+    } catch (err) {
+      throw new DeployFailedError(request.requestId, (err as Error).message, true, { cause: err });
+    }
+    await this.checkOwnership(request, desired);
+    for (const obj of desired) {
+      try {
+        await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      } catch (err) {
+        // The error text may echo the object; for the Secret, say only which object failed.
+        throw failed(request, `applying ${obj.kind} ${ns}/${obj.metadata.name}`, obj.kind === 'Secret' ? new Error(`apiserver answered ${code(err) ?? 'error'}`) : err);
+      }
+    }
+    for (const obj of desired) {
+      const back = await this.read(obj).catch((err: unknown) => {
+        throw failed(request, `reading back ${obj.kind} ${ns}/${obj.metadata.name}`, err);
+      });
+      if (!back) throw new DeployFailedError(request.requestId, `${obj.kind} ${ns}/${obj.metadata.name} was applied but cannot be read back`, false);
+    }
+    const kinds = desired.map((o) => o.kind).join(', ');
+    return {
+      phase: 'Ready',
+      reason: 'ObjectsApplied',
+      message: `${kinds} exist in ${ns} and were read back (Pods are not awaited)`,
+      ...(needsSecret ? { outputs: { connectionSecretRef: { name: connectionSecretName(request), namespace: ns } } } : {}),
+    };
+  }
+
+  async remove(request: DeploymentRequest): Promise<ApplyOutcome> {
+    const ns = targetNamespace(request);
+    // Which objects to delete depends only on kind and name; the password is irrelevant.
+    const desired = desiredObjects(request, 'unused');
+    const removed: string[] = [];
+    for (const obj of desired.reverse()) {
+      let existing: KubernetesObject | undefined;
+      try {
+        existing = await this.read(obj);
+        if (!existing || existing.metadata?.annotations?.[ANNOTATION_RESOURCE_UID] !== request.resource.uid) continue;
+        await this.objects.delete({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns } }, undefined, undefined, undefined, undefined, 'Background');
+        removed.push(obj.kind);
+      } catch (err) {
+        if (code(err) === 404) continue;
+        throw failed(request, `deleting ${obj.kind} ${ns}/${obj.metadata.name}`, err);
+      }
+    }
+    return { phase: 'Deleted', reason: 'ObjectsDeleted', message: removed.length > 0 ? `deleted ${removed.join(', ')} from ${ns}` : `nothing left to delete in ${ns}` };
+  }
+}

@@ -1,0 +1,112 @@
+// How a broker reports StatusEvents: on the status topic, or — when Kafka does not ack in
+// time — to the status API with a JWT it signs (DESIGN.md §5). The same event may arrive
+// both ways during an outage; the status handler ignores the second by event id.
+import type { Kafka as KafkaClient, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { StatusEvent } from '../contract.js';
+import { createProducer, sendMessage } from '../kafka.js';
+import type { BrokerMetrics } from '../metrics.js';
+import { encodeMessage } from '../protocol.js';
+import { signStatusToken } from '../status-jwt.js';
+import { postJson } from '../webhook.js';
+
+/** Same reasoning as the dispatcher's deadline: a healthy broker acks in milliseconds. */
+export const STATUS_KAFKA_DEADLINE_MS = 3_000;
+/** After a Kafka failure go straight to the status API for this long, then try Kafka again. */
+export const STATUS_KAFKA_RETRY_AFTER_MS = 10_000;
+const STATUS_API_TIMEOUT_MS = 10_000;
+
+export interface StatusReporterOptions {
+  kafka?: KafkaClient;
+  statusApi?: { url: string; caBundle?: string };
+  signingKeyPem?: string;
+  logger: Logger;
+  metrics?: BrokerMetrics;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const unrefSleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+export class StatusReporter {
+  private producer: Promise<Producer> | undefined;
+  private kafkaSkipUntil = 0;
+  private readonly now: () => Date;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: StatusReporterOptions) {
+    this.now = options.now ?? (() => new Date());
+    this.sleep = options.sleep ?? unrefSleep;
+  }
+
+  private async viaKafka(kafka: KafkaClient, event: StatusEvent): Promise<void> {
+    this.producer ??= (async () => {
+      const p = createProducer(kafka);
+      await p.connect();
+      return p;
+    })();
+    const producer = this.producer;
+    const send = (async () => sendMessage(await producer, event))();
+    send.catch(() => undefined);
+    await Promise.race([
+      send,
+      this.sleep(STATUS_KAFKA_DEADLINE_MS).then(() => {
+        throw new Error(`Kafka did not ack within ${STATUS_KAFKA_DEADLINE_MS} ms`);
+      }),
+    ]);
+  }
+
+  private async viaStatusApi(event: StatusEvent): Promise<void> {
+    const { statusApi, signingKeyPem } = this.options;
+    if (!statusApi || !signingKeyPem) throw new Error('no status API or signing key configured');
+    const token = await signStatusToken({ privateKeyPem: signingKeyPem, identity: event.broker, targets: [event.target], now: this.now() });
+    const result = await postJson(`${statusApi.url.replace(/\/$/, '')}/v1/status`, encodeMessage(event), {
+      caBundle: statusApi.caBundle,
+      timeoutMs: STATUS_API_TIMEOUT_MS,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (result.status !== 200) throw new Error(`status API answered ${result.status}: ${result.body.slice(0, 512)}`);
+  }
+
+  /** Resolves with the channel that took the event; rejects when neither did. */
+  async report(event: StatusEvent): Promise<'kafka' | 'status-api'> {
+    const log = this.options.logger.child({ key: `${event.resource.namespace}/${event.resource.name}`, eventId: event.eventId, requestId: event.requestId });
+    let kafkaError: unknown;
+    const kafka = this.options.kafka;
+    if (kafka && this.now().getTime() >= this.kafkaSkipUntil) {
+      const started = performance.now();
+      try {
+        await this.viaKafka(kafka, event);
+        this.options.metrics?.observe('status_report', 'kafka', (performance.now() - started) / 1000);
+        return 'kafka';
+      } catch (err) {
+        kafkaError = err;
+        this.options.metrics?.error('status_report', 'kafka', 'transient');
+        this.kafkaSkipUntil = this.now().getTime() + STATUS_KAFKA_RETRY_AFTER_MS;
+        const stale = this.producer;
+        this.producer = undefined;
+        void stale?.then((p) => p.disconnect()).catch(() => undefined);
+        log.warn({ err: (err as Error).message }, 'Kafka unavailable for status; using the status API');
+      }
+    }
+    const started = performance.now();
+    try {
+      await this.viaStatusApi(event);
+    } catch (err) {
+      this.options.metrics?.error('status_report', 'status_api', 'transient');
+      throw new Error(`status event ${event.eventId} not reported: ${(err as Error).message}${kafkaError ? `; Kafka: ${(kafkaError as Error).message}` : ''}`, { cause: err });
+    }
+    this.options.metrics?.observe('status_report', 'status_api', (performance.now() - started) / 1000);
+    log.info({ channel: 'status-api' }, 'status reported');
+    return 'status-api';
+  }
+
+  async close(): Promise<void> {
+    const p = this.producer;
+    this.producer = undefined;
+    if (p) await p.then((x) => x.disconnect()).catch(() => undefined);
+  }
+}
