@@ -35,9 +35,10 @@ die() { log "ERROR: $*"; exit 1; }
 
 # A version triple compare that does not need sort -V quirks for "1.26" vs "1.26.0".
 version_ge() { # version_ge A B: A >= B, both like 1.26 / 1.26.0 / 1.26.8
-  local IFS=.
-  local -a a=($1) b=($2)
+  local -a a b
   local i
+  IFS=. read -ra a <<<"$1"
+  IFS=. read -ra b <<<"$2"
   for i in 0 1 2; do
     local x=${a[i]:-0} y=${b[i]:-0}
     ((10#$x > 10#$y)) && return 0

@@ -42,7 +42,7 @@ is_ours() {
   [[ $cmdline == *"$RUN/"* ]]
 }
 
-pid_of() { [[ -f $RUN/$1.pid ]] && cat "$RUN/$1.pid" || true; }
+pid_of() { if [[ -f $RUN/$1.pid ]]; then cat "$RUN/$1.pid"; fi; }
 
 # Everything alive that runs from our run dir, also processes whose pid file was never
 # written (a start killed outright between spawn and write).
@@ -489,6 +489,7 @@ cmd_env() {
   is_healthy || die "control plane is not running; start it with $HERE/control-plane.sh start"
   printf 'export KUBECONFIG=%q\n' "$RUN/kubeconfig"
   printf 'export KIDP_KUBECTL=%q\n' "$(state KUBECTL)"
+  # shellcheck disable=SC2016 # $PATH is for the shell that evals this, not for us
   printf 'export PATH=%q:"$PATH"\n' "$(state BIN_DIR)"
 }
 
