@@ -137,6 +137,10 @@ fi
 rm -rf "$CACHE_ROOT"/.build-*
 
 WORK=$(mktemp -d "$CACHE_ROOT/.build-$K8S_VERSION-$ETCD_VERSION.XXXXXX")
+# go's own work dirs too: a go command stopped by SIGTERM leaves its $GOTMPDIR/go-build*
+# behind, and this one is removed with the rest of the scratch.
+export GOTMPDIR=$WORK/tmp
+mkdir -p "$GOTMPDIR"
 STEP_PID=
 HEARTBEAT_PID=
 cleanup() {
