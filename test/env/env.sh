@@ -27,7 +27,7 @@ load_env() {
 install_crds() {
   load_env
   log "installing CRDs from crds/"
-  "$KUBECTL" apply --server-side --force-conflicts -f "$root/crds/" >/dev/null
+  "$KUBECTL" apply --server-side --force-conflicts -k "$root/crds/" >/dev/null
   "$KUBECTL" wait --for condition=established --timeout=60s crd -l platform.kidp.io/managed-by=kidp >/dev/null
   log "CRDs established: $("$KUBECTL" get crd -l platform.kidp.io/managed-by=kidp -o name | wc -l)"
 }
