@@ -1,0 +1,191 @@
+// Executes reconcilers' actions against the apiserver and the broker dispatcher, in order.
+// Errors come back from the catalogue: 409 → ConflictError (retry), 400/422 → TerminalError
+// (record and stop), anything else → ApiError (retry with backoff). An object that is gone
+// (404 on its own status or finalizers) ends the run quietly: there is nothing to reconcile.
+import { ApiException, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { PermanentDispatchError, type Dispatcher } from '../brokers/index.js';
+import type { Action, ObjectRef } from './actions.js';
+import { ApiError, ConflictError, TerminalError } from './errors.js';
+
+/** The field manager of every server-side apply, so ownership of fields is visible in managedFields. */
+export const FIELD_MANAGER = 'kidp-controllers';
+/** Events of cluster-scoped objects (Teams) go here, as the Kubernetes components do. */
+const CLUSTER_EVENT_NAMESPACE = 'default';
+
+export interface ApplyResult {
+  /** The smallest requeue any action asked for. */
+  requeueAfterMs?: number;
+  /** Transports used by dispatches (for logs and tests). */
+  dispatched: Array<{ requestId: string; transport: 'kafka' | 'webhook' }>;
+}
+
+export interface ApplierOptions {
+  kubeConfig: KubeConfig;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  now?: () => Date;
+  /** reportingInstance of Events: which replica wrote them. */
+  instance: string;
+}
+
+class ObjectGone extends Error {}
+
+function describe(ref: ObjectRef): string {
+  return `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
+}
+
+function classify(err: unknown, operation: string): Error {
+  if (err instanceof ApiException) {
+    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
+    let detail = body;
+    try {
+      detail = (JSON.parse(body) as { message?: string }).message ?? body;
+    } catch {
+      // not JSON: keep the raw body
+    }
+    if (err.code === 409) return new ConflictError(operation, { cause: err });
+    if (err.code === 400 || err.code === 422) return new TerminalError('Invalid', `${operation} was refused by the apiserver: ${detail}`, { cause: err });
+    return new ApiError(operation, err.code, detail, { cause: err });
+  }
+  return new ApiError(operation, undefined, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
+
+/** Whether a dispatcher rejection is permanent: the brokers' class, or anything marked `permanent`. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof PermanentDispatchError || (typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true);
+}
+
+export class Applier {
+  private readonly objects: KubernetesObjectApi;
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly now: () => Date;
+
+  constructor(private readonly options: ApplierOptions) {
+    this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+    this.custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async apply(actions: readonly Action[], log: Logger): Promise<ApplyResult> {
+    const result: ApplyResult = { dispatched: [] };
+    try {
+      await this.run(actions, log, result);
+    } catch (err) {
+      if (err instanceof ObjectGone) return result;
+      throw err;
+    }
+    return result;
+  }
+
+  private async run(actions: readonly Action[], log: Logger, result: ApplyResult): Promise<void> {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'apply': {
+          const { object } = action;
+          const what = `apply ${object.kind} ${object.metadata.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata.name}`;
+          try {
+            await this.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+          } catch (err) {
+            throw classify(err, what);
+          }
+          break;
+        }
+        case 'delete': {
+          const { ref } = action;
+          try {
+            await this.objects.delete({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } });
+          } catch (err) {
+            if (!isNotFound(err)) throw classify(err, `delete ${describe(ref)}`);
+          }
+          break;
+        }
+        case 'status':
+          await this.writeStatus(action.ref, action.resourceVersion, action.status);
+          break;
+        case 'finalizers':
+          await this.writeFinalizers(action.ref, action.resourceVersion, action.finalizers);
+          break;
+        case 'event':
+          await this.event(action, log);
+          break;
+        case 'requeue':
+          result.requeueAfterMs = Math.min(result.requeueAfterMs ?? Infinity, action.ms);
+          break;
+        case 'dispatch': {
+          let transport: 'kafka' | 'webhook';
+          try {
+            transport = await this.options.dispatcher.dispatch(action.request, action.target);
+          } catch (err) {
+            const permanent = isPermanent(err);
+            const message = err instanceof Error ? err.message : String(err);
+            log.warn({ requestId: action.request.requestId, permanent, err: message }, 'dispatch failed');
+            await this.run(action.failed({ permanent, message }), log, result);
+            if (permanent) return;
+            throw new ApiError(`dispatch of request ${action.request.requestId}`, undefined, message, { cause: err });
+          }
+          result.dispatched.push({ requestId: action.request.requestId, transport });
+          log.info({ requestId: action.request.requestId, action: action.request.action, transport }, 'request dispatched');
+          await this.run(action.sent(transport), log, result);
+          break;
+        }
+      }
+    }
+  }
+
+  private async writeStatus(ref: ObjectRef, resourceVersion: string, status: Record<string, unknown>): Promise<void> {
+    const [group, version] = ref.apiVersion.split('/') as [string, string];
+    // Only what the status subresource reads: the apiserver keeps spec and metadata as stored.
+    const body = { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, resourceVersion, ...(ref.namespace ? { namespace: ref.namespace } : {}) }, status };
+    try {
+      if (ref.namespace) await this.custom.replaceNamespacedCustomObjectStatus({ group, version, namespace: ref.namespace, plural: ref.plural, name: ref.name, body });
+      else await this.custom.replaceClusterCustomObjectStatus({ group, version, plural: ref.plural, name: ref.name, body });
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectGone();
+      throw classify(err, `status update of ${describe(ref)}`);
+    }
+  }
+
+  private async writeFinalizers(ref: ObjectRef, resourceVersion: string, finalizers: string[]): Promise<void> {
+    const [group, version] = ref.apiVersion.split('/') as [string, string];
+    // A merge patch that names the resourceVersion fails with 409 if the object moved on.
+    const body = { metadata: { resourceVersion, finalizers } };
+    try {
+      await this.custom.patchNamespacedCustomObject({ group, version, namespace: ref.namespace ?? '', plural: ref.plural, name: ref.name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectGone();
+      throw classify(err, `finalizer update of ${describe(ref)}`);
+    }
+  }
+
+  /** Events are best effort: a lost Event must not undo or repeat the transition it reports. */
+  private async event(action: Extract<Action, { type: 'event' }>, log: Logger): Promise<void> {
+    const { ref } = action;
+    const namespace = ref.namespace || CLUSTER_EVENT_NAMESPACE;
+    const now = this.now();
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${ref.name}.`, namespace },
+          involvedObject: { apiVersion: ref.apiVersion, kind: ref.kind, name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}), ...(ref.uid ? { uid: ref.uid } : {}) },
+          reason: action.reason,
+          message: action.message,
+          type: action.eventType,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          source: { component: FIELD_MANAGER },
+          reportingComponent: FIELD_MANAGER,
+          reportingInstance: this.options.instance,
+        },
+      });
+    } catch (err) {
+      log.warn({ err: String(err), reason: action.reason }, 'could not record Event');
+    }
+  }
+}

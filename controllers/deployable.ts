@@ -1,0 +1,239 @@
+// The reconciler of the deployable kinds (Service, Database, Cache, Topic): a pure function
+// from the object, the DeploymentTargets and the time to the actions that move it along
+// DESIGN §3 (outbox pattern). The brokers' status handler owns Ready, Deployed,
+// StatusReported, lastStatus* and connection refs; this file owns Dispatched, the phases
+// Pending/Deploying/Unknown/Deleting, the cleanup finalizer and the Events of its transitions.
+import { PROTOCOL_VERSION, type DeployableKind, type DeploymentRequest, type TargetRef } from '../brokers/contract.js';
+import type { Cache, Database, DeploymentTarget, Service, Topic } from '../crds/types.js';
+import type { Action, ObjectRef } from './actions.js';
+import { findCondition, sameJson, setCondition, type Condition } from './conditions.js';
+
+export const CLEANUP_FINALIZER = 'platform.kidp.io/cleanup';
+export const GROUP_VERSION = 'platform.kidp.io/v1alpha1';
+export const DEPLOYABLE_PLURALS: Record<DeployableKind, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
+
+export type Deployable = Service | Database | Cache | Topic;
+export type Phase = 'Pending' | 'Deploying' | 'Ready' | 'Failed' | 'Deleting' | 'Unknown';
+
+export interface DeployableInput {
+  object: Deployable;
+  targets: readonly DeploymentTarget[];
+  now: Date;
+  /** After a dispatch, how long to wait for a broker status event before phase Unknown. */
+  statusTimeoutMs: number;
+}
+
+type Status = NonNullable<Deployable['status']>;
+
+/** Deterministic (uid + generation, brokers/contract.ts): a re-send after a crash is the same request. */
+export function requestIdFor(uid: string, generation: number, action: 'deploy' | 'delete'): string {
+  return action === 'deploy' ? `${uid}-${generation}` : `${uid}-${generation}-delete`;
+}
+
+export function refOf(obj: Deployable): ObjectRef {
+  return { apiVersion: GROUP_VERSION, kind: obj.kind, plural: DEPLOYABLE_PLURALS[obj.kind], namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' };
+}
+
+export type TargetResolution = { target: DeploymentTarget } | { reason: 'NoDeploymentTarget' | 'AmbiguousDeploymentTarget'; message: string };
+
+/** spec.target by name; else the one `default: true` target of the resource's environment. */
+export function resolveTarget(obj: Deployable, targets: readonly DeploymentTarget[]): TargetResolution {
+  const named = obj.spec.target;
+  if (named) {
+    const target = targets.find((t) => t.metadata.name === named);
+    return target ? { target } : { reason: 'NoDeploymentTarget', message: `DeploymentTarget ${named} (spec.target) does not exist; create it or change spec.target` };
+  }
+  const environment = obj.spec.environment ?? 'development';
+  const defaults = targets.filter((t) => t.spec.default === true && t.spec.environment === environment);
+  if (defaults.length === 1 && defaults[0]) return { target: defaults[0] };
+  if (defaults.length === 0) {
+    return { reason: 'NoDeploymentTarget', message: `no spec.target and no DeploymentTarget marked default for environment ${environment}; set spec.target or mark one default` };
+  }
+  const names = defaults.map((t) => t.metadata.name).sort();
+  return { reason: 'AmbiguousDeploymentTarget', message: `no spec.target and ${names.length} DeploymentTargets are default for environment ${environment} (${names.join(', ')}); set spec.target or keep one default` };
+}
+
+function targetRef(t: DeploymentTarget): TargetRef {
+  const ref: TargetRef = { name: t.metadata.name ?? '', identity: t.spec.broker.identity, provider: t.spec.provider, environment: t.spec.environment };
+  if (t.spec.region) ref.region = t.spec.region;
+  if (t.spec.namespace) ref.namespace = t.spec.namespace;
+  return ref;
+}
+
+export function buildRequest(obj: Deployable, target: DeploymentTarget, action: 'deploy' | 'delete', now: Date): DeploymentRequest {
+  const generation = obj.metadata.generation ?? 1;
+  const uid = obj.metadata.uid ?? '';
+  return {
+    apiVersion: PROTOCOL_VERSION,
+    kind: 'DeploymentRequest',
+    requestId: requestIdFor(uid, generation, action),
+    action,
+    target: targetRef(target),
+    resource: {
+      kind: obj.kind,
+      namespace: obj.metadata.namespace ?? '',
+      name: obj.metadata.name ?? '',
+      uid,
+      generation,
+      labels: obj.metadata.labels ?? {},
+      spec: obj.spec as unknown as Record<string, unknown>,
+    },
+    issuedAt: now.toISOString(),
+  };
+}
+
+/** The message of Dispatched=True; its first words name the request, which is how a recorded dispatch is recognised. */
+export function dispatchedMessage(requestId: string, identity: string, transport: string): string {
+  return `request ${requestId} sent to broker ${identity} via ${transport}`;
+}
+
+/** The Dispatched condition when it records `requestId` as sent. */
+function recordedDispatch(status: Status, requestId: string): Condition | undefined {
+  const c = findCondition(status.conditions as Condition[] | undefined, 'Dispatched');
+  return c && c.status === 'True' && status.requestId === requestId && c.message.startsWith(`request ${requestId} `) ? c : undefined;
+}
+
+function phaseEvent(obj: Deployable, from: string | undefined, to: Phase, detail: string): Action[] {
+  if (from === to) return [];
+  const warning = to === 'Failed' || to === 'Unknown';
+  return [{ type: 'event', ref: refOf(obj), eventType: warning ? 'Warning' : 'Normal', reason: to, message: `phase ${from ?? 'none'} -> ${to}: ${detail}` }];
+}
+
+function statusWrite(obj: Deployable, next: Status): Action[] {
+  if (sameJson(obj.status ?? {}, next)) return [];
+  return [{ type: 'status', ref: refOf(obj), resourceVersion: obj.metadata.resourceVersion ?? '', status: next as Record<string, unknown> }];
+}
+
+/** Terminal: the resource cannot go anywhere until its spec or the targets change. */
+function failed(obj: Deployable, now: Date, reason: string, message: string, dispatchedReason?: string): Action[] {
+  const status: Status = { ...(obj.status ?? {}) };
+  const generation = obj.metadata.generation ?? 1;
+  let conditions = setCondition(status.conditions as Condition[] | undefined, { type: 'Ready', status: 'False', observedGeneration: generation, reason, message }, now);
+  if (dispatchedReason) conditions = setCondition(conditions, { type: 'Dispatched', status: 'False', observedGeneration: generation, reason: dispatchedReason, message }, now);
+  const next: Status = { ...status, phase: 'Failed', observedGeneration: generation, conditions };
+  return [...statusWrite(obj, next), ...phaseEvent(obj, status.phase, 'Failed', message)];
+}
+
+function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'deploy' | 'delete'): Action[] {
+  const { object: obj, now } = input;
+  const request = buildRequest(obj, target, action, now);
+  const status: Status = obj.status ?? {};
+  const generation = obj.metadata.generation ?? 1;
+  const transport = target.spec.broker.transport ?? 'kafka';
+  const dispatchTarget: { transport: 'kafka' | 'webhook'; webhookURL?: string } = { transport };
+  if (target.spec.broker.webhookURL) dispatchTarget.webhookURL = target.spec.broker.webhookURL;
+  return [
+    {
+      type: 'dispatch',
+      request,
+      target: dispatchTarget,
+      sent: (used) => {
+        // The status handler may already have reported on this very request (a fast broker
+        // beat this write): its phase stands.
+        const reported = action === 'deploy' && reportedOnGeneration(status, generation) && (status.phase === 'Ready' || status.phase === 'Failed' || status.phase === 'Deploying');
+        const phase: Phase = action === 'delete' ? 'Deleting' : reported ? (status.phase as Phase) : 'Deploying';
+        const message = dispatchedMessage(request.requestId, target.spec.broker.identity, used);
+        const next: Status = {
+          ...status,
+          phase,
+          observedGeneration: generation,
+          requestId: request.requestId,
+          target: target.metadata.name ?? '',
+          conditions: setCondition(status.conditions as Condition[] | undefined, { type: 'Dispatched', status: 'True', observedGeneration: generation, reason: 'RequestSent', message }, now, true),
+        };
+        return [...statusWrite(obj, next), ...phaseEvent(obj, status.phase, phase, message), { type: 'requeue', ms: input.statusTimeoutMs }];
+      },
+      failed: (failure) => {
+        if (failure.permanent) return failed(obj, now, 'DispatchRejected', `request ${request.requestId} was rejected: ${failure.message}`, 'DispatchRejected');
+        const message = `request ${request.requestId} could not be sent yet (retrying): ${failure.message}`;
+        const phase: Phase = action === 'delete' ? 'Deleting' : 'Pending';
+        const next: Status = {
+          ...status,
+          phase,
+          observedGeneration: generation,
+          conditions: setCondition(status.conditions as Condition[] | undefined, { type: 'Dispatched', status: 'False', observedGeneration: generation, reason: 'DispatchFailed', message }, now),
+        };
+        return [...statusWrite(obj, next), ...phaseEvent(obj, status.phase, phase, message)];
+      },
+    },
+  ];
+}
+
+/**
+ * The status handler has applied an event of this generation. Deploy request ids are
+ * uid + generation, so for a deploy this is "the broker reported on this request"; the
+ * handler does not write status.requestId, hence the generation.
+ */
+function reportedOnGeneration(status: Status, generation: number): boolean {
+  const c = findCondition(status.conditions as Condition[] | undefined, 'StatusReported');
+  return c?.status === 'True' && c.observedGeneration === generation;
+}
+
+/** Waiting for the broker: Unknown once the status timeout passes without a status event. */
+function awaitStatus(input: DeployableInput, sent: Condition): Action[] {
+  const { object: obj, now, statusTimeoutMs } = input;
+  const status: Status = obj.status ?? {};
+  if (status.phase !== 'Deploying' && status.phase !== 'Deleting') return [];
+  const sentAt = Date.parse(sent.lastTransitionTime);
+  // Second precision on both sides: an event in the same second as the dispatch counts.
+  if (status.lastStatusTime && Date.parse(status.lastStatusTime) >= sentAt) return [];
+  if (status.phase === 'Deploying' && reportedOnGeneration(status, obj.metadata.generation ?? 1)) return [];
+  const waited = now.getTime() - sentAt;
+  if (waited < statusTimeoutMs) return [{ type: 'requeue', ms: statusTimeoutMs - waited }];
+  const message = `no status event for request ${status.requestId} within ${Math.round(statusTimeoutMs / 1000)} s of dispatch; check broker ${status.target ?? ''} is running`;
+  const generation = obj.metadata.generation ?? 1;
+  const next: Status = {
+    ...status,
+    phase: 'Unknown',
+    conditions: setCondition(status.conditions as Condition[] | undefined, { type: 'StatusReported', status: 'False', observedGeneration: generation, reason: 'NoStatusReported', message }, now),
+  };
+  return [...statusWrite(obj, next), ...phaseEvent(obj, status.phase, 'Unknown', message)];
+}
+
+function withoutFinalizer(obj: Deployable): Action[] {
+  return [{ type: 'finalizers', ref: refOf(obj), resourceVersion: obj.metadata.resourceVersion ?? '', finalizers: (obj.metadata.finalizers ?? []).filter((f) => f !== CLEANUP_FINALIZER) }];
+}
+
+function reconcileDeletion(input: DeployableInput): Action[] {
+  const { object: obj } = input;
+  if (!(obj.metadata.finalizers ?? []).includes(CLEANUP_FINALIZER)) return [];
+  const status: Status = obj.status ?? {};
+  const conditions = status.conditions as Condition[] | undefined;
+  const everDispatched = status.requestId !== undefined || findCondition(conditions, 'Dispatched')?.status === 'True';
+  if (!everDispatched) return withoutFinalizer(obj);
+  const deployed = findCondition(conditions, 'Deployed');
+  if (deployed?.status === 'False' && deployed.reason === 'CleanedUp') return withoutFinalizer(obj);
+  const deleteId = requestIdFor(obj.metadata.uid ?? '', obj.metadata.generation ?? 1, 'delete');
+  // A delete already sent (for any generation: the spec may change while terminating) is awaited, not re-sent.
+  const sent = status.requestId?.endsWith('-delete') ? recordedDispatch(status, status.requestId) : undefined;
+  if (sent) return awaitStatus(input, sent);
+  // Clean up where it was deployed, even if spec.target has changed since.
+  const recorded = status.target ? input.targets.find((t) => t.metadata.name === status.target) : undefined;
+  const resolution = recorded ? { target: recorded } : resolveTarget(obj, input.targets);
+  if (!('target' in resolution)) {
+    return failed(obj, input.now, resolution.reason, `cannot send cleanup request ${deleteId}: ${resolution.message}; remove finalizer ${CLEANUP_FINALIZER} by hand once the deployment is gone`);
+  }
+  return dispatch(input, resolution.target, 'delete');
+}
+
+export function reconcileDeployable(input: DeployableInput): Action[] {
+  const { object: obj, now } = input;
+  if (obj.metadata.deletionTimestamp) return reconcileDeletion(input);
+  const finalizers = obj.metadata.finalizers ?? [];
+  // Before anything is sent: a delete must never find a deployment without its finalizer.
+  if (!finalizers.includes(CLEANUP_FINALIZER)) {
+    return [{ type: 'finalizers', ref: refOf(obj), resourceVersion: obj.metadata.resourceVersion ?? '', finalizers: [...finalizers, CLEANUP_FINALIZER] }];
+  }
+  const status: Status = obj.status ?? {};
+  const generation = obj.metadata.generation ?? 1;
+  const id = requestIdFor(obj.metadata.uid ?? '', generation, 'deploy');
+  const sent = recordedDispatch(status, id);
+  if (sent) return awaitStatus(input, sent);
+  // A permanent failure of this generation is final until the spec changes.
+  const dispatched = findCondition(status.conditions as Condition[] | undefined, 'Dispatched');
+  if (status.phase === 'Failed' && status.observedGeneration === generation && dispatched?.status === 'False' && dispatched.reason === 'DispatchRejected') return [];
+  const resolution = resolveTarget(obj, input.targets);
+  if (!('target' in resolution)) return failed(obj, now, resolution.reason, resolution.message);
+  return dispatch(input, resolution.target, 'deploy');
+}
+

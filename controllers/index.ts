@@ -1,0 +1,258 @@
+// Public API of controllers/: `runControllers` starts the informers, campaigns for the
+// Lease and, while leading, runs one controller per kind (Team, Application, Service,
+// Database, Cache, Topic). `kidp controllers run` and `make up` call it.
+import { hostname } from 'node:os';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Dispatcher } from '../brokers/index.js';
+import type { Application, DeploymentTarget, Team } from '../crds/types.js';
+import type { Action } from './actions.js';
+import { reconcileApplication } from './application.js';
+import { Applier } from './apply.js';
+import { DEPLOYABLE_PLURALS, reconcileDeployable, type Deployable } from './deployable.js';
+import { InvalidOptionsError, type TerminalError } from './errors.js';
+import { Watched } from './informers.js';
+import { LeaderElector } from './lease.js';
+import { Controller, type KindController } from './manager.js';
+import { ControllerMetrics } from './metrics.js';
+import { systemClock, type Clock } from './queue.js';
+import { clusterRoles } from './rbac.js';
+import { reconcileTeam, teamFailed, TEAM_LABEL, type ObservedNamespace } from './team.js';
+
+export { LEASE_DURATION_MS, RENEW_DEADLINE_MS, RETRY_PERIOD_MS } from './lease.js';
+export { CLEANUP_FINALIZER, requestIdFor } from './deployable.js';
+export { TEAM_DEVELOPER_ROLE, PLATFORM_ADMIN_ROLE } from './rbac.js';
+
+/** Workers per kind: enough to overlap apiserver and broker round trips on 2 cores. */
+export const DEFAULT_WORKERS = 4;
+/** After a dispatch, how long without a broker status event before phase Unknown: well above a healthy broker's seconds. */
+export const DEFAULT_STATUS_TIMEOUT_MS = 120_000;
+/** Every key is reconciled again this often, so drift (a deleted RoleBinding) heals without an event. */
+export const DEFAULT_RESYNC_PERIOD_MS = 10 * 60_000;
+export const DEFAULT_LEASE_NAME = 'kidp-controllers';
+
+const GROUP = 'platform.kidp.io';
+const VERSION = 'v1alpha1';
+type DeployableKindName = keyof typeof DEPLOYABLE_PLURALS;
+const DEPLOYABLE_KINDS = Object.keys(DEPLOYABLE_PLURALS) as DeployableKindName[];
+
+export interface RunControllersOptions {
+  /** Path of a kubeconfig; default: KUBECONFIG, then in-cluster. Ignored when kubeConfig is given. */
+  kubeconfig?: string;
+  kubeConfig?: KubeConfig;
+  /** The brokers' dispatcher (brokers/index.ts createDispatcher). Not closed by stop(). */
+  dispatcher: Dispatcher;
+  /** This replica's name in the Lease (pod name in a cluster). */
+  identity: string;
+  leaseNamespace: string;
+  leaseName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** Workers per kind. */
+  workers?: number;
+  statusTimeoutMs?: number;
+  resyncPeriodMs?: number;
+  logger?: Logger;
+  /** Where the metrics are registered; a new Registry by default (serve it with registry.metrics()). */
+  registry?: Registry;
+  clock?: Clock;
+  random?: () => number;
+}
+
+export interface RunningControllers {
+  isLeader(): boolean;
+  registry: Registry;
+  /** Graceful: stop campaigning, finish the keys in flight, release the Lease, stop the informers. */
+  stop(): Promise<void>;
+}
+
+function keyOf(obj: { metadata?: { name?: string; namespace?: string } }): string {
+  const { name = '', namespace } = obj.metadata ?? {};
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+function splitKey(key: string): { namespace?: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
+  if (!options.identity) throw new InvalidOptionsError('runControllers: identity is required (the replica name in the Lease), for example the pod name');
+  if (!options.leaseNamespace) throw new InvalidOptionsError('runControllers: leaseNamespace is required (where the kidp-controllers Lease lives)');
+  const kubeConfig = options.kubeConfig ?? new KubeConfig();
+  if (!options.kubeConfig) {
+    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+    else kubeConfig.loadFromDefault();
+  }
+  const logger = (options.logger ?? pino({ name: 'kidp-controllers' })).child({ identity: options.identity });
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const statusTimeoutMs = options.statusTimeoutMs ?? DEFAULT_STATUS_TIMEOUT_MS;
+  const registry = options.registry ?? new Registry();
+  const now = () => new Date(clock.now());
+
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const watch = <T,>(name: string, path: string, list: () => Promise<unknown>) =>
+    new Watched<T>({ name, kubeConfig, path, list: list as () => Promise<KubernetesListObject<KubernetesObject>>, clock, random, logger });
+  const crd = <T,>(plural: string) =>
+    watch<T>(plural, `/apis/${GROUP}/${VERSION}/${plural}`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
+
+  const namespaces = watch<KubernetesObject>('namespaces', '/api/v1/namespaces', () => core.listNamespace());
+  const teams = crd<Team>('teams');
+  const applications = crd<Application>('applications');
+  const targets = crd<DeploymentTarget>('deploymenttargets');
+  const deployables = Object.fromEntries(DEPLOYABLE_KINDS.map((k) => [k, crd<Deployable>(DEPLOYABLE_PLURALS[k])])) as Record<DeployableKindName, Watched<Deployable>>;
+  const allDeployables = (): Deployable[] => DEPLOYABLE_KINDS.flatMap((k) => deployables[k].list().map((o) => ({ ...o, kind: k }) as Deployable));
+
+  const metrics = new ControllerMetrics(registry, () => {
+    const counts = new Map<string, { type: string; status: string; count: number }>();
+    const add = (type: string, objs: ReadonlyArray<{ status?: { phase?: string } }>) => {
+      for (const o of objs) {
+        const status = o.status?.phase ?? 'None';
+        const c = counts.get(`${type}/${status}`) ?? { type, status, count: 0 };
+        c.count += 1;
+        counts.set(`${type}/${status}`, c);
+      }
+    };
+    add('Team', teams.list());
+    add('Application', applications.list());
+    for (const k of DEPLOYABLE_KINDS) add(k, deployables[k].list());
+    return [...counts.values()];
+  });
+  const applier = new Applier({ kubeConfig, dispatcher: options.dispatcher, logger, now, instance: options.identity });
+
+  const none = (): Action[] => [];
+  const kinds: KindController[] = [
+    {
+      kind: 'Team',
+      keys: () => teams.list().map(keyOf),
+      compute: (key) => {
+        const team = teams.get(key);
+        if (!team) return undefined;
+        const wanted = new Set(team.spec.namespaces ?? []);
+        const observed: ObservedNamespace[] = namespaces
+          .list()
+          .filter((n) => wanted.has(n.metadata?.name ?? '') || n.metadata?.labels?.[TEAM_LABEL] === key)
+          .map((n) => ({ name: n.metadata?.name ?? '', labels: n.metadata?.labels ?? {} }));
+        return reconcileTeam({ team: { ...team, kind: 'Team' }, namespaces: observed, now: now() });
+      },
+      terminal: (key: string, err: TerminalError) => {
+        const team = teams.get(key);
+        return team ? teamFailed({ ...team, kind: 'Team' }, err.reason === 'Invalid' ? 'ApplyRejected' : err.reason, err.message, now()) : [];
+      },
+    },
+    {
+      kind: 'Application',
+      keys: () => applications.list().map(keyOf),
+      compute: (key) => {
+        const { namespace, name } = splitKey(key);
+        const application = applications.get(name, namespace);
+        if (!application) return undefined;
+        const resources = allDeployables().filter((r) => r.metadata.namespace === namespace);
+        return reconcileApplication({ application: { ...application, kind: 'Application' }, resources, now: now() });
+      },
+      terminal: none,
+    },
+    ...DEPLOYABLE_KINDS.map(
+      (kind): KindController => ({
+        kind,
+        keys: () => deployables[kind].list().map(keyOf),
+        compute: (key) => {
+          const { namespace, name } = splitKey(key);
+          const object = deployables[kind].get(name, namespace);
+          if (!object) return undefined;
+          return reconcileDeployable({ object: { ...object, kind } as Deployable, targets: targets.list(), now: now(), statusTimeoutMs });
+        },
+        terminal: none,
+      }),
+    ),
+  ];
+
+  // Controllers exist only while this replica leads; informers run always (a warm standby).
+  let running: Map<string, Controller> | undefined;
+  const enqueue = (kind: string, key: string) => running?.get(kind)?.enqueue(key);
+  const enqueueAll = () => {
+    for (const k of kinds) for (const key of k.keys()) enqueue(k.kind, key);
+  };
+
+  teams.on((t) => enqueue('Team', keyOf(t)));
+  namespaces.on((n) => {
+    const name = n.metadata?.name ?? '';
+    const owner = n.metadata?.labels?.[TEAM_LABEL];
+    if (owner) enqueue('Team', owner);
+    for (const t of teams.list()) if (t.spec.namespaces?.includes(name)) enqueue('Team', keyOf(t));
+  });
+  applications.on((a) => enqueue('Application', keyOf(a)));
+  for (const kind of DEPLOYABLE_KINDS) {
+    deployables[kind].on((o) => {
+      enqueue(kind, keyOf(o));
+      if (o.spec?.owner?.kind === 'Application') enqueue('Application', `${o.metadata.namespace}/${o.spec.owner.name}`);
+    });
+  }
+  // A target that appears, changes or goes can unblock or move any deployable.
+  targets.on(() => {
+    for (const kind of DEPLOYABLE_KINDS) for (const o of deployables[kind].list()) enqueue(kind, keyOf(o));
+  });
+
+  const workers = options.workers ?? DEFAULT_WORKERS;
+  const startLeading = async () => {
+    for (const role of clusterRoles()) {
+      await applier.apply([{ type: 'apply', object: role }], logger).catch((err: unknown) => logger.error({ err: String(err), role: role.metadata.name }, 'could not apply ClusterRole'));
+    }
+    running = new Map(kinds.map((k) => [k.kind, new Controller(k, { workers, clock, random, applier, metrics, logger })]));
+    for (const c of running.values()) c.start();
+    enqueueAll();
+  };
+  const stopLeading = async () => {
+    const current = running;
+    running = undefined;
+    if (current) await Promise.all([...current.values()].map((c) => c.stop()));
+  };
+
+  await Promise.all([namespaces, teams, applications, targets, ...Object.values(deployables)].map((w) => w.start()));
+  logger.info('informer caches synced');
+
+  const elector = new LeaderElector({
+    kubeConfig,
+    namespace: options.leaseNamespace,
+    name: options.leaseName ?? DEFAULT_LEASE_NAME,
+    identity: options.identity,
+    ...(options.leaseDurationMs !== undefined ? { leaseDurationMs: options.leaseDurationMs } : {}),
+    ...(options.renewDeadlineMs !== undefined ? { renewDeadlineMs: options.renewDeadlineMs } : {}),
+    ...(options.retryPeriodMs !== undefined ? { retryPeriodMs: options.retryPeriodMs } : {}),
+    clock,
+    logger,
+    onStartedLeading: startLeading,
+    onStoppedLeading: stopLeading,
+  });
+  elector.start();
+
+  const resyncPeriodMs = options.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS;
+  let resync = clock.setTimer(function tick() {
+    enqueueAll();
+    resync = clock.setTimer(tick, resyncPeriodMs);
+  }, resyncPeriodMs);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    isLeader: () => elector.isLeader() && running !== undefined,
+    registry,
+    stop: () =>
+      (stopping ??= (async () => {
+        resync.cancel();
+        await elector.halt();
+        await stopLeading();
+        await elector.release();
+        await Promise.all([namespaces, teams, applications, targets, ...Object.values(deployables)].map((w) => w.stop()));
+        logger.info('controllers stopped');
+      })()),
+  };
+}
+
+/** The default identity of a replica: host name and pid, unique per process on a machine. */
+export function defaultIdentity(): string {
+  return `${hostname()}-${process.pid}`;
+}
