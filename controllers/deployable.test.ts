@@ -247,6 +247,11 @@ const rows: Row[] = [
     ],
   },
   {
+    name: 'deleting after a crash that left only the broker report (no Dispatched record): cleanup is still requested',
+    object: service({ deletionTimestamp: T, status: { phase: 'Ready', observedGeneration: 2, conditions: [{ type: 'StatusReported', status: 'True', observedGeneration: 2, lastTransitionTime: EARLIER, reason: 'StatusEventApplied', message: 'Ready' }] } }),
+    expected: [{ type: 'dispatch', request: request('delete'), target: { transport: 'kafka' }, sentVia: expect.any(Array), transient: expect.any(Array), permanent: expect.any(Array) }],
+  },
+  {
     name: 'delete sent, broker has not confirmed: wait (finalizer stays)',
     object: service({ deletionTimestamp: T, status: { phase: 'Deleting', observedGeneration: 2, requestId: del2, conditions: [dispatched(del2, EARLIER)] } }),
     expected: [{ type: 'requeue', ms: 20_000 }],

@@ -199,7 +199,10 @@ function reconcileDeletion(input: DeployableInput): Action[] {
   if (!(obj.metadata.finalizers ?? []).includes(CLEANUP_FINALIZER)) return [];
   const status: Status = obj.status ?? {};
   const conditions = status.conditions as Condition[] | undefined;
-  const everDispatched = status.requestId !== undefined || findCondition(conditions, 'Dispatched')?.status === 'True';
+  // Any trace of a broker having seen a request counts: a crash between dispatch and the
+  // Dispatched record can leave only the status handler's report behind.
+  const everDispatched =
+    status.requestId !== undefined || findCondition(conditions, 'Dispatched')?.status === 'True' || findCondition(conditions, 'StatusReported') !== undefined || findCondition(conditions, 'Deployed') !== undefined;
   if (!everDispatched) return withoutFinalizer(obj);
   const deployed = findCondition(conditions, 'Deployed');
   if (deployed?.status === 'False' && deployed.reason === 'CleanedUp') return withoutFinalizer(obj);

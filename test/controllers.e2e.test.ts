@@ -1,0 +1,368 @@
+// controllers/ end to end (issue 5 items 1-3, 7) on the real apiserver and the real Kafka,
+// with the brokers' real pieces: createDispatcher (Kafka producer), the reference
+// `kubernetes` broker, and the status-topic consumer feeding the status handler. Nothing is
+// mocked. No admission webhook runs here, so manifests set what it would default
+// (spec.environment). There is no kube-controller-manager: namespaces never finish
+// terminating and nothing is garbage-collected, so every run uses fresh names.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import kafkajs from 'kafkajs';
+import pino from 'pino';
+import { kubectl, kubectlOk } from './kubectl.js';
+import { REQUESTS_TOPIC, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type BrokerDispatcher, type RunningReferenceBroker } from '../brokers/index.js';
+import { runControllers, type RunningControllers } from '../controllers/index.js';
+
+const { Kafka, logLevel } = kafkajs;
+const root = join(fileURLToPath(import.meta.url), '..', '..');
+const RUN = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+const V = 'platform.kidp.io/v1alpha1';
+const NS = `ctl-${RUN}`;
+const TARGET_NS = `ctl-workloads-${RUN}`;
+const TARGET = `ctl-target-${RUN}`;
+const IDENTITY = `ctl-broker-${RUN}`;
+const LEASE_NS = 'default';
+const STEP_TIMEOUT_MS = 30_000;
+const TEST_TIMEOUT_MS = 90_000;
+/** Short leases so failover is measured in seconds; the ordering rule retry < renew < lease still holds. */
+const FAST_LEASE = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
+
+const logger = pino({ level: process.env.KIDP_TEST_LOG ?? 'silent' });
+const kubeConfig = new KubeConfig();
+let custom: CustomObjectsApi;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let leases: CoordinationV1Api;
+let rbac: RbacAuthorizationV1Api;
+let dispatcher: BrokerDispatcher;
+let broker: RunningReferenceBroker;
+let statusConsumer: { stop(): Promise<void> };
+let controllers: RunningControllers | undefined;
+const children: ChildProcess[] = [];
+
+type Obj = { metadata: { name: string; namespace?: string; uid: string; generation: number; finalizers?: string[]; deletionTimestamp?: string }; status?: Record<string, unknown> & { phase?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> } };
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<{ value: T; ms: number }> {
+  const started = Date.now();
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return { value, ms: Date.now() - started };
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const plural = (kind: string) => `${kind.toLowerCase()}s`;
+
+async function get(kind: string, name: string, namespace = NS): Promise<Obj | undefined> {
+  try {
+    if (kind === 'Team') return (await custom.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'teams', name })) as Obj;
+    return (await custom.getNamespacedCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', namespace, plural: plural(kind), name })) as Obj;
+  } catch {
+    return undefined;
+  }
+}
+
+async function apply(obj: object): Promise<void> {
+  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(obj) });
+}
+
+function condition(obj: Obj | undefined, type: string) {
+  const c = obj?.status?.conditions?.find((x) => x.type === type);
+  return c ? { status: c.status, reason: c.reason, message: c.message } : undefined;
+}
+
+async function phase(kind: string, name: string, wanted: string, timeoutMs = STEP_TIMEOUT_MS): Promise<Obj> {
+  return (await until(`${kind} ${name} phase ${wanted}`, async () => {
+    const o = await get(kind, name);
+    return o?.status?.phase === wanted ? o : undefined;
+  }, timeoutMs)).value;
+}
+
+async function startControllers(identity: string): Promise<RunningControllers> {
+  return runControllers({ kubeConfig, dispatcher, identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: 60_000, logger });
+}
+
+async function events(namespace: string, name: string): Promise<string[]> {
+  const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+  return list.items.filter((e) => e.source?.component === 'kidp-controllers').map((e) => `${e.type}/${e.reason}`);
+}
+
+/**
+ * A controller replica in its own process (the same code `kidp controllers run` runs), so
+ * it can be killed with SIGKILL. `crashAfterDispatchOf` makes it exit the moment the broker
+ * has accepted that resource's request, before the Dispatched status is written.
+ */
+function spawnReplica(identity: string, crashAfterDispatchOf?: string): { child: ChildProcess; leader: () => boolean; dispatched: string[]; exited: Promise<number | null> } {
+  const script = `
+    import pino from 'pino';
+    import { runControllers } from ${JSON.stringify(join(root, 'controllers', 'index.ts'))};
+    import { createDispatcher } from ${JSON.stringify(join(root, 'brokers', 'index.ts'))};
+    const cfg = JSON.parse(process.env.KIDP_REPLICA);
+    const logger = pino({ level: 'silent' });
+    const real = createDispatcher({ kafkaBrokers: [process.env.KAFKA_BOOTSTRAP], logger });
+    const dispatcher = {
+      async dispatch(request, target) {
+        const used = await real.dispatch(request, target);
+        process.stdout.write(JSON.stringify({ dispatched: request.requestId }) + '\\n');
+        if (request.resource.name === cfg.crashAfterDispatchOf) process.kill(process.pid, 'SIGKILL');
+        return used;
+      },
+      close: () => real.close(),
+    };
+    const ctl = await runControllers({ kubeconfig: process.env.KUBECONFIG, dispatcher, logger, ...cfg.options });
+    setInterval(() => process.stdout.write(JSON.stringify({ leader: ctl.isLeader() }) + '\\n'), 100);
+    process.on('SIGTERM', () => ctl.stop().then(() => real.close()).then(() => process.exit(0)));
+  `;
+  const options = { identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: 60_000 };
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    env: { ...process.env, KIDP_REPLICA: JSON.stringify({ options, crashAfterDispatchOf }) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let leader = false;
+  const dispatched: string[] = [];
+  let buffer = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) {
+      const msg = JSON.parse(line) as { leader?: boolean; dispatched?: string };
+      if (msg.leader !== undefined) leader = msg.leader;
+      if (msg.dispatched) dispatched.push(msg.dispatched);
+    }
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => {
+    if (code !== 0 && code !== null && stderr) logger.warn({ stderr }, 'replica failed');
+    resolve(code);
+  }));
+  return { child, leader: () => leader, dispatched, exited };
+}
+
+async function leaseHolder(): Promise<string | undefined> {
+  const lease = await leases.readNamespacedLease({ name: `kidp-controllers-${RUN}`, namespace: LEASE_NS }).catch(() => undefined);
+  return lease?.spec?.holderIdentity || undefined;
+}
+
+/** Request messages on the requests topic for `uid`, read from the start by a throwaway group. */
+async function requestsFor(uid: string, atLeast: number): Promise<string[]> {
+  const kafka = new Kafka({ clientId: 'controllers-e2e', brokers: [process.env.KAFKA_BOOTSTRAP ?? ''], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `controllers-e2e-reader-${randomUUID()}` });
+  const found: string[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: REQUESTS_TOPIC, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.key?.toString() === uid) found.push((JSON.parse(message.value?.toString() ?? '{}') as { requestId: string }).requestId);
+      },
+    });
+    await until(`${atLeast} request(s) for ${uid}`, async () => (found.length >= atLeast ? true : undefined));
+    // Anything more that is there arrives within the same fetch.
+    await new Promise((r) => setTimeout(r, 1_000));
+    return found;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+beforeAll(async () => {
+  kubeConfig.loadFromFile(process.env.KUBECONFIG ?? '');
+  custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  core = kubeConfig.makeApiClient(CoreV1Api);
+  apps = kubeConfig.makeApiClient(AppsV1Api);
+  leases = kubeConfig.makeApiClient(CoordinationV1Api);
+  rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+  const bootstrap = process.env.KAFKA_BOOTSTRAP;
+  if (!bootstrap) throw new Error('KAFKA_BOOTSTRAP is unset: run through the e2e jest project');
+  await kubectlOk(['create', 'namespace', TARGET_NS]);
+  const handler = createStatusHandler({ kubeConfig, logger });
+  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: `kidp-status-ctl-e2e-${RUN}` });
+  broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger });
+  await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, default: true, broker: { identity: IDENTITY, transport: 'kafka' } } });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger });
+  await broker.joined;
+  await apply({ apiVersion: V, kind: 'Team', metadata: { name: `team-${RUN}` }, spec: { displayName: 'Controllers e2e', costCenter: 'CC-1042', members: [{ kind: 'Group', name: 'e2e-devs' }, { kind: 'User', name: 'erin@example.com', role: 'admin' }], namespaces: [NS, `${NS}-b`], quota: { cpu: '4', memory: '8Gi', pods: 20 } } });
+  controllers = await startControllers('in-process-a');
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await controllers?.stop();
+  await dispatcher?.close();
+  await broker?.stop();
+  await statusConsumer?.stop();
+  await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
+}, 60_000);
+
+describe('controllers on the real apiserver and Kafka', () => {
+  it('Team: namespaces created and labelled, RoleBinding of the members to kidp-team-developer, ResourceQuota, Ready status; ClusterRoles exist', async () => {
+    const team = (await until('team Ready', async () => {
+      const t = await get('Team', `team-${RUN}`);
+      return t?.status?.phase === 'Ready' ? t : undefined;
+    })).value;
+    expect({ phase: team.status?.phase, observedGeneration: team.status?.observedGeneration, namespaces: team.status?.namespaces, Ready: condition(team, 'Ready') }).toEqual({
+      phase: 'Ready',
+      observedGeneration: 1,
+      namespaces: [NS, `${NS}-b`],
+      Ready: { status: 'True', reason: 'Reconciled', message: '2 namespace(s) with RoleBinding kidp-team-developers and ResourceQuota kidp-team-quota' },
+    });
+    for (const ns of [NS, `${NS}-b`]) {
+      const n = await core.readNamespace({ name: ns });
+      expect(n.metadata?.labels).toMatchObject({ 'platform.kidp.io/team': `team-${RUN}`, 'platform.kidp.io/managed-by': 'kidp' });
+      const rb = await rbac.readNamespacedRoleBinding({ name: 'kidp-team-developers', namespace: ns });
+      expect({ roleRef: rb.roleRef, subjects: rb.subjects }).toEqual({
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kidp-team-developer' },
+        subjects: [
+          { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'e2e-devs' },
+          { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'erin@example.com' },
+        ],
+      });
+      const quota = await core.readNamespacedResourceQuota({ name: 'kidp-team-quota', namespace: ns });
+      expect(quota.spec?.hard).toEqual({ 'requests.cpu': '4', 'requests.memory': '8Gi', pods: '20' });
+    }
+    const roles = await Promise.all(['kidp-team-developer', 'kidp-platform-admin'].map((name) => rbac.readClusterRole({ name })));
+    expect(roles[0]?.rules?.[0]).toEqual({ apiGroups: ['platform.kidp.io'], resources: ['applications', 'services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] });
+    expect(roles[1]?.rules?.[0]).toEqual({ apiGroups: ['platform.kidp.io'], resources: ['*'], verbs: ['*'] });
+    // A team member may create Services but only read Databases, as the apiserver decides.
+    const can = async (verb: string, resource: string) => {
+      const review = await kubeConfig.makeApiClient((await import('@kubernetes/client-node')).AuthorizationV1Api).createSubjectAccessReview({
+        body: { spec: { user: 'erin@example.com', groups: ['e2e-devs'], resourceAttributes: { namespace: NS, verb, group: 'platform.kidp.io', resource } } },
+      });
+      return review.status?.allowed ?? false;
+    };
+    expect({ createService: await can('create', 'services'), readDatabase: await can('get', 'databases'), createDatabase: await can('create', 'databases') }).toEqual({ createService: true, readDatabase: true, createDatabase: false });
+  }, TEST_TIMEOUT_MS);
+
+  it('a Service reaches Ready through the real broker over Kafka; Dispatched names the request id and transport; Events on the transitions', async () => {
+    await until('namespace', () => core.readNamespace({ name: NS }));
+    await apply({ apiVersion: V, kind: 'Application', metadata: { name: 'shop', namespace: NS }, spec: { owner: { kind: 'Team', name: `team-${RUN}` }, environment: 'staging' } });
+    const started = Date.now();
+    await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { owner: { kind: 'Application', name: 'shop' }, environment: 'staging', image: 'registry.kidp.io/shop/web:1.0.0', replicas: 1, port: 8080 } });
+    const ready = await phase('Service', 'web', 'Ready');
+    const id = `${ready.metadata.uid}-1`;
+    expect({
+      finalizers: ready.metadata.finalizers,
+      requestId: ready.status?.requestId,
+      target: ready.status?.target,
+      observedGeneration: ready.status?.observedGeneration,
+      Dispatched: condition(ready, 'Dispatched'),
+      Ready: condition(ready, 'Ready')?.status,
+      Deployed: condition(ready, 'Deployed')?.status,
+      StatusReported: condition(ready, 'StatusReported')?.status,
+    }).toEqual({
+      finalizers: ['platform.kidp.io/cleanup'],
+      requestId: id,
+      target: TARGET,
+      observedGeneration: 1,
+      Dispatched: { status: 'True', reason: 'RequestSent', message: `request ${id} sent to broker ${IDENTITY} via kafka` },
+      Ready: 'True',
+      Deployed: 'True',
+      StatusReported: 'True',
+    });
+    logger.info({ applyToReadyMs: Date.now() - started }, 'service ready');
+    const deployment = await apps.readNamespacedDeployment({ name: 'web', namespace: TARGET_NS });
+    expect(deployment.metadata?.annotations?.['broker.kidp.io/request-id']).toBe(id);
+    const { value: evs } = await until('controller Events', async () => {
+      const e = await events(NS, 'web');
+      return e.includes('Normal/Deploying') ? e : undefined;
+    });
+    expect(evs).toContain('Normal/Deploying');
+  }, TEST_TIMEOUT_MS);
+
+  it('Application counts what it owns: a Service without a target fails with NoDeploymentTarget; the Application is Failed with total/ready/failed', async () => {
+    await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'lost', namespace: NS }, spec: { owner: { kind: 'Application', name: 'shop' }, environment: 'staging', target: 'no-such-target', image: 'registry.kidp.io/shop/lost:1.0.0' } });
+    const lost = await phase('Service', 'lost', 'Failed');
+    expect(condition(lost, 'Ready')).toEqual({ status: 'False', reason: 'NoDeploymentTarget', message: 'DeploymentTarget no-such-target (spec.target) does not exist; create it or change spec.target' });
+    const { value: app } = await until('application counts', async () => {
+      const a = await get('Application', 'shop');
+      const r = a?.status?.resources as { total: number } | undefined;
+      return r?.total === 2 ? a : undefined;
+    });
+    expect({ phase: app.status?.phase, resources: app.status?.resources, Ready: condition(app, 'Ready') }).toEqual({
+      phase: 'Failed',
+      resources: { total: 2, ready: 1, failed: 1 },
+      Ready: { status: 'False', reason: 'ResourcesFailed', message: '1 of 2 failed: Service lost' },
+    });
+    expect(await events(NS, 'lost')).toContain('Warning/Failed');
+    // Removing the failed Service (never dispatched: its finalizer goes at once) makes the Application Ready.
+    await kubectlOk(['delete', 'services.platform.kidp.io', 'lost', '-n', NS, '--wait=true', '--timeout=30s']);
+    const readyApp = (await until('application Ready', async () => {
+      const a = await get('Application', 'shop');
+      return a?.status?.phase === 'Ready' ? a : undefined;
+    })).value;
+    expect(readyApp.status?.resources).toEqual({ total: 1, ready: 1, failed: 0 });
+  }, TEST_TIMEOUT_MS);
+
+  it('controller killed between dispatch and the status write: after restart the same request id is sent again and exactly one deployment exists', async () => {
+    await controllers?.stop();
+    controllers = undefined;
+    const replica = spawnReplica('crashing-replica', 'crashy');
+    await until('replica to lead', async () => (replica.leader() ? true : undefined));
+    await apply({ apiVersion: V, kind: 'Database', metadata: { name: 'crashy', namespace: NS }, spec: { owner: { kind: 'Application', name: 'shop' }, environment: 'staging', engine: 'postgresql', version: '16', storageGB: 1 } });
+    const code = await Promise.race([replica.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), STEP_TIMEOUT_MS))]);
+    expect({ code, signal: replica.child.signalCode }).toEqual({ code: null, signal: 'SIGKILL' });
+    const db = await get('Database', 'crashy');
+    const id = `${db?.metadata.uid}-1`;
+    expect(replica.dispatched).toEqual([id]);
+    // The crash left no record of the dispatch (the broker may already have reported on it).
+    expect(condition(db, 'Dispatched')).toBeUndefined();
+
+    controllers = await startControllers('in-process-b');
+    // The broker may have reported Ready on the first send already; the restarted controller must still record its re-send.
+    const { value: ready } = await until('Database crashy Ready with the dispatch recorded', async () => {
+      const o = await get('Database', 'crashy');
+      return o?.status?.phase === 'Ready' && condition(o, 'Dispatched') ? o : undefined;
+    });
+    expect({ requestId: ready.status?.requestId, Dispatched: condition(ready, 'Dispatched')?.message }).toEqual({ requestId: id, Dispatched: `request ${id} sent to broker ${IDENTITY} via kafka` });
+    const sent = await requestsFor(ready.metadata.uid, 2);
+    expect(sent).toEqual([id, id]);
+    const sets = await apps.listNamespacedStatefulSet({ namespace: TARGET_NS });
+    const forDb = sets.items.filter((s) => s.metadata?.annotations?.['broker.kidp.io/resource-uid'] === ready.metadata.uid);
+    expect(forDb.map((s) => ({ name: s.metadata?.name, requestId: s.metadata?.annotations?.['broker.kidp.io/request-id'] }))).toEqual([{ name: 'crashy', requestId: id }]);
+  }, TEST_TIMEOUT_MS);
+
+  it('deleting a Database waits for the broker to clean up (phase Deleting, finalizer held), then the object disappears', async () => {
+    const before = await phase('Database', 'crashy', 'Ready');
+    await kubectlOk(['delete', 'database', 'crashy', '-n', NS, '--wait=false']);
+    const { ms } = await until('database gone', async () => ((await get('Database', 'crashy')) === undefined ? true : undefined));
+    // Deleting lasts as long as the broker takes, which locally can be under one poll: the Event is the witness.
+    expect(await events(NS, 'crashy')).toContain('Normal/Deleting');
+    const sets = await apps.listNamespacedStatefulSet({ namespace: TARGET_NS });
+    expect(sets.items.filter((s) => s.metadata?.annotations?.['broker.kidp.io/resource-uid'] === before.metadata.uid)).toEqual([]);
+    logger.info({ deleteMs: ms }, 'database cleaned up');
+    const sent = await requestsFor(before.metadata.uid, 3);
+    expect(sent.slice(2)).toEqual([`${before.metadata.uid}-${before.metadata.generation + 1}-delete`]);
+  }, TEST_TIMEOUT_MS);
+
+  it('two replicas: one leads; when it is killed the other takes over within the lease duration and reconciles', async () => {
+    await controllers?.stop();
+    controllers = undefined;
+    const a = spawnReplica('replica-a');
+    await until('replica-a to lead', async () => ((await leaseHolder()) === 'replica-a' && a.leader() ? true : undefined));
+    const b = spawnReplica('replica-b');
+    // b is up and campaigning: give it a few retry periods to (wrongly) take over.
+    await new Promise((r) => setTimeout(r, 3 * FAST_LEASE.retryPeriodMs + 3_000));
+    expect({ holder: await leaseHolder(), a: a.leader(), b: b.leader() }).toEqual({ holder: 'replica-a', a: true, b: false });
+
+    a.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    const { ms } = await until('replica-b to lead', async () => ((await leaseHolder()) === 'replica-b' && b.leader() ? true : undefined), 3 * FAST_LEASE.leaseDurationMs);
+    logger.info({ failoverMs: ms, sinceKillMs: Date.now() - killedAt }, 'failover');
+    // Observed expiry is measured from b's last sight of a renewal: at most one lease duration plus b's retry period.
+    expect(ms).toBeLessThanOrEqual(FAST_LEASE.leaseDurationMs + FAST_LEASE.retryPeriodMs + 1_000);
+    await apply({ apiVersion: V, kind: 'Team', metadata: { name: `team2-${RUN}` }, spec: { displayName: 'After failover', costCenter: 'CC-1043', members: [{ kind: 'User', name: 'fred@example.com' }], namespaces: [`${NS}-c`] } });
+    await until('team2 Ready (reconciled by replica-b)', async () => ((await get('Team', `team2-${RUN}`))?.status?.phase === 'Ready' ? true : undefined));
+
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+    // Graceful stop releases the lease.
+    expect(await leaseHolder()).toBeUndefined();
+  }, TEST_TIMEOUT_MS);
+});
