@@ -20,6 +20,7 @@ export default {
     {
       ...common,
       displayName: 'e2e',
+      setupFilesAfterEnv: ['<rootDir>/test/env/e2e-timeout.ts'],
       testMatch: ['<rootDir>/test/**/*.e2e.test.ts'],
       globalSetup: '<rootDir>/test/env/global-setup.ts',
       globalTeardown: '<rootDir>/test/env/global-teardown.ts',

@@ -37,21 +37,24 @@ function validateExceptionObject(req: AdmissionRequest, ctx: ValidateContext): D
 }
 
 export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision {
+  // Every problem in one answer: a person fixing an apply should not meet them one by one.
+  const problems: Decision[] = [];
   const ownership = validateOwnership(req, ctx.view);
-  if (!ownership.allowed) return ownership;
+  if (!ownership.allowed) problems.push(ownership);
   if (req.kind.group === GROUP && (req.operation === 'CREATE' || req.operation === 'UPDATE')) {
-    if (req.kind.kind === 'Policy') {
-      const d = validatePolicyObject(req);
-      if (!d.allowed) return d;
-    } else if (req.kind.kind === 'PolicyException') {
-      const d = validateExceptionObject(req, ctx);
-      if (!d.allowed) return d;
-    }
+    if (req.kind.kind === 'Policy') problems.push(validatePolicyObject(req));
+    else if (req.kind.kind === 'PolicyException') problems.push(validateExceptionObject(req, ctx));
   }
+  const denials = problems.filter((d) => !d.allowed);
   const policies = ctx.store.policies();
-  if (policies.length === 0) return allowed();
+  if (policies.length === 0) {
+    return denials[0] ? denied(denials[0].reason ?? 'Denied', denials.map((d) => d.message).join('; ')) : allowed();
+  }
   const namespaceObject = req.namespace ? (ctx.namespaceObject(req.namespace) ?? null) : null;
   const verdict = evaluate(policies, { request: req, namespaceObject }, { now: ctx.now(), exceptions: ctx.store.policyExceptions() });
   const extras = { warnings: verdict.warnings, auditAnnotations: verdict.auditAnnotations, evaluations: verdict.evaluations };
-  return verdict.allowed ? allowed(extras) : denied('PolicyViolation', verdict.message ?? 'denied by policy', extras);
+  const messages = [...denials.map((d) => d.message ?? ''), ...(verdict.allowed ? [] : [verdict.message ?? 'denied by policy'])];
+  if (messages.length === 0) return allowed(extras);
+  // The first problem names the reason: ownership before policy.
+  return denied(denials[0]?.reason ?? 'PolicyViolation', messages.join('; '), extras);
 }

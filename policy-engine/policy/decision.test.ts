@@ -1,4 +1,5 @@
 import { decide, type PolicyEvaluation } from './decision.js';
+import { auditAnnotationKey } from './decision.js';
 
 const enforceFailing: PolicyEvaluation = {
   policy: 'db-backup',
@@ -54,7 +55,7 @@ describe('decide', () => {
     [
       'Audit admits with annotations',
       [auditFailing],
-      { allowed: true, warnings: [], auditAnnotations: { 'cost-center/label': '{"severity":"low","message":"set cost-center"}' } },
+      { allowed: true, warnings: [], auditAnnotations: { 'cost-center.label': '{"policy":"cost-center","rule":"label","severity":"low","message":"set cost-center"}' } },
     ],
     ['an exempted rule says nothing', [exempted], { allowed: true, warnings: [], auditAnnotations: {} }],
     [
@@ -69,10 +70,21 @@ describe('decide', () => {
         allowed: false,
         message: 'db-backup/require-backup: enable backups; db-backup/retention: rule retention errored: no such key: backup',
         warnings: ['replicas/min-2: run at least 2 replicas'],
-        auditAnnotations: { 'cost-center/label': '{"severity":"low","message":"set cost-center"}' },
+        auditAnnotations: { 'cost-center.label': '{"policy":"cost-center","rule":"label","severity":"low","message":"set cost-center"}' },
       },
     ],
   ])('%s', (_name, evaluations, want) => {
     expect(decide(evaluations)).toEqual({ ...want, evaluations });
+  });
+});
+
+describe('auditAnnotationKey', () => {
+  it.each([
+    ['cost-center', 'label', 'cost-center.label'],
+    ['p', 'rule with spaces', 'p.rule-with-spaces'],
+    ['a-very-long-policy-name-that-goes-on-and-on-and-on', 'and-a-long-rule-name-too', 'a-very-long-policy-name-that-goes-on-and-on-and-on.and-13f9n1h'],
+  ])('%s / %s -> %s (a valid qualified-name part)', (policy, rule, key) => {
+    expect(auditAnnotationKey(policy, rule)).toBe(key);
+    expect(key).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/);
   });
 });

@@ -46,9 +46,23 @@ export interface PolicyDecision {
   message?: string;
   /** One per failing rule of a Warn policy. */
   warnings: string[];
-  /** One per failing rule of an Audit policy, key `policy/rule`, value JSON {severity, message}. */
+  /** One per failing rule of an Audit policy, key `policy.rule` (auditAnnotationKey), value JSON {policy, rule, severity, message}. */
   auditAnnotations: Record<string, string>;
   evaluations: PolicyEvaluation[];
+}
+
+/**
+ * The apiserver files a webhook's audit annotation as `<webhook name>/<key>` and drops it
+ * unless that is a valid qualified name: so the key has no '/', at most 63 characters,
+ * alphanumeric at both ends. Long names keep a readable prefix plus a hash of the whole.
+ */
+export function auditAnnotationKey(policy: string, rule: string): string {
+  const key = `${policy}.${rule}`.replace(/[^-A-Za-z0-9_.]/g, '-');
+  if (key.length <= 63) return key;
+  let hash = 0;
+  for (const ch of key) hash = (Math.imul(hash, 31) + ch.charCodeAt(0)) >>> 0;
+  const suffix = `-${hash.toString(36)}`;
+  return `${key.slice(0, 63 - suffix.length).replace(/[^A-Za-z0-9]+$/, '')}${suffix}`;
 }
 
 function line(policy: string, rule: string, message: string): string {
@@ -73,7 +87,7 @@ export function decide(evaluations: PolicyEvaluation[]): PolicyDecision {
           warnings.push(line(ev.policy, v.rule, v.message));
           break;
         case 'Audit':
-          auditAnnotations[`${ev.policy}/${v.rule}`] = JSON.stringify({ severity: v.severity, message: v.message });
+          auditAnnotations[auditAnnotationKey(ev.policy, v.rule)] = JSON.stringify({ policy: ev.policy, rule: v.rule, severity: v.severity, message: v.message });
           break;
       }
     }
