@@ -5,7 +5,8 @@
 up: ## install, build, and start KIDP on a local control plane + Kafka, then apply examples/
 	bash test/env/up.sh
 
-down: ## stop the local control plane and Kafka
+down: ## stop KIDP's processes, the local control plane and Kafka
+	bash test/env/platform.sh stop
 	bash test/env/env.sh stop
 
 test: ## install, lint, build, and run every test (unit + e2e on the real apiserver and Kafka)

@@ -36,7 +36,8 @@ export class ClusterView extends MemoryView {
   private readonly informers: Informer<KubernetesObject>[] = [];
   private readonly namespaceObjects = new Map<string, KubeObject>();
   private stopped = false;
-  private synced = 0;
+  /** Per informer: true once a list succeeded with no error since. */
+  private readonly synced = new Map<string, boolean>();
 
   constructor(private readonly options: ClusterViewOptions) {
     super(true);
@@ -46,9 +47,9 @@ export class ClusterView extends MemoryView {
     return this.namespaceObjects.get(name);
   }
 
-  /** True once every informer has listed once. */
+  /** True while every informer has a successful list and no error since. */
   ready(): boolean {
-    return this.synced === Object.keys(KINDS).length + 1;
+    return this.synced.size === Object.keys(KINDS).length + 1 && [...this.synced.values()].every(Boolean);
   }
 
   private route(kind: string, event: 'add' | 'update' | 'delete', obj: KubernetesObject): void {
@@ -78,19 +79,28 @@ export class ClusterView extends MemoryView {
     informer.on('update', (o) => this.route(kind, 'update', o));
     informer.on('delete', (o) => this.route(kind, 'delete', o));
     const setTimer = this.options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    let failedDuringStart = false;
+    const start = () => {
+      failedDuringStart = false;
+      return informer.start().then(() => {
+        // client-node reports a failed list through 'error' and still resolves start().
+        if (!failedDuringStart) this.synced.set(kind, true);
+      });
+    };
     informer.on('error', (err) => {
+      failedDuringStart = true;
+      this.synced.set(kind, false);
       if (this.stopped) return;
       this.options.logger.warn({ kind, err: String(err) }, 'informer failed; restarting');
       setTimer(() => {
-        if (!this.stopped) informer.start().catch(() => undefined);
+        if (!this.stopped) start().catch(() => undefined);
       }, INFORMER_RESTART_DELAY_MS);
     });
     this.informers.push(informer);
-    return informer.start().then(() => {
-      this.synced += 1;
-    });
+    return start();
   }
 
+  /** Starts every informer; resolves when each has listed once (or failed, then retries). */
   async start(): Promise<void> {
     const core = this.options.kubeConfig.makeApiClient(CoreV1Api);
     const custom = this.options.kubeConfig.makeApiClient(CustomObjectsApi);

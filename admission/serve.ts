@@ -176,7 +176,8 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
   let stopRegistering = () => {};
   if (clusterView && kubeConfig) {
     await clusterView.start();
-    logger.info('informer caches synced');
+    if (clusterView.ready()) logger.info('informer caches synced');
+    else logger.warn('some informers failed to list; retrying (readyz reports 503 until they sync)');
     const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
     if (options.registerUrl) {
       const url = options.registerUrl === true ? `https://127.0.0.1:${server.port}` : options.registerUrl;

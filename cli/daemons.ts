@@ -8,11 +8,11 @@ import { serveWebhook } from '../admission/serve.js';
 
 export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconfig FILE] [--port 9443] [--host 0.0.0.0]
                      [--cert-dir DIR | --cert-secret NAMESPACE/NAME] [--namespace kidp-system]
-                     [--register [URL]] [--decision-log FILE|-]
+                     [--register | --register-url URL] [--decision-log FILE|-]
       Run the admission webhooks over HTTPS. With --policies: standalone, Policies,
       PolicyExceptions and owner objects from files, no cluster lookups. Otherwise: against
       the cluster (informer caches; --register points the webhook configurations at this
-      server, https://127.0.0.1:<port> unless a URL is given).`;
+      server on https://127.0.0.1:<port>, --register-url at the URL given).`;
 
 type Stop = () => Promise<void>;
 
@@ -47,7 +47,8 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
       'cert-dir': { type: 'string' },
       'cert-secret': { type: 'string' },
       namespace: { type: 'string', default: 'kidp-system' },
-      register: { type: 'string' },
+      register: { type: 'boolean' },
+      'register-url': { type: 'string' },
       'decision-log': { type: 'string' },
     },
     strict: true,
@@ -65,7 +66,7 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
     port,
     ...(values['cert-secret'] !== undefined ? { certSecret: values['cert-secret'] } : { certDir: values['cert-dir'] ?? join(tmpdir(), 'kidp-webhook-certs') }),
     namespace: values.namespace,
-    ...(values.register !== undefined ? { registerUrl: values.register === '' || values.register === 'local' ? (true as const) : values.register } : {}),
+    ...(values['register-url'] !== undefined ? { registerUrl: values['register-url'] } : values.register ? { registerUrl: true as const } : {}),
     ...(values['decision-log'] !== undefined ? { decisionLog: values['decision-log'] } : {}),
     logger: log,
   });

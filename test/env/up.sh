@@ -9,8 +9,9 @@ bash test/env/install.sh
 log "building KIDP (tsc)"
 npm run --silent build
 bash test/env/env.sh start
+bash test/env/platform.sh start
 eval "$(bash test/env/env.sh env)"
-log "applying examples/"
+log "applying examples/ (through KIDP's admission webhooks)"
 "$KUBECTL" apply -f examples/
 
 cat <<MSG
@@ -21,6 +22,15 @@ KIDP is up on a local control plane and Kafka (both on loopback).
 
 Try:
   kubectl get kidp -A                       # everything KIDP manages (category 'kidp')
+  kubectl get services.platform.kidp.io -n payments -o yaml   # labels and finalizer added by the webhook
+  kubectl apply -f - <<'YAML'               # denied by the Enforce policy in examples/
+  apiVersion: platform.kidp.io/v1alpha1
+  kind: Database
+  metadata: {name: no-backup, namespace: payments, labels: {environment: production}}
+  spec: {owner: {kind: Application, name: checkout}, engine: postgresql, version: "16"}
+  YAML
+  kubectl delete team payments              # denied: the team still owns resources
+  tail -f ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/webhook/decisions.jsonl   # the decision log
   kubectl get teams,applications -A
   kubectl get databases.platform.kidp.io -n payments -o yaml
   kubectl explain teams.spec                # the schema, from crds/

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# KIDP's own processes on the local environment (env.sh must be up): the admission webhook
+# (registered with the apiserver at https://127.0.0.1:<port>). Started from dist/, so run
+# `npm run build` first; `make up` does.
+#
+#   platform.sh start    start what is not running; wait until the webhook is ready
+#   platform.sh stop     stop them and unregister the webhook configurations
+#   platform.sh status   one line per process
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+RUN=${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform
+log() { printf '[%s] platform: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+alive() { [[ -f $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+free_port() {
+  local port
+  for port in 9443 $(shuf -i 20000-32000 -n 20); do
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  return 1
+}
+
+start_webhook() {
+  if alive webhook; then log "webhook already running (pid $(cat "$RUN/webhook.pid"))"; return; fi
+  local port kubeconfig
+  port=$(free_port)
+  kubeconfig=$(bash "$here/env.sh" env | sed -n "s/^export KUBECONFIG=//p")
+  mkdir -p "$RUN/webhook"
+  log "starting the admission webhook on https://127.0.0.1:$port (logs: $RUN/webhook.log, decisions: $RUN/webhook/decisions.jsonl)"
+  nohup node "$root/dist/cli/main.js" webhook serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$port" --register \
+    --cert-dir "$RUN/webhook/certs" --decision-log "$RUN/webhook/decisions.jsonl" \
+    >"$RUN/webhook.log" 2>&1 </dev/null &
+  echo $! >"$RUN/webhook.pid"
+  echo "$port" >"$RUN/webhook.port"
+  local deadline=$((SECONDS + 60))
+  until grep -q 'webhook configurations registered' "$RUN/webhook.log" 2>/dev/null; do
+    if ! alive webhook; then tail -20 "$RUN/webhook.log" >&2; log "ERROR: the webhook exited during start"; exit 1; fi
+    if ((SECONDS > deadline)); then tail -20 "$RUN/webhook.log" >&2; log "ERROR: the webhook did not register within 60 s"; exit 1; fi
+    sleep 0.3
+  done
+  log "webhook ready and registered"
+}
+
+stop_one() {
+  local name=$1 pid
+  alive "$name" || { rm -f "$RUN/$name.pid"; return 0; }
+  pid=$(cat "$RUN/$name.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN/$name.pid"
+  log "stopped $name"
+}
+
+case "${1:-}" in
+  start)
+    mkdir -p "$RUN"
+    start_webhook
+    ;;
+  stop)
+    stop_one webhook
+    # A configuration left behind with failurePolicy Fail would block every KIDP write.
+    if kubeconfig=$(bash "$here/env.sh" env 2>/dev/null); then
+      eval "$kubeconfig"
+      "$KUBECTL" delete mutatingwebhookconfiguration,validatingwebhookconfiguration kidp --ignore-not-found >/dev/null 2>&1 || true
+    fi
+    rm -rf "$RUN"
+    ;;
+  status)
+    for name in webhook; do
+      if alive "$name"; then echo "$name: up (pid $(cat "$RUN/$name.pid"))"; else echo "$name: down"; fi
+    done
+    ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
