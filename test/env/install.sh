@@ -18,11 +18,15 @@ for tool in go java mvn node npm; do
   command -v "$tool" >/dev/null || { log "$tool is missing: this project expects the polyglot machine kind (Go, JDK 17 + Maven, Node 20)"; exit 1; }
 done
 
-# npm ci only when the lockfile changed since the last install, so a warm run is instant.
+# Installs only when the lockfile changed since the last install, so a warm run is instant.
+# `npm install --no-save` rather than `npm ci`: the registry this machine kind reaches does
+# not serve other platforms' optional binaries (@swc/core-darwin-*, ...), so the lockfile
+# cannot list them and `npm ci` refuses it as out of sync. With a lockfile present,
+# `npm install` installs the locked versions, and --no-save leaves the lockfile as it is.
 stamp=node_modules/.kidp-lock-stamp
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
-  log "npm ci (exact versions from package-lock.json)"
-  npm ci --no-audit --no-fund --loglevel=error
+  log "npm install (locked versions from package-lock.json)"
+  npm install --no-save --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 else
   log "node_modules up to date"
