@@ -1,0 +1,421 @@
+// brokers/ end to end (issue 5 items 4, 5, 7) on the real apiserver and the real Kafka:
+// the controller-side Dispatcher, the reference `kubernetes` broker, the status topic
+// consumer and the status API all run in this process against test/env. Nothing is mocked.
+// No controller runs here, so the tests build the DeploymentRequests the controller would.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import kafkajs from 'kafkajs';
+import type { Kafka as KafkaClient } from 'kafkajs';
+import pino from 'pino';
+import { kubectl, kubectlOk } from './kubectl.js';
+import { createCa } from '../certs/ca.js';
+import { issueServingCertificate } from '../certs/serving.js';
+import {
+  BrokerMetrics,
+  DLQ_REASON_HEADER,
+  PROTOCOL_VERSION,
+  REQUESTS_TOPIC,
+  STATUS_TOPIC,
+  createDispatcher,
+  createStatusHandler,
+  generateBrokerKeyPair,
+  requestIdFor,
+  runReferenceBroker,
+  signStatusToken,
+  startStatusApi,
+  startStatusConsumer,
+  type BrokerDispatcher,
+  type DeployableObject,
+  type DeploymentRequest,
+  type RunningReferenceBroker,
+  type RunningStatusApi,
+  type StatusEvent,
+} from '../brokers/index.js';
+import { postJson } from '../brokers/webhook.js';
+import { encodeMessage } from '../brokers/protocol.js';
+
+const { Kafka, logLevel } = kafkajs;
+
+const RUN = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+const NS = 'brokers-e2e';
+const TARGET_NS = 'brokers-e2e-workloads';
+const TARGET_A = `e2e-a-${RUN}`;
+const TARGET_B = `e2e-b-${RUN}`;
+const IDENTITY_A = `ref-a-${RUN}`;
+const IDENTITY_B = `ref-b-${RUN}`;
+const V = 'platform.kidp.io/v1alpha1';
+const STEP_TIMEOUT_MS = 30_000;
+const TEST_TIMEOUT_MS = 90_000;
+
+const logger = pino({ level: process.env.KIDP_TEST_LOG ?? 'silent' });
+const kubeConfig = new KubeConfig();
+let custom: CustomObjectsApi;
+let apps: AppsV1Api;
+let core: CoreV1Api;
+let kafka: KafkaClient;
+let dispatcher: BrokerDispatcher;
+let broker: RunningReferenceBroker;
+let statusApi: RunningStatusApi;
+let statusConsumer: { stop(): Promise<void> };
+let caPem: string;
+const keysA = generateBrokerKeyPair();
+const keysB = generateBrokerKeyPair();
+const metrics = new BrokerMetrics();
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
+  const started = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const plural = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' } as const;
+
+async function getObject(kind: keyof typeof plural, name: string): Promise<DeployableObject> {
+  return (await custom.getNamespacedCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', namespace: NS, plural: plural[kind], name })) as DeployableObject;
+}
+
+async function create(kind: keyof typeof plural, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): Promise<DeployableObject> {
+  const owner = kind === 'Service' ? { kind: 'Application', name: 'shop' } : { kind: 'Team', name: 'e2e' };
+  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: V, kind, metadata: { name, namespace: NS, labels }, spec: { owner, target: TARGET_A, ...spec } }) });
+  return getObject(kind, name);
+}
+
+function requestFor(obj: DeployableObject, action: 'deploy' | 'delete' = 'deploy', target = TARGET_A, identity = IDENTITY_A): DeploymentRequest {
+  const generation = obj.metadata.generation ?? 1;
+  return {
+    apiVersion: PROTOCOL_VERSION,
+    kind: 'DeploymentRequest',
+    requestId: requestIdFor(obj.metadata.uid, generation, action),
+    action,
+    target: { name: target, identity, provider: 'kubernetes', environment: 'development', namespace: TARGET_NS },
+    resource: {
+      kind: obj.kind as DeploymentRequest['resource']['kind'],
+      namespace: obj.metadata.namespace,
+      name: obj.metadata.name,
+      uid: obj.metadata.uid,
+      generation,
+      labels: obj.metadata.labels ?? {},
+      spec: obj.spec as Record<string, unknown>,
+    },
+    issuedAt: new Date().toISOString(),
+  };
+}
+
+function eventFor(obj: DeployableObject, overrides: Partial<StatusEvent> = {}): StatusEvent {
+  return {
+    apiVersion: PROTOCOL_VERSION,
+    kind: 'StatusEvent',
+    eventId: `manual-${randomUUID()}`,
+    requestId: requestIdFor(obj.metadata.uid, obj.metadata.generation ?? 1, 'deploy'),
+    target: TARGET_A,
+    broker: IDENTITY_A,
+    resource: { kind: obj.kind as StatusEvent['resource']['kind'], namespace: NS, name: obj.metadata.name, uid: obj.metadata.uid, generation: obj.metadata.generation ?? 1 },
+    phase: 'Ready',
+    reason: 'ManualReport',
+    message: 'reported by the e2e test',
+    reportedAt: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+async function postStatus(event: StatusEvent, token?: string): Promise<{ status: number; body: string }> {
+  return postJson(`${statusApi.url}/v1/status`, encodeMessage(event), { caBundle: caPem, headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+async function readyPhase(kind: keyof typeof plural, name: string, phase = 'Ready'): Promise<DeployableObject> {
+  return until(`${kind} ${name} phase ${phase}`, async () => {
+    const o = await getObject(kind, name);
+    return o.status?.phase === phase ? o : undefined;
+  });
+}
+
+function condition(obj: DeployableObject, type: string) {
+  const c = obj.status?.conditions?.find((x) => x.type === type);
+  return c ? { status: c.status, reason: c.reason } : undefined;
+}
+
+/** Waits until `groupId` has committed every message currently on `topic` (offsets are committed after handling). */
+async function consumedAll(groupId: string, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    await until(`${groupId} to consume ${topic}`, async () => {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      // An empty partition never gets a commit; every other must be committed up to its end.
+      const done = ends.every((end) => end.high === end.low || Number(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? -1) >= Number(end.high));
+      return done ? true : undefined;
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Messages on `topic` with key `key`, read from the start by a throwaway group. */
+async function readKeyed(topic: string, key: string, count: number): Promise<Array<{ value: string; headers: Record<string, string> }>> {
+  const consumer = kafka.consumer({ groupId: `e2e-reader-${randomUUID()}` });
+  const found: Array<{ value: string; headers: Record<string, string> }> = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.key?.toString() !== key) return;
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        found.push({ value: message.value?.toString() ?? '', headers });
+      },
+    });
+    await until(`${count} message(s) keyed ${key} on ${topic}`, async () => (found.length >= count ? true : undefined));
+    return found;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+beforeAll(async () => {
+  kubeConfig.loadFromFile(process.env.KUBECONFIG ?? '');
+  custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  apps = kubeConfig.makeApiClient(AppsV1Api);
+  core = kubeConfig.makeApiClient(CoreV1Api);
+  const bootstrap = process.env.KAFKA_BOOTSTRAP;
+  if (!bootstrap) throw new Error('KAFKA_BOOTSTRAP is unset: run through the e2e jest project');
+  kafka = new Kafka({ clientId: 'brokers-e2e', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+
+  await kubectl(['create', 'namespace', NS]);
+  const now = new Date();
+  const ca = await createCa({ now, commonName: 'kidp-brokers-e2e-ca' });
+  caPem = ca.certPem;
+  const serving = await issueServingCertificate({ ca, now, serviceName: 'kidp-status', namespace: 'kidp-system' });
+
+  const handler = createStatusHandler({ kubeConfig, logger, metrics });
+  statusApi = await startStatusApi({ kubeConfig, handler, logger, port: 0, tls: serving, metrics });
+  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: `kidp-status-e2e-${RUN}`, metrics });
+  broker = await runReferenceBroker({
+    identities: [IDENTITY_A],
+    kafkaBrokers: [bootstrap],
+    targetKubeConfig: kubeConfig,
+    webhook: { port: 0, tls: serving },
+    statusApi: { url: statusApi.url, caBundle: caPem },
+    signingKeyPem: keysA.privateKeyPem,
+    logger,
+    metrics,
+  });
+  const target = (name: string, identity: string, publicKey: string) => ({
+    apiVersion: V,
+    kind: 'DeploymentTarget',
+    metadata: { name },
+    spec: { provider: 'kubernetes', environment: 'development', namespace: TARGET_NS, broker: { identity, transport: 'kafka', webhookURL: broker.webhookURL, publicKey } },
+  });
+  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [target(TARGET_A, IDENTITY_A, keysA.publicKeyPem), target(TARGET_B, IDENTITY_B, keysB.publicKeyPem)] }) });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: caPem, logger, metrics });
+  await broker.joined;
+}, 120_000);
+
+afterAll(async () => {
+  await dispatcher?.close();
+  await broker?.stop();
+  await statusConsumer?.stop();
+  await statusApi?.stop();
+  await kubectl(['delete', 'deploymenttargets', TARGET_A, TARGET_B, '--ignore-not-found']);
+}, 60_000);
+
+describe('reference broker over Kafka', () => {
+  it('round-trips a Service request through the real broker to Ready status, with an Event', async () => {
+    const svc = await create('Service', `web-${RUN}`, { image: 'registry.kidp.io/shop/web:1.0.0', replicas: 2, port: 8080 });
+    const request = requestFor(svc);
+    await expect(dispatcher.dispatch(request, { transport: 'kafka', webhookURL: broker.webhookURL })).resolves.toBe('kafka');
+    const ready = await readyPhase('Service', svc.metadata.name);
+    expect({
+      phase: ready.status?.phase,
+      observedGeneration: ready.status?.observedGeneration,
+      lastStatusEventId: ready.status?.lastStatusEventId,
+      recentEventIds: ready.status?.recentEventIds,
+      Deployed: condition(ready, 'Deployed'),
+      Ready: condition(ready, 'Ready'),
+      StatusReported: condition(ready, 'StatusReported'),
+    }).toEqual({
+      phase: 'Ready',
+      observedGeneration: 1,
+      lastStatusEventId: `${request.requestId}:Ready`,
+      recentEventIds: [`${request.requestId}:Ready`],
+      Deployed: { status: 'True', reason: 'ObjectsApplied' },
+      Ready: { status: 'True', reason: 'ObjectsApplied' },
+      StatusReported: { status: 'True', reason: 'StatusEventApplied' },
+    });
+    const deployment = await apps.readNamespacedDeployment({ name: svc.metadata.name, namespace: TARGET_NS });
+    expect({
+      replicas: deployment.spec?.replicas,
+      image: deployment.spec?.template.spec?.containers[0]?.image,
+      requestId: deployment.metadata?.annotations?.['broker.kidp.io/request-id'],
+      uid: deployment.metadata?.annotations?.['broker.kidp.io/resource-uid'],
+    }).toEqual({ replicas: 2, image: 'registry.kidp.io/shop/web:1.0.0', requestId: request.requestId, uid: svc.metadata.uid });
+    const service = await core.readNamespacedService({ name: svc.metadata.name, namespace: TARGET_NS });
+    expect(service.spec?.ports?.map((p) => ({ port: p.port, targetPort: p.targetPort }))).toEqual([{ port: 80, targetPort: 8080 }]);
+    const events = await until('a Kubernetes Event for the Service', async () => {
+      const list = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.uid=${svc.metadata.uid}` });
+      return list.items.length > 0 ? list.items : undefined;
+    });
+    expect(events.map((e) => ({ reason: e.reason, type: e.type, kind: e.involvedObject.kind }))).toEqual([{ reason: 'ObjectsApplied', type: 'Normal', kind: 'Service' }]);
+
+    // The same request again, over both transports: still one Deployment, unchanged, one event id.
+    const before = deployment.metadata?.resourceVersion;
+    await dispatcher.dispatch(request, { transport: 'kafka' });
+    const viaWebhook = await postJson(broker.webhookURL ?? '', encodeMessage(request), { caBundle: caPem });
+    expect({ status: viaWebhook.status, phase: (JSON.parse(viaWebhook.body) as { phase: string }).phase }).toEqual({ status: 200, phase: 'Ready' });
+    // The Kafka copy is processed once the broker's group has committed past it.
+    await consumedAll(`kidp-broker-${IDENTITY_A}`, REQUESTS_TOPIC);
+    const list = await apps.listNamespacedDeployment({ namespace: TARGET_NS, labelSelector: `app.kubernetes.io/instance=${svc.metadata.name}` });
+    expect(list.items.map((d) => ({ name: d.metadata?.name, resourceVersion: d.metadata?.resourceVersion }))).toEqual([{ name: svc.metadata.name, resourceVersion: before }]);
+    expect((await getObject('Service', svc.metadata.name)).status?.recentEventIds).toEqual([`${request.requestId}:Ready`]);
+  }, TEST_TIMEOUT_MS);
+
+  it('deploys a Database as StatefulSet + Service + Secret, keeps its password on re-apply, and hands its secret to a selecting Service', async () => {
+    const consumer = await create('Service', `api-${RUN}`, { image: 'registry.kidp.io/shop/api:2.0.0', dependencies: { databaseSelector: { matchLabels: { role: `ledger-${RUN}` } } } });
+    const db = await create('Database', `ledger-${RUN}`, { engine: 'postgresql', version: '16', storageGB: 5 }, { role: `ledger-${RUN}` });
+    const request = requestFor(db);
+    await dispatcher.dispatch(request, { transport: 'kafka' });
+    const ready = await readyPhase('Database', db.metadata.name);
+    const secretName = `${db.metadata.name}-connection`;
+    expect(ready.status?.connectionSecretRef).toEqual({ name: secretName, namespace: TARGET_NS });
+    const sts = await apps.readNamespacedStatefulSet({ name: db.metadata.name, namespace: TARGET_NS });
+    expect({ image: sts.spec?.template.spec?.containers[0]?.image, storage: sts.spec?.volumeClaimTemplates?.[0]?.spec?.resources?.requests?.['storage'] }).toEqual({ image: 'postgres:16', storage: '5Gi' });
+    const secret = await core.readNamespacedSecret({ name: secretName, namespace: TARGET_NS });
+    const password = secret.data?.['password'] ?? '';
+    expect(Object.keys(secret.data ?? {}).sort()).toEqual(['database', 'engine', 'host', 'password', 'port', 'username']);
+    expect(Buffer.from(password, 'base64').length).toBeGreaterThanOrEqual(32);
+
+    const viaWebhook = await postJson(broker.webhookURL ?? '', encodeMessage(request), { caBundle: caPem });
+    expect(viaWebhook.status).toBe(200);
+    expect((await core.readNamespacedSecret({ name: secretName, namespace: TARGET_NS })).data?.['password']).toBe(password);
+
+    const withRefs = await until('the Service to list the database secret', async () => {
+      const s = await getObject('Service', consumer.metadata.name);
+      return s.status?.databaseConnectionSecretRefs ? s : undefined;
+    });
+    expect(withRefs.status?.databaseConnectionSecretRefs).toEqual([{ database: db.metadata.name, name: secretName, namespace: TARGET_NS }]);
+  }, TEST_TIMEOUT_MS);
+
+  it('removes what it created on a delete request and reports CleanedUp', async () => {
+    const svc = await create('Service', `gone-${RUN}`, { image: 'registry.kidp.io/shop/gone:1.0.0' });
+    await dispatcher.dispatch(requestFor(svc), { transport: 'kafka' });
+    await readyPhase('Service', svc.metadata.name);
+    await dispatcher.dispatch(requestFor(svc, 'delete'), { transport: 'kafka' });
+    const deleted = await readyPhase('Service', svc.metadata.name, 'Deleting');
+    expect({ Deployed: condition(deleted, 'Deployed'), Ready: condition(deleted, 'Ready') }).toEqual({
+      Deployed: { status: 'False', reason: 'CleanedUp' },
+      Ready: { status: 'False', reason: 'CleanedUp' },
+    });
+    const left = await apps.listNamespacedDeployment({ namespace: TARGET_NS, labelSelector: `app.kubernetes.io/instance=${svc.metadata.name}` });
+    expect(left.items).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+
+  it('dead-letters malformed messages on both topics and keeps consuming', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    const badKey = `bad-${RUN}`;
+    try {
+      await producer.send({ topic: REQUESTS_TOPIC, messages: [{ key: badKey, value: '{not json' }] });
+      await producer.send({ topic: STATUS_TOPIC, messages: [{ key: badKey, value: JSON.stringify({ apiVersion: 'broker.kidp.io/v9', kind: 'StatusEvent' }) }] });
+    } finally {
+      await producer.disconnect();
+    }
+    const [requestDlq] = await readKeyed(`${REQUESTS_TOPIC}.dlq`, badKey, 1);
+    const [statusDlq] = await readKeyed(`${STATUS_TOPIC}.dlq`, badKey, 1);
+    expect({ value: requestDlq?.value, reason: requestDlq?.headers[DLQ_REASON_HEADER]?.split(':')[0] }).toEqual({ value: '{not json', reason: 'malformed DeploymentRequest' });
+    expect(statusDlq?.headers[DLQ_REASON_HEADER]).toBe(
+      'StatusEvent has apiVersion "broker.kidp.io/v9", which this build does not support (supported: broker.kidp.io/v1); upgrade the receiver or have the sender use a supported version',
+    );
+    // Both consumers are still alive: a fresh request goes all the way to Ready.
+    const svc = await create('Service', `after-bad-${RUN}`, { image: 'registry.kidp.io/shop/after:1.0.0' });
+    await dispatcher.dispatch(requestFor(svc), { transport: 'kafka' });
+    await readyPhase('Service', svc.metadata.name);
+  }, TEST_TIMEOUT_MS);
+});
+
+describe('status API', () => {
+  let svc: DeployableObject;
+  beforeAll(async () => {
+    svc = await create('Service', `guarded-${RUN}`, { image: 'registry.kidp.io/shop/guarded:1.0.0' });
+  });
+
+  it('refuses missing, forged, expired and other-target tokens, leaving status unchanged', async () => {
+    const before = (await getObject('Service', svc.metadata.name)).status;
+    const event = eventFor(svc);
+    const forged = await signStatusToken({ privateKeyPem: keysB.privateKeyPem, identity: IDENTITY_A, targets: [TARGET_A] });
+    const expired = await signStatusToken({ privateKeyPem: keysA.privateKeyPem, identity: IDENTITY_A, targets: [TARGET_A], now: new Date(Date.now() - 3_600_000) });
+    const otherTarget = await signStatusToken({ privateKeyPem: keysB.privateKeyPem, identity: IDENTITY_B, targets: [TARGET_B] });
+    const unscoped = await signStatusToken({ privateKeyPem: keysA.privateKeyPem, identity: IDENTITY_A, targets: [TARGET_B] });
+    const results = [];
+    for (const [name, e, token] of [
+      ['missing', event, undefined],
+      ['forged', event, forged],
+      ['expired', event, expired],
+      ['other target', eventFor(svc, { target: TARGET_B, broker: IDENTITY_B }), otherTarget],
+      ['token without the target', event, unscoped],
+    ] as const) {
+      const r = await postStatus(e, token);
+      results.push({ name, status: r.status, message: (JSON.parse(r.body) as { message: string }).message });
+    }
+    expect(results).toEqual([
+      { name: 'missing', status: 401, message: 'missing Authorization: Bearer <JWT>' },
+      { name: 'forged', status: 401, message: `status report not authenticated: signature does not verify with the key of target ${TARGET_A}; send a JWT signed with the key named in the DeploymentTarget` },
+      { name: 'expired', status: 401, message: 'status report not authenticated: token expired; send a JWT signed with the key named in the DeploymentTarget' },
+      { name: 'other target', status: 403, message: `status report refused: Service ${NS}/${svc.metadata.name} deploys to target ${TARGET_A}, not ${TARGET_B}` },
+      { name: 'token without the target', status: 403, message: `status report refused: token of ${IDENTITY_A} does not name target ${TARGET_A}` },
+    ]);
+    expect((await getObject('Service', svc.metadata.name)).status).toEqual(before);
+  }, TEST_TIMEOUT_MS);
+
+  it('applies a valid report once and ignores its duplicate', async () => {
+    const event = eventFor(svc);
+    const token = await signStatusToken({ privateKeyPem: keysA.privateKeyPem, identity: IDENTITY_A, targets: [TARGET_A] });
+    const first = await postStatus(event, token);
+    const afterFirst = await getObject('Service', svc.metadata.name);
+    const second = await postStatus(event, token);
+    const afterSecond = await getObject('Service', svc.metadata.name);
+    expect([first, second].map((r) => ({ status: r.status, body: JSON.parse(r.body) as unknown }))).toEqual([
+      { status: 200, body: { eventId: event.eventId, result: 'applied', phase: 'Ready' } },
+      { status: 200, body: { eventId: event.eventId, result: 'duplicate' } },
+    ]);
+    expect(afterFirst.status?.recentEventIds).toEqual([event.eventId]);
+    expect(afterSecond.metadata.resourceVersion).toBe(afterFirst.metadata.resourceVersion);
+  }, TEST_TIMEOUT_MS);
+});
+
+describe('webhook fallback', () => {
+  it('goes by webhook and reports by the status API while Kafka is frozen, and nothing is lost after', async () => {
+    const runDir = process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? 0}`;
+    const kafkaPid = Number(readFileSync(join(runDir, 'kafka', 'kafka.pid'), 'utf8').trim());
+    expect(kafkaPid).toBeGreaterThan(1);
+    const svc = await create('Service', `fallback-${RUN}`, { image: 'registry.kidp.io/shop/fallback:1.0.0' });
+    const request = requestFor(svc);
+    let transport: string;
+    const started = Date.now();
+    process.kill(kafkaPid, 'SIGSTOP');
+    try {
+      transport = await dispatcher.dispatch(request, { transport: 'kafka', webhookURL: broker.webhookURL });
+    } finally {
+      process.kill(kafkaPid, 'SIGCONT');
+    }
+    const took = Date.now() - started;
+    expect(transport).toBe('webhook');
+    const ready = await readyPhase('Service', svc.metadata.name);
+    expect({ lastStatusEventId: ready.status?.lastStatusEventId, Deployed: condition(ready, 'Deployed') }).toEqual({
+      lastStatusEventId: `${request.requestId}:Ready`,
+      Deployed: { status: 'True', reason: 'ObjectsApplied' },
+    });
+    // Bounded by the dispatcher's Kafka deadline plus a webhook round trip (and the broker's own status deadline).
+    expect(took).toBeLessThan(15_000);
+  }, TEST_TIMEOUT_MS);
+});
