@@ -51,7 +51,8 @@ start() {
   sed 's/^/  kafka| /' "$kafka_log" >&2; rm -f "$kafka_log"
   trap - INT TERM
   install_crds
-  log "environment up in $((SECONDS - t0))s"
+  log "environment up in $((SECONDS - t0))s; to use it from a shell:"
+  env_lines | sed 's/^/    /' >&2
 }
 
 stop() {
