@@ -90,8 +90,11 @@ describe('desiredObjects', () => {
   });
 
   it('configures a redis Cache from memoryMB and evictionPolicy, with no volume', () => {
-    const [secret, sts] = desiredObjects(request('Cache', { engine: 'redis', memoryMB: 512, evictionPolicy: 'volatile-lru' }), 'pw');
-    expect({ secret: (secret as { stringData: unknown }).stringData, container: (sts as { spec: { template: { spec: { containers: unknown[] } } } }).spec.template.spec.containers[0] }).toEqual({
+    const [secret, sts] = desiredObjects(request('Cache', { engine: 'redis', memoryMB: 512, evictionPolicy: 'volatile-lru' }), 'pw') as unknown as [
+      { stringData: unknown },
+      { spec: { template: { spec: { containers: unknown[] } } } },
+    ];
+    expect({ secret: secret.stringData, container: sts.spec.template.spec.containers[0] }).toEqual({
       secret: { engine: 'redis', host: 'ledger.payments.svc', port: '6379', password: 'pw' },
       container: {
         name: 'redis',
