@@ -1,0 +1,200 @@
+// npm run bench:reconcile — apply → Ready through Kafka (issue 5 item 9). Not a timed test:
+// prints p50/p95/max of apply→Ready, the sustained rate, and the machine.
+//
+// Everything real, in this one process the way `make up` runs it on a laptop: the
+// controllers (runControllers), the brokers' Dispatcher (Kafka producer), the reference
+// broker (consumes requests, creates a Deployment + Service per Service, reports status on
+// Kafka) and the status-topic consumer feeding the status handler. Needs the local
+// environment: `bash test/env/env.sh start && eval "$(bash test/env/env.sh env)"`.
+//
+// "apply" is the moment the create call returned; "Ready" is when a watch in this process
+// sees status.phase Ready. Options (env): BENCH_COUNT (500), BENCH_CONCURRENCY (creates in
+// flight, 25), BENCH_WORKERS (controller workers per kind, 8), BENCH_RATE (creates per second;
+// unset = as fast as the creates go, a burst).
+//
+// No admission webhook runs here, so the creates carry what the mutating webhook would add
+// (the cleanup finalizer and spec.environment); otherwise every Service would cost the
+// controller an extra pass that production does not have.
+//
+// Each Service becomes a core/v1 Service in the target namespace (the reference broker's
+// doing), so BENCH_COUNT is bounded by the apiserver's service CIDR (test/env: a /24, about
+// 250 ClusterIPs, shared with everything else on the cluster).
+import { randomUUID } from 'node:crypto';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import pino from 'pino';
+import { BrokerMetrics, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer } from '../../brokers/index.js';
+import { runControllers } from '../../controllers/index.js';
+
+const COUNT = Number(process.env.BENCH_COUNT ?? 500);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 25);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 8);
+const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
+/** Give up on stragglers after this long: the report then counts them as not Ready. */
+const READY_DEADLINE_MS = 180_000;
+const TARGET_P95_MS = 5_000;
+const GROUP = 'platform.kidp.io';
+const VERSION = 'v1alpha1';
+
+const RUN = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+const NS = `bench-${RUN}`;
+const TARGET_NS = `bench-workloads-${RUN}`;
+const TARGET = `bench-${RUN}`;
+const IDENTITY = `bench-broker-${RUN}`;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const bootstrap = process.env.KAFKA_BOOTSTRAP;
+  if (!process.env.KUBECONFIG || !bootstrap) {
+    console.error('KUBECONFIG and KAFKA_BOOTSTRAP are unset. Start the environment first:\n  bash test/env/env.sh start && eval "$(bash test/env/env.sh env)"');
+    process.exit(2);
+  }
+  const logger = pino({ level: process.env.BENCH_LOG ?? 'warn' });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(process.env.KUBECONFIG);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  await core.createNamespace({ body: { metadata: { name: TARGET_NS } } });
+  await custom.createClusterCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: 'deploymenttargets',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'development', namespace: TARGET_NS, broker: { identity: IDENTITY, transport: 'kafka' } } },
+  });
+  await custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: NS,
+    plural: 'applications',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Application', metadata: { name: 'bench' }, spec: { owner: { kind: 'Team', name: 'bench' }, environment: 'development' } },
+  });
+
+  const brokerMetrics = new BrokerMetrics();
+  const handler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
+  const statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: `kidp-status-bench-${RUN}`, metrics: brokerMetrics });
+  const broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger, metrics: brokerMetrics });
+  await broker.joined;
+  const dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger, metrics: brokerMetrics });
+  const controllers = await runControllers({ kubeConfig, dispatcher, identity: `bench-${process.pid}`, leaseNamespace: 'default', leaseName: `kidp-bench-${RUN}`, workers: WORKERS, logger });
+  while (!controllers.isLeader()) await new Promise((r) => setTimeout(r, 50));
+
+  const appliedAt = new Map<string, number>();
+  const readyAt = new Map<string, number>();
+  /** When this process first saw the controller's Dispatched record: splits the latency into controller and broker shares. */
+  const dispatchedAt = new Map<string, number>();
+  let allReady: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (allReady = resolve));
+  const watch = makeInformer<KubernetesObject>(kubeConfig, `/apis/${GROUP}/${VERSION}/namespaces/${NS}/services`, () =>
+    custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'services' }) as Promise<KubernetesListObject<KubernetesObject>>,
+  );
+  const seen = (o: KubernetesObject) => {
+    const name = o.metadata?.name ?? '';
+    const conditions = (o as { status?: { conditions?: Array<{ type: string }> } }).status?.conditions ?? [];
+    if (!dispatchedAt.has(name) && conditions.some((c) => c.type === 'Dispatched')) dispatchedAt.set(name, performance.now());
+    if ((o as { status?: { phase?: string } }).status?.phase === 'Ready' && !readyAt.has(name)) {
+      readyAt.set(name, performance.now());
+      if (readyAt.size === COUNT) allReady();
+    }
+  };
+  watch.on('add', seen);
+  watch.on('update', seen);
+  await watch.start();
+
+  console.log(`applying ${COUNT} Services (${RATE ? `${RATE}/s` : 'burst'}, ${CONCURRENCY} creates in flight, ${WORKERS} workers per kind) in namespace ${NS}`);
+  const t0 = performance.now();
+  let next = 0;
+  const creator = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= COUNT) return;
+      const name = `svc-${String(i).padStart(4, '0')}`;
+      if (RATE) {
+        const due = t0 + (i * 1000) / RATE;
+        if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+      }
+      await custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: NS,
+        plural: 'services',
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Service', metadata: { name, labels: { bench: RUN }, finalizers: ['platform.kidp.io/cleanup'] }, spec: { owner: { kind: 'Application', name: 'bench' }, environment: 'development', target: TARGET, image: `registry.kidp.io/bench/${name}:1.0.0`, replicas: 1, port: 8080 } },
+      });
+      appliedAt.set(name, performance.now());
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, creator));
+  const appliedAll = performance.now();
+  await Promise.race([done, new Promise((r) => setTimeout(r, READY_DEADLINE_MS))]);
+
+  const latencies = [...appliedAt].filter(([n]) => readyAt.has(n)).map(([n, at]) => (readyAt.get(n) ?? at) - at).sort((a, b) => a - b);
+  const lastReady = Math.max(...readyAt.values());
+  const p95 = percentile(latencies, 95);
+  const cpu = cpus()[0]?.model ?? 'unknown';
+  console.log('');
+  console.log(`machine: ${availableParallelism()} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${process.platform}/${process.arch}`);
+  console.log(`ready: ${readyAt.size}/${COUNT}${readyAt.size < COUNT ? ` (gave up after ${READY_DEADLINE_MS / 1000} s)` : ''}`);
+  console.log(`apply -> Ready ms: p50 ${percentile(latencies, 50).toFixed(0)}, p95 ${p95.toFixed(0)}, p99 ${percentile(latencies, 99).toFixed(0)}, max ${(latencies.at(-1) ?? NaN).toFixed(0)}`);
+  const split = (from: Map<string, number>, to: Map<string, number>) =>
+    [...from].filter(([n]) => to.has(n)).map(([n, at]) => (to.get(n) ?? at) - at).sort((a, b) => a - b);
+  const toDispatched = split(appliedAt, dispatchedAt);
+  const toReady = split(dispatchedAt, readyAt);
+  console.log(`  apply -> Dispatched recorded (controller) ms: p50 ${percentile(toDispatched, 50).toFixed(0)}, p95 ${percentile(toDispatched, 95).toFixed(0)}`);
+  console.log(`  Dispatched -> Ready (Kafka, broker, status handler) ms: p50 ${percentile(toReady, 50).toFixed(0)}, p95 ${percentile(toReady, 95).toFixed(0)}`);
+  console.log(`creates: ${COUNT} in ${((appliedAll - t0) / 1000).toFixed(1)} s (${(COUNT / ((appliedAll - t0) / 1000)).toFixed(0)}/s)`);
+  console.log(`sustained: ${readyAt.size} Ready in ${((lastReady - t0) / 1000).toFixed(1)} s from the first create = ${(readyAt.size / ((lastReady - t0) / 1000)).toFixed(1)} resources/s`);
+  console.log(`target p95 apply -> Ready <= ${TARGET_P95_MS} ms: ${p95 <= TARGET_P95_MS && readyAt.size === COUNT ? 'met' : 'NOT met'}`);
+  const metrics = await controllers.registry.getSingleMetricAsString('kidp_reconciliation_duration_seconds');
+  const line = (result: string) => {
+    const count = new RegExp(`kidp_reconciliation_duration_seconds_count\\{kind="Service",result="${result}"\\} (\\d+)`).exec(metrics)?.[1] ?? '0';
+    return `${result} ${count}`;
+  };
+  const sum = Number(/kidp_reconciliation_duration_seconds_sum\{kind="Service",result="requeue"\} ([\d.e+-]+)/.exec(metrics)?.[1] ?? NaN);
+  const dispatches = Number(/kidp_reconciliation_duration_seconds_count\{kind="Service",result="requeue"\} (\d+)/.exec(metrics)?.[1] ?? NaN);
+  console.log(`Service reconciles: ${['success', 'requeue', 'error', 'terminal'].map(line).join(', ')}; mean of a dispatching reconcile ${((sum / dispatches) * 1000).toFixed(0)} ms`);
+
+  // Where the broker side spends its time (brokers' own histogram), for whoever tunes it.
+  const calls = (await brokerMetrics.registry.getMetricsAsJSON()).find((m) => m.name === 'kidp_broker_call_duration_seconds') as
+    | { values: Array<{ metricName?: string; labels: Record<string, string>; value: number }> }
+    | undefined;
+  const means = new Map<string, { sum: number; count: number }>();
+  for (const v of calls?.values ?? []) {
+    const key = `${v.labels.call}/${v.labels.transport}`;
+    const m = means.get(key) ?? { sum: 0, count: 0 };
+    if (v.metricName?.endsWith('_sum')) m.sum = v.value;
+    if (v.metricName?.endsWith('_count')) m.count = v.value;
+    means.set(key, m);
+  }
+  console.log(`broker calls (mean ms x count): ${[...means].map(([k, m]) => `${k} ${((m.sum / m.count) * 1000).toFixed(0)} x ${m.count}`).join(', ')}`);
+
+  // Clean up without waiting for 500 broker deletions: stop the controllers, drop finalizers, delete.
+  await watch.stop();
+  await controllers.stop();
+  await broker.stop();
+  await statusConsumer.stop();
+  await dispatcher.close();
+  const names = [...appliedAt.keys()];
+  for (let i = 0; i < names.length; i += 50) {
+    await Promise.all(
+      names.slice(i, i + 50).map(async (name) => {
+        await custom
+          .patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'services', name, body: { metadata: { finalizers: null } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+          .catch(() => undefined);
+        await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'services', name }).catch(() => undefined);
+      }),
+    );
+  }
+  await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'applications', name: 'bench' }).catch(() => undefined);
+  await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name: TARGET }).catch(() => undefined);
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
