@@ -26,6 +26,8 @@ const IDENTITY = `ctl-broker-${RUN}`;
 const LEASE_NS = 'default';
 const STEP_TIMEOUT_MS = 30_000;
 const TEST_TIMEOUT_MS = 90_000;
+/** Long enough for the local broker (well under a second here), short enough to watch Unknown happen. */
+const STATUS_TIMEOUT_MS = 8_000;
 /** Short leases so failover is measured in seconds; the ordering rule retry < renew < lease still holds. */
 const FAST_LEASE = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
 
@@ -82,7 +84,7 @@ async function phase(kind: string, name: string, wanted: string, timeoutMs = STE
 }
 
 async function startControllers(identity: string): Promise<RunningControllers> {
-  return runControllers({ kubeConfig, dispatcher, identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: 60_000, logger });
+  return runControllers({ kubeConfig, dispatcher, identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: STATUS_TIMEOUT_MS, logger });
 }
 
 async function events(namespace: string, name: string): Promise<string[]> {
@@ -116,7 +118,7 @@ function spawnReplica(identity: string, crashAfterDispatchOf?: string): { child:
     setInterval(() => process.stdout.write(JSON.stringify({ leader: ctl.isLeader() }) + '\\n'), 100);
     process.on('SIGTERM', () => ctl.stop().then(() => real.close()).then(() => process.exit(0)));
   `;
-  const options = { identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: 60_000 };
+  const options = { identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: STATUS_TIMEOUT_MS };
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: root,
     env: { ...process.env, KIDP_REPLICA: JSON.stringify({ options, crashAfterDispatchOf }) },
@@ -274,6 +276,24 @@ describe('controllers on the real apiserver and Kafka', () => {
       return e.includes('Normal/Deploying') ? e : undefined;
     });
     expect(evs).toContain('Normal/Deploying');
+    const metrics = await controllers?.registry.metrics();
+    expect(metrics).toMatch(/kidp_resource_count\{type="Service",status="Ready"\} [1-9]/);
+    expect(metrics).toMatch(/kidp_reconciliation_duration_seconds_count\{kind="Service",result="requeue"\} [1-9]/);
+  }, TEST_TIMEOUT_MS);
+
+  it('no status event within the status timeout: phase Unknown, StatusReported=False NoStatusReported, Warning Event', async () => {
+    // A target whose broker identity no broker serves: Kafka accepts the request, nobody answers.
+    const silent = `ctl-silent-${RUN}`;
+    await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: silent }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, broker: { identity: `nobody-${RUN}`, transport: 'kafka' } } });
+    await apply({ apiVersion: V, kind: 'Topic', metadata: { name: 'unheard', namespace: NS }, spec: { owner: { kind: 'Team', name: `team-${RUN}` }, environment: 'staging', target: silent, partitions: 3 } });
+    const deploying = await phase('Topic', 'unheard', 'Deploying');
+    const unknown = await phase('Topic', 'unheard', 'Unknown', STATUS_TIMEOUT_MS + STEP_TIMEOUT_MS);
+    expect(condition(unknown, 'StatusReported')).toEqual({
+      status: 'False',
+      reason: 'NoStatusReported',
+      message: `no status event for request ${deploying.metadata.uid}-1 within ${STATUS_TIMEOUT_MS / 1000} s of dispatch; check broker ${silent} is running`,
+    });
+    expect(await events(NS, 'unheard')).toEqual(expect.arrayContaining(['Normal/Deploying', 'Warning/Unknown']));
   }, TEST_TIMEOUT_MS);
 
   it('Application counts what it owns: a Service without a target fails with NoDeploymentTarget; the Application is Failed with total/ready/failed', async () => {
