@@ -28,7 +28,13 @@ interface Result {
 }
 
 function rssOfTree(pid: number): number {
-  const pids = [pid, ...execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((n) => n > 0)];
+  let children = '';
+  try {
+    children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  } catch {
+    // ps exits 1 when the process has no children (one worker).
+  }
+  const pids = [pid, ...children.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0)];
   let kb = 0;
   for (const p of pids) {
     const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));

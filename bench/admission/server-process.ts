@@ -9,6 +9,8 @@ import { benchPolicies } from './fixtures.js';
 
 const [workersArg, portArg, certPath, keyPath, root] = process.argv.slice(2);
 const workers = Number(workersArg ?? '1');
+// Exit normally on SIGINT so `node --cpu-prof` writes its profile.
+process.on('SIGINT', () => process.exit(0));
 
 if (cluster.isPrimary && workers > 1) {
   let ready = 0;

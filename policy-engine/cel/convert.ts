@@ -9,6 +9,7 @@
 // Objects and arrays are converted once per (declared type, input object) and cached in
 // a WeakMap: every rule of every policy evaluated against the same admission object shares
 // the work. Inputs must therefore not be mutated between evaluations.
+import { LazyFieldMap } from './lazy-map.js';
 import { CelEvalError } from './errors.js';
 import { parseDuration, parseTimestamp } from './lib/time.js';
 import type { CelType } from './types.js';
@@ -73,11 +74,7 @@ export function dynConvert(raw: unknown): unknown {
       let v = dynCache.get(raw);
       if (v !== undefined) return v;
       if (Array.isArray(raw)) v = raw.map(dynConvert);
-      else {
-        const m = new Map<string, unknown>();
-        for (const [k, x] of Object.entries(raw)) if (x !== undefined) m.set(k, dynConvert(x));
-        v = new CelMap(m);
-      }
+      else v = new CelMap(new LazyFieldMap(raw as Record<string, unknown>, (_k, x) => dynConvert(x)));
       dynCache.set(raw, v);
       return v;
     }
@@ -112,22 +109,14 @@ function build(t: CelType): Converter {
     }
     case 'map': {
       const vc = converterFor(t.value);
-      return cached((raw) => {
-        if (Array.isArray(raw)) return dynConvert(raw);
-        const m = new Map<string, unknown>();
-        for (const [k, x] of Object.entries(raw)) if (x !== undefined) m.set(k, vc(x));
-        return new CelMap(m);
-      });
+      return cached((raw) => (Array.isArray(raw) ? dynConvert(raw) : new CelMap(new LazyFieldMap(raw as Record<string, unknown>, (_k, x) => vc(x)))));
     }
     case 'object': {
       const fields = new Map<string, Converter>();
       for (const [k, ft] of t.fields) fields.set(k, converterFor(ft));
-      return cached((raw) => {
-        if (Array.isArray(raw)) return dynConvert(raw);
-        const m = new Map<string, unknown>();
-        for (const [k, x] of Object.entries(raw)) if (x !== undefined) m.set(k, (fields.get(k) ?? dynConvert)(x));
-        return new CelMap(m);
-      });
+      return cached((raw) =>
+        Array.isArray(raw) ? dynConvert(raw) : new CelMap(new LazyFieldMap(raw as Record<string, unknown>, (k, x) => (fields.get(k) ?? dynConvert)(x))),
+      );
     }
     case 'optional': {
       const el = converterFor(t.elem);
