@@ -189,10 +189,21 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
           coreResourceTypes: coreResourceTypes(store),
         });
       let registered = '';
+      const stillRegistered = async (): Promise<boolean> => {
+        try {
+          await api.readValidatingWebhookConfiguration({ name: 'kidp' });
+          await api.readMutatingWebhookConfiguration({ name: 'kidp' });
+          return true;
+        } catch (e) {
+          if ((e as { code?: number }).code === 404) return false;
+          throw e;
+        }
+      };
       const sync = async () => {
         const configs = configsFor(certificates.current().caBundlePem);
         const text = JSON.stringify(configs);
-        if (text === registered) return;
+        // Re-register when the rules changed, or when someone deleted the configurations.
+        if (text === registered && (await stillRegistered())) return;
         await register(api, configs);
         registered = text;
         logger.info({ coreResourceTypes: coreResourceTypes(store) }, 'webhook configurations registered');
