@@ -72,8 +72,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
+  // Stop first: a running webhook re-registers configurations that disappear.
   await webhook?.stop();
+  await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
 });
 
 describe('admission through kubectl', () => {

@@ -78,8 +78,8 @@ async function main(): Promise<void> {
     console.log(`| with KIDP webhooks (${webhook.store.policies().length} policies) | ${b.toFixed(1)} |`);
     console.log(`| added by the webhooks | ${(b - a).toFixed(1)} |`);
   } finally {
-    await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
     await webhook.stop();
+    await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
   }
 }
 
