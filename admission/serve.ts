@@ -12,6 +12,8 @@ import { MemoryView } from './memory-view.js';
 import { PolicyStore } from './policy-store.js';
 import { startWebhookServer, type WebhookServer } from './server.js';
 import { fileSink, stdoutSink, type DecisionSink } from './decision-log.js';
+import { startDecisionStream, teeSinks, type DecisionStream } from './decision-stream.js';
+import { AdmissionMetrics } from './metrics.js';
 import { webhookConfigurations } from './webhook-config.js';
 import { PLATFORM_GROUP } from '../policy-engine/policy/index.js';
 import type { KubeObject } from './review.js';
@@ -37,6 +39,8 @@ export interface ServeOptions {
   registerUrl?: string | true;
   /** JSON-lines decision log file; '-' for standard output. */
   decisionLog?: string;
+  /** Publish every decision to Kafka (kidp.admission-decisions), buffered off the request path. */
+  decisionStream?: { brokers: string[]; capacity?: number };
   logger?: Logger;
 }
 
@@ -45,6 +49,7 @@ const REGISTRATION_SYNC_MS = 2_000;
 
 export interface RunningWebhook {
   server: WebhookServer;
+  decisionStream?: DecisionStream;
   store: PolicyStore;
   certificates: CertificateManager;
   stop(): Promise<void>;
@@ -146,6 +151,10 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
   let decisionLog: DecisionSink | undefined;
   if (options.decisionLog === '-') decisionLog = stdoutSink();
   else if (options.decisionLog) decisionLog = fileSink(options.decisionLog, (e) => logger.error({ err: e }, 'decision log write failed'));
+  const metrics = new AdmissionMetrics();
+  let decisionStream: DecisionStream | undefined;
+  if (options.decisionStream) decisionStream = startDecisionStream({ ...options.decisionStream, registry: metrics.registry, logger });
+  decisionLog = teeSinks(decisionLog, decisionStream);
 
   let view: MemoryView;
   let clusterView: ClusterView | undefined;
@@ -165,6 +174,7 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     view,
     store,
     decisionLog,
+    metrics,
     host: options.host,
     port: options.port,
   });
@@ -231,6 +241,7 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     server,
     store,
     certificates,
+    ...(decisionStream ? { decisionStream } : {}),
     stop: async () => {
       stopRegistering();
       unsubscribe();
