@@ -63,6 +63,7 @@ export class Applier {
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
   private readonly now: () => Date;
+  private readonly pendingEvents = new Set<Promise<void>>();
 
   constructor(private readonly options: ApplierOptions) {
     this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
@@ -110,9 +111,12 @@ export class Applier {
         case 'finalizers':
           await this.writeFinalizers(action.ref, action.resourceVersion, action.finalizers);
           break;
-        case 'event':
-          await this.event(action, log);
+        case 'event': {
+          // Off the reconcile's critical path: an Event is a report, not a step (flush() awaits them on shutdown).
+          const pending = this.event(action, log).finally(() => this.pendingEvents.delete(pending));
+          this.pendingEvents.add(pending);
           break;
+        }
         case 'requeue':
           result.requeueAfterMs = Math.min(result.requeueAfterMs ?? Infinity, action.ms);
           break;
@@ -135,6 +139,11 @@ export class Applier {
         }
       }
     }
+  }
+
+  /** Waits for the Events still being written. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.pendingEvents]);
   }
 
   private async writeStatus(ref: ObjectRef, resourceVersion: string, status: Record<string, unknown>): Promise<void> {

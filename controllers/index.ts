@@ -31,6 +31,12 @@ export const DEFAULT_STATUS_TIMEOUT_MS = 120_000;
 /** Every key is reconciled again this often, so drift (a deleted RoleBinding) heals without an event. */
 export const DEFAULT_RESYNC_PERIOD_MS = 10 * 60_000;
 export const DEFAULT_LEASE_NAME = 'kidp-controllers';
+/**
+ * An Application is recounted at most this often while its resources change: a burst of
+ * 500 Services then costs a handful of Application status writes, not 1000; counts lag by
+ * at most this much.
+ */
+export const APPLICATION_RECOUNT_DELAY_MS = 1_000;
 
 const GROUP = 'platform.kidp.io';
 const VERSION = 'v1alpha1';
@@ -174,6 +180,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   // Controllers exist only while this replica leads; informers run always (a warm standby).
   let running: Map<string, Controller> | undefined;
   const enqueue = (kind: string, key: string) => running?.get(kind)?.enqueue(key);
+  const enqueueAfter = (kind: string, key: string, ms: number) => running?.get(kind)?.enqueueAfter(key, ms);
   const enqueueAll = () => {
     for (const k of kinds) for (const key of k.keys()) enqueue(k.kind, key);
   };
@@ -189,7 +196,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   for (const kind of DEPLOYABLE_KINDS) {
     deployables[kind].on((o) => {
       enqueue(kind, keyOf(o));
-      if (o.spec?.owner?.kind === 'Application') enqueue('Application', `${o.metadata.namespace}/${o.spec.owner.name}`);
+      if (o.spec?.owner?.kind === 'Application') enqueueAfter('Application', `${o.metadata.namespace}/${o.spec.owner.name}`, APPLICATION_RECOUNT_DELAY_MS);
     });
   }
   // A target that appears, changes or goes can unblock or move any deployable.
@@ -245,6 +252,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
         resync.cancel();
         await elector.halt();
         await stopLeading();
+        await applier.flush();
         await elector.release();
         await Promise.all([namespaces, teams, applications, targets, ...Object.values(deployables)].map((w) => w.stop()));
         logger.info('controllers stopped');

@@ -43,6 +43,11 @@ export class Controller {
     this.queue.add(key);
   }
 
+  /** Adds `key` after `ms` (an earlier pending deadline for it wins): coalesces bursts of triggers. */
+  enqueueAfter(key: string, ms: number): void {
+    this.queue.addAfter(key, ms);
+  }
+
   start(): void {
     for (let i = 0; i < this.options.workers; i++) this.loops.push(this.work());
   }

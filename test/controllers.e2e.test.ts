@@ -22,7 +22,13 @@ const V = 'platform.kidp.io/v1alpha1';
 const NS = `ctl-${RUN}`;
 const TARGET_NS = `ctl-workloads-${RUN}`;
 const TARGET = `ctl-target-${RUN}`;
-const IDENTITY = `ctl-broker-${RUN}`;
+/**
+ * Fixed across runs, unlike the names above: the broker's consumer group (and the status
+ * consumer's) then resume at their committed offsets instead of first reading every earlier
+ * run's messages on a long-lived environment.
+ */
+const IDENTITY = 'kidp-controllers-e2e';
+const STATUS_GROUP = 'kidp-status-controllers-e2e';
 const LEASE_NS = 'default';
 const STEP_TIMEOUT_MS = 30_000;
 const TEST_TIMEOUT_MS = 90_000;
@@ -185,7 +191,7 @@ beforeAll(async () => {
   if (!bootstrap) throw new Error('KAFKA_BOOTSTRAP is unset: run through the e2e jest project');
   await kubectlOk(['create', 'namespace', TARGET_NS]);
   const handler = createStatusHandler({ kubeConfig, logger });
-  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: `kidp-status-ctl-e2e-${RUN}` });
+  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP });
   broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger });
   await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, default: true, broker: { identity: IDENTITY, transport: 'kafka' } } });
   dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger });
