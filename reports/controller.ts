@@ -1,0 +1,352 @@
+// The reports controller (issue 6 items 1-4): informers on every KIDP kind, Namespaces,
+// Policies and PolicyExceptions; a work queue whose keys are report scopes (`ns/<name>`,
+// `cluster`) plus `impact`. A scope's reconcile audits every object in it against the
+// current Policies, writes its sharded PolicyReports (or ClusterPolicyReports) and the
+// PolicyCompliant condition of its deployables; `impact` writes every Policy's
+// status.impact once the scopes are done. A Policy created or changed re-queues every
+// scope; a periodic rescan catches what no event announces (an exception expiring).
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Watched } from '../controllers/informers.js';
+import { LeaderElector } from '../controllers/lease.js';
+import { WorkQueue, systemClock, type Clock, type Timer } from '../controllers/queue.js';
+import { PolicyStore } from '../admission/policy-store.js';
+import type { KubeObject } from '../policy-engine/policy/index.js';
+import type { Policy, PolicyException } from '../crds/types.js';
+import { auditObject, type ObjectAudit } from './audit.js';
+import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
+import { impactOf, sameImpact, type PolicyImpact } from './impact.js';
+import { buildReports, TEAM_LABEL } from './shard.js';
+import { ReportWriter, type WriteStats } from './writer.js';
+
+const GROUP = 'platform.kidp.io';
+const VERSION = 'v1alpha1';
+/** Audited KIDP kinds: plural -> Kind (Policy and PolicyException are the audit's input, not its subject). */
+const AUDITED: Record<string, string> = {
+  teams: 'Team',
+  applications: 'Application',
+  services: 'Service',
+  databases: 'Database',
+  caches: 'Cache',
+  topics: 'Topic',
+  deploymenttargets: 'DeploymentTarget',
+};
+const CLUSTER_SCOPED = new Set(['Team', 'DeploymentTarget']);
+/** Kinds that carry PolicyCompliant (DESIGN §3: deployable status). */
+const DEPLOYABLE_PLURALS: Record<string, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
+
+/** A full rescan this often: catches expired exceptions and drift no watch event announces. */
+export const DEFAULT_RESCAN_PERIOD_MS = 10 * 60_000;
+/** Events within this window fold into one scan of the scope (an apply of 100 objects is one scan). */
+export const DEFAULT_DEBOUNCE_MS = 300;
+/** Workers: scopes are CPU (CEL) then I/O (writes); two overlap them on 2 cores. */
+export const DEFAULT_WORKERS = 2;
+export const DEFAULT_LEASE_NAME = 'kidp-reports';
+export const FIELD_MANAGER = 'kidp-reports';
+const CLUSTER_KEY = 'cluster';
+const IMPACT_KEY = 'impact';
+
+export interface ReportsOptions {
+  kubeConfig?: KubeConfig;
+  kubeconfig?: string;
+  logger?: Logger;
+  clock?: Clock;
+  random?: () => number;
+  rescanPeriodMs?: number;
+  debounceMs?: number;
+  workers?: number;
+  registry?: Registry;
+  /** With a namespace: only the Lease holder writes (replicas); without: always active. */
+  leaseNamespace?: string;
+  leaseName?: string;
+  identity?: string;
+}
+
+export interface ScanTotals extends WriteStats {
+  scopes: number;
+  objects: number;
+  results: number;
+  ms: number;
+}
+
+export interface RunningReports {
+  registry: Registry;
+  /** Queues every scope and resolves when the queue is idle, with what the scan wrote. */
+  scanAll(): Promise<ScanTotals>;
+  /** Resolves when no key is queued or in flight. */
+  idle(): Promise<void>;
+  /** Latest audits by scope (for tests and the CLI). */
+  audits(): ReadonlyMap<string, readonly ObjectAudit[]>;
+  stop(): Promise<void>;
+}
+
+const scopeOf = (o: KubeObject): string => (o.metadata?.namespace ? `ns/${o.metadata.namespace}` : CLUSTER_KEY);
+
+export async function runReports(options: ReportsOptions = {}): Promise<RunningReports> {
+  const kubeConfig = options.kubeConfig ?? new KubeConfig();
+  if (!options.kubeConfig) {
+    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+    else kubeConfig.loadFromDefault();
+  }
+  const logger = options.logger ?? pino({ name: 'kidp-reports' });
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const rescanPeriodMs = options.rescanPeriodMs ?? DEFAULT_RESCAN_PERIOD_MS;
+  const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+  const registry = options.registry ?? new Registry();
+  const writer = new ReportWriter(kubeConfig);
+  const store = new PolicyStore(logger);
+
+  const metrics = {
+    scan: new Histogram({ name: 'kidp_report_scan_duration_seconds', help: 'Time to audit one report scope and write its reports.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60], registers: [registry] }),
+    writes: new Counter({ name: 'kidp_report_writes_total', help: 'Report objects created or replaced.', registers: [registry] }),
+    bytes: new Counter({ name: 'kidp_report_write_bytes_total', help: 'Bytes of report objects written (JSON).', registers: [registry] }),
+    maxBytes: new Gauge({ name: 'kidp_report_max_object_bytes', help: 'Largest report object written so far (JSON bytes).', registers: [registry] }),
+    failures: new Counter({ name: 'kidp_reconcile_errors_total', help: 'Reconciles that failed and will be retried, by controller.', labelNames: ['controller'], registers: [registry] }),
+  };
+  let maxBytesSeen = 0;
+
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const watch = <T,>(name: string, path: string, list: () => Promise<unknown>) =>
+    new Watched<T>({ name, kubeConfig, path, list: list as () => Promise<KubernetesListObject<KubernetesObject>>, clock, random, logger });
+  const crd = <T,>(plural: string) => watch<T>(plural, `/apis/${GROUP}/${VERSION}/${plural}`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
+
+  const namespaces = watch<KubeObject>('namespaces', '/api/v1/namespaces', () => core.listNamespace());
+  const policies = crd<Policy>('policies');
+  const exceptions = crd<PolicyException>('policyexceptions');
+  const audited = Object.entries(AUDITED).map(([plural, kind]) => ({ kind, watched: crd<KubeObject>(plural) }));
+
+  const withKind = (o: KubeObject, kind: string, apiVersion: string): KubeObject => ({ ...o, apiVersion, kind });
+  const objectsIn = (scope: string): KubeObject[] => {
+    const out: KubeObject[] = [];
+    if (scope === CLUSTER_KEY) {
+      for (const n of namespaces.list()) out.push(withKind(n, 'Namespace', 'v1'));
+      for (const { kind, watched } of audited) if (CLUSTER_SCOPED.has(kind)) for (const o of watched.list()) out.push(withKind(o, kind, `${GROUP}/${VERSION}`));
+      return out;
+    }
+    const ns = scope.slice(3);
+    for (const { kind, watched } of audited) {
+      if (CLUSTER_SCOPED.has(kind)) continue;
+      for (const o of watched.list()) if (o.metadata?.namespace === ns) out.push(withKind(o, kind, `${GROUP}/${VERSION}`));
+    }
+    return out;
+  };
+  const allScopes = (): string[] => {
+    const scopes = new Set<string>([CLUSTER_KEY]);
+    for (const { kind, watched } of audited) if (!CLUSTER_SCOPED.has(kind)) for (const o of watched.list()) scopes.add(scopeOf(o));
+    for (const s of knownScopes) scopes.add(s);
+    return [...scopes];
+  };
+
+  const scopeAudits = new Map<string, ObjectAudit[]>();
+  /** Scopes that had reports, so a scope whose last object went is cleaned once. */
+  const knownScopes = new Set<string>();
+  let queue: WorkQueue | undefined;
+  let scanTotals: ScanTotals | undefined;
+
+  /** Keys added with a delay and not yet taken: the queue does not expose its delayed set. */
+  const due = new Map<string, number>();
+  const enqueue = (key: string, delay = debounceMs) => {
+    if (!queue) return;
+    queue.addAfter(key, delay);
+    due.set(key, Math.min(due.get(key) ?? Infinity, clock.now() + delay));
+  };
+  const busy = (except?: string): boolean =>
+    !!queue && (queue.len() > 0 || queue.inFlight() > (except ? 1 : 0) || [...due.keys()].some((k) => k !== except));
+  const enqueueAll = () => {
+    for (const s of allScopes()) enqueue(s, 0);
+    enqueue(IMPACT_KEY);
+  };
+
+  const reconcileScope = async (scope: string): Promise<void> => {
+    const started = clock.now();
+    const now = new Date(started);
+    const compiled = store.policies();
+    const ctxExceptions = store.policyExceptions();
+    const namespace = scope === CLUSTER_KEY ? undefined : scope.slice(3);
+    const namespaceObject = namespace ? (namespaces.get(namespace) ?? null) : null;
+    const objects = objectsIn(scope);
+    const audits = objects.map((o) => auditObject(compiled, o, { now, exceptions: ctxExceptions, namespaceObject: namespaceObject ? withKind(namespaceObject, 'Namespace', 'v1') : null }));
+    scopeAudits.set(scope, audits);
+    const team = namespaceObject?.metadata?.labels?.[TEAM_LABEL];
+    const reports = buildReports({ ...(namespace !== undefined ? { namespace } : {}), ...(team ? { team } : {}) }, audits, now);
+    const stats = await writer.sync(namespace, reports);
+    if (reports.length > 0) knownScopes.add(scope);
+    else knownScopes.delete(scope);
+    metrics.writes.inc(stats.written);
+    metrics.bytes.inc(stats.bytes);
+    maxBytesSeen = Math.max(maxBytesSeen, stats.maxBytes);
+    metrics.maxBytes.set(maxBytesSeen);
+    // PolicyCompliant on deployables: only when it changes.
+    for (const [i, o] of objects.entries()) {
+      const plural = DEPLOYABLE_PLURALS[o.kind ?? ''];
+      if (!plural || !namespace) continue;
+      const existing = ((o.status?.conditions as ExistingCondition[] | undefined) ?? []).find((c) => c.type === POLICY_COMPLIANT);
+      const condition = complianceCondition(audits[i]!, o.metadata?.generation ?? 1, existing, now);
+      if (condition) await writer.applyCondition({ apiVersion: `${GROUP}/${VERSION}`, kind: o.kind ?? '', plural, namespace, name: o.metadata?.name ?? '' }, condition, FIELD_MANAGER);
+    }
+    if (scanTotals) {
+      scanTotals.scopes += 1;
+      scanTotals.objects += objects.length;
+      scanTotals.results += audits.reduce((s, a) => s + a.verdicts.length, 0);
+      scanTotals.written += stats.written;
+      scanTotals.bytes += stats.bytes;
+      scanTotals.unchanged += stats.unchanged;
+      scanTotals.deleted += stats.deleted;
+      scanTotals.maxBytes = Math.max(scanTotals.maxBytes, stats.maxBytes);
+    }
+    metrics.scan.observe((clock.now() - started) / 1000);
+    enqueue(IMPACT_KEY);
+  };
+
+  const reconcileImpact = async (): Promise<void> => {
+    // Impact counts a whole scan: wait while scopes are still queued or running.
+    if (busy(IMPACT_KEY)) {
+      enqueue(IMPACT_KEY);
+      return;
+    }
+    const now = new Date(clock.now());
+    const all = [...scopeAudits.values()].flat();
+    for (const p of store.policies()) {
+      const impact = impactOf(p.name, all, now);
+      const current = policies.get(p.name) as (Policy & { status?: { impact?: PolicyImpact } }) | undefined;
+      if (!current) continue;
+      const last = current.status?.impact;
+      // The scan time alone is refreshed at most once per rescan period.
+      const fresh = last?.lastScanTime && clock.now() - Date.parse(last.lastScanTime) < rescanPeriodMs / 2;
+      if (sameImpact(last, impact) && fresh) continue;
+      await writer.writeImpact(p.name, impact);
+    }
+  };
+
+  const worker = async (q: WorkQueue): Promise<void> => {
+    for (;;) {
+      const key = await q.get();
+      if (key === undefined) return;
+      due.delete(key);
+      try {
+        if (key === IMPACT_KEY) await reconcileImpact();
+        else await reconcileScope(key);
+        q.forget(key);
+      } catch (err) {
+        metrics.failures.inc({ controller: 'reports' });
+        const delay = q.addRateLimited(key);
+        due.set(key, clock.now() + delay);
+        logger.warn({ key, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'report reconcile failed; retrying');
+      } finally {
+        q.done(key);
+      }
+    }
+  };
+
+  // Events -> keys (STYLE §3).
+  const policyGenerations = new Map<string, number>();
+  policies.on((p, event) => {
+    const name = p.metadata?.name ?? '';
+    if (event === 'delete') {
+      store.removePolicy(name);
+      policyGenerations.delete(name);
+    } else {
+      // Our own status.impact writes bump resourceVersion, not generation: no rescan for them.
+      const generation = p.metadata?.generation ?? 0;
+      if (policyGenerations.get(name) === generation) return;
+      policyGenerations.set(name, generation);
+      store.upsertPolicy({ ...p, apiVersion: `${GROUP}/${VERSION}`, kind: 'Policy' });
+    }
+    enqueueAll();
+  });
+  const expiryTimers = new Map<string, Timer>();
+  exceptions.on((ex, event) => {
+    const id = `${ex.metadata.namespace ?? ''}/${ex.metadata.name ?? ''}`;
+    if (event === 'delete') store.removeException(ex);
+    else store.upsertException(ex);
+    expiryTimers.get(id)?.cancel();
+    expiryTimers.delete(id);
+    // An exception stops counting the moment it expires, not at the next rescan.
+    const left = Date.parse(ex.spec?.expiresAt ?? '') - clock.now();
+    if (event !== 'delete' && left > 0 && left < rescanPeriodMs) expiryTimers.set(id, clock.setTimer(() => enqueueAll(), left + 1_000));
+    enqueueAll();
+  });
+  namespaces.on((n) => {
+    enqueue(`ns/${n.metadata?.name ?? ''}`);
+    enqueue(CLUSTER_KEY);
+  });
+  for (const { watched } of audited) watched.on((o) => enqueue(scopeOf(o)));
+
+  const informers = [namespaces, policies, exceptions, ...audited.map((a) => a.watched)];
+  await Promise.all(informers.map((w) => w.start()));
+  for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) knownScopes.add(`ns/${ns}`);
+
+  let loops: Promise<void>[] = [];
+  const startWorking = () => {
+    const q = new WorkQueue({ clock, random });
+    queue = q;
+    loops = Array.from({ length: options.workers ?? DEFAULT_WORKERS }, () => worker(q));
+    enqueueAll();
+  };
+  const stopWorking = async () => {
+    const q = queue;
+    queue = undefined;
+    await q?.shutDown();
+    await Promise.all(loops);
+  };
+
+  let elector: LeaderElector | undefined;
+  if (options.leaseNamespace) {
+    elector = new LeaderElector({
+      kubeConfig,
+      namespace: options.leaseNamespace,
+      name: options.leaseName ?? DEFAULT_LEASE_NAME,
+      identity: options.identity ?? `reports-${process.pid}`,
+      clock,
+      logger,
+      onStartedLeading: startWorking,
+      onStoppedLeading: stopWorking,
+    });
+    elector.start();
+  } else {
+    startWorking();
+  }
+  let rescan = clock.setTimer(function tick() {
+    enqueueAll();
+    rescan = clock.setTimer(tick, rescanPeriodMs);
+  }, rescanPeriodMs);
+
+  const idle = async (): Promise<void> => {
+    // Debounced keys wait in the queue's delayed set; poll until nothing is left anywhere.
+    for (let quiet = 0; quiet < 3; ) {
+      await new Promise((r) => setTimeout(r, Math.max(50, debounceMs)));
+      quiet = busy() ? 0 : quiet + 1;
+    }
+  };
+
+  return {
+    registry,
+    audits: () => scopeAudits,
+    idle,
+    scanAll: async () => {
+      const started = Date.now();
+      scanTotals = { scopes: 0, objects: 0, results: 0, written: 0, bytes: 0, unchanged: 0, deleted: 0, maxBytes: 0, ms: 0 };
+      for (const s of allScopes()) queue?.add(s);
+      queue?.add(IMPACT_KEY);
+      await idle();
+      const totals = { ...scanTotals, ms: Date.now() - started };
+      scanTotals = undefined;
+      return totals;
+    },
+    stop: async () => {
+      rescan.cancel();
+      for (const t of expiryTimers.values()) t.cancel();
+      if (elector) {
+        await elector.halt();
+        await stopWorking();
+        await elector.release();
+      } else {
+        await stopWorking();
+      }
+      await Promise.all(informers.map((w) => w.stop()));
+    },
+  };
+}

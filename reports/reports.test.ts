@@ -1,0 +1,86 @@
+// Pure parts of the reports: request dependence, the audit of one object (exceptions under
+// an injected clock), sharding under the 500 KB bound, impact and PolicyCompliant.
+import { compilePolicy, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
+import { auditObject, SKIP_REQUEST_MESSAGE } from './audit.js';
+import { complianceCondition } from './compliance.js';
+import { impactOf } from './impact.js';
+import { requestDependentRules, oldObjectRules } from './request-dependence.js';
+import { buildReports, MAX_REPORT_BYTES } from './shard.js';
+
+const V = 'platform.kidp.io/v1alpha1';
+const policy = (rules: { name: string; expression: string }[], variables: { name: string; expression: string }[] = [], mode: 'Audit' | 'Enforce' | 'Warn' = 'Audit') =>
+  compilePolicy({ apiVersion: V, kind: 'Policy', metadata: { name: 'p' }, spec: { mode, selector: { resourceTypes: ['Topic'] }, variables, rules: rules.map((r) => ({ ...r, message: `${r.name} failed` })) } } as Policy);
+const topic = (name: string, partitions: number) => ({ apiVersion: V, kind: 'Topic', metadata: { name, namespace: 'ns1', uid: `uid-${name}`, generation: 2 }, spec: { owner: { kind: 'Team', name: 't' }, partitions } });
+
+describe('requestDependentRules', () => {
+  it('finds request and oldObject reads, through variables, ignoring strings and comprehension variables', () => {
+    const p = policy(
+      [
+        { name: 'object-only', expression: "object.spec.partitions > 0 && 'request' != 'oldObject'" },
+        { name: 'user', expression: "request.userInfo.username != 'x'" },
+        { name: 'immutable', expression: 'oldObject.spec.partitions <= object.spec.partitions' },
+        { name: 'via-variable', expression: 'variables.isCreate || true' },
+        { name: 'shadowed', expression: '[1, 2].all(request, request > 0)' },
+      ],
+      [{ name: 'isCreate', expression: "request.operation == 'CREATE'" }],
+    );
+    expect([...requestDependentRules(p)].sort()).toEqual(['immutable', 'user', 'via-variable']);
+    expect([...oldObjectRules(p)]).toEqual(['immutable']);
+  });
+});
+
+describe('auditObject', () => {
+  const p = policy([
+    { name: 'enough-partitions', expression: 'object.spec.partitions >= 3' },
+    { name: 'user', expression: "request.userInfo.username != 'x'" },
+  ]);
+  const now = new Date('2030-01-01T00:00:00Z');
+  const ex = (expiresAt: string): PolicyException => ({ apiVersion: V, kind: 'PolicyException', metadata: { name: 'ex', namespace: 'ns1' }, spec: { policyName: 'p', ruleNames: ['enough-partitions'], match: { names: ['small'] }, expiresAt, reason: 'r' } }) as PolicyException;
+
+  it('fails, skips request rules, and honours only exceptions in force at the injected now', () => {
+    const noEx = auditObject([p], topic('small', 1), { now, exceptions: [], namespaceObject: null });
+    expect(noEx).toEqual({
+      ref: { apiVersion: V, kind: 'Topic', name: 'small', namespace: 'ns1', uid: 'uid-small' },
+      key: 'Topic/ns1/small',
+      applied: ['p'],
+      verdicts: [
+        { policy: 'p', rule: 'enough-partitions', result: 'fail', severity: 'medium', message: 'enough-partitions failed', wouldDeny: true },
+        { policy: 'p', rule: 'user', result: 'skip', severity: 'medium', message: SKIP_REQUEST_MESSAGE, wouldDeny: false },
+      ],
+    });
+    const expired = auditObject([p], topic('small', 1), { now, exceptions: [ex('2029-12-31T23:59:59Z')], namespaceObject: null });
+    expect(expired.verdicts[0]).toMatchObject({ result: 'fail', wouldDeny: true });
+    const active = auditObject([p], topic('small', 1), { now, exceptions: [ex('2030-01-01T00:00:01Z')], namespaceObject: null });
+    expect(active.verdicts[0]).toEqual({ policy: 'p', rule: 'enough-partitions', result: 'skip', severity: 'medium', message: 'exempted by PolicyException ns1/ex until 2030-01-01T00:00:01Z', wouldDeny: false });
+  });
+
+  it('feeds impact (as if Enforce) and PolicyCompliant', () => {
+    const audits = [auditObject([p], topic('small', 1), { now, exceptions: [], namespaceObject: null }), auditObject([p], topic('big', 5), { now, exceptions: [], namespaceObject: null })];
+    expect(impactOf('p', audits, now)).toEqual({ evaluated: 2, wouldDeny: 1, examples: [{ kind: 'Topic', namespace: 'ns1', name: 'small', rule: 'enough-partitions', message: 'enough-partitions failed' }], lastScanTime: '2030-01-01T00:00:00Z' });
+    const c = complianceCondition(audits[0]!, 2, undefined, now);
+    expect(c).toEqual({ type: 'PolicyCompliant', status: 'False', reason: 'PolicyViolations', message: '1 of 2 policy rules fail: p/enough-partitions: enough-partitions failed', observedGeneration: 2, lastTransitionTime: '2030-01-01T00:00:00Z' });
+    // Unchanged: nothing to write.
+    expect(complianceCondition(audits[0]!, 2, c, new Date('2030-02-01T00:00:00Z'))).toBeUndefined();
+  });
+});
+
+describe('buildReports', () => {
+  it('shards so that every object stays under 500 KB, every result is kept once, and a rebuild is identical', () => {
+    const rules = Array.from({ length: 20 }, (_, i) => ({ name: `rule-${i}`, expression: `object.spec.partitions > ${i}` }));
+    const p = policy(rules);
+    const now = new Date('2030-01-01T00:00:00Z');
+    const audits = Array.from({ length: 1_500 }, (_, i) => auditObject([p], topic(`topic-${String(i).padStart(5, '0')}`, i % 25), { now, exceptions: [], namespaceObject: null }));
+    const reports = buildReports({ namespace: 'ns1', team: 't' }, audits, now);
+    const sizes = reports.map((r) => Buffer.byteLength(JSON.stringify(r)));
+    expect(reports.length).toBeGreaterThan(1);
+    expect(Math.max(...sizes)).toBeLessThan(MAX_REPORT_BYTES);
+    expect(reports.reduce((s, r) => s + r.results.length, 0)).toBe(30_000);
+    expect(reports.map((r) => r.metadata.name)).toEqual(reports.map((_, i) => `kidp-${i}`));
+    expect(reports.every((r) => r.metadata.labels['reports.kidp.io/shards'] === String(reports.length))).toBe(true);
+    // A resource's results stay together, in one shard.
+    const shardOf = new Map<string, string>();
+    for (const r of reports) for (const x of r.results) expect(shardOf.get(x.resources[0]!.name) ?? shardOf.set(x.resources[0]!.name, r.metadata.name).get(x.resources[0]!.name)).toBe(r.metadata.name);
+    expect(buildReports({ namespace: 'ns1', team: 't' }, audits, new Date('2030-01-02T00:00:00Z')).map((r) => r.metadata.annotations)).toEqual(reports.map((r) => r.metadata.annotations));
+    expect(buildReports({}, [], now)).toEqual([]);
+  });
+});

@@ -1,0 +1,110 @@
+// Writes report objects to the apiserver: create what is missing, replace what changed
+// (by digest, with the resourceVersion read, so a concurrent writer gets a 409 and the
+// scope is retried), delete shards no longer wanted. Counts bytes and objects written.
+import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { DIGEST_ANNOTATION, REPORT_LABEL, type ReportObject } from './shard.js';
+
+const GROUP = 'wgpolicyk8s.io';
+const VERSION = 'v1alpha2';
+
+export interface WriteStats {
+  written: number;
+  bytes: number;
+  unchanged: number;
+  deleted: number;
+  /** Largest object written, in bytes of JSON. */
+  maxBytes: number;
+}
+
+interface Listed {
+  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+}
+
+const isStatus = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
+
+export class ReportWriter {
+  private readonly api: CustomObjectsApi;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  private plural(namespace: string | undefined): string {
+    return namespace === undefined ? 'clusterpolicyreports' : 'policyreports';
+  }
+
+  /** KIDP's audit reports in a scope (namespace, or undefined for the cluster-scoped ones). */
+  async list(namespace: string | undefined): Promise<Listed[]> {
+    const labelSelector = `${REPORT_LABEL}=audit`;
+    const list = (namespace === undefined
+      ? await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'clusterpolicyreports', labelSelector })
+      : await this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'policyreports', labelSelector })) as { items: Listed[] };
+    return list.items;
+  }
+
+  /** Namespaces that hold KIDP audit PolicyReports (to clean up scopes gone while not running). */
+  async namespacesWithReports(): Promise<string[]> {
+    const list = (await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policyreports', labelSelector: `${REPORT_LABEL}=audit` })) as { items: { metadata: { namespace?: string } }[] };
+    return [...new Set(list.items.map((i) => i.metadata.namespace ?? ''))].filter(Boolean);
+  }
+
+  async sync(namespace: string | undefined, desired: readonly ReportObject[]): Promise<WriteStats> {
+    const stats: WriteStats = { written: 0, bytes: 0, unchanged: 0, deleted: 0, maxBytes: 0 };
+    const existing = new Map((await this.list(namespace)).map((o) => [o.metadata.name, o]));
+    const plural = this.plural(namespace);
+    for (const report of desired) {
+      const current = existing.get(report.metadata.name);
+      existing.delete(report.metadata.name);
+      if (current && current.metadata.annotations?.[DIGEST_ANNOTATION] === report.metadata.annotations[DIGEST_ANNOTATION] && JSON.stringify(current.metadata.labels ?? {}) === JSON.stringify(report.metadata.labels)) {
+        stats.unchanged += 1;
+        continue;
+      }
+      const body = current ? { ...report, metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion } } : report;
+      const bytes = Buffer.byteLength(JSON.stringify(body));
+      const name = report.metadata.name;
+      if (current) {
+        if (namespace === undefined) await this.api.replaceClusterCustomObject({ group: GROUP, version: VERSION, plural, name, body });
+        else await this.api.replaceNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name, body });
+      } else if (namespace === undefined) {
+        await this.api.createClusterCustomObject({ group: GROUP, version: VERSION, plural, body });
+      } else {
+        await this.api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, body });
+      }
+      stats.written += 1;
+      stats.bytes += bytes;
+      stats.maxBytes = Math.max(stats.maxBytes, bytes);
+    }
+    for (const stale of existing.keys()) {
+      try {
+        if (namespace === undefined) await this.api.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name: stale });
+        else await this.api.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name: stale });
+        stats.deleted += 1;
+      } catch (err) {
+        if (!isStatus(err, 404)) throw err;
+      }
+    }
+    return stats;
+  }
+
+  /** Policy status.impact by merge patch on the status subresource: nothing else in status is touched. */
+  async writeImpact(policy: string, impact: unknown): Promise<void> {
+    await this.api.patchClusterCustomObjectStatus(
+      { group: 'platform.kidp.io', version: 'v1alpha1', plural: 'policies', name: policy, body: { status: { impact } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
+  /** One condition by server-side apply on status, as field manager `fieldManager`. */
+  async applyCondition(ref: { apiVersion: string; kind: string; plural: string; namespace: string; name: string }, condition: unknown, fieldManager: string): Promise<void> {
+    const [group, version] = ref.apiVersion.split('/') as [string, string];
+    try {
+      await this.api.patchNamespacedCustomObjectStatus(
+        { group, version, namespace: ref.namespace, plural: ref.plural, name: ref.name, fieldManager, force: true, body: { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace }, status: { conditions: [condition] } } },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      );
+    } catch (err) {
+      // Deleted since the scan: nothing to report on.
+      if (!isStatus(err, 404)) throw err;
+    }
+  }
+}
