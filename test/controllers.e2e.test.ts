@@ -6,12 +6,15 @@
 // terminating and nothing is garbage-collected, so every run uses fresh names.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
+import { createCa } from '../certs/ca.js';
+import { issueServingCertificate } from '../certs/serving.js';
 import { REQUESTS_TOPIC, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type BrokerDispatcher, type RunningReferenceBroker } from '../brokers/index.js';
 import { runControllers, type RunningControllers } from '../controllers/index.js';
 
@@ -29,6 +32,7 @@ const TARGET = `ctl-target-${RUN}`;
  */
 const IDENTITY = 'kidp-controllers-e2e';
 const STATUS_GROUP = 'kidp-status-controllers-e2e';
+const HOOK_IDENTITY = 'kidp-controllers-e2e-hook';
 const LEASE_NS = 'default';
 const STEP_TIMEOUT_MS = 30_000;
 const TEST_TIMEOUT_MS = 90_000;
@@ -47,6 +51,8 @@ let rbac: RbacAuthorizationV1Api;
 let dispatcher: BrokerDispatcher;
 let broker: RunningReferenceBroker;
 let statusConsumer: { stop(): Promise<void> };
+let hookBroker: RunningReferenceBroker | undefined;
+let serving: { certPem: string; keyPem: string };
 let controllers: RunningControllers | undefined;
 const children: ChildProcess[] = [];
 
@@ -194,7 +200,10 @@ beforeAll(async () => {
   statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP });
   broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger });
   await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, default: true, broker: { identity: IDENTITY, transport: 'kafka' } } });
-  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger });
+  const now = new Date();
+  const ca = await createCa({ now, commonName: `kidp-controllers-e2e-${RUN}` });
+  serving = await issueServingCertificate({ ca, now, serviceName: 'kidp-broker', namespace: 'kidp-system' });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: ca.certPem, logger });
   await broker.joined;
   await apply({ apiVersion: V, kind: 'Team', metadata: { name: `team-${RUN}` }, spec: { displayName: 'Controllers e2e', costCenter: 'CC-1042', members: [{ kind: 'Group', name: 'e2e-devs' }, { kind: 'User', name: 'erin@example.com', role: 'admin' }], namespaces: [NS, `${NS}-b`], quota: { cpu: '4', memory: '8Gi', pods: 20 } } });
   controllers = await startControllers('in-process-a');
@@ -205,6 +214,7 @@ afterAll(async () => {
   await controllers?.stop();
   await dispatcher?.close();
   await broker?.stop();
+  await hookBroker?.stop();
   await statusConsumer?.stop();
   await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
 }, 60_000);
@@ -302,6 +312,29 @@ describe('controllers on the real apiserver and Kafka', () => {
     expect(await events(NS, 'unheard')).toEqual(expect.arrayContaining(['Normal/Deploying', 'Warning/Unknown']));
   }, TEST_TIMEOUT_MS);
 
+  it('a transient dispatch failure (webhook broker not listening yet) leaves Pending with Dispatched=False and is retried with backoff until the broker is up', async () => {
+    // A free port that nothing listens on until the broker starts below.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const hookTarget = `ctl-hook-${RUN}`;
+    await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: hookTarget }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, broker: { identity: HOOK_IDENTITY, transport: 'webhook', webhookURL: `https://127.0.0.1:${port}/v1/requests` } } });
+    await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'hooked', namespace: NS }, spec: { owner: { kind: 'Application', name: 'shop' }, environment: 'staging', target: hookTarget, image: 'registry.kidp.io/shop/hooked:1.0.0' } });
+    const pending = await phase('Service', 'hooked', 'Pending');
+    expect(condition(pending, 'Dispatched')).toMatchObject({ status: 'False', reason: 'DispatchFailed' });
+    expect(condition(pending, 'Dispatched')?.message).toContain(`request ${pending.metadata.uid}-1 could not be sent yet (retrying)`);
+    const errorsBefore = /kidp_reconciliation_duration_seconds_count\{kind="Service",result="error"\} (\d+)/.exec((await controllers?.registry.metrics()) ?? '')?.[1];
+    expect(Number(errorsBefore)).toBeGreaterThan(0);
+
+    hookBroker = await runReferenceBroker({ identities: [HOOK_IDENTITY], kafkaBrokers: [process.env.KAFKA_BOOTSTRAP ?? ''], targetKubeConfig: kubeConfig, webhook: { port, tls: serving }, logger });
+    const ready = await phase('Service', 'hooked', 'Ready');
+    expect(condition(ready, 'Dispatched')).toEqual({ status: 'True', reason: 'RequestSent', message: `request ${ready.metadata.uid}-1 sent to broker ${HOOK_IDENTITY} via webhook` });
+    expect(await events(NS, 'hooked')).toEqual(expect.arrayContaining(['Normal/Pending', 'Normal/Deploying']));
+  }, TEST_TIMEOUT_MS);
+
   it('Application counts what it owns: a Service without a target fails with NoDeploymentTarget; the Application is Failed with total/ready/failed', async () => {
     await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'lost', namespace: NS }, spec: { owner: { kind: 'Application', name: 'shop' }, environment: 'staging', target: 'no-such-target', image: 'registry.kidp.io/shop/lost:1.0.0' } });
     const lost = await phase('Service', 'lost', 'Failed');
@@ -309,12 +342,12 @@ describe('controllers on the real apiserver and Kafka', () => {
     const { value: app } = await until('application counts', async () => {
       const a = await get('Application', 'shop');
       const r = a?.status?.resources as { total: number } | undefined;
-      return r?.total === 2 ? a : undefined;
+      return r?.total === 3 && (r as { ready?: number }).ready === 2 ? a : undefined;
     });
     expect({ phase: app.status?.phase, resources: app.status?.resources, Ready: condition(app, 'Ready') }).toEqual({
       phase: 'Failed',
-      resources: { total: 2, ready: 1, failed: 1 },
-      Ready: { status: 'False', reason: 'ResourcesFailed', message: '1 of 2 failed: Service lost' },
+      resources: { total: 3, ready: 2, failed: 1 },
+      Ready: { status: 'False', reason: 'ResourcesFailed', message: '1 of 3 failed: Service lost' },
     });
     expect(await events(NS, 'lost')).toContain('Warning/Failed');
     // Removing the failed Service (never dispatched: its finalizer goes at once) makes the Application Ready.
@@ -323,7 +356,7 @@ describe('controllers on the real apiserver and Kafka', () => {
       const a = await get('Application', 'shop');
       return a?.status?.phase === 'Ready' ? a : undefined;
     })).value;
-    expect(readyApp.status?.resources).toEqual({ total: 1, ready: 1, failed: 0 });
+    expect(readyApp.status?.resources).toEqual({ total: 2, ready: 2, failed: 0 });
   }, TEST_TIMEOUT_MS);
 
   it('controller killed between dispatch and the status write: after restart the same request id is sent again and exactly one deployment exists', async () => {
