@@ -4,11 +4,10 @@
 // A send that missed its deadline may still land on Kafka later, so during an outage a
 // request can arrive twice (once per transport). That is by design: request ids are
 // deterministic and brokers are idempotent on them (DESIGN.md §3).
-import type { Kafka as KafkaClient, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, Dispatcher } from './contract.js';
 import { BrokersError, PermanentDispatchError, TransientDispatchError } from './errors.js';
-import { PROTOCOL_TOPICS, createKafka, createProducer, ensureTopics, sendMessage } from './kafka.js';
+import { DeadlineProducer, KafkaDeadlineError, PROTOCOL_TOPICS, createKafka } from './kafka.js';
 import type { BrokerMetrics } from './metrics.js';
 import { WEBHOOK_TIMEOUT_MS, deliverByWebhook } from './webhook.js';
 
@@ -47,55 +46,16 @@ export interface BrokerDispatcher extends Dispatcher {
   readonly lastTransport: 'kafka' | 'webhook' | undefined;
 }
 
-class DeadlineExceeded extends Error {}
-
-/** A timer that does not hold the process open (the dispatcher lives as long as its owner). */
-const unrefSleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref();
-  });
-
 class KafkaWebhookDispatcher implements BrokerDispatcher {
   lastTransport: 'kafka' | 'webhook' | undefined;
-  private readonly kafka: KafkaClient;
-  private producer: Promise<Producer> | undefined;
+  private readonly producer: DeadlineProducer;
   private kafkaSkipUntil = 0;
   private readonly now: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly options: DispatcherOptions) {
-    this.kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-controller', logger: options.logger });
+    const kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-controller', logger: options.logger });
+    this.producer = new DeadlineProducer(kafka, { deadlineMs: options.kafkaDeadlineMs ?? KAFKA_DISPATCH_DEADLINE_MS, sleep: options.sleep, ensure: PROTOCOL_TOPICS });
     this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? unrefSleep;
-  }
-
-  private connectedProducer(): Promise<Producer> {
-    this.producer ??= (async () => {
-      await ensureTopics(this.kafka, PROTOCOL_TOPICS);
-      const producer = createProducer(this.kafka);
-      await producer.connect();
-      return producer;
-    })();
-    return this.producer;
-  }
-
-  /** Drops the producer after a failure: a client stuck on a frozen broker is not reused. */
-  private resetProducer(): void {
-    const stale = this.producer;
-    this.producer = undefined;
-    void stale?.then((p) => p.disconnect()).catch(() => undefined);
-  }
-
-  private async viaKafka(request: DeploymentRequest): Promise<void> {
-    const deadline = this.options.kafkaDeadlineMs ?? KAFKA_DISPATCH_DEADLINE_MS;
-    const send = (async () => sendMessage(await this.connectedProducer(), request))();
-    send.catch(() => undefined); // settled later if the deadline wins; the error is reported below
-    await Promise.race([
-      send,
-      this.sleep(deadline).then(() => {
-        throw new DeadlineExceeded(`Kafka did not ack within ${deadline} ms`);
-      }),
-    ]);
   }
 
   async dispatch(request: DeploymentRequest, target: DispatchTarget): Promise<'kafka' | 'webhook'> {
@@ -104,16 +64,15 @@ class KafkaWebhookDispatcher implements BrokerDispatcher {
     if (target.transport === 'kafka' && this.now() >= this.kafkaSkipUntil) {
       const started = performance.now();
       try {
-        await this.viaKafka(request);
+        await this.producer.send(request);
         this.options.metrics?.observe('kafka_send', 'kafka', (performance.now() - started) / 1000);
         this.lastTransport = 'kafka';
         log.debug({ transport: 'kafka' }, 'request dispatched');
         return 'kafka';
       } catch (err) {
         kafkaError = err;
-        this.options.metrics?.error('kafka_send', 'kafka', err instanceof DeadlineExceeded ? 'timeout' : 'transient');
+        this.options.metrics?.error('kafka_send', 'kafka', err instanceof KafkaDeadlineError ? 'timeout' : 'transient');
         this.kafkaSkipUntil = this.now() + KAFKA_RETRY_AFTER_FAILURE_MS;
-        this.resetProducer();
         log.warn({ err: (err as Error).message, fallback: target.webhookURL ? 'webhook' : 'none' }, 'Kafka unavailable');
       }
     } else if (target.transport === 'kafka') {
@@ -137,10 +96,8 @@ class KafkaWebhookDispatcher implements BrokerDispatcher {
     return 'webhook';
   }
 
-  async close(): Promise<void> {
-    const producer = this.producer;
-    this.producer = undefined;
-    if (producer) await producer.then((p) => p.disconnect()).catch(() => undefined);
+  close(): Promise<void> {
+    return this.producer.close();
   }
 }
 

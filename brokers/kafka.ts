@@ -199,3 +199,90 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
     },
   };
 }
+
+/** Kafka did not ack within the caller's deadline. */
+export class KafkaDeadlineError extends Error {
+  constructor(deadlineMs: number) {
+    super(`Kafka did not ack within ${deadlineMs} ms`);
+    this.name = 'KafkaDeadlineError';
+  }
+}
+
+/** How long close() lets sends that outlived their deadline settle before disconnecting anyway. */
+export const CLOSE_DRAIN_MS = 10_000;
+
+const unrefSleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+/**
+ * An idempotent producer whose sends give up after a deadline (so callers can fall back to
+ * HTTPS). A producer that missed a deadline is replaced, and disconnected only once its
+ * in-flight sends settle: kafkajs re-opens connections for a send still retrying, so
+ * disconnecting under it would leak a socket.
+ */
+export class DeadlineProducer {
+  private current: { producer: Promise<Producer>; inFlight: Set<Promise<void>> } | undefined;
+  private readonly retiring = new Set<Promise<void>>();
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly options: { deadlineMs: number; sleep?: (ms: number) => Promise<void>; ensure?: readonly string[] },
+  ) {
+    this.sleep = options.sleep ?? unrefSleep;
+  }
+
+  private slot(): { producer: Promise<Producer>; inFlight: Set<Promise<void>> } {
+    if (!this.current) {
+      const producer = (async () => {
+        if (this.options.ensure) await ensureTopics(this.kafka, this.options.ensure);
+        const p = createProducer(this.kafka);
+        await p.connect();
+        return p;
+      })();
+      producer.catch(() => undefined);
+      this.current = { producer, inFlight: new Set() };
+    }
+    return this.current;
+  }
+
+  private retire(): void {
+    const old = this.current;
+    this.current = undefined;
+    if (!old) return;
+    const done = Promise.allSettled([...old.inFlight])
+      .then(() => old.producer)
+      .then((p) => p.disconnect())
+      .catch(() => undefined);
+    this.retiring.add(done);
+    void done.finally(() => this.retiring.delete(done));
+  }
+
+  async send(message: DeploymentRequest | StatusEvent): Promise<void> {
+    const slot = this.slot();
+    const send = (async () => sendMessage(await slot.producer, message))();
+    slot.inFlight.add(send);
+    void send.then(
+      () => slot.inFlight.delete(send),
+      () => slot.inFlight.delete(send),
+    );
+    try {
+      await Promise.race([
+        send,
+        this.sleep(this.options.deadlineMs).then(() => {
+          throw new KafkaDeadlineError(this.options.deadlineMs);
+        }),
+      ]);
+    } catch (err) {
+      if (this.current === slot) this.retire();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.retire();
+    await Promise.race([Promise.allSettled([...this.retiring]), this.sleep(CLOSE_DRAIN_MS)]);
+  }
+}

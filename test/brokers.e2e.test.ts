@@ -320,6 +320,28 @@ describe('reference broker over Kafka', () => {
     expect(left.items).toEqual([]);
   }, TEST_TIMEOUT_MS);
 
+  it('creates a real Kafka topic for a Topic, replication capped to the one local broker', async () => {
+    const topic = await create('Topic', `orders-${RUN}`, { partitions: 4, replicationFactor: 3, retentionHours: 2 });
+    await dispatcher.dispatch(requestFor(topic), { transport: 'kafka' });
+    const ready = await readyPhase('Topic', topic.metadata.name);
+    const kafkaTopic = `${NS}.${topic.metadata.name}`;
+    expect(condition(ready, 'Ready')).toEqual({ status: 'True', reason: 'TopicReady' });
+    expect(ready.status?.conditions?.find((c) => c.type === 'Ready')?.message).toBe(
+      `Kafka topic ${kafkaTopic} has 4 partitions, replication 1 (replication capped to 1: the cluster has 1 broker(s))`,
+    );
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [kafkaTopic] });
+      expect(meta.topics.map((t) => ({ name: t.name, partitions: t.partitions.length }))).toEqual([{ name: kafkaTopic, partitions: 4 }]);
+      await dispatcher.dispatch(requestFor(topic, 'delete'), { transport: 'kafka' });
+      await readyPhase('Topic', topic.metadata.name, 'Deleting');
+      expect((await admin.listTopics()).includes(kafkaTopic)).toBe(false);
+    } finally {
+      await admin.disconnect();
+    }
+  }, TEST_TIMEOUT_MS);
+
   it('dead-letters malformed messages on both topics and keeps consuming', async () => {
     const producer = kafka.producer();
     await producer.connect();
@@ -393,6 +415,31 @@ describe('status API', () => {
   }, TEST_TIMEOUT_MS);
 });
 
+describe('status handler', () => {
+  it('applies concurrent events for one object, retrying on 409 until each is recorded', async () => {
+    const svc = await create('Service', `busy-${RUN}`, { image: 'registry.kidp.io/shop/busy:1.0.0' });
+    const handler = createStatusHandler({ kubeConfig, logger });
+    const events = Array.from({ length: 5 }, (_, i) => eventFor(svc, { eventId: `busy-${i}`, phase: 'Deploying', reason: 'Step' }));
+    const outcomes = await Promise.all(events.map((e) => handler.handle(e)));
+    expect(outcomes).toEqual(events.map(() => ({ result: 'applied', phase: 'Deploying' })));
+    const after = await getObject('Service', svc.metadata.name);
+    expect([...(after.status?.recentEventIds ?? [])].sort()).toEqual(events.map((e) => e.eventId));
+  }, TEST_TIMEOUT_MS);
+});
+
+describe('broker webhook', () => {
+  it('answers 400 to a malformed request and 403 to another broker\'s; the dispatcher calls both permanent', async () => {
+    const bad = await postJson(broker.webhookURL ?? '', Buffer.from('{"apiVersion":"broker.kidp.io/v1","kind":"DeploymentRequest"}'), { caBundle: caPem });
+    expect({ status: bad.status, code: (JSON.parse(bad.body) as { code: string }).code }).toEqual({ status: 400, code: 'KIDP_BROKERS_MALFORMED_MESSAGE' });
+    const svc = await create('Service', `misrouted-${RUN}`, { image: 'registry.kidp.io/shop/misrouted:1.0.0' });
+    const err = (await dispatcher.dispatch(requestFor(svc, 'deploy', TARGET_B, IDENTITY_B), { transport: 'webhook', webhookURL: broker.webhookURL }).catch((e: unknown) => e)) as Error;
+    expect({ name: err.name, message: err.message }).toEqual({
+      name: 'PermanentDispatchError',
+      message: `request ${requestIdFor(svc.metadata.uid, 1, 'deploy')} was refused: webhook ${broker.webhookURL} answered 403: {"message":"this broker serves ${IDENTITY_A}, not ${IDENTITY_B}"}; fix the DeploymentTarget or the resource and apply again`,
+    });
+  }, TEST_TIMEOUT_MS);
+});
+
 describe('webhook fallback', () => {
   it('goes by webhook and reports by the status API while Kafka is frozen, and nothing is lost after', async () => {
     const runDir = process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? 0}`;
@@ -417,5 +464,16 @@ describe('webhook fallback', () => {
     });
     // Bounded by the dispatcher's Kafka deadline plus a webhook round trip (and the broker's own status deadline).
     expect(took).toBeLessThan(15_000);
+    // Kafka is back: whatever the frozen broker still delivers (a send that missed its
+    // deadline may land now) is consumed, and nothing is applied or recorded twice.
+    await consumedAll(`kidp-broker-${IDENTITY_A}`, REQUESTS_TOPIC);
+    await consumedAll(`kidp-status-e2e-${RUN}`, STATUS_TOPIC);
+    const list = await apps.listNamespacedDeployment({ namespace: TARGET_NS, labelSelector: `app.kubernetes.io/instance=${svc.metadata.name}` });
+    const after = await getObject('Service', svc.metadata.name);
+    expect({ deployments: list.items.length, recentEventIds: after.status?.recentEventIds, phase: after.status?.phase }).toEqual({
+      deployments: 1,
+      recentEventIds: [`${request.requestId}:Ready`],
+      phase: 'Ready',
+    });
   }, TEST_TIMEOUT_MS);
 });

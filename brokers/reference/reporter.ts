@@ -1,10 +1,10 @@
 // How a broker reports StatusEvents: on the status topic, or — when Kafka does not ack in
 // time — to the status API with a JWT it signs (DESIGN.md §5). The same event may arrive
 // both ways during an outage; the status handler ignores the second by event id.
-import type { Kafka as KafkaClient, Producer } from 'kafkajs';
+import type { Kafka as KafkaClient } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { StatusEvent } from '../contract.js';
-import { createProducer, sendMessage } from '../kafka.js';
+import { DeadlineProducer } from '../kafka.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { encodeMessage } from '../protocol.js';
 import { signStatusToken } from '../status-jwt.js';
@@ -26,37 +26,14 @@ export interface StatusReporterOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const unrefSleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref();
-  });
-
 export class StatusReporter {
-  private producer: Promise<Producer> | undefined;
+  private readonly producer: DeadlineProducer | undefined;
   private kafkaSkipUntil = 0;
   private readonly now: () => Date;
-  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly options: StatusReporterOptions) {
     this.now = options.now ?? (() => new Date());
-    this.sleep = options.sleep ?? unrefSleep;
-  }
-
-  private async viaKafka(kafka: KafkaClient, event: StatusEvent): Promise<void> {
-    this.producer ??= (async () => {
-      const p = createProducer(kafka);
-      await p.connect();
-      return p;
-    })();
-    const producer = this.producer;
-    const send = (async () => sendMessage(await producer, event))();
-    send.catch(() => undefined);
-    await Promise.race([
-      send,
-      this.sleep(STATUS_KAFKA_DEADLINE_MS).then(() => {
-        throw new Error(`Kafka did not ack within ${STATUS_KAFKA_DEADLINE_MS} ms`);
-      }),
-    ]);
+    this.producer = options.kafka ? new DeadlineProducer(options.kafka, { deadlineMs: STATUS_KAFKA_DEADLINE_MS, sleep: options.sleep }) : undefined;
   }
 
   private async viaStatusApi(event: StatusEvent): Promise<void> {
@@ -75,20 +52,17 @@ export class StatusReporter {
   async report(event: StatusEvent): Promise<'kafka' | 'status-api'> {
     const log = this.options.logger.child({ key: `${event.resource.namespace}/${event.resource.name}`, eventId: event.eventId, requestId: event.requestId });
     let kafkaError: unknown;
-    const kafka = this.options.kafka;
-    if (kafka && this.now().getTime() >= this.kafkaSkipUntil) {
+    const producer = this.producer;
+    if (producer && this.now().getTime() >= this.kafkaSkipUntil) {
       const started = performance.now();
       try {
-        await this.viaKafka(kafka, event);
+        await producer.send(event);
         this.options.metrics?.observe('status_report', 'kafka', (performance.now() - started) / 1000);
         return 'kafka';
       } catch (err) {
         kafkaError = err;
         this.options.metrics?.error('status_report', 'kafka', 'transient');
         this.kafkaSkipUntil = this.now().getTime() + STATUS_KAFKA_RETRY_AFTER_MS;
-        const stale = this.producer;
-        this.producer = undefined;
-        void stale?.then((p) => p.disconnect()).catch(() => undefined);
         log.warn({ err: (err as Error).message }, 'Kafka unavailable for status; using the status API');
       }
     }
@@ -105,8 +79,6 @@ export class StatusReporter {
   }
 
   async close(): Promise<void> {
-    const p = this.producer;
-    this.producer = undefined;
-    if (p) await p.then((x) => x.disconnect()).catch(() => undefined);
+    await this.producer?.close();
   }
 }
