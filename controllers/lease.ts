@@ -97,8 +97,28 @@ export class LeaderElector {
     }
   }
 
-  /** One attempt; false (never a throw) when the lease is held by another or the call failed. */
+  /**
+   * One attempt, bounded in time: a call that hangs (a frozen apiserver connection) must not
+   * keep a leader from noticing that it can no longer renew. Half the renew deadline leaves
+   * room for a second attempt before stepping down.
+   */
   private async tryAcquireOrRenew(): Promise<boolean> {
+    let timer: Timer | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = this.clock.setTimer(() => {
+        this.options.logger.warn({ identity: this.options.identity }, 'lease call timed out');
+        resolve(false);
+      }, this.renewDeadlineMs / 2);
+    });
+    try {
+      return await Promise.race([this.attempt(), timeout]);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  /** False (never a throw) when the lease is held by another or the call failed. */
+  private async attempt(): Promise<boolean> {
     const { namespace, name, identity, logger } = this.options;
     const now = this.clock.now();
     const leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
