@@ -40,5 +40,6 @@ export {
 } from './status-handler.js';
 export { startStatusApi, createStatusApp, type StatusApiOptions, type RunningStatusApi } from './status-api.js';
 export { signStatusToken, generateBrokerKeyPair, STATUS_AUDIENCE, STATUS_TOKEN_TTL_SECONDS } from './status-jwt.js';
+export { runStatusService, type StatusServiceOptions, type RunningStatusService } from './status-service.js';
 export { startStatusConsumer, DEFAULT_STATUS_GROUP, type StatusConsumerOptions } from './status-consumer.js';
 export { runReferenceBroker, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';

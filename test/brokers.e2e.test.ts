@@ -23,14 +23,13 @@ import {
   generateBrokerKeyPair,
   requestIdFor,
   runReferenceBroker,
+  runStatusService,
   signStatusToken,
-  startStatusApi,
-  startStatusConsumer,
   type BrokerDispatcher,
   type DeployableObject,
   type DeploymentRequest,
   type RunningReferenceBroker,
-  type RunningStatusApi,
+  type RunningStatusService,
   type StatusEvent,
 } from '../brokers/index.js';
 import { postJson } from '../brokers/webhook.js';
@@ -57,8 +56,8 @@ let core: CoreV1Api;
 let kafka: KafkaClient;
 let dispatcher: BrokerDispatcher;
 let broker: RunningReferenceBroker;
-let statusApi: RunningStatusApi;
-let statusConsumer: { stop(): Promise<void> };
+let statusService: RunningStatusService;
+let statusURL: string;
 let caPem: string;
 const keysA = generateBrokerKeyPair();
 const keysB = generateBrokerKeyPair();
@@ -130,7 +129,7 @@ function eventFor(obj: DeployableObject, overrides: Partial<StatusEvent> = {}): 
 }
 
 async function postStatus(event: StatusEvent, token?: string): Promise<{ status: number; body: string }> {
-  return postJson(`${statusApi.url}/v1/status`, encodeMessage(event), { caBundle: caPem, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return postJson(`${statusURL}/v1/status`, encodeMessage(event), { caBundle: caPem, headers: token ? { authorization: `Bearer ${token}` } : {} });
 }
 
 async function readyPhase(kind: keyof typeof plural, name: string, phase = 'Ready'): Promise<DeployableObject> {
@@ -198,15 +197,15 @@ beforeAll(async () => {
   caPem = ca.certPem;
   const serving = await issueServingCertificate({ ca, now, serviceName: 'kidp-status', namespace: 'kidp-system' });
 
-  const handler = createStatusHandler({ kubeConfig, logger, metrics });
-  statusApi = await startStatusApi({ kubeConfig, handler, logger, port: 0, tls: serving, metrics });
-  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: `kidp-status-e2e-${RUN}`, metrics });
+  // The status topic consumer and the status API share one handler, as `make up` runs them.
+  statusService = await runStatusService({ kubeConfig, kafkaBrokers: [bootstrap], logger, metrics, groupId: `kidp-status-e2e-${RUN}`, api: { port: 0, tls: serving } });
+  statusURL = statusService.url ?? '';
   broker = await runReferenceBroker({
     identities: [IDENTITY_A],
     kafkaBrokers: [bootstrap],
     targetKubeConfig: kubeConfig,
     webhook: { port: 0, tls: serving },
-    statusApi: { url: statusApi.url, caBundle: caPem },
+    statusApi: { url: statusURL, caBundle: caPem },
     signingKeyPem: keysA.privateKeyPem,
     logger,
     metrics,
@@ -225,8 +224,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await dispatcher?.close();
   await broker?.stop();
-  await statusConsumer?.stop();
-  await statusApi?.stop();
+  await statusService?.stop();
   await kubectl(['delete', 'deploymenttargets', TARGET_A, TARGET_B, '--ignore-not-found']);
 }, 60_000);
 
@@ -470,6 +468,14 @@ describe('webhook fallback', () => {
     await consumedAll(`kidp-status-e2e-${RUN}`, STATUS_TOPIC);
     const list = await apps.listNamespacedDeployment({ namespace: TARGET_NS, labelSelector: `app.kubernetes.io/instance=${svc.metadata.name}` });
     const after = await getObject('Service', svc.metadata.name);
+    // Both deadlines show in the metrics: the controller's send and the broker's status report.
+    const text = await metrics.registry.metrics();
+    expect({
+      dispatchTimeout: /kidp_broker_call_errors_total\{call="kafka_send",transport="kafka",kind="timeout"\} [1-9]/.test(text),
+      reportFallback: /kidp_broker_call_errors_total\{call="status_report",transport="kafka",kind="transient"\} [1-9]/.test(text),
+      webhookTimed: /kidp_broker_call_duration_seconds_count\{call="webhook_post",transport="webhook"\} [1-9]/.test(text),
+      statusApiTimed: /kidp_broker_call_duration_seconds_count\{call="status_report",transport="status_api"\} [1-9]/.test(text),
+    }).toEqual({ dispatchTimeout: true, reportFallback: true, webhookTimed: true, statusApiTimed: true });
     expect({ deployments: list.items.length, recentEventIds: after.status?.recentEventIds, phase: after.status?.phase }).toEqual({
       deployments: 1,
       recentEventIds: [`${request.requestId}:Ready`],

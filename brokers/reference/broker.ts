@@ -3,6 +3,7 @@
 // brokers' requests), accepts the same requests on its HTTPS webhook for the fallback,
 // applies them to a target cluster, and reports a StatusEvent for each. Everything it
 // needs is in the request; a restarted broker resumes from its group's committed offsets.
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -34,6 +35,8 @@ export interface ReferenceBrokerOptions {
   statusApi?: { url: string; caBundle?: string };
   /** PKCS#8 PEM ES256 private key signing status JWTs (its public key goes into the DeploymentTargets). */
   signingKeyPem?: string;
+  /** Or a file holding it (a mounted Secret); read once at start. */
+  signingKeyFile?: string;
   logger: Logger;
   metrics?: BrokerMetrics;
   now?: () => Date;
@@ -82,7 +85,8 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     options.topicKafkaBrokers && options.topicKafkaBrokers.join(',') !== options.kafkaBrokers.join(',')
       ? createKafka({ brokers: options.topicKafkaBrokers, clientId: 'kidp-broker-kubernetes-topics', logger })
       : kafka;
-  const reporter = new StatusReporter({ kafka, statusApi: options.statusApi, signingKeyPem: options.signingKeyPem, logger, metrics: options.metrics, now, sleep: options.sleep });
+  const signingKeyPem = options.signingKeyPem ?? (options.signingKeyFile ? await readFile(options.signingKeyFile, 'utf8') : undefined);
+  const reporter = new StatusReporter({ kafka, statusApi: options.statusApi, signingKeyPem, logger, metrics: options.metrics, now, sleep: options.sleep });
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
