@@ -340,6 +340,14 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
     }
   }
 
+  async function checkBroker(event: StatusEvent): Promise<void> {
+    const target = await getTarget(event.target);
+    const identity = target?.spec.broker?.identity;
+    if (identity !== event.broker) {
+      throw new ForbiddenError(target ? `broker ${event.broker} is not the broker of target ${event.target} (${identity ?? 'none'})` : `DeploymentTarget ${event.target} does not exist`);
+    }
+  }
+
   async function emitEvent(object: DeployableObject, event: StatusEvent): Promise<void> {
     const at = now().toISOString();
     try {
@@ -394,6 +402,9 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
           throw err;
         }
         await checkTarget(object, event);
+        // Over the status API the token already bound the broker to the target; over Kafka
+        // the event's own claim is checked against the DeploymentTarget.
+        if (!auth) await checkBroker(event);
         const update = await updateStatus<StatusOutcome>(
           api,
           ref,

@@ -344,12 +344,19 @@ describe('reference broker over Kafka', () => {
     const producer = kafka.producer();
     await producer.connect();
     const badKey = `bad-${RUN}`;
+    // Well-formed, but from a broker that does not serve the target it names.
+    const victim = await create('Service', `victim-${RUN}`, { image: 'registry.kidp.io/shop/victim:1.0.0' });
+    const impostor = eventFor(victim, { broker: IDENTITY_B });
     try {
       await producer.send({ topic: REQUESTS_TOPIC, messages: [{ key: badKey, value: '{not json' }] });
       await producer.send({ topic: STATUS_TOPIC, messages: [{ key: badKey, value: JSON.stringify({ apiVersion: 'broker.kidp.io/v9', kind: 'StatusEvent' }) }] });
+      await producer.send({ topic: STATUS_TOPIC, messages: [{ key: victim.metadata.uid, value: encodeMessage(impostor) }] });
     } finally {
       await producer.disconnect();
     }
+    const [impostorDlq] = await readKeyed(`${STATUS_TOPIC}.dlq`, victim.metadata.uid, 1);
+    expect(impostorDlq?.headers[DLQ_REASON_HEADER]).toBe(`handler failed after 1 attempt(s): status report refused: broker ${IDENTITY_B} is not the broker of target ${TARGET_A} (${IDENTITY_A})`);
+    expect((await getObject('Service', victim.metadata.name)).status).toEqual(victim.status);
     const [requestDlq] = await readKeyed(`${REQUESTS_TOPIC}.dlq`, badKey, 1);
     const [statusDlq] = await readKeyed(`${STATUS_TOPIC}.dlq`, badKey, 1);
     expect({ value: requestDlq?.value, reason: requestDlq?.headers[DLQ_REASON_HEADER]?.split(':')[0] }).toEqual({ value: '{not json', reason: 'malformed DeploymentRequest' });
