@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import pino, { type Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import { createCertificateManager, applyCaBundle, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
 import { ClusterView } from './cluster-view.js';
 import { MemoryView } from './memory-view.js';
@@ -152,6 +153,16 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
   if (options.decisionLog === '-') decisionLog = stdoutSink();
   else if (options.decisionLog) decisionLog = fileSink(options.decisionLog, (e) => logger.error({ err: e }, 'decision log write failed'));
   const metrics = new AdmissionMetrics();
+  // For the certificate-expiry alert (deploy/monitoring/alerts.yaml).
+  new Gauge({
+    name: 'kidp_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate in use expires (Unix seconds).',
+    labelNames: ['certificate'],
+    registers: [metrics.registry],
+    collect() {
+      this.set({ certificate: 'serving' }, certificates.current().notAfter.getTime() / 1000);
+    },
+  });
   let decisionStream: DecisionStream | undefined;
   if (options.decisionStream) decisionStream = startDecisionStream({ ...options.decisionStream, registry: metrics.registry, logger });
   decisionLog = teeSinks(decisionLog, decisionStream);

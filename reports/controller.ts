@@ -19,6 +19,7 @@ import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from '.
 import { impactOf, sameImpact, type PolicyImpact } from './impact.js';
 import { buildReports, TEAM_LABEL } from './shard.js';
 import { ReportWriter, type WriteStats } from './writer.js';
+import { inParallel } from './parallel.js';
 
 const GROUP = 'platform.kidp.io';
 const VERSION = 'v1alpha1';
@@ -44,6 +45,8 @@ export const DEFAULT_DEBOUNCE_MS = 300;
 export const DEFAULT_WORKERS = 2;
 export const DEFAULT_LEASE_NAME = 'kidp-reports';
 export const FIELD_MANAGER = 'kidp-reports';
+/** Status writes in flight per scope: overlaps round trips; more only queues in the apiserver. */
+const WRITE_CONCURRENCY = 8;
 const CLUSTER_KEY = 'cluster';
 const IMPACT_KEY = 'impact';
 
@@ -180,13 +183,15 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     maxBytesSeen = Math.max(maxBytesSeen, stats.maxBytes);
     metrics.maxBytes.set(maxBytesSeen);
     // PolicyCompliant on deployables: only when it changes.
+    const conditionWrites: (() => Promise<void>)[] = [];
     for (const [i, o] of objects.entries()) {
       const plural = DEPLOYABLE_PLURALS[o.kind ?? ''];
       if (!plural || !namespace) continue;
       const existing = ((o.status?.conditions as ExistingCondition[] | undefined) ?? []).find((c) => c.type === POLICY_COMPLIANT);
       const condition = complianceCondition(audits[i]!, o.metadata?.generation ?? 1, existing, now);
-      if (condition) await writer.applyCondition({ apiVersion: `${GROUP}/${VERSION}`, kind: o.kind ?? '', plural, namespace, name: o.metadata?.name ?? '' }, condition, FIELD_MANAGER);
+      if (condition) conditionWrites.push(() => writer.applyCondition({ apiVersion: `${GROUP}/${VERSION}`, kind: o.kind ?? '', plural, namespace, name: o.metadata?.name ?? '' }, condition, FIELD_MANAGER));
     }
+    await inParallel(conditionWrites, WRITE_CONCURRENCY, (w) => w());
     if (scanTotals) {
       scanTotals.scopes += 1;
       scanTotals.objects += objects.length;

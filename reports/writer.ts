@@ -3,6 +3,10 @@
 // scope is retried), delete shards no longer wanted. Counts bytes and objects written.
 import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { DIGEST_ANNOTATION, REPORT_LABEL, type ReportObject } from './shard.js';
+import { inParallel } from './parallel.js';
+
+/** Report objects written at once: each is up to ~500 KB, so fewer than status writes. */
+const REPORT_WRITE_CONCURRENCY = 4;
 
 const GROUP = 'wgpolicyk8s.io';
 const VERSION = 'v1alpha2';
@@ -52,6 +56,7 @@ export class ReportWriter {
     const stats: WriteStats = { written: 0, bytes: 0, unchanged: 0, deleted: 0, maxBytes: 0 };
     const existing = new Map((await this.list(namespace)).map((o) => [o.metadata.name, o]));
     const plural = this.plural(namespace);
+    const writes: { report: ReportObject; current: Listed | undefined }[] = [];
     for (const report of desired) {
       const current = existing.get(report.metadata.name);
       existing.delete(report.metadata.name);
@@ -59,6 +64,9 @@ export class ReportWriter {
         stats.unchanged += 1;
         continue;
       }
+      writes.push({ report, current });
+    }
+    await inParallel(writes, REPORT_WRITE_CONCURRENCY, async ({ report, current }) => {
       const body = current ? { ...report, metadata: { ...report.metadata, resourceVersion: current.metadata.resourceVersion } } : report;
       const bytes = Buffer.byteLength(JSON.stringify(body));
       const name = report.metadata.name;
@@ -73,7 +81,7 @@ export class ReportWriter {
       stats.written += 1;
       stats.bytes += bytes;
       stats.maxBytes = Math.max(stats.maxBytes, bytes);
-    }
+    });
     for (const stale of existing.keys()) {
       try {
         if (namespace === undefined) await this.api.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural, name: stale });
