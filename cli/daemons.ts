@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { serveWebhook } from '../admission/serve.js';
 import { policyImpact } from './policy-impact.js';
+import { dashboardServe, reportsRun } from './reports-daemons.js';
 
 export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconfig FILE] [--port 9443] [--host 0.0.0.0]
                      [--cert-dir DIR | --cert-secret NAMESPACE/NAME] [--namespace kidp-system]
@@ -84,6 +85,8 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
 export function daemonFor(argv: string[]): ((stderr: (line: string) => void) => Promise<number>) | undefined {
   const [group, verb, ...rest] = argv;
   if (group === 'webhook' && verb === 'serve') return (stderr) => webhookServe(rest, stderr);
+  if (group === 'reports' && verb === 'run') return () => reportsRun(rest);
+  if (group === 'dashboard' && verb === 'serve') return (stderr) => dashboardServe(rest, stderr);
   if (group === 'policy' && verb === 'impact') return (stderr) => policyImpact(rest, (l) => void process.stdout.write(`${l}\n`), stderr);
   return undefined;
 }

@@ -1,0 +1,158 @@
+// The compliance dashboard (issue 6 item 6): a read-only web page over the PolicyReports
+// and ClusterPolicyReports in the cluster: compliance per team, namespace and policy,
+// drill-down to the violations and their messages, and a trend of periodic snapshots
+// (kept in memory: a restart starts a new trend). GET only; nothing here writes.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { buildModel, Trend, type ComplianceModel, type Row, type StoredReport, type Violation } from './model.js';
+
+/** Reports are listed at most this often; a page load in between uses the last list. */
+export const DEFAULT_REFRESH_MS = 5_000;
+/** One trend point every five minutes: a day fits in the 288 points kept. */
+export const DEFAULT_SNAPSHOT_MS = 5 * 60_000;
+
+export interface DashboardOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  host?: string;
+  port?: number;
+  refreshMs?: number;
+  snapshotMs?: number;
+  now?: () => Date;
+}
+
+export interface RunningDashboard {
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const href = (path: string, value: string) => `${path}/${encodeURIComponent(value)}`;
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} — KIDP compliance</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2330}h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.5rem}
+table{border-collapse:collapse;margin:.5rem 0}th,td{border-bottom:1px solid #dde;padding:.3rem .7rem;text-align:left;vertical-align:top}
+th{background:#f3f4f8}.bad{color:#b3261e;font-weight:600}.ok{color:#1e7b34;font-weight:600}.num{text-align:right}
+.cards{display:flex;gap:1rem}.card{border:1px solid #dde;border-radius:6px;padding:.6rem 1rem}.big{font-size:1.6rem}
+</style></head><body><nav><a href="/">Compliance overview</a></nav>${body}</body></html>`;
+}
+
+function pct(c: number): string {
+  return `<span class="${c >= 100 ? 'ok' : 'bad'}">${c.toFixed(1)} %</span>`;
+}
+
+function table(caption: string, testId: string, rowsIn: Row[], link: (key: string) => string): string {
+  const rowsHtml = rowsIn
+    .map((r) => `<tr><td><a href="${link(r.key)}">${esc(r.key)}</a></td><td class="num">${pct(r.compliance)}</td><td class="num">${r.summary.pass}</td><td class="num">${r.summary.fail}</td><td class="num">${r.summary.warn}</td><td class="num">${r.summary.error}</td><td class="num">${r.summary.skip}</td></tr>`)
+    .join('');
+  return `<h2>${esc(caption)}</h2><table data-testid="${testId}"><thead><tr><th>${esc(caption.replace(/^By /, ''))}</th><th>compliance</th><th>pass</th><th>fail</th><th>warn</th><th>error</th><th>skip</th></tr></thead><tbody>${rowsHtml}</tbody></table>`;
+}
+
+function violationsTable(vs: Violation[]): string {
+  if (vs.length === 0) return '<p data-testid="violations">No violations.</p>';
+  const rowsHtml = vs
+    .map((v) => `<tr><td>${esc(v.team)}</td><td>${esc(v.namespace)}</td><td>${esc(v.kind)}/${esc(v.name)}</td><td>${esc(v.policy)}</td><td>${esc(v.rule)}</td><td class="bad">${esc(v.result)}</td><td>${esc(v.severity)}</td><td>${esc(v.message)}</td></tr>`)
+    .join('');
+  return `<table data-testid="violations"><thead><tr><th>team</th><th>namespace</th><th>resource</th><th>policy</th><th>rule</th><th>result</th><th>severity</th><th>message</th></tr></thead><tbody>${rowsHtml}</tbody></table>`;
+}
+
+function trendSvg(points: readonly { time: string; compliance: number }[]): string {
+  const w = 600;
+  const h = 120;
+  if (points.length === 0) return '<p data-testid="trend">No snapshots yet.</p>';
+  const step = points.length > 1 ? w / (points.length - 1) : 0;
+  const xy = points.map((p, i) => `${(i * step).toFixed(1)},${(h - (p.compliance / 100) * h).toFixed(1)}`);
+  const last = points[points.length - 1]!;
+  return `<figure data-testid="trend" data-points="${points.length}"><svg width="${w}" height="${h}" viewBox="-4 -4 ${w + 8} ${h + 8}" role="img" aria-label="compliance over time"><rect x="0" y="0" width="${w}" height="${h}" fill="#f7f8fb"/><polyline fill="none" stroke="#2851c8" stroke-width="2" points="${xy.join(' ')}"/>${xy.map((p) => `<circle r="3" fill="#2851c8" cx="${p.split(',')[0]}" cy="${p.split(',')[1]}"/>`).join('')}</svg><figcaption>${points.length} snapshots, ${esc(points[0]!.time)} to ${esc(last.time)}; latest ${pct(last.compliance)}</figcaption></figure>`;
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
+  const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
+  const now = options.now ?? (() => new Date());
+  const refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
+  const trend = new Trend();
+  let cached: { at: number; model: ComplianceModel } | undefined;
+
+  const load = async (): Promise<ComplianceModel> => {
+    if (cached && now().getTime() - cached.at < refreshMs) return cached.model;
+    const group = 'wgpolicyk8s.io';
+    const version = 'v1alpha2';
+    const [ns, cluster] = await Promise.all([
+      api.listClusterCustomObject({ group, version, plural: 'policyreports' }) as Promise<{ items: StoredReport[] }>,
+      api.listClusterCustomObject({ group, version, plural: 'clusterpolicyreports' }) as Promise<{ items: StoredReport[] }>,
+    ]);
+    const model = buildModel([...ns.items, ...cluster.items]);
+    cached = { at: now().getTime(), model };
+    return model;
+  };
+  const snapshot = async () => {
+    try {
+      cached = undefined;
+      trend.record(now(), (await load()).total.summary);
+    } catch (err) {
+      options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dashboard: could not list reports for a trend snapshot');
+    }
+  };
+  await snapshot();
+  const timer = setInterval(() => void snapshot(), options.snapshotMs ?? DEFAULT_SNAPSHOT_MS);
+  timer.unref();
+
+  const app = express();
+  app.disable('x-powered-by');
+  const html = (res: Response, body: string) => void res.type('html').send(body);
+  const guard = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response) =>
+    void fn(req, res).catch((err: unknown) => {
+      options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'dashboard: request failed');
+      res.status(502).type('text/plain').send('could not read PolicyReports from the apiserver');
+    });
+
+  app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
+  app.get('/api/compliance', guard(async (_req, res) => void res.json({ ...(await load()), trend: trend.list() })));
+  app.get('/', guard(async (_req, res) => {
+    const m = await load();
+    html(res, page('Overview', `<h1>Policy compliance</h1>
+<div class="cards"><div class="card" data-testid="total">overall<br><span class="big">${pct(m.total.compliance)}</span></div>
+<div class="card">violations<br><span class="big">${m.violations.length}</span></div>
+<div class="card">results<br><span class="big">${m.total.summary.pass + m.total.summary.fail + m.total.summary.warn + m.total.summary.error + m.total.summary.skip}</span></div></div>
+<h2>Trend</h2>${trendSvg(trend.list())}
+${table('By team', 'teams', m.teams, (k) => href('/teams', k))}
+${table('By namespace', 'namespaces', m.namespaces, (k) => href('/namespaces', k))}
+${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`));
+  }));
+  const drill = (what: 'team' | 'namespace' | 'policy', path: string) =>
+    app.get(`${path}/:key`, guard(async (req, res) => {
+      const key = String(req.params.key);
+      const m = await load();
+      const vs = m.violations.filter((v) => v[what] === key);
+      const row = (what === 'team' ? m.teams : what === 'namespace' ? m.namespaces : m.policies).find((r) => r.key === key);
+      html(res, page(`${what} ${key}`, `<h1>${esc(what)} ${esc(key)}</h1><p data-testid="row-compliance">compliance ${row ? pct(row.compliance) : 'n/a (no results)'}</p><h2>Violations (${vs.length})</h2>${violationsTable(vs)}`));
+    }));
+  drill('team', '/teams');
+  drill('namespace', '/namespaces');
+  drill('policy', '/policies');
+  app.all('/{*rest}', (req, res) => void res.status(req.method === 'GET' ? 404 : 405).type('text/plain').send(req.method === 'GET' ? 'not found' : 'read-only'));
+
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  options.logger.info({ port }, 'compliance dashboard listening');
+  return {
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(timer);
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
