@@ -56,6 +56,7 @@ let core: CoreV1Api;
 let kafka: KafkaClient;
 let dispatcher: BrokerDispatcher;
 let broker: RunningReferenceBroker;
+let startBroker: (webhookURL?: string) => Promise<RunningReferenceBroker>;
 let statusService: RunningStatusService;
 let statusURL: string;
 let caPem: string;
@@ -200,16 +201,19 @@ beforeAll(async () => {
   // The status topic consumer and the status API share one handler, as `make up` runs them.
   statusService = await runStatusService({ kubeConfig, kafkaBrokers: [bootstrap], logger, metrics, groupId: `kidp-status-e2e-${RUN}`, api: { port: 0, tls: serving } });
   statusURL = statusService.url ?? '';
-  broker = await runReferenceBroker({
-    identities: [IDENTITY_A],
-    kafkaBrokers: [bootstrap],
-    targetKubeConfig: kubeConfig,
-    webhook: { port: 0, tls: serving },
-    statusApi: { url: statusURL, caBundle: caPem },
-    signingKeyPem: keysA.privateKeyPem,
-    logger,
-    metrics,
-  });
+  startBroker = async (webhookURL?: string) =>
+    runReferenceBroker({
+      identities: [IDENTITY_A],
+      kafkaBrokers: [bootstrap],
+      targetKubeConfig: kubeConfig,
+      // A restarted broker keeps its port, so the DeploymentTarget's webhookURL stays right.
+      webhook: { port: webhookURL ? Number(new URL(webhookURL).port) : 0, tls: serving },
+      statusApi: { url: statusURL, caBundle: caPem },
+      signingKeyPem: keysA.privateKeyPem,
+      logger,
+      metrics,
+    });
+  broker = await startBroker();
   const target = (name: string, identity: string, publicKey: string) => ({
     apiVersion: V,
     kind: 'DeploymentTarget',
@@ -302,6 +306,39 @@ describe('reference broker over Kafka', () => {
       return s.status?.databaseConnectionSecretRefs ? s : undefined;
     });
     expect(withRefs.status?.databaseConnectionSecretRefs).toEqual([{ database: db.metadata.name, name: secretName, namespace: TARGET_NS }]);
+  }, TEST_TIMEOUT_MS);
+
+  it('deploys a redis Cache with its connection secret and no volume', async () => {
+    const cache = await create('Cache', `sessions-${RUN}`, { engine: 'redis', memoryMB: 128, evictionPolicy: 'allkeys-lfu' });
+    await dispatcher.dispatch(requestFor(cache), { transport: 'kafka' });
+    const ready = await readyPhase('Cache', cache.metadata.name);
+    const sts = await apps.readNamespacedStatefulSet({ name: cache.metadata.name, namespace: TARGET_NS });
+    expect({
+      secretRef: ready.status?.connectionSecretRef,
+      image: sts.spec?.template.spec?.containers[0]?.image,
+      command: sts.spec?.template.spec?.containers[0]?.command?.[2],
+      volumes: sts.spec?.volumeClaimTemplates,
+    }).toEqual({
+      secretRef: { name: `${cache.metadata.name}-connection`, namespace: TARGET_NS },
+      image: 'redis:7',
+      command: 'exec redis-server --requirepass "$REDIS_PASSWORD" --maxmemory 128mb --maxmemory-policy allkeys-lfu',
+      volumes: undefined,
+    });
+  }, TEST_TIMEOUT_MS);
+
+  it('resumes from the topic after a restart: a request sent while no broker ran is applied by the next one', async () => {
+    await broker.stop();
+    const svc = await create('Service', `while-down-${RUN}`, { image: 'registry.kidp.io/shop/later:1.0.0' });
+    const request = requestFor(svc);
+    try {
+      expect(await dispatcher.dispatch(request, { transport: 'kafka' })).toBe('kafka');
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await getObject('Service', svc.metadata.name)).status?.phase).toBeUndefined();
+    } finally {
+      broker = await startBroker(broker.webhookURL);
+    }
+    const ready = await readyPhase('Service', svc.metadata.name);
+    expect(ready.status?.lastStatusEventId).toBe(`${request.requestId}:Ready`);
   }, TEST_TIMEOUT_MS);
 
   it('removes what it created on a delete request and reports CleanedUp', async () => {
