@@ -85,9 +85,9 @@ async function getObject(kind: keyof typeof plural, name: string): Promise<Deplo
   return (await custom.getNamespacedCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', namespace: NS, plural: plural[kind], name })) as DeployableObject;
 }
 
-async function create(kind: keyof typeof plural, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}): Promise<DeployableObject> {
+async function create(kind: keyof typeof plural, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}, target = TARGET_A): Promise<DeployableObject> {
   const owner = kind === 'Service' ? { kind: 'Application', name: 'shop' } : { kind: 'Team', name: 'e2e' };
-  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: V, kind, metadata: { name, namespace: NS, labels }, spec: { owner, target: TARGET_A, ...spec } }) });
+  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: V, kind, metadata: { name, namespace: NS, labels }, spec: { owner, target, ...spec } }) });
   return getObject(kind, name);
 }
 
@@ -339,6 +339,14 @@ describe('reference broker over Kafka', () => {
     }
     const ready = await readyPhase('Service', svc.metadata.name);
     expect(ready.status?.lastStatusEventId).toBe(`${request.requestId}:Ready`);
+  }, TEST_TIMEOUT_MS);
+
+  it("skips another broker's requests and still commits past them", async () => {
+    const svc = await create('Service', `not-mine-${RUN}`, { image: 'registry.kidp.io/shop/other:1.0.0' }, {}, TARGET_B);
+    expect(await dispatcher.dispatch(requestFor(svc, 'deploy', TARGET_B, IDENTITY_B), { transport: 'kafka' })).toBe('kafka');
+    await consumedAll(`kidp-broker-${IDENTITY_A}`, REQUESTS_TOPIC);
+    const deployments = await apps.listNamespacedDeployment({ namespace: TARGET_NS, labelSelector: `app.kubernetes.io/instance=${svc.metadata.name}` });
+    expect({ deployments: deployments.items, status: (await getObject('Service', svc.metadata.name)).status }).toEqual({ deployments: [], status: undefined });
   }, TEST_TIMEOUT_MS);
 
   it('removes what it created on a delete request and reports CleanedUp', async () => {
