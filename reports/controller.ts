@@ -64,6 +64,8 @@ export interface ReportsOptions {
   leaseNamespace?: string;
   leaseName?: string;
   identity?: string;
+  /** Audit only these namespaces (plus the cluster scope): one replica per tenant, or a test's own. */
+  namespaces?: readonly string[];
 }
 
 export interface ScanTotals extends WriteStats {
@@ -84,7 +86,6 @@ export interface RunningReports {
   stop(): Promise<void>;
 }
 
-const scopeOf = (o: KubeObject): string => (o.metadata?.namespace ? `ns/${o.metadata.namespace}` : CLUSTER_KEY);
 
 export async function runReports(options: ReportsOptions = {}): Promise<RunningReports> {
   const kubeConfig = options.kubeConfig ?? new KubeConfig();
@@ -99,6 +100,9 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   const registry = options.registry ?? new Registry();
   const writer = new ReportWriter(kubeConfig);
+  const only = options.namespaces ? new Set(options.namespaces) : undefined;
+  const inScope = (ns: string | undefined) => !ns || !only || only.has(ns);
+  const scopeOf = (o: KubeObject): string => (o.metadata?.namespace ? `ns/${o.metadata.namespace}` : CLUSTER_KEY);
   const store = new PolicyStore(logger);
 
   const metrics = {
@@ -125,7 +129,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const objectsIn = (scope: string): KubeObject[] => {
     const out: KubeObject[] = [];
     if (scope === CLUSTER_KEY) {
-      for (const n of namespaces.list()) out.push(withKind(n, 'Namespace', 'v1'));
+      for (const n of namespaces.list()) if (inScope(n.metadata?.name)) out.push(withKind(n, 'Namespace', 'v1'));
       for (const { kind, watched } of audited) if (CLUSTER_SCOPED.has(kind)) for (const o of watched.list()) out.push(withKind(o, kind, `${GROUP}/${VERSION}`));
       return out;
     }
@@ -152,7 +156,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   /** Keys added with a delay and not yet taken: the queue does not expose its delayed set. */
   const due = new Map<string, number>();
   const enqueue = (key: string, delay = debounceMs) => {
-    if (!queue) return;
+    if (!queue || (key.startsWith('ns/') && !inScope(key.slice(3)))) return;
     queue.addAfter(key, delay);
     due.set(key, Math.min(due.get(key) ?? Infinity, clock.now() + delay));
   };
@@ -282,7 +286,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
 
   const informers = [namespaces, policies, exceptions, ...audited.map((a) => a.watched)];
   await Promise.all(informers.map((w) => w.start()));
-  for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) knownScopes.add(`ns/${ns}`);
+  for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) if (inScope(ns)) knownScopes.add(`ns/${ns}`);
 
   let loops: Promise<void>[] = [];
   const startWorking = () => {
@@ -334,7 +338,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     scanAll: async () => {
       const started = Date.now();
       scanTotals = { scopes: 0, objects: 0, results: 0, written: 0, bytes: 0, unchanged: 0, deleted: 0, maxBytes: 0, ms: 0 };
-      for (const s of allScopes()) queue?.add(s);
+      for (const s of allScopes()) if (!s.startsWith('ns/') || inScope(s.slice(3))) queue?.add(s);
       queue?.add(IMPACT_KEY);
       await idle();
       const totals = { ...scanTotals, ms: Date.now() - started };

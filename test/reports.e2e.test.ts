@@ -235,7 +235,7 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
       exception('expired', 'db-expired', new Date(Date.now() - 3_600_000).toISOString()),
       exception('active', 'db-exempt', new Date(Date.now() + 3_600_000).toISOString()),
     ]) });
-    reports = await runReports({ kubeconfig: process.env.KUBECONFIG, logger: pino({ level: 'silent' }), debounceMs: 100 });
+    reports = await runReports({ kubeconfig: process.env.KUBECONFIG, logger: pino({ level: 'silent' }), debounceMs: 100, namespaces: [ns] });
   }, 60_000);
 
   afterAll(async () => {

@@ -10,6 +10,8 @@ log() { printf '[%s] install: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 missing=()
 for tool in openssl curl make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+# The compliance dashboard's e2e test drives Debian's chromium through playwright-core.
+command -v chromium >/dev/null || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
