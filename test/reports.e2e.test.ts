@@ -117,7 +117,8 @@ describe('decision stream (Kafka topic kidp.admission-decisions)', () => {
   });
 
   it('publishes every decision as PolicyReport results keyed by the request uid', async () => {
-    const uids = ['rpt-a', 'rpt-b', 'rpt-c'];
+    // Unique per run: the topic keeps earlier runs' records and the consumer reads from the start.
+    const uids = ['a', 'b', 'c'].map((x) => `rpt-${x}-${ns}`);
     for (const uid of uids) await review(uid);
     const results = await until('three decisions on the topic', () => (uids.every((u) => seen.has(u)) ? uids.map((u) => seen.get(u)!) : undefined), 30_000);
     for (const [i, r] of results.entries()) {

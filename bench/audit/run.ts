@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   log(`created ${RESOURCES} Topics in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   for (let p = 0; p < POLICIES; p += 1) await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policies', body: policy(p) });
 
-  const reports = await runReports({ kubeConfig: kc, logger: pino({ level: 'warn' }), debounceMs: 200 });
+  const reports = await runReports({ kubeConfig: kc, logger: pino({ level: 'warn' }), debounceMs: 200, namespaces: Array.from({ length: NAMESPACES }, (_, n) => nsName(n)) });
   try {
     const started = Date.now();
     const full = await reports.scanAll();
