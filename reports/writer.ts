@@ -24,6 +24,12 @@ interface Listed {
   metadata: { name: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 }
 
+/** The apiserver returns labels in its own key order: compare as sets of pairs. */
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
 const isStatus = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
 
 export class ReportWriter {
@@ -60,7 +66,7 @@ export class ReportWriter {
     for (const report of desired) {
       const current = existing.get(report.metadata.name);
       existing.delete(report.metadata.name);
-      if (current && current.metadata.annotations?.[DIGEST_ANNOTATION] === report.metadata.annotations[DIGEST_ANNOTATION] && JSON.stringify(current.metadata.labels ?? {}) === JSON.stringify(report.metadata.labels)) {
+      if (current && current.metadata.annotations?.[DIGEST_ANNOTATION] === report.metadata.annotations[DIGEST_ANNOTATION] && sameLabels(current.metadata.labels ?? {}, report.metadata.labels)) {
         stats.unchanged += 1;
         continue;
       }

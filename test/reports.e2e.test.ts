@@ -333,6 +333,13 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
     expect(r.result).toBe('pass');
   });
 
+  it('a rescan with nothing changed writes no report object', async () => {
+    await reports.idle();
+    const again = await reports.scanAll();
+    expect(again).toMatchObject({ written: 0, deleted: 0 });
+    expect(again.unchanged).toBeGreaterThanOrEqual(1);
+  });
+
   it('kidp policy impact previews an unapplied Policy on existing resources and replays decision records for request rules', async () => {
     const file = join(work, 'impact-policy.json');
     const preview = { ...policyObject('Enforce'), metadata: { name: `${policy}-preview` } };
