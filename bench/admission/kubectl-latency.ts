@@ -25,14 +25,16 @@ function env(): void {
 }
 
 // Asynchronous on purpose: the webhook answers from this same process's event loop.
-function kubectl(args: string[], input?: string): Promise<{ ms: number; code: number; stderr: string }> {
+function kubectl(args: string[], input?: string): Promise<{ ms: number; code: number; stdout: string; stderr: string }> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.env.KUBECTL as string, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(process.env.KUBECTL as string, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code: code ?? -1, stderr }));
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
 }
@@ -50,11 +52,17 @@ async function round(label: string): Promise<number[]> {
     if (r.code !== 0) throw new Error(`create failed: ${r.stderr}`);
     times.push(r.ms);
   }
-  // No controller runs here to clear finalizers, so they are removed before deleting.
-  const names = Array.from({ length: CREATES }, (_, i) => `lat-${label}-${i}`);
-  for (const n of names) await kubectl(['patch', 'topic', n, '-n', 'bench-latency', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
-  await kubectl(['delete', 'topics', '--all', '-n', 'bench-latency', '--wait=true']);
+  await cleanup();
   return times;
+}
+
+/** Removes every Topic of the namespace, finalizers first: no controller runs here to clear them. */
+async function cleanup(): Promise<void> {
+  const list = await kubectl(['get', 'topics', '-n', 'bench-latency', '-o', 'name']);
+  for (const name of list.stdout.split('\n').filter(Boolean)) {
+    await kubectl(['patch', name, '-n', 'bench-latency', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
+  }
+  await kubectl(['delete', 'topics', '--all', '-n', 'bench-latency', '--wait=true']);
 }
 
 async function main(): Promise<void> {
@@ -63,6 +71,7 @@ async function main(): Promise<void> {
   await kubectl(['create', 'namespace', 'bench-latency']);
   await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: V, kind: 'Team', metadata: { name: 'bench' }, spec: { displayName: 'Bench', costCenter: 'CC-9999', members: [{ kind: 'User', name: 'bench' }] } }));
   console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}); ${CREATES} creates per round`);
+  await cleanup();
   await round('warm');
   const without = await round('without');
   const webhook = await serveWebhook({ kubeconfig: process.env.KUBECONFIG, host: '127.0.0.1', port: 0, certDir: join(mkdtempSync(join(tmpdir(), 'kidp-lat-')), 'certs'), registerUrl: true, logger: pino({ level: 'silent' }) });
