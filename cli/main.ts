@@ -2,9 +2,11 @@
 // The `kidp` bin (package.json "bin"): real process I/O around run() and the daemons.
 import { run } from './run.js';
 import { daemonFor } from './daemons.js';
+import { platformDaemonFor } from './platform-daemons.js';
 
 const argv = process.argv.slice(2);
-const daemon = daemonFor(argv);
+const platformDaemon = platformDaemonFor(argv);
+const daemon = platformDaemon ? () => platformDaemon() : daemonFor(argv);
 if (daemon) {
   daemon((line) => process.stderr.write(`${line}\n`)).then(
     (code) => process.exit(code),

@@ -6,6 +6,7 @@ import { formatSuiteRun, runSuites } from '../policy-engine/suite/runner.js';
 import { celEval, readVars } from './cel-eval.js';
 import { formatVerdict, validateResources } from './validate.js';
 import { DAEMON_USAGE } from './daemons.js';
+import { PLATFORM_DAEMON_USAGE } from './platform-daemons.js';
 
 export interface CliIo {
   stdout(line: string): void;
@@ -27,7 +28,8 @@ export const USAGE = `usage:
   kidp test <dir> [--now <RFC 3339>]
       Run policy test suites (a directory with policy.yaml and tests.yaml, or a directory
       of them). Prints each case and "N passed, N failed"; exit 1 if any failed.
-${DAEMON_USAGE}`;
+${DAEMON_USAGE}
+${PLATFORM_DAEMON_USAGE}`;
 
 class UsageError extends Error {}
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # KIDP's own processes on the local environment (env.sh must be up): the admission webhook
-# (registered with the apiserver at https://127.0.0.1:<port>). Started from dist/, so run
+# (registered with the apiserver at https://127.0.0.1:<port>), the controllers with the
+# status service, and the reference kubernetes broker. Started from dist/, so run
 # `npm run build` first; `make up` does.
 #
 #   platform.sh start    start what is not running; wait until the webhook is ready
@@ -43,6 +44,58 @@ start_webhook() {
   log "webhook ready and registered"
 }
 
+# start_daemon NAME READY-LOG-LINE ARGS...: a `kidp` daemon in the background, logs in $RUN.
+start_daemon() {
+  local name=$1 ready=$2
+  shift 2
+  if alive "$name"; then log "$name already running (pid $(cat "$RUN/$name.pid"))"; return; fi
+  log "starting $name (logs: $RUN/$name.log)"
+  nohup node "$root/dist/cli/main.js" "$@" >"$RUN/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+  local deadline=$((SECONDS + 90))
+  until grep -q "$ready" "$RUN/$name.log" 2>/dev/null; do
+    if ! alive "$name"; then tail -20 "$RUN/$name.log" >&2; log "ERROR: $name exited during start"; exit 1; fi
+    if ((SECONDS > deadline)); then tail -20 "$RUN/$name.log" >&2; log "ERROR: $name not ready within 90 s"; exit 1; fi
+    sleep 0.3
+  done
+  log "$name ready"
+}
+
+start_platform() {
+  local kubeconfig kafka status_port broker_port
+  kubeconfig=$(bash "$here/env.sh" env | sed -n "s/^export KUBECONFIG=//p")
+  kafka=$(bash "$here/env.sh" env | sed -n "s/^export KAFKA_BOOTSTRAP=//p")
+  status_port=$(cat "$RUN/status.port" 2>/dev/null || free_port_above 9444)
+  broker_port=$(cat "$RUN/broker.port" 2>/dev/null || free_port_above 9445)
+  echo "$status_port" >"$RUN/status.port"
+  echo "$broker_port" >"$RUN/broker.port"
+  start_daemon controllers 'kidp controllers running' controllers run --kubeconfig "$kubeconfig" --kafka "$kafka" \
+    --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default
+  start_daemon broker 'kidp broker running' broker run --kubeconfig "$kubeconfig" --kafka "$kafka" \
+    --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
+    --status-api-url "https://127.0.0.1:$status_port"
+}
+
+free_port_above() {
+  local port
+  for port in "$1" $(shuf -i 20000-32000 -n 20); do
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  return 1
+}
+
+# Points a DeploymentTarget at this broker: its JWT public key and webhook (the fallback).
+connect_target() {
+  local target=$1 kubeconfig kubectl
+  eval "$(bash "$here/env.sh" env)"
+  "$KUBECTL" patch deploymenttarget "$target" --type merge -p "$(node -e '
+    const fs = require("fs");
+    const [key, port] = process.argv.slice(1);
+    process.stdout.write(JSON.stringify({ spec: { broker: { publicKey: fs.readFileSync(key, "utf8"), webhookURL: `https://127.0.0.1:${port}/v1/requests` } } }));
+  ' "$RUN/broker/signing.key.pub" "$(cat "$RUN/broker.port")")" >/dev/null
+  log "DeploymentTarget $target trusts this broker's key and falls back to https://127.0.0.1:$(cat "$RUN/broker.port")/v1/requests"
+}
+
 stop_one() {
   local name=$1 pid
   alive "$name" || { rm -f "$RUN/$name.pid"; return 0; }
@@ -58,8 +111,14 @@ case "${1:-}" in
   start)
     mkdir -p "$RUN"
     start_webhook
+    start_platform
+    ;;
+  connect-target)
+    connect_target "${2:?usage: $0 connect-target NAME}"
     ;;
   stop)
+    stop_one broker
+    stop_one controllers
     stop_one webhook
     # A configuration left behind with failurePolicy Fail would block every KIDP write.
     if kubeconfig=$(bash "$here/env.sh" env 2>/dev/null); then
@@ -69,9 +128,9 @@ case "${1:-}" in
     rm -rf "$RUN"
     ;;
   status)
-    for name in webhook; do
+    for name in webhook controllers broker; do
       if alive "$name"; then echo "$name: up (pid $(cat "$RUN/$name.pid"))"; else echo "$name: down"; fi
     done
     ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|connect-target NAME" >&2; exit 2 ;;
 esac

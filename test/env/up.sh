@@ -13,6 +13,11 @@ bash test/env/platform.sh start
 eval "$(bash test/env/env.sh env)"
 log "applying examples/ (through KIDP's admission webhooks)"
 "$KUBECTL" apply -f examples/
+bash test/env/platform.sh connect-target local-production
+log "waiting for the example Service, Database, Cache and Topic to become Ready (deployed by the reference broker over Kafka)"
+"$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s \
+  services.platform.kidp.io/checkout-api databases/checkout-db caches/checkout-sessions topics/payment-events || \
+  log "not all Ready yet: see kubectl get kidp -n payments and the logs in ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/"
 
 cat <<MSG
 

@@ -1,0 +1,137 @@
+// `kidp controllers run` and `kidp broker run`: the controllers with the brokers' status
+// service (status API + status-topic consumer), and the reference `kubernetes` broker.
+// Long-running; stop with SIGINT/SIGTERM.
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { createCertificateManager } from '../certs/index.js';
+import { createDispatcher, generateBrokerKeyPair, runReferenceBroker, runStatusService } from '../brokers/index.js';
+import { runControllers } from '../controllers/index.js';
+
+export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --cert-dir DIR [--kubeconfig FILE]
+                      [--status-port 9444] [--lease-namespace kidp-system] [--identity NAME]
+      Run the reconcilers (leader-elected on a Lease) and the status service: the
+      JWT-authenticated status API on HTTPS and the status-topic consumer.
+  kidp broker run --kafka HOST:PORT[,..] --cert-dir DIR --signing-key-file FILE
+                  [--identity kubernetes-broker] [--kubeconfig FILE] [--webhook-port 9445]
+                  [--status-api-url URL]
+      Run the reference kubernetes broker. The signing key (ES256, PKCS#8 PEM) is created
+      when missing, with its public key beside it (FILE.pub) for the DeploymentTarget.`;
+
+function kubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+function untilSignal(stop: () => Promise<void>, log: pino.Logger): Promise<number> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      stop().then(
+        () => resolve(0),
+        (e: unknown) => {
+          log.error({ err: e }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}
+
+function certificates(dir: string) {
+  return createCertificateManager({ dir, serviceName: 'kidp-platform', namespace: 'kidp-system' });
+}
+
+export async function controllersRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      kafka: { type: 'string' },
+      'cert-dir': { type: 'string' },
+      'status-port': { type: 'string', default: '9444' },
+      'lease-namespace': { type: 'string', default: 'kidp-system' },
+      identity: { type: 'string', default: `${hostname()}-${process.pid}` },
+    },
+    strict: true,
+  });
+  if (!values.kafka || !values['cert-dir']) throw new Error('kidp controllers run needs --kafka and --cert-dir');
+  const log = pino({ name: 'kidp-controllers' });
+  const kc = kubeConfig(values.kubeconfig);
+  const kafkaBrokers = values.kafka.split(',');
+  const material = await certificates(values['cert-dir']).start();
+  const status = await runStatusService({
+    kubeConfig: kc,
+    kafkaBrokers,
+    logger: log,
+    api: { host: '127.0.0.1', port: Number(values['status-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
+  });
+  const dispatcher = createDispatcher({ kafkaBrokers, webhookCaBundle: material.caBundlePem, logger: log });
+  const controllers = await runControllers({
+    kubeConfig: kc,
+    dispatcher,
+    identity: values.identity,
+    leaseNamespace: values['lease-namespace'],
+    logger: log,
+  });
+  log.info({ statusApi: status.url }, 'kidp controllers running');
+  return untilSignal(async () => {
+    await controllers.stop();
+    await dispatcher.close();
+    await status.stop();
+  }, log);
+}
+
+export async function brokerRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      kafka: { type: 'string' },
+      'cert-dir': { type: 'string' },
+      identity: { type: 'string', default: 'kubernetes-broker' },
+      'webhook-port': { type: 'string', default: '9445' },
+      'signing-key-file': { type: 'string' },
+      'status-api-url': { type: 'string' },
+    },
+    strict: true,
+  });
+  if (!values.kafka || !values['cert-dir'] || !values['signing-key-file']) {
+    throw new Error('kidp broker run needs --kafka, --cert-dir and --signing-key-file');
+  }
+  const log = pino({ name: 'kidp-broker' });
+  const keyFile = values['signing-key-file'];
+  if (!existsSync(keyFile)) {
+    const pair = generateBrokerKeyPair();
+    mkdirSync(dirname(keyFile), { recursive: true });
+    writeFileSync(keyFile, pair.privateKeyPem, { mode: 0o600 });
+    writeFileSync(`${keyFile}.pub`, pair.publicKeyPem);
+    log.info({ publicKey: `${keyFile}.pub` }, 'created the broker signing key; put the public key into the DeploymentTarget');
+  }
+  const material = await certificates(values['cert-dir']).start();
+  const broker = await runReferenceBroker({
+    identities: [values.identity],
+    kafkaBrokers: values.kafka.split(','),
+    targetKubeConfig: kubeConfig(values.kubeconfig),
+    webhook: { host: '127.0.0.1', port: Number(values['webhook-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
+    ...(values['status-api-url'] ? { statusApi: { url: values['status-api-url'], caBundle: material.caBundlePem } } : {}),
+    signingKeyPem: readFileSync(keyFile, 'utf8'),
+    logger: log,
+  });
+  log.info({ webhookURL: broker.webhookURL, identity: values.identity }, 'kidp broker running');
+  return untilSignal(() => broker.stop(), log);
+}
+
+export function platformDaemonFor(argv: string[]): (() => Promise<number>) | undefined {
+  const [group, verb, ...rest] = argv;
+  if (group === 'controllers' && verb === 'run') return () => controllersRun(rest);
+  if (group === 'broker' && verb === 'run') return () => brokerRun(rest);
+  return undefined;
+}
