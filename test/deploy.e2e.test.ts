@@ -37,13 +37,18 @@ describe('deploy/ on the real apiserver', () => {
         'serviceaccount/kidp-webhook',
         'validatingwebhookconfiguration.admissionregistration.k8s.io/kidp',
         'customresourcedefinition.apiextensions.k8s.io/teams.platform.kidp.io',
+        'deployment.apps/kidp-controllers',
+        'deployment.apps/kidp-broker-kubernetes',
+        'service/kidp-status-api',
+        'clusterrole.rbac.authorization.k8s.io/kidp-controllers',
       ]),
     );
     expect(out.split('\n').filter((l) => l.includes('(server dry run)')).length).toBe(objects.length);
   });
 
-  it('runs the webhook with two replicas behind a PodDisruptionBudget', async () => {
+  it('runs the webhook and the leader-elected controllers with two replicas, the webhook behind a PodDisruptionBudget', async () => {
     const rendered = await kubectlOk(['kustomize', join(root, 'deploy')]);
+    expect(rendered).toMatch(/replicas: 2[\s\S]*?name: kidp-controllers|name: kidp-controllers[\s\S]*?replicas: 2/);
     expect(rendered).toMatch(/kind: Deployment[\s\S]*?replicas: 2/);
     expect(rendered).toMatch(/kind: PodDisruptionBudget[\s\S]*?minAvailable: 1/);
   });
