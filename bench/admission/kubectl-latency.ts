@@ -45,6 +45,7 @@ function median(xs: number[]): number {
 }
 
 async function round(label: string): Promise<number[]> {
+  process.stderr.write(`round ${label}: ${CREATES} creates\n`);
   const times: number[] = [];
   for (let i = 0; i < CREATES; i++) {
     const topic = { apiVersion: V, kind: 'Topic', metadata: { name: `lat-${label}-${i}`, namespace: 'bench-latency' }, spec: { owner: { kind: 'Team', name: 'bench' }, partitions: 6, replicationFactor: 3, environment: 'staging' } };
@@ -58,11 +59,14 @@ async function round(label: string): Promise<number[]> {
 
 /** Removes every Topic of the namespace, finalizers first: no controller runs here to clear them. */
 async function cleanup(): Promise<void> {
+  // Delete first: KIDP's mutating webhook restores the finalizer on an update unless the
+  // object is already being deleted.
+  await kubectl(['delete', 'topics', '--all', '-n', 'bench-latency', '--wait=false']);
   const list = await kubectl(['get', 'topics', '-n', 'bench-latency', '-o', 'name']);
   for (const name of list.stdout.split('\n').filter(Boolean)) {
     await kubectl(['patch', name, '-n', 'bench-latency', '--type', 'merge', '-p', '{"metadata":{"finalizers":null}}']);
   }
-  await kubectl(['delete', 'topics', '--all', '-n', 'bench-latency', '--wait=true']);
+  await kubectl(['wait', '--for=delete', 'topics', '--all', '-n', 'bench-latency', '--timeout=60s']);
 }
 
 async function main(): Promise<void> {
