@@ -21,7 +21,8 @@ export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconf
 
 type Stop = () => Promise<void>;
 
-function untilSignal(stop: Stop, log: pino.Logger): Promise<number> {
+/** Runs until SIGINT/SIGTERM, then stops gracefully; resolves with the exit code. */
+export function untilSignal(stop: Stop, log: pino.Logger): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: string) => {

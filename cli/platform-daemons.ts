@@ -10,6 +10,7 @@ import pino from 'pino';
 import { createCertificateManager } from '../certs/index.js';
 import { createDispatcher, generateBrokerKeyPair, runReferenceBroker, runStatusService } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
+import { untilSignal } from './daemons.js';
 
 export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --cert-dir DIR [--kubeconfig FILE]
                       [--status-port 9444] [--lease-namespace kidp-system] [--identity NAME]
@@ -26,23 +27,6 @@ function kubeConfig(path: string | undefined): KubeConfig {
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   return kc;
-}
-
-function untilSignal(stop: () => Promise<void>, log: pino.Logger): Promise<number> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: string) => {
-      log.info({ signal }, 'shutting down');
-      stop().then(
-        () => resolve(0),
-        (e: unknown) => {
-          log.error({ err: e }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGINT', () => onSignal('SIGINT'));
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-  });
 }
 
 function certificates(dir: string) {
