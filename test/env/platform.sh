@@ -32,6 +32,7 @@ start_webhook() {
   log "starting the admission webhook on https://127.0.0.1:$port (logs: $RUN/webhook.log, decisions: $RUN/webhook/decisions.jsonl)"
   nohup node "$root/dist/cli/main.js" webhook serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$port" --register \
     --cert-dir "$RUN/webhook/certs" --decision-log "$RUN/webhook/decisions.jsonl" \
+    --decision-stream-brokers "$(bash "$here/env.sh" env | sed -n "s/^export KAFKA_BOOTSTRAP=//p")" \
     >"$RUN/webhook.log" 2>&1 </dev/null &
   echo $! >"$RUN/webhook.pid"
   echo "$port" >"$RUN/webhook.port"
@@ -53,7 +54,8 @@ start_daemon() {
   nohup node "$root/dist/cli/main.js" "$@" >"$RUN/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
   local deadline=$((SECONDS + 90))
-  until grep -q "$ready" "$RUN/$name.log" 2>/dev/null; do
+  # An empty READY-LOG-LINE means: ready when its port answers HTTP (the dashboard).
+  until if [[ -n $ready ]]; then grep -q "$ready" "$RUN/$name.log" 2>/dev/null; else curl -sf -o /dev/null "http://127.0.0.1:$(cat "$RUN/$name.port")/"; fi; do
     if ! alive "$name"; then tail -20 "$RUN/$name.log" >&2; log "ERROR: $name exited during start"; exit 1; fi
     if ((SECONDS > deadline)); then tail -20 "$RUN/$name.log" >&2; log "ERROR: $name not ready within 90 s"; exit 1; fi
     sleep 0.3
@@ -71,6 +73,11 @@ start_platform() {
   echo "$broker_port" >"$RUN/broker.port"
   start_daemon controllers 'kidp controllers running' controllers run --kubeconfig "$kubeconfig" --kafka "$kafka" \
     --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default
+  start_daemon reports 'reports controller running' reports run --kubeconfig "$kubeconfig" --lease-namespace default
+  local dashboard_port
+  dashboard_port=$(cat "$RUN/dashboard.port" 2>/dev/null || free_port_above 8080)
+  echo "$dashboard_port" >"$RUN/dashboard.port"
+  start_daemon dashboard '' dashboard serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$dashboard_port"
   start_daemon broker 'kidp broker running' broker run --kubeconfig "$kubeconfig" --kafka "$kafka" \
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
     --status-api-url "https://127.0.0.1:$status_port"
@@ -118,6 +125,8 @@ case "${1:-}" in
     ;;
   stop)
     stop_one broker
+    stop_one dashboard
+    stop_one reports
     stop_one controllers
     stop_one webhook
     # A configuration left behind with failurePolicy Fail would block every KIDP write.
@@ -128,7 +137,7 @@ case "${1:-}" in
     rm -rf "$RUN"
     ;;
   status)
-    for name in webhook controllers broker; do
+    for name in webhook controllers reports dashboard broker; do
       if alive "$name"; then echo "$name: up (pid $(cat "$RUN/$name.pid"))"; else echo "$name: down"; fi
     done
     ;;

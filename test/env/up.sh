@@ -36,6 +36,8 @@ Try:
   YAML
   kubectl delete team payments              # denied: the team still owns resources
   tail -f ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/webhook/decisions.jsonl   # the decision log
+  kubectl get policyreports -A              # background audit results (wgpolicyk8s.io)
+  open http://127.0.0.1:$(cat "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/dashboard.port")/   # the compliance dashboard
   kubectl get teams,applications -A
   kubectl get databases.platform.kidp.io -n payments -o yaml
   kubectl explain teams.spec                # the schema, from crds/
