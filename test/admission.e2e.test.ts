@@ -75,6 +75,9 @@ afterAll(async () => {
   // Stop first: a running webhook re-registers configurations that disappear.
   await webhook?.stop();
   await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
+  // The cluster is shared with the other e2e files: leave no Policy of ours evaluating theirs.
+  await kubectl(['delete', 'policies', 'topics-have-6-partitions', 'topics-audit-retention', 'production-databases-require-backup', 'services-set-resource-limits', '--ignore-not-found']);
+  await kubectl(['delete', 'policyexceptions', '--all', '-n', 'payments', '--ignore-not-found']);
 });
 
 describe('admission through kubectl', () => {

@@ -9,6 +9,11 @@ import { invalidRows, validRows } from '../crds/testdata/invalid-manifests.js';
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 
 describe('CRDs on the real apiserver', () => {
+  afterAll(async () => {
+    // The cluster is shared with the other e2e files: the examples' Policies would evaluate their objects.
+    await kubectl(['delete', 'policies', 'production-databases-require-backup', 'services-set-resource-limits', '--ignore-not-found']);
+  });
+
   it('are all Established', async () => {
     const list = JSON.parse(await kubectlOk(['get', 'crd', '-l', 'platform.kidp.io/managed-by=kidp', '-o', 'json'])) as {
       items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
