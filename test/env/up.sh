@@ -23,7 +23,8 @@ cat <<MSG
 
 KIDP is up on a local control plane and Kafka (both on loopback).
 
-  $(bash test/env/env.sh env | tr '\n' ' ')
+In your shell, first:
+  eval "\$(KIDP_RUN_DIR=${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)} bash test/env/env.sh env)"   # KUBECONFIG, kubectl on PATH, KAFKA_BOOTSTRAP
 
 Try:
   kubectl get kidp -A                       # everything KIDP manages (category 'kidp')
