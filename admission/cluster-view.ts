@@ -4,24 +4,15 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MemoryView } from './memory-view.js';
+import { kindsOfGroup } from '../crds/index.js';
 import type { PolicyStore } from './policy-store.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 
 const GROUP = 'platform.kidp.io';
 const VERSION = 'v1alpha1';
-/** Watched KIDP kinds: plural → Kind. */
-const KINDS: Record<string, string> = {
-  teams: 'Team',
-  applications: 'Application',
-  services: 'Service',
-  databases: 'Database',
-  caches: 'Cache',
-  topics: 'Topic',
-  deploymenttargets: 'DeploymentTarget',
-  policies: 'Policy',
-  policyexceptions: 'PolicyException',
-};
+/** Watched KIDP kinds, plural → Kind: every kind of the group, from crds/. */
+const KINDS: Record<string, string> = Object.fromEntries(kindsOfGroup(GROUP).map((k) => [k.plural, k.kind]));
 /** An informer that failed (apiserver restart, expired watch) is restarted after this. */
 const INFORMER_RESTART_DELAY_MS = 1_000;
 

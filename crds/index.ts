@@ -102,6 +102,21 @@ export function crdForKind(kind: string, group?: string): CustomResourceDefiniti
   return loadCrds().find((c) => c.spec.names.kind === kind && (group === undefined || c.spec.group === group));
 }
 
+export interface KindInfo {
+  kind: string;
+  plural: string;
+  group: string;
+  version: string;
+  namespaced: boolean;
+}
+
+/** Every kind of an API group, from the CRDs (plural, scope), so no other file lists them. */
+export function kindsOfGroup(group: string): KindInfo[] {
+  return loadCrds()
+    .filter((c) => c.spec.group === group)
+    .map((c) => ({ kind: c.spec.names.kind, plural: c.spec.names.plural, group, version: servedVersion(c).name, namespaced: c.spec.scope === 'Namespaced' }));
+}
+
 export function schemaForKind(kind: string, group?: string): OpenApiSchema | undefined {
   const crd = crdForKind(kind, group);
   return crd ? servedVersion(crd).schema.openAPIV3Schema : undefined;

@@ -18,22 +18,19 @@ import { auditObject, type ObjectAudit } from './audit.js';
 import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
 import { impactOf, sameImpact, type PolicyImpact } from './impact.js';
 import { buildReports, TEAM_LABEL } from './shard.js';
+import { kindsOfGroup } from '../crds/index.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
 
 const GROUP = 'platform.kidp.io';
 const VERSION = 'v1alpha1';
-/** Audited KIDP kinds: plural -> Kind (Policy and PolicyException are the audit's input, not its subject). */
-const AUDITED: Record<string, string> = {
-  teams: 'Team',
-  applications: 'Application',
-  services: 'Service',
-  databases: 'Database',
-  caches: 'Cache',
-  topics: 'Topic',
-  deploymenttargets: 'DeploymentTarget',
-};
-const CLUSTER_SCOPED = new Set(['Team', 'DeploymentTarget']);
+/** Audited KIDP kinds: plural -> Kind, from crds/ (Policy and PolicyException are the audit's input, not its subject). */
+const AUDITED: Record<string, string> = Object.fromEntries(
+  kindsOfGroup(GROUP)
+    .filter((k) => k.kind !== 'Policy' && k.kind !== 'PolicyException')
+    .map((k) => [k.plural, k.kind]),
+);
+const CLUSTER_SCOPED = new Set(kindsOfGroup(GROUP).filter((k) => !k.namespaced).map((k) => k.kind));
 /** Kinds that carry PolicyCompliant (DESIGN §3: deployable status). */
 const DEPLOYABLE_PLURALS: Record<string, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
 

@@ -196,7 +196,7 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
   const db = (name: string, backup: boolean) => ({
     apiVersion: V,
     kind: 'Database',
-    metadata: { name, namespace: ns, labels: { environment: 'production' } },
+    metadata: { name, namespace: ns, labels: { environment: 'production', 'kidp-e2e-run': ns } },
     spec: { owner: { kind: 'Team', name: team }, engine: 'postgresql', version: '16', ...(backup ? { backup: { enabled: true, schedule: '0 2 * * *', retentionDays: 14 } } : {}) },
   });
   const exception = (name: string, dbName: string, expiresAt: string) => ({
@@ -342,8 +342,9 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
 
   it('kidp policy impact previews an unapplied Policy on existing resources and replays decision records for request rules', async () => {
     const file = join(work, 'impact-policy.json');
-    const preview = { ...policyObject('Enforce'), metadata: { name: `${policy}-preview` } };
-    preview.spec.selector = { resourceTypes: ['Database'], matchLabels: { environment: 'production' } };
+    const base = { ...policyObject('Enforce'), metadata: { name: `${policy}-preview` } };
+    // Only this run's Databases: the cluster is shared with other e2e files' Databases.
+    const preview = { ...base, spec: { ...base.spec, selector: { resourceTypes: ['Database'], matchLabels: { environment: 'production', 'kidp-e2e-run': ns } } } };
     writeFileSync(file, json(preview));
     const decisions = join(work, 'decisions.jsonl');
     const rec = (uid: string, user: string, name: string) => ({ time: new Date().toISOString(), uid, webhook: 'validate', user, groups: [], operation: 'UPDATE', resource: { group: 'platform.kidp.io', version: 'v1alpha1', resource: 'databases', kind: 'Database', namespace: ns, name }, dryRun: false, result: 'admit', allowed: true, warnings: [], auditAnnotations: {}, policies: [], durationMs: 1 });
