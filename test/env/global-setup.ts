@@ -24,6 +24,9 @@ export default async function globalSetup(): Promise<void> {
   if (!alreadyUp) {
     // stdio inherited so the build/start progress shows in the test output.
     execFileSync('bash', [envScript, 'start'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  } else {
+    // A reused environment may hold CRDs from an older checkout.
+    execFileSync('bash', [envScript, 'install-crds'], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
   process.env.KIDP_ENV_STARTED_BY_TESTS = alreadyUp ? '' : '1';
   Object.assign(process.env, readEnv());
