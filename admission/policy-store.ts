@@ -15,6 +15,8 @@ export class PolicyStore {
   private readonly problems = new Map<string, string>();
   private readonly exceptions = new Map<string, PolicyException>();
   private snapshot: CompiledPolicy[] = [];
+  /** Policies by the resource type they select: a request is matched only against its own. */
+  private byType = new Map<string, CompiledPolicy[]>();
   private exceptionSnapshot: PolicyException[] = [];
 
   constructor(private readonly logger?: Logger) {}
@@ -34,13 +36,22 @@ export class PolicyStore {
       this.problems.set(name, message);
       this.logger?.error({ policy: name, err: message }, 'stored Policy does not compile; it is not enforced');
     }
+    this.reindex();
+  }
+
+  private reindex(): void {
     this.snapshot = [...this.compiled.values()];
+    const byType = new Map<string, CompiledPolicy[]>();
+    for (const p of this.snapshot) {
+      for (const t of p.resourceTypes) byType.set(t, [...(byType.get(t) ?? []), p]);
+    }
+    this.byType = byType;
   }
 
   removePolicy(name: string): void {
     this.compiled.delete(name);
     this.problems.delete(name);
-    this.snapshot = [...this.compiled.values()];
+    this.reindex();
   }
 
   upsertException(ex: PolicyException): void {
@@ -56,6 +67,11 @@ export class PolicyStore {
   /** A stable array, replaced (not mutated) on change, so a request sees one consistent set. */
   policies(): readonly CompiledPolicy[] {
     return this.snapshot;
+  }
+
+  /** The policies selecting one resource type (resourceTypeOf), in a stable array. */
+  policiesFor(resourceType: string): readonly CompiledPolicy[] {
+    return this.byType.get(resourceType) ?? [];
   }
 
   hasPolicy(name: string): boolean {

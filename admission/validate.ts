@@ -4,7 +4,7 @@ import { allowed, denied, type Decision } from './decision.js';
 import { GROUP, validateOwnership, type OwnershipView } from './ownership.js';
 import type { PolicyStore } from './policy-store.js';
 import type { AdmissionRequest, KubeObject } from './review.js';
-import { compilePolicy, evaluate } from '../policy-engine/policy/index.js';
+import { compilePolicy, evaluate, resourceTypeOf } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 
 export interface ValidateContext {
@@ -46,7 +46,8 @@ export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision 
     else if (req.kind.kind === 'PolicyException') problems.push(validateExceptionObject(req, ctx));
   }
   const denials = problems.filter((d) => !d.allowed);
-  const policies = ctx.store.policies();
+  // Only the policies that select this kind: the others cannot match, and need no look.
+  const policies = ctx.store.policiesFor(resourceTypeOf(req.kind));
   if (policies.length === 0) {
     return denials[0] ? denied(denials[0].reason ?? 'Denied', denials.map((d) => d.message).join('; ')) : allowed();
   }
