@@ -56,6 +56,8 @@ export function createAdmissionApp(options: AdmissionAppOptions): express.Expres
   const app = express();
   const now = options.now ?? process.hrtime.bigint;
   app.disable('x-powered-by');
+  // The apiserver never revalidates an AdmissionReview; hashing every body for an ETag is waste.
+  app.set('etag', false);
   options.routes?.(app);
 
   const jsonBody = express.json({ limit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, type: () => true, strict: false });
