@@ -42,6 +42,14 @@ is_ours() {
   [[ $cmdline == *"$RUN/"* ]]
 }
 
+# Alive and not a zombie; for a pid we spawned moments ago (no reuse is possible yet).
+is_alive() {
+  local pid=$1 state
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ $state != Z && $state != X ]]
+}
+
 pid_of() { if [[ -f $RUN/$1.pid ]]; then cat "$RUN/$1.pid"; fi; }
 
 # Everything alive that runs from our run dir, also processes whose pid file was never
@@ -246,7 +254,9 @@ wait_for() {
   local name=$1; shift
   local deadline=$((EPOCHSECONDS + TIMEOUT))
   until "$@"; do
-    if ! is_ours "$(pid_of "$name")"; then
+    # Alive, not "ours": right after spawn the child may not have exec'd yet, and its
+    # command line is still this script's (seen in CI under load as a false "exited").
+    if ! is_alive "$(pid_of "$name")"; then
       log "$name exited during startup; last lines of $RUN/logs/$name.log:"
       tail -n 30 "$RUN/logs/$name.log" >&2
       return 1
