@@ -1,5 +1,6 @@
 // The one transport layer of the webhook (STYLE §1): body limits, content type,
 // AdmissionReview decoding and encoding, error containment. Handlers never see HTTP.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Decision } from './decision.js';
@@ -48,88 +49,203 @@ function review(response: AdmissionResponse): AdmissionReview {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
-function problem(res: Response, status: number, reason: string, message: string): void {
-  res.status(status).json({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: status, reason, message });
+interface Problem {
+  status: number;
+  reason: string;
+  message: string;
 }
 
-export function createAdmissionApp(options: AdmissionAppOptions): express.Express {
+function problemBody(p: Problem): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: p.status, reason: p.reason, message: p.message });
+}
+
+function problem(res: Response, status: number, reason: string, message: string): void {
+  res.status(status).type('application/json').send(problemBody({ status, reason, message }));
+}
+
+function sendJson(res: ServerResponse, status: number, body: string, close = false): void {
+  const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/**
+ * Answers a request whose body will not be used once the client has finished sending it
+ * (discarded, never buffered), so the client reads the answer instead of a reset
+ * connection; the server's requestTimeout bounds how long that can take. The connection
+ * is closed afterwards.
+ */
+function rejectAfterBody(req: IncomingMessage, res: ServerResponse, p: Problem): void {
+  const send = (): void => sendJson(res, p.status, problemBody(p), true);
+  if (req.readableEnded) {
+    send();
+    return;
+  }
+  req.removeAllListeners('data');
+  req.on('end', send);
+  req.resume();
+}
+
+/** `/validate` or `/mutate` for a POST to either (query string ignored), else undefined. */
+function webhookOf(req: IncomingMessage): 'validate' | 'mutate' | undefined {
+  if (req.method !== 'POST') return undefined;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return path === '/validate' ? 'validate' : path === '/mutate' ? 'mutate' : undefined;
+}
+
+/** Why this request's headers rule out an AdmissionReview body, or undefined. */
+function headerProblem(req: IncomingMessage, limit: number): Problem | undefined {
+  const type = req.headers['content-type'] ?? '';
+  const [media = '', ...params] = type.split(';');
+  if (media.trim().toLowerCase() !== 'application/json') {
+    return { status: 415, reason: 'UnsupportedMediaType', message: `content type ${JSON.stringify(type)} is not supported: send application/json` };
+  }
+  for (const param of params) {
+    const [name = '', value = ''] = param.split('=');
+    const charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
+    if (name.trim().toLowerCase() === 'charset' && charset !== 'utf-8' && charset !== 'utf8') {
+      return { status: 415, reason: 'UnsupportedMediaType', message: `charset ${JSON.stringify(charset)} is not supported: send UTF-8` };
+    }
+  }
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (encoding !== 'identity') {
+    return { status: 415, reason: 'UnsupportedMediaType', message: `content encoding ${JSON.stringify(encoding)} is not supported: send the body uncompressed` };
+  }
+  if (Number(req.headers['content-length'] ?? 0) > limit) return tooLarge(limit);
+  return undefined;
+}
+
+function tooLarge(limit: number): Problem {
+  return { status: 413, reason: 'RequestEntityTooLarge', message: `AdmissionReview bodies are limited to ${limit} bytes` };
+}
+
+/** The whole body as parsed JSON, or the problem that stopped reading it. */
+function readJson(req: IncomingMessage, res: ServerResponse, limit: number, done: (result: { ok: true; value: unknown } | { ok: false; problem: Problem }) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  const finish = (r: Parameters<typeof done>[0]): void => {
+    if (finished) return;
+    finished = true;
+    done(r);
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    size += chunk.length;
+    if (size > limit) {
+      chunks.length = 0;
+      finished = true;
+      rejectAfterBody(req, res, tooLarge(limit));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (finished) return;
+    const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+    try {
+      finish({ ok: true, value: JSON.parse(text) as unknown });
+    } catch (e) {
+      finish({ ok: false, problem: { status: 400, reason: 'BadRequest', message: `body is not valid JSON: ${e instanceof Error ? e.message : String(e)}` } });
+    }
+  });
+  // An aborted upload: nobody is left to answer.
+  req.on('error', () => {
+    finished = true;
+  });
+}
+
+/**
+ * The server's request listener. POST /validate and POST /mutate — every admission review —
+ * take a lean path over node:http (read, parse, decide, answer); express serves the rest
+ * (health, metrics, 404s, 405s). Measured on one pinned core: express's router, body
+ * parser and res.json added ~130 µs of CPU to each review, more than policy evaluation.
+ */
+export function createAdmissionListener(options: AdmissionAppOptions): RequestListener {
   const app = express();
   const now = options.now ?? process.hrtime.bigint;
+  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   app.disable('x-powered-by');
-  // The apiserver never revalidates an AdmissionReview; hashing every body for an ETag is waste.
   app.set('etag', false);
   options.routes?.(app);
 
-  const jsonBody = express.json({ limit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, type: () => true, strict: false });
-
-  const endpoint = (webhook: 'validate' | 'mutate', handler: AdmissionHandler) => {
-    app.all(`/${webhook}`, (req: Request, res: Response, next: NextFunction) => {
-      if (req.method !== 'POST') {
-        res.setHeader('Allow', 'POST');
-        problem(res, 405, 'MethodNotAllowed', `${req.method} is not allowed on /${webhook}: the apiserver POSTs an AdmissionReview`);
-        return;
+  const answer = async (webhook: 'validate' | 'mutate', handler: AdmissionHandler, body: unknown, res: ServerResponse): Promise<void> => {
+    const started = now();
+    let request: AdmissionRequest;
+    try {
+      request = decodeReview(body);
+    } catch (e) {
+      const err = e as ReviewDecodeError;
+      options.logger.warn({ err: err.message, uid: err.uid }, 'undecodable AdmissionReview');
+      if (err.uid) {
+        // Answer in-band so the apiserver shows the reason to the user.
+        sendJson(res, 200, JSON.stringify(review(toResponse(err.uid, errored(400, 'BadRequest', `KIDP could not decode the AdmissionReview: ${err.message}`)))));
+      } else {
+        sendJson(res, 400, problemBody({ status: 400, reason: 'BadRequest', message: `not a valid AdmissionReview: ${err.message}` }));
       }
-      if (!req.is('application/json')) {
-        problem(res, 415, 'UnsupportedMediaType', `content type ${JSON.stringify(req.headers['content-type'] ?? '')} is not supported: send application/json`);
-        return;
-      }
-      next();
-    });
-    app.post(`/${webhook}`, jsonBody, async (req: Request, res: Response) => {
-      const started = now();
-      let request: AdmissionRequest;
-      try {
-        request = decodeReview(req.body);
-      } catch (e) {
-        const err = e as ReviewDecodeError;
-        options.logger.warn({ err: err.message, uid: err.uid }, 'undecodable AdmissionReview');
-        if (err.uid) {
-          // Answer in-band so the apiserver shows the reason to the user.
-          res.json(review(toResponse(err.uid, errored(400, 'BadRequest', `KIDP could not decode the AdmissionReview: ${err.message}`))));
-        } else {
-          problem(res, 400, 'BadRequest', `not a valid AdmissionReview: ${err.message}`);
-        }
-        return;
-      }
-      const log = options.logger.child({ uid: request.uid });
-      let decision: Decision;
-      try {
-        decision = await handler(request);
-      } catch (e) {
-        // Contained to this request; the process keeps serving. The message names no internals.
-        log.error({ err: e }, `${webhook} handler failed`);
-        decision = errored(500, 'InternalError', `KIDP failed while deciding on this request (uid ${request.uid}); it was not admitted. Retry, and report it if it persists.`);
-      }
-      const durationSeconds = Number(now() - started) / 1e9;
-      res.json(review(toResponse(request.uid, decision)));
-      try {
-        options.observe?.({ webhook, request, decision, durationSeconds });
-      } catch (e) {
-        log.error({ err: e }, 'decision observer failed');
-      }
-    });
+      return;
+    }
+    // A child logger only when something goes wrong: creating one per review costs more
+    // than many a review's policy evaluation.
+    const log = (): Logger => options.logger.child({ uid: request.uid });
+    let decision: Decision;
+    try {
+      decision = await handler(request);
+    } catch (e) {
+      // Contained to this request; the process keeps serving. The message names no internals.
+      log().error({ err: e }, `${webhook} handler failed`);
+      decision = errored(500, 'InternalError', `KIDP failed while deciding on this request (uid ${request.uid}); it was not admitted. Retry, and report it if it persists.`);
+    }
+    const durationSeconds = Number(now() - started) / 1e9;
+    sendJson(res, 200, JSON.stringify(review(toResponse(request.uid, decision))));
+    try {
+      options.observe?.({ webhook, request, decision, durationSeconds });
+    } catch (e) {
+      log().error({ err: e }, 'decision observer failed');
+    }
   };
-  endpoint('validate', options.validate);
-  endpoint('mutate', options.mutate);
 
-  // Body parser and other errors: a clear 4xx, never a stack trace.
+  const handlers = { validate: options.validate, mutate: options.mutate };
+  for (const webhook of ['validate', 'mutate'] as const) {
+    // Only non-POST methods reach express on these paths.
+    app.all(`/${webhook}`, (req: Request, res: Response) => {
+      res.setHeader('Allow', 'POST');
+      problem(res, 405, 'MethodNotAllowed', `${req.method} is not allowed on /${webhook}: the apiserver POSTs an AdmissionReview`);
+    });
+  }
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(err);
       return;
     }
-    const e = err as { type?: string; status?: number; message?: string };
-    if (e.type === 'entity.too.large') {
-      problem(res, 413, 'RequestEntityTooLarge', `AdmissionReview bodies are limited to ${options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES} bytes`);
-    } else if (e.type === 'entity.parse.failed') {
-      problem(res, 400, 'BadRequest', `body is not valid JSON: ${e.message ?? ''}`);
-    } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      problem(res, e.status, 'BadRequest', e.message ?? 'bad request');
-    } else {
-      options.logger.error({ err }, 'unexpected transport error');
-      problem(res, 500, 'InternalError', 'internal error');
-    }
+    options.logger.error({ err }, 'unexpected transport error');
+    problem(res, 500, 'InternalError', 'internal error');
   });
   app.use((req: Request, res: Response) => problem(res, 404, 'NotFound', `no route ${req.method} ${req.path}`));
-  return app;
+
+  return (req, res) => {
+    const webhook = webhookOf(req);
+    if (!webhook) {
+      app(req, res);
+      return;
+    }
+    const bad = headerProblem(req, limit);
+    if (bad) {
+      rejectAfterBody(req, res, bad);
+      return;
+    }
+    readJson(req, res, limit, (body) => {
+      if (!body.ok) {
+        sendJson(res, body.problem.status, problemBody(body.problem));
+        return;
+      }
+      answer(webhook, handlers[webhook], body.value, res).catch((e: unknown) => {
+        options.logger.error({ err: e }, 'answering an AdmissionReview failed');
+        if (!res.headersSent) sendJson(res, 500, problemBody({ status: 500, reason: 'InternalError', message: 'internal error' }));
+      });
+    });
+  };
 }

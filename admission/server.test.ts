@@ -40,6 +40,21 @@ function post(path: string, body: string | Buffer, headers: Record<string, strin
   });
 }
 
+/** A POST of `mb` MiB of JSON-ish filler in 64 KiB chunks, with no content-length. */
+function chunked(path: string, mb: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: server.port, path, method: 'POST', ca, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+      let data = '';
+      res.on('data', (d: Buffer) => (data += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data, json: undefined }));
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(64 * 1024, ' ');
+    for (let i = 0; i < mb * 16; i++) req.write(chunk);
+    req.end();
+  });
+}
+
 const review = (req: unknown) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: req });
 
 beforeAll(async () => {
@@ -86,7 +101,8 @@ describe('admission over HTTPS', () => {
   });
 
   it('patches on /mutate with a base64 JSONPatch', async () => {
-    const reply = await post('/mutate', review(request('CREATE', 'Team', resource('Team', 'search', undefined))));
+    // The apiserver appends ?timeout=<timeoutSeconds>s to the configured path.
+    const reply = await post('/mutate?timeout=5s', review(request('CREATE', 'Team', resource('Team', 'search', undefined))));
     const response = reply.json?.response as { patch: string; patchType: string; allowed: boolean };
     expect({ allowed: response.allowed, patchType: response.patchType, patch: JSON.parse(Buffer.from(response.patch, 'base64').toString()) }).toEqual({
       allowed: true,
@@ -114,6 +130,9 @@ describe('hostile input', () => {
     ['wrong content type', () => post('/validate', review({}), { 'content-type': 'text/plain' }), 415, 'send application/json'],
     ['GET on /validate', () => post('/validate', '', {}, 'GET'), 405, 'the apiserver POSTs an AdmissionReview'],
     ['a 10 MB body', () => post('/validate', Buffer.alloc(10 * 1024 * 1024, 'a')), 413, 'AdmissionReview bodies are limited'],
+    ['a 10 MB body without content-length', () => chunked('/validate', 10), 413, 'AdmissionReview bodies are limited'],
+    ['a charset other than UTF-8', () => post('/validate', review({}), { 'content-type': 'application/json; charset=latin1' }), 415, 'send UTF-8'],
+    ['a compressed body', () => post('/validate', review({}), { 'content-type': 'application/json', 'content-encoding': 'gzip' }), 415, 'send the body uncompressed'],
     ['an unknown path', () => post('/elsewhere', '{}'), 404, 'no route POST /elsewhere'],
   ];
   it.each(cases)('%s gets a clear 4xx', async (_name, send, status, text) => {

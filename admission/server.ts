@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createAdmissionApp } from './http.js';
+import { createAdmissionListener } from './http.js';
 import { mutate } from './mutate.js';
 import { validate } from './validate.js';
 import { AdmissionMetrics } from './metrics.js';
@@ -58,7 +58,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const namespaceObject = (name: string): KubeObject | undefined =>
     view.namespaceObject?.(name) ?? (view.namespaceLabels(name) ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: view.namespaceLabels(name) } } : undefined);
 
-  const app = createAdmissionApp({
+  const listener = createAdmissionListener({
     logger,
     validate: (req) => validate(req, { view, store, now, namespaceObject }),
     mutate: (req) => mutate(req, view),
@@ -81,7 +81,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
 
   // Timeouts are enforced by a periodic check; once a second keeps a slow body from
   // holding a socket for long past REQUEST_TIMEOUT_MS.
-  const server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval: 1_000 }, app);
+  const server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval: 1_000 }, listener);
   server.requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
