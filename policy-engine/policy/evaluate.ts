@@ -32,21 +32,21 @@ function errorText(err: unknown): string {
 }
 
 /** Why the policy does not apply, or undefined when it does (before matchConditions). */
-function mismatch(policy: CompiledPolicy, input: EvaluationInput): string | undefined {
+function mismatch(policy: CompiledPolicy, input: EvaluationInput, p: PreparedInput): string | undefined {
   const { request } = input;
-  const resourceType = resourceTypeOf(request.kind);
+  const { resourceType } = p;
   if (!policy.resourceTypes.has(resourceType)) return `resource type ${resourceType} not selected`;
   if (!policy.operations.has(request.operation)) return `operation ${request.operation} not selected`;
 
   // Kubernetes objectSelector: the request matches if the new or the old object matches.
-  const objectLabels = request.object?.metadata?.labels;
-  const oldLabels = request.oldObject?.metadata?.labels;
   const selector = policy.objectSelector;
-  const objectMatches =
-    (request.object != null && labelSelectorMatches(selector, objectLabels)) ||
-    (request.oldObject != null && labelSelectorMatches(selector, oldLabels)) ||
-    (request.object == null && request.oldObject == null && labelSelectorMatches(selector, {}));
-  if (!objectMatches) return 'object labels do not match the selector';
+  if (selector.matchLabels || selector.matchExpressions) {
+    const objectMatches =
+      (request.object != null && labelSelectorMatches(selector, request.object.metadata?.labels)) ||
+      (request.oldObject != null && labelSelectorMatches(selector, request.oldObject.metadata?.labels)) ||
+      (request.object == null && request.oldObject == null && labelSelectorMatches(selector, {}));
+    if (!objectMatches) return 'object labels do not match the selector';
+  }
 
   if (policy.namespaceSelector) {
     // Kubernetes: a Namespace is matched by its own labels; other cluster-scoped resources
@@ -117,33 +117,50 @@ class LazyVariables extends Map<string, unknown> {
  * What CEL sees of a request, built once per request and shared by every policy: the
  * engine caches conversion per input object, so the same objects must be passed each time.
  * `request` goes without object/oldObject (they have their own variables), so the object
- * is not converted a second time under the request's type.
+ * is not converted a second time under the request's type. Also what every policy would
+ * otherwise recompute: the resource type, the exception target, and one activation for
+ * the policies that declare no variables.
  */
 interface PreparedInput {
   object: KubeObject | null;
   oldObject: KubeObject | null;
   request: Omit<AdmissionRequest, 'object' | 'oldObject'>;
   namespaceObject: KubeObject | null;
+  resourceType: string;
+  target: { resourceType: string; name: string; namespace: string; labels: Readonly<Record<string, string>> };
+  /** Lazily made: the activation of a policy without variables. */
+  plain?: (name: string) => unknown;
 }
 
 const prepared = new WeakMap<EvaluationInput, PreparedInput>();
+const NO_VARIABLES = new CelMap(new Map());
 
 function prepare(input: EvaluationInput): PreparedInput {
   let p = prepared.get(input);
   if (!p) {
     const { object, oldObject, ...request } = input.request;
-    p = { object: object ?? null, oldObject: oldObject ?? null, request, namespaceObject: input.namespaceObject ?? null };
+    const subject = object ?? oldObject ?? null;
+    const resourceType = resourceTypeOf(input.request.kind);
+    p = {
+      object: object ?? null,
+      oldObject: oldObject ?? null,
+      request,
+      namespaceObject: input.namespaceObject ?? null,
+      resourceType,
+      target: {
+        resourceType,
+        name: request.name ?? subject?.metadata?.name ?? '',
+        namespace: request.namespace ?? subject?.metadata?.namespace ?? '',
+        labels: subject?.metadata?.labels ?? {},
+      },
+    };
     prepared.set(input, p);
   }
   return p;
 }
 
-/** One request's activation for one policy: plain fields plus lazily computed variables. */
-function activationFor(policy: CompiledPolicy, input: EvaluationInput, budget: CostBudget): (name: string) => unknown {
-  const p = prepare(input);
-  const lazy = new LazyVariables();
-  const variables = new CelMap(lazy);
-  const activation = (name: string): unknown => {
+function activationOf(p: PreparedInput, variables: CelMap): (name: string) => unknown {
+  return (name: string): unknown => {
     switch (name) {
       case 'object':
         return p.object;
@@ -163,6 +180,13 @@ function activationFor(policy: CompiledPolicy, input: EvaluationInput, budget: C
         return undefined;
     }
   };
+}
+
+/** One request's activation for one policy: plain fields plus lazily computed variables. */
+function activationFor(policy: CompiledPolicy, p: PreparedInput, budget: CostBudget): (name: string) => unknown {
+  if (policy.variables.length === 0) return (p.plain ??= activationOf(p, NO_VARIABLES));
+  const lazy = new LazyVariables();
+  const activation = activationOf(p, new CelMap(lazy));
   for (const v of policy.variables) lazy.define(v.name, () => v.program.evaluate(activation, { budget }));
   return activation;
 }
@@ -179,69 +203,70 @@ function run(program: CompiledExpression, activation: (name: string) => unknown,
 
 /** One Policy's verdict on one request. Never throws for CEL problems. */
 export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, options: EvaluateOptions): PolicyEvaluation {
-  const base = { policy: policy.name, mode: policy.mode };
-  const why = mismatch(policy, input);
-  if (why !== undefined) return { ...base, applied: false, reason: why };
+  const p = prepare(input);
+  const why = mismatch(policy, input, p);
+  if (why !== undefined) return { policy: policy.name, mode: policy.mode, applied: false, reason: why };
 
   const budget: CostBudget = { used: 0, limit: options.policyCostLimit ?? PER_POLICY_COST_LIMIT };
-  const activation = activationFor(policy, input, budget);
+  const activation = activationFor(policy, p, budget);
 
   // Kubernetes: any false matchCondition skips the policy; otherwise any error fails closed.
-  const conditionErrors: string[] = [];
-  for (const cond of policy.matchConditions) {
-    const r = run(cond.program, activation, budget);
-    if (r.ok && r.value === false) return { ...base, applied: false, reason: `matchCondition "${cond.name}" is false` };
-    if (!r.ok) conditionErrors.push(`matchCondition "${cond.name}" errored: ${r.error}`);
-    else if (r.value !== true) conditionErrors.push(`matchCondition "${cond.name}" returned a non-bool value`);
-  }
-  if (conditionErrors.length > 0) {
-    return { ...base, applied: true, rules: [], matchConditionError: conditionErrors.join('; ') };
+  if (policy.matchConditions.length > 0) {
+    const conditionErrors: string[] = [];
+    for (const cond of policy.matchConditions) {
+      const r = run(cond.program, activation, budget);
+      if (r.ok && r.value === false) return { policy: policy.name, mode: policy.mode, applied: false, reason: `matchCondition "${cond.name}" is false` };
+      if (!r.ok) conditionErrors.push(`matchCondition "${cond.name}" errored: ${r.error}`);
+      else if (r.value !== true) conditionErrors.push(`matchCondition "${cond.name}" returned a non-bool value`);
+    }
+    if (conditionErrors.length > 0) {
+      return { policy: policy.name, mode: policy.mode, applied: true, rules: [], matchConditionError: conditionErrors.join('; ') };
+    }
   }
 
-  const { request } = input;
-  const subject = request.object ?? request.oldObject ?? null;
-  const target = {
-    policy: policy.name,
-    resourceType: resourceTypeOf(request.kind),
-    name: request.name ?? subject?.metadata?.name ?? '',
-    namespace: request.namespace ?? subject?.metadata?.namespace ?? '',
-    labels: subject?.metadata?.labels ?? {},
-  };
-  const exceptionOptions = {
+  const exceptions = options.exceptions?.length ? options.exceptions : undefined;
+  const exceptionOptions = exceptions && {
     now: options.now,
     ...(options.clusterExceptionNamespace !== undefined ? { clusterExceptionNamespace: options.clusterExceptionNamespace } : {}),
   };
 
-  const rules: RuleResult[] = policy.rules.map((rule): RuleResult => {
-    const exemption = options.exceptions?.length
-      ? findExemption(options.exceptions, { ...target, rule: rule.name }, exceptionOptions)
-      : undefined;
+  const rules: RuleResult[] = new Array<RuleResult>(policy.rules.length);
+  for (let i = 0; i < policy.rules.length; i++) {
+    const rule = policy.rules[i] as CompiledPolicy['rules'][number];
+    const exemption = exceptions && exceptionOptions ? findExemption(exceptions, { ...p.target, policy: policy.name, rule: rule.name }, exceptionOptions) : undefined;
     if (exemption) {
-      return {
+      rules[i] = {
         rule: rule.name,
         result: 'exempt',
         severity: rule.severity,
         exception: exemption.ref,
         message: `exempted by PolicyException ${exemption.ref} until ${exemption.exception.spec.expiresAt}`,
       };
+      continue;
     }
-    const r = run(rule.program, activation, budget);
-    if (!r.ok) {
-      return { rule: rule.name, result: 'error', severity: rule.severity, message: `rule ${rule.name} errored: ${r.error}` };
-    }
-    if (r.value === true) return { rule: rule.name, result: 'pass', severity: rule.severity };
-    if (r.value !== false) {
-      return { rule: rule.name, result: 'error', severity: rule.severity, message: `rule ${rule.name} errored: result is not a bool` };
-    }
-    let message = rule.message !== undefined && rule.message.trim() !== '' ? rule.message : `failed rule ${rule.name}`;
-    if (rule.messageProgram) {
-      // Kubernetes falls back to `message` when messageExpression errors or is empty.
-      const m = run(rule.messageProgram, activation, budget);
-      if (m.ok && typeof m.value === 'string' && m.value.trim() !== '') message = m.value;
-    }
-    return { rule: rule.name, result: 'fail', severity: rule.severity, message };
-  });
-  return { ...base, applied: true, rules };
+    rules[i] = ruleResult(rule, activation, budget);
+  }
+  return { policy: policy.name, mode: policy.mode, applied: true, rules };
+}
+
+function ruleResult(rule: CompiledPolicy['rules'][number], activation: (name: string) => unknown, budget: CostBudget): RuleResult {
+  let value: unknown;
+  try {
+    value = rule.program.evaluate(activation, { budget });
+  } catch (err) {
+    return { rule: rule.name, result: 'error', severity: rule.severity, message: `rule ${rule.name} errored: ${errorText(err)}` };
+  }
+  if (value === true) return { rule: rule.name, result: 'pass', severity: rule.severity };
+  if (value !== false) {
+    return { rule: rule.name, result: 'error', severity: rule.severity, message: `rule ${rule.name} errored: result is not a bool` };
+  }
+  let message = rule.message !== undefined && rule.message.trim() !== '' ? rule.message : `failed rule ${rule.name}`;
+  if (rule.messageProgram) {
+    // Kubernetes falls back to `message` when messageExpression errors or is empty.
+    const m = run(rule.messageProgram, activation, budget);
+    if (m.ok && typeof m.value === 'string' && m.value.trim() !== '') message = m.value;
+  }
+  return { rule: rule.name, result: 'fail', severity: rule.severity, message };
 }
 
 /** Every policy's verdict on one request, aggregated by mode (decision.ts `decide`). */
