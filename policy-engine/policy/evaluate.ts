@@ -132,11 +132,16 @@ interface PreparedInput {
   plain?: (name: string) => unknown;
 }
 
-const prepared = new WeakMap<EvaluationInput, PreparedInput>();
+/**
+ * The last request prepared: evaluate() runs every policy on one request in a row. Not a
+ * WeakMap keyed by the request: those entries outlive V8's young-generation collections
+ * and slow every one of them (see cel/convert.ts).
+ */
+let prepared: { input: EvaluationInput; p: PreparedInput } | undefined;
 const NO_VARIABLES = new CelMap(new Map());
 
 function prepare(input: EvaluationInput): PreparedInput {
-  let p = prepared.get(input);
+  let p = prepared?.input === input ? prepared.p : undefined;
   if (!p) {
     const { object, oldObject, ...request } = input.request;
     const subject = object ?? oldObject ?? null;
@@ -154,7 +159,7 @@ function prepare(input: EvaluationInput): PreparedInput {
         labels: subject?.metadata?.labels ?? {},
       },
     };
-    prepared.set(input, p);
+    prepared = { input, p };
   }
   return p;
 }
