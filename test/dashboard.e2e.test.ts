@@ -43,7 +43,7 @@ beforeAll(async () => {
   reports = await runReports({ kubeconfig: process.env.KUBECONFIG, logger: pino({ level: 'silent' }), debounceMs: 100, namespaces: [ns] });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(process.env.KUBECONFIG ?? '');
-  dashboard = await startDashboard({ kubeConfig, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, refreshMs: 0, snapshotMs: 500 });
+  dashboard = await startDashboard({ kubeConfig, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, refreshMs: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
