@@ -365,3 +365,145 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
     });
   });
 });
+
+describe('background audit of kinds outside platform.kidp.io that the Policies select (Deployment.apps)', () => {
+  const id = Date.now().toString(36);
+  const ns = `rpt-core-${id}`;
+  const policy = `rpt-replicas-${id}`;
+  const RUN = 'kidp-e2e-run';
+  let reports: RunningReports;
+  /** The controller's log lines, to check what it says about a kind the apiserver does not serve. */
+  const logs: { level: number; msg: string; resourceType?: string; policies?: string[]; reason?: string }[] = [];
+
+  const deployment = (name: string, replicas: number) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns, labels: { [RUN]: ns } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } },
+    },
+  });
+  const replicasPolicy = {
+    apiVersion: V,
+    kind: 'Policy',
+    metadata: { name: policy },
+    spec: {
+      mode: 'Audit',
+      // Widget.example.com is served by nothing: a warning, and the Deployments are audited all the same.
+      selector: { resourceTypes: ['Deployment.apps', 'Widget.example.com'], matchLabels: { [RUN]: ns } },
+      rules: [{ name: 'min-replicas', expression: 'object.spec.?replicas.orValue(1) >= 2', messageExpression: "'deployment ' + object.metadata.name + ' needs at least 2 replicas'", severity: 'medium' }],
+    },
+  };
+  const stored = async (): Promise<PolicyReportResult[]> =>
+    (JSON.parse(await kubectlOk(['get', 'policyreports', '-n', ns, '-l', 'reports.kidp.io/report=audit', '-o', 'json'])) as { items: StoredReport[] }).items.flatMap((r) => r.results).filter((r) => r.policy === policy);
+  const resultOf = (rs: PolicyReportResult[], kind: string, name: string) => rs.find((r) => r.resources[0]?.kind === kind && r.resources[0]?.name === name);
+  const widgetWarnings = () => logs.filter((l) => l.level === 40 && l.resourceType === 'Widget.example.com');
+
+  beforeAll(async () => {
+    await kubectlOk(['create', 'namespace', ns]);
+    // Created before the Policy exists: only the Policy's arrival can bring them into the audit.
+    await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'List', items: [deployment('web', 1), deployment('api', 3)] }) });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as (typeof logs)[number]) });
+    reports = await runReports({ kubeconfig: process.env.KUBECONFIG, logger, debounceMs: 100, namespaces: [ns] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await reports?.stop();
+    await kubectl(['delete', 'policy', policy, '--ignore-not-found']);
+    await kubectl(['delete', 'deployments,configmaps,policyreports', '-l', `${RUN}=${ns}`, '-n', ns, '--ignore-not-found']);
+    await kubectl(['delete', 'policyreports', '--all', '-n', ns, '--ignore-not-found']);
+    // The Namespace stays (no controller-manager finishes deleting namespaces here); it is empty.
+  });
+
+  it('a Policy selecting Deployment.apps brings the existing Deployments into the namespace PolicyReport within a bounded time', async () => {
+    const started = Date.now();
+    await kubectlOk(['apply', '-f', '-'], { input: json(replicasPolicy) });
+    const rs = await until('a fail result for Deployment web', async () => {
+      const r = await stored();
+      return resultOf(r, 'Deployment', 'web')?.result === 'fail' && resultOf(r, 'Deployment', 'api') ? r : undefined;
+    }, 30_000);
+    const ms = Date.now() - started;
+    console.log(`background audit of a core kind: Policy create -> Deployment fail result in the PolicyReport in ${ms} ms`);
+    expect(ms).toBeLessThan(15_000);
+    const result = (name: string, outcome: 'pass' | 'fail', message?: string) => ({
+      source: 'kidp',
+      policy,
+      rule: 'min-replicas',
+      result: outcome,
+      severity: 'medium',
+      ...(message ? { message } : {}),
+      timestamp: { seconds: expect.any(Number) as unknown as number, nanos: expect.any(Number) as unknown as number },
+      scored: true,
+      resources: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: ns, uid: expect.any(String) as unknown as string }],
+    });
+    expect([...rs].sort((a, b) => (a.resources[0]!.name < b.resources[0]!.name ? -1 : 1))).toEqual([result('api', 'pass'), result('web', 'fail', 'deployment web needs at least 2 replicas')]);
+
+    const kinds = reports.selectedKinds();
+    expect(kinds.watched['Deployment.apps']).toBe('apps/v1');
+    expect(kinds.unavailable['Widget.example.com']).toBe('the apiserver serves no API group example.com; its objects are not audited until it is served');
+  });
+
+  it('warns once about a selected kind the apiserver does not serve, and keeps running', async () => {
+    // Two more refreshes (what the rescan does): the same reason is not logged again.
+    await reports.kindsSettled();
+    await reports.kindsSettled();
+    expect(widgetWarnings().map((l) => ({ msg: l.msg, policies: l.policies, reason: l.reason }))).toEqual([
+      {
+        msg: 'reports: Policies select Widget.example.com, which cannot be audited: the apiserver serves no API group example.com; its objects are not audited until it is served',
+        policies: [policy],
+        reason: 'the apiserver serves no API group example.com; its objects are not audited until it is served',
+      },
+    ]);
+  });
+
+  it('fixing the Deployment turns its result to pass; the rescan keeps auditing it and writes nothing new', async () => {
+    await kubectlOk(['apply', '-f', '-'], { input: json(deployment('web', 2)) });
+    const r = await until('web passing', async () => {
+      const x = resultOf(await stored(), 'Deployment', 'web');
+      return x?.result === 'pass' ? x : undefined;
+    }, 20_000);
+    expect(r).toMatchObject({ result: 'pass', resources: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }] });
+    await reports.idle();
+    const again = await reports.scanAll();
+    expect(again).toMatchObject({ written: 0, deleted: 0 });
+    const audited = (reports.audits().get(`ns/${ns}`) ?? []).map((a) => `${a.key} ${a.verdicts.map((v) => v.result).join(',')}`).sort();
+    expect(audited).toEqual([`Deployment/${ns}/api pass`, `Deployment/${ns}/web pass`]);
+  });
+
+  it('follows the Policy: selecting ConfigMap instead starts watching ConfigMaps and drops the Deployment results', async () => {
+    await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns, labels: { [RUN]: ns } }, data: { mode: 'debug' } }) });
+    const changed = {
+      ...replicasPolicy,
+      spec: {
+        ...replicasPolicy.spec,
+        selector: { resourceTypes: ['ConfigMap'], matchLabels: { [RUN]: ns } },
+        rules: [{ name: 'no-debug', expression: "object.?data.?mode.orValue('') != 'debug'", message: 'debug mode is not for shared namespaces', severity: 'low' }],
+      },
+    };
+    await kubectlOk(['apply', '-f', '-'], { input: json(changed) });
+    const rs = await until('only the ConfigMap result', async () => {
+      const r = await stored();
+      return r.length === 1 && resultOf(r, 'ConfigMap', 'settings') ? r : undefined;
+    }, 20_000);
+    expect(rs).toEqual([
+      {
+        source: 'kidp',
+        policy,
+        rule: 'no-debug',
+        result: 'fail',
+        severity: 'low',
+        message: 'debug mode is not for shared namespaces',
+        timestamp: { seconds: expect.any(Number) as unknown as number, nanos: expect.any(Number) as unknown as number },
+        scored: true,
+        resources: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', namespace: ns, uid: expect.any(String) as unknown as string }],
+      },
+    ]);
+    await reports.kindsSettled();
+    const kinds = reports.selectedKinds();
+    expect(kinds.watched.ConfigMap).toBe('v1');
+    // No other Policy here selects Widget.example.com: it is no longer wanted, so no longer a problem.
+    expect(kinds.unavailable['Widget.example.com']).toBeUndefined();
+  });
+});
