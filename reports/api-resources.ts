@@ -13,6 +13,12 @@ const NOT_SELECTED_KINDS: ReadonlySet<string> = new Set(['Namespace']);
 /** KIDP's own output: auditing it would make every report write a reason to rescan. */
 const OWN_OUTPUT_GROUP = 'wgpolicyk8s.io';
 
+/**
+ * Namespaces whose objects of selected kinds are not audited: the core-kind webhook excludes
+ * them too (admission/webhook-config.ts), so admission never judges what is there.
+ */
+export const DEFAULT_EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kidp-system'];
+
 /** A Policy's resource type (`Pod`, `Service.core`, `Deployment.apps`) as group and kind. */
 export interface SelectedKind {
   resourceType: string;

@@ -23,7 +23,7 @@ import { buildReports, TEAM_LABEL } from './shard.js';
 import { kindsOfGroup } from '../crds/index.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
-import { selectedKinds } from './api-resources.js';
+import { DEFAULT_EXCLUDED_NAMESPACES, selectedKinds } from './api-resources.js';
 import { KindWatchers } from './kind-watchers.js';
 import { DEFAULT_TREND_INTERVAL_MS, DEFAULT_TREND_RETENTION_MS, TrendStore, pointDue, type TrendBounds, type TrendLocation, type TrendPoint } from './trend.js';
 import { emptySummary } from './result.js';
@@ -48,11 +48,6 @@ export const DEFAULT_DEBOUNCE_MS = 300;
 export const DEFAULT_WORKERS = 2;
 export const DEFAULT_LEASE_NAME = 'kidp-reports';
 export const FIELD_MANAGER = 'kidp-reports';
-/**
- * Namespaces whose objects of selected core kinds are not audited: the core-kind webhook
- * excludes them too (admission/webhook-config.ts), so admission never judges what is there.
- */
-export const DEFAULT_EXCLUDED_NAMESPACES: readonly string[] = ['kube-system', 'kidp-system'];
 /** Status writes in flight per scope: overlaps round trips; more only queues in the apiserver. */
 const WRITE_CONCURRENCY = 8;
 /** After a failed trend write, wait this long before the next try: scans can come every second. */
