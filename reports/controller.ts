@@ -1,8 +1,8 @@
 // The reports controller (issue 6 items 1-4): informers on every KIDP kind, Namespaces,
 // Policies and PolicyExceptions, and on the kinds outside platform.kidp.io that the current
-// Policies select (kind-watchers.ts: Deployment.apps, Pod, ...); a work queue whose keys are
-// report scopes (`ns/<name>`, `cluster`) plus `impact`. A scope's reconcile audits every object in it against the
-// current Policies, writes its sharded PolicyReports (or ClusterPolicyReports) and the
+// Policies select (kind-watchers.ts: Deployment.apps, Pod, ...); a work queue whose keys
+// are report scopes (`ns/<name>`, `cluster`) plus `impact`. A scope's reconcile audits
+// every object in it against the current Policies, writes its sharded PolicyReports (or ClusterPolicyReports) and the
 // PolicyCompliant condition of its deployables; `impact` writes every Policy's
 // status.impact once the scopes are done. A Policy created or changed re-queues every
 // scope; a periodic rescan catches what no event announces (an exception expiring). When
@@ -94,7 +94,7 @@ export interface RunningReports {
   audits(): ReadonlyMap<string, readonly ObjectAudit[]>;
   /** Kinds outside platform.kidp.io the Policies select: watched (resource type → apiVersion), and those that cannot be (→ why). */
   selectedKinds(): { watched: Record<string, string>; unavailable: Record<string, string> };
-  /** Resolves when the watched kinds follow the current Policies. */
+  /** Brings the watched kinds in line with the current Policies (what the rescan does), and resolves when done. */
   kindsSettled(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -245,20 +245,20 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const trendStore = options.trend ? new TrendStore(kubeConfig, options.trend) : undefined;
   const trendBounds: TrendBounds = { intervalMs: options.trend?.intervalMs ?? DEFAULT_TREND_INTERVAL_MS, retentionMs: options.trend?.retentionMs ?? DEFAULT_TREND_RETENTION_MS };
   /** Newest point known to be stored: saves reading the ConfigMap after every scan. */
-  let lastTrendPoints: TrendPoint[] | undefined;
+  let lastTrendPoint: TrendPoint | undefined;
   let trendRetryAt = 0;
   const recordTrend = async (now: Date): Promise<void> => {
     if (!trendStore || now.getTime() < trendRetryAt) return;
-    if (lastTrendPoints && !pointDue(lastTrendPoints, now, trendBounds)) return;
+    if (lastTrendPoint && !pointDue([lastTrendPoint], now, trendBounds)) return;
     const summary = emptySummary();
     for (const audits of scopeAudits.values()) for (const a of audits) for (const v of a.verdicts) summary[v.result] += 1;
     try {
       const { written, points } = await trendStore.append({ time: now.toISOString(), summary }, trendBounds);
-      lastTrendPoints = points.slice(-1);
+      lastTrendPoint = points[points.length - 1];
       if (written) logger.debug({ points: points.length, configMap: `${trendStore.namespace}/${trendStore.name}` }, 'reports: compliance trend point written');
     } catch (err) {
       // The trend is a by-product: a failed write is retried after the next scan, the scan stands.
-      lastTrendPoints = undefined;
+      lastTrendPoint = undefined;
       trendRetryAt = now.getTime() + TREND_RETRY_MS;
       logger.warn({ err: err instanceof Error ? err.message : String(err), configMap: `${trendStore.namespace}/${trendStore.name}` }, 'reports: could not write the compliance trend');
     }
