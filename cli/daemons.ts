@@ -86,7 +86,7 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
 export function daemonFor(argv: string[]): ((stderr: (line: string) => void) => Promise<number>) | undefined {
   const [group, verb, ...rest] = argv;
   if (group === 'webhook' && verb === 'serve') return (stderr) => webhookServe(rest, stderr);
-  if (group === 'reports' && verb === 'run') return () => reportsRun(rest);
+  if (group === 'reports' && verb === 'run') return (stderr) => reportsRun(rest, stderr);
   if (group === 'dashboard' && verb === 'serve') return (stderr) => dashboardServe(rest, stderr);
   if (group === 'policy' && verb === 'impact') return (stderr) => policyImpact(rest, (l) => void process.stdout.write(`${l}\n`), stderr);
   return undefined;

@@ -8,6 +8,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node
 import { parse as parseYaml } from 'yaml';
 import { compilePolicy, evaluatePolicy, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { auditObject, keyOf } from '../reports/audit.js';
+import { ApiReader, DEFAULT_EXCLUDED_NAMESPACES, selectedKindOf } from '../reports/api-resources.js';
 import { impactOf } from '../reports/impact.js';
 import { oldObjectRules, requestDependentRules } from '../reports/request-dependence.js';
 import type { DecisionRecord } from '../admission/decision-log.js';
@@ -100,12 +101,24 @@ export async function policyImpact(args: string[], out: (line: string) => void, 
   const namespaces = new Map<string, KubeObject>();
   for (const n of (await core.listNamespace()).items) namespaces.set(n.metadata?.name ?? '', { ...(n as unknown as KubeObject), apiVersion: 'v1', kind: 'Namespace' });
   const objects: KubeObject[] = [];
+  const reader = new ApiReader(kc);
   for (const type of compiled.resourceTypes) {
+    const selected = selectedKindOf(type);
     if (type === 'Namespace') objects.push(...namespaces.values());
     else if (PLATFORM_KINDS.has(type)) {
       const list = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: pluralOf(type) })) as { items: KubeObject[] };
       objects.push(...list.items.map((o) => ({ ...o, apiVersion: `${GROUP}/${VERSION}`, kind: type })));
-    } else err(`note: ${type} is not a KIDP kind; existing ${type} objects are not previewed`);
+    } else if (selected) {
+      // The same kinds, found the same way, as the reports controller audits (reports/kind-watchers.ts).
+      const resolution = await reader.resolve(selected);
+      if (!resolution.served) {
+        err(`note: ${type} is not previewed: ${resolution.reason}`);
+        continue;
+      }
+      const { resource } = resolution;
+      const list = await reader.get<{ items: KubeObject[] }>(resource.path);
+      for (const o of list.items) if (!DEFAULT_EXCLUDED_NAMESPACES.includes(o.metadata?.namespace ?? '')) objects.push({ ...o, apiVersion: resource.apiVersion, kind: resource.kind });
+    } else err(`note: existing ${type} objects are not previewed`);
   }
   const exceptions = ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policyexceptions' })) as { items: PolicyException[] }).items;
   const now = new Date();

@@ -5,12 +5,26 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { runReports } from '../reports/controller.js';
 import { startDashboard } from '../dashboard/server.js';
+import { TREND_CONFIGMAP } from '../reports/trend.js';
 
 export const REPORTS_USAGE = `  kidp reports run [--kubeconfig FILE] [--lease-namespace kidp-system] [--rescan-minutes 10]
-      Audit every stored resource against the Policies; write PolicyReports, PolicyCompliant
-      and Policy status.impact. With --lease-namespace only the Lease holder writes.
-  kidp dashboard serve [--kubeconfig FILE] [--port 8080] [--host 0.0.0.0] [--snapshot-seconds 300]
-      Serve the read-only compliance page (per team, namespace, policy; violations; trend).`;
+                   [--platform-namespace kidp-system] [--trend-interval-minutes 60] [--trend-retention-days 30]
+      Audit every stored resource of the KIDP kinds, Namespaces and the kinds the Policies select
+      (Deployment.apps, Pod, ...) against the Policies; write PolicyReports, PolicyCompliant and
+      Policy status.impact, and a compliance trend point per interval to the ConfigMap
+      ${TREND_CONFIGMAP} in the platform namespace (where selected core kinds are not audited,
+      nor in kube-system). With --lease-namespace only the Lease holder writes.
+  kidp dashboard serve [--kubeconfig FILE] [--port 8080] [--host 0.0.0.0] [--platform-namespace kidp-system]
+      Serve the read-only compliance page (per team, namespace, policy; violations; the trend
+      read from ${TREND_CONFIGMAP} in the platform namespace).`;
+
+/** A positive number from a flag; undefined (and a line naming the flag) otherwise. */
+function positive(flag: string, text: string | undefined, stderr: (line: string) => void): number | undefined {
+  const n = Number(text);
+  if (Number.isFinite(n) && n > 0) return n;
+  stderr(`--${flag}: ${JSON.stringify(text)} is not a positive number`);
+  return undefined;
+}
 
 function kubeConfigFrom(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -27,13 +41,31 @@ function untilSignal(stop: () => Promise<void>): Promise<number> {
   });
 }
 
-export async function reportsRun(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { kubeconfig: { type: 'string' }, 'lease-namespace': { type: 'string' }, 'rescan-minutes': { type: 'string', default: '10' } }, strict: true });
+export async function reportsRun(args: string[], stderr: (line: string) => void): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'rescan-minutes': { type: 'string', default: '10' },
+      'platform-namespace': { type: 'string', default: 'kidp-system' },
+      'trend-interval-minutes': { type: 'string', default: '60' },
+      'trend-retention-days': { type: 'string', default: '30' },
+    },
+    strict: true,
+  });
+  const rescan = positive('rescan-minutes', values['rescan-minutes'], stderr);
+  const interval = positive('trend-interval-minutes', values['trend-interval-minutes'], stderr);
+  const retention = positive('trend-retention-days', values['trend-retention-days'], stderr);
+  if (rescan === undefined || interval === undefined || retention === undefined) return 2;
+  const platformNamespace = values['platform-namespace'];
   const logger = pino({ name: 'kidp-reports' });
   const running = await runReports({
     kubeConfig: kubeConfigFrom(values.kubeconfig),
     logger,
-    rescanPeriodMs: Number(values['rescan-minutes']) * 60_000,
+    rescanPeriodMs: rescan * 60_000,
+    excludedNamespaces: ['kube-system', platformNamespace],
+    trend: { namespace: platformNamespace, intervalMs: interval * 60_000, retentionMs: retention * 24 * 60 * 60_000 },
     ...(values['lease-namespace'] ? { leaseNamespace: values['lease-namespace'] } : {}),
   });
   logger.info('reports controller running');
@@ -41,13 +73,13 @@ export async function reportsRun(args: string[]): Promise<number> {
 }
 
 export async function dashboardServe(args: string[], stderr: (line: string) => void): Promise<number> {
-  const { values } = parseArgs({ args, options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' }, host: { type: 'string', default: '0.0.0.0' }, 'snapshot-seconds': { type: 'string', default: '300' } }, strict: true });
+  const { values } = parseArgs({ args, options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' }, host: { type: 'string', default: '0.0.0.0' }, 'platform-namespace': { type: 'string', default: 'kidp-system' } }, strict: true });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     stderr(`--port: ${JSON.stringify(values.port)} is not a port number`);
     return 2;
   }
   const logger = pino({ name: 'kidp-dashboard' });
-  const running = await startDashboard({ kubeConfig: kubeConfigFrom(values.kubeconfig), logger, port, host: values.host, snapshotMs: Number(values['snapshot-seconds']) * 1000 });
+  const running = await startDashboard({ kubeConfig: kubeConfigFrom(values.kubeconfig), logger, port, host: values.host, trend: { namespace: values['platform-namespace'] } });
   return untilSignal(running.close);
 }

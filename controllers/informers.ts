@@ -60,8 +60,9 @@ export class Watched<T> {
     this.handlers.push(handler);
   }
 
-  list(): readonly T[] {
-    return this.informer.list() as readonly T[];
+  /** Every cached object, or those of one namespace (indexed by the cache, no scan). */
+  list(namespace?: string): readonly T[] {
+    return this.informer.list(namespace) as readonly T[];
   }
 
   get(name: string, namespace?: string): T | undefined {

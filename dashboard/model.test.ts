@@ -1,4 +1,4 @@
-import { buildModel, Trend, type StoredReport } from './model.js';
+import { buildModel, snapshots, type StoredReport } from './model.js';
 import type { PolicyReportResult } from '../reports/result.js';
 
 const r = (policy: string, result: PolicyReportResult['result'], kind: string, name: string, namespace?: string, message?: string): PolicyReportResult => ({
@@ -23,9 +23,13 @@ describe('buildModel', () => {
     ]);
   });
 
-  it('keeps a bounded trend', () => {
-    const t = new Trend(2);
-    for (let i = 0; i < 3; i += 1) t.record(new Date(i * 1000), { pass: i, fail: 1, warn: 0, error: 0, skip: 0 });
-    expect(t.list().map((p) => [p.time, p.compliance])).toEqual([['1970-01-01T00:00:01.000Z', 50], ['1970-01-01T00:00:02.000Z', 66.7]]);
+  it('turns stored trend points into snapshots with their compliance, oldest first', () => {
+    const summary = (pass: number, fail: number) => ({ pass, fail, warn: 0, error: 0, skip: 3 });
+    expect(snapshots([{ time: '1970-01-01T02:00:00.000Z', summary: summary(2, 1) }, { time: '1970-01-01T01:00:00.000Z', summary: summary(1, 1) }, { time: '1970-01-01T03:00:00.000Z', summary: summary(0, 0) }])).toEqual([
+      { time: '1970-01-01T01:00:00.000Z', summary: summary(1, 1), compliance: 50 },
+      { time: '1970-01-01T02:00:00.000Z', summary: summary(2, 1), compliance: 66.7 },
+      // Only skips: nothing scored, nothing failing.
+      { time: '1970-01-01T03:00:00.000Z', summary: summary(0, 0), compliance: 100 },
+    ]);
   });
 });

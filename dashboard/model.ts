@@ -1,7 +1,9 @@
 // What the compliance page shows, computed from the report objects alone (pure): totals
-// per team, namespace and policy, the violations with their messages, and a trend of
-// summary snapshots. The reports are the source of truth; the page never evaluates policy.
+// per team, namespace and policy, the violations with their messages, and the trend the
+// reports controller persists. The reports are the source of truth; the page never
+// evaluates policy.
 import { emptySummary, type PolicyReportResult, type ReportSummary } from '../reports/result.js';
+import type { TrendPoint } from '../reports/trend.js';
 
 export interface StoredReport {
   kind?: string;
@@ -94,18 +96,9 @@ export function buildModel(reports: readonly StoredReport[]): ComplianceModel {
   return { total: { key: 'all', summary: total, compliance: compliance(total) }, teams: rows(teams), namespaces: rows(namespaces), policies: rows(policies), violations };
 }
 
-/** Keeps the last `limit` snapshots (a day at one per 5 minutes by default). */
-export class Trend {
-  private readonly points: Snapshot[] = [];
-
-  constructor(private readonly limit = 288) {}
-
-  record(time: Date, summary: ReportSummary): void {
-    this.points.push({ time: time.toISOString(), summary: { ...summary }, compliance: compliance(summary) });
-    if (this.points.length > this.limit) this.points.shift();
-  }
-
-  list(): readonly Snapshot[] {
-    return this.points;
-  }
+/** Stored trend points with their compliance, oldest first. */
+export function snapshots(points: readonly TrendPoint[]): Snapshot[] {
+  return [...points]
+    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))
+    .map((p) => ({ time: p.time, summary: { ...p.summary }, compliance: compliance(p.summary) }));
 }

@@ -1,18 +1,18 @@
 // The compliance dashboard (issue 6 item 6): a read-only web page over the PolicyReports
 // and ClusterPolicyReports in the cluster: compliance per team, namespace and policy,
-// drill-down to the violations and their messages, and a trend of periodic snapshots
-// (kept in memory: a restart starts a new trend). GET only; nothing here writes.
+// drill-down to the violations and their messages, and the compliance trend the reports
+// controller persists in a ConfigMap of the platform namespace (reports/trend.ts), so a
+// restart of either process keeps it. GET only; nothing here writes.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { buildModel, Trend, type ComplianceModel, type Row, type StoredReport, type Violation } from './model.js';
+import { buildModel, snapshots, type ComplianceModel, type Row, type Snapshot, type StoredReport, type Violation } from './model.js';
+import { TrendStore, type TrendLocation } from '../reports/trend.js';
 
 /** Reports are listed at most this often; a page load in between uses the last list. */
 export const DEFAULT_REFRESH_MS = 5_000;
-/** One trend point every five minutes: a day fits in the 288 points kept. */
-export const DEFAULT_SNAPSHOT_MS = 5 * 60_000;
 
 export interface DashboardOptions {
   kubeConfig: KubeConfig;
@@ -20,7 +20,8 @@ export interface DashboardOptions {
   host?: string;
   port?: number;
   refreshMs?: number;
-  snapshotMs?: number;
+  /** Where the reports controller keeps the trend (default: kidp-compliance-trend in kidp-system). */
+  trend?: TrendLocation;
   now?: () => Date;
 }
 
@@ -62,46 +63,47 @@ function violationsTable(vs: Violation[]): string {
   return `<table data-testid="violations"><thead><tr><th>team</th><th>namespace</th><th>resource</th><th>policy</th><th>rule</th><th>result</th><th>severity</th><th>message</th></tr></thead><tbody>${rowsHtml}</tbody></table>`;
 }
 
-function trendSvg(points: readonly { time: string; compliance: number }[]): string {
+function trendSvg(points: readonly Snapshot[] | undefined): string {
   const w = 600;
   const h = 120;
-  if (points.length === 0) return '<p data-testid="trend">No snapshots yet.</p>';
-  const step = points.length > 1 ? w / (points.length - 1) : 0;
-  const xy = points.map((p, i) => `${(i * step).toFixed(1)},${(h - (p.compliance / 100) * h).toFixed(1)}`);
+  if (!points) return '<p data-testid="trend">The trend could not be read (see the dashboard log).</p>';
+  if (points.length === 0) return '<p data-testid="trend">No snapshots yet: the reports controller writes one after a scan, at most one per interval.</p>';
+  // x by time, not by index: a gap (the controller was down) shows as a gap.
+  const t0 = Date.parse(points[0]!.time);
+  const span = Date.parse(points[points.length - 1]!.time) - t0;
+  const xy = points.map((p) => `${(span > 0 ? ((Date.parse(p.time) - t0) / span) * w : 0).toFixed(1)},${(h - (p.compliance / 100) * h).toFixed(1)}`);
   const last = points[points.length - 1]!;
-  return `<figure data-testid="trend" data-points="${points.length}"><svg width="${w}" height="${h}" viewBox="-4 -4 ${w + 8} ${h + 8}" role="img" aria-label="compliance over time"><rect x="0" y="0" width="${w}" height="${h}" fill="#f7f8fb"/><polyline fill="none" stroke="#2851c8" stroke-width="2" points="${xy.join(' ')}"/>${xy.map((p) => `<circle r="3" fill="#2851c8" cx="${p.split(',')[0]}" cy="${p.split(',')[1]}"/>`).join('')}</svg><figcaption>${points.length} snapshots, ${esc(points[0]!.time)} to ${esc(last.time)}; latest ${pct(last.compliance)}</figcaption></figure>`;
+  return `<figure data-testid="trend" data-points="${points.length}"><svg width="${w}" height="${h}" viewBox="-4 -4 ${w + 8} ${h + 8}" role="img" aria-label="compliance over time"><rect x="0" y="0" width="${w}" height="${h}" fill="#f7f8fb"/><polyline fill="none" stroke="#2851c8" stroke-width="2" points="${xy.join(' ')}"/>${xy.map((p) => `<circle r="3" fill="#2851c8" cx="${p.split(',')[0]}" cy="${p.split(',')[1]}"/>`).join('')}</svg><figcaption>${points.length} snapshot${points.length === 1 ? '' : 's'}, ${esc(points[0]!.time)} to ${esc(last.time)}; latest ${pct(last.compliance)}</figcaption></figure>`;
 }
 
 export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
   const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
   const now = options.now ?? (() => new Date());
   const refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
-  const trend = new Trend();
-  let cached: { at: number; model: ComplianceModel } | undefined;
+  const trendStore = new TrendStore(options.kubeConfig, options.trend ?? { namespace: 'kidp-system' });
+  let cached: { at: number; model: ComplianceModel; trend: Snapshot[] | undefined } | undefined;
 
-  const load = async (): Promise<ComplianceModel> => {
-    if (cached && now().getTime() - cached.at < refreshMs) return cached.model;
-    const group = 'wgpolicyk8s.io';
-    const version = 'v1alpha2';
-    const [ns, cluster] = await Promise.all([
-      api.listClusterCustomObject({ group, version, plural: 'policyreports' }) as Promise<{ items: StoredReport[] }>,
-      api.listClusterCustomObject({ group, version, plural: 'clusterpolicyreports' }) as Promise<{ items: StoredReport[] }>,
-    ]);
-    const model = buildModel([...ns.items, ...cluster.items]);
-    cached = { at: now().getTime(), model };
-    return model;
-  };
-  const snapshot = async () => {
+  const readTrend = async (): Promise<Snapshot[] | undefined> => {
     try {
-      cached = undefined;
-      trend.record(now(), (await load()).total.summary);
+      return snapshots(await trendStore.read());
     } catch (err) {
-      options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dashboard: could not list reports for a trend snapshot');
+      // The page still shows the reports; only the trend is missing (e.g. no RBAC to read the ConfigMap).
+      options.logger.warn({ err: err instanceof Error ? err.message : String(err), configMap: `${trendStore.namespace}/${trendStore.name}` }, 'dashboard: could not read the compliance trend');
+      return undefined;
     }
   };
-  await snapshot();
-  const timer = setInterval(() => void snapshot(), options.snapshotMs ?? DEFAULT_SNAPSHOT_MS);
-  timer.unref();
+  const load = async (): Promise<{ model: ComplianceModel; trend: Snapshot[] | undefined }> => {
+    if (cached && now().getTime() - cached.at < refreshMs) return cached;
+    const group = 'wgpolicyk8s.io';
+    const version = 'v1alpha2';
+    const [ns, cluster, trend] = await Promise.all([
+      api.listClusterCustomObject({ group, version, plural: 'policyreports' }) as Promise<{ items: StoredReport[] }>,
+      api.listClusterCustomObject({ group, version, plural: 'clusterpolicyreports' }) as Promise<{ items: StoredReport[] }>,
+      readTrend(),
+    ]);
+    cached = { at: now().getTime(), model: buildModel([...ns.items, ...cluster.items]), trend };
+    return cached;
+  };
 
   const app = express();
   app.disable('x-powered-by');
@@ -113,14 +115,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     });
 
   app.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
-  app.get('/api/compliance', guard(async (_req, res) => void res.json({ ...(await load()), trend: trend.list() })));
+  app.get('/api/compliance', guard(async (_req, res) => {
+    const { model, trend } = await load();
+    res.json({ ...model, trend: trend ?? null });
+  }));
   app.get('/', guard(async (_req, res) => {
-    const m = await load();
+    const { model: m, trend } = await load();
     html(res, page('Overview', `<h1>Policy compliance</h1>
 <div class="cards"><div class="card" data-testid="total">overall<br><span class="big">${pct(m.total.compliance)}</span></div>
 <div class="card">violations<br><span class="big">${m.violations.length}</span></div>
 <div class="card">results<br><span class="big">${m.total.summary.pass + m.total.summary.fail + m.total.summary.warn + m.total.summary.error + m.total.summary.skip}</span></div></div>
-<h2>Trend</h2>${trendSvg(trend.list())}
+<h2>Trend</h2>${trendSvg(trend)}
 ${table('By team', 'teams', m.teams, (k) => href('/teams', k))}
 ${table('By namespace', 'namespaces', m.namespaces, (k) => href('/namespaces', k))}
 ${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`));
@@ -128,7 +133,7 @@ ${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`));
   const drill = (what: 'team' | 'namespace' | 'policy', path: string) =>
     app.get(`${path}/:key`, guard(async (req, res) => {
       const key = String(req.params.key);
-      const m = await load();
+      const { model: m } = await load();
       const vs = m.violations.filter((v) => v[what] === key);
       const row = (what === 'team' ? m.teams : what === 'namespace' ? m.namespaces : m.policies).find((r) => r.key === key);
       html(res, page(`${what} ${key}`, `<h1>${esc(what)} ${esc(key)}</h1><p data-testid="row-compliance">compliance ${row ? pct(row.compliance) : 'n/a (no results)'}</p><h2>Violations (${vs.length})</h2>${violationsTable(vs)}`));
@@ -150,7 +155,6 @@ ${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`));
     server,
     close: () =>
       new Promise<void>((resolve) => {
-        clearInterval(timer);
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -1,10 +1,12 @@
 // The reports controller (issue 6 items 1-4): informers on every KIDP kind, Namespaces,
-// Policies and PolicyExceptions; a work queue whose keys are report scopes (`ns/<name>`,
-// `cluster`) plus `impact`. A scope's reconcile audits every object in it against the
-// current Policies, writes its sharded PolicyReports (or ClusterPolicyReports) and the
+// Policies and PolicyExceptions, and on the kinds outside platform.kidp.io that the current
+// Policies select (kind-watchers.ts: Deployment.apps, Pod, ...); a work queue whose keys
+// are report scopes (`ns/<name>`, `cluster`) plus `impact`. A scope's reconcile audits
+// every object in it against the current Policies, writes its sharded PolicyReports (or ClusterPolicyReports) and the
 // PolicyCompliant condition of its deployables; `impact` writes every Policy's
 // status.impact once the scopes are done. A Policy created or changed re-queues every
-// scope; a periodic rescan catches what no event announces (an exception expiring).
+// scope; a periodic rescan catches what no event announces (an exception expiring). When
+// a scan is done, a point of the compliance trend is appended (trend.ts).
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -21,6 +23,10 @@ import { buildReports, TEAM_LABEL } from './shard.js';
 import { kindsOfGroup } from '../crds/index.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
+import { DEFAULT_EXCLUDED_NAMESPACES, selectedKinds } from './api-resources.js';
+import { KindWatchers } from './kind-watchers.js';
+import { DEFAULT_TREND_INTERVAL_MS, DEFAULT_TREND_RETENTION_MS, TrendStore, pointDue, type TrendBounds, type TrendLocation, type TrendPoint } from './trend.js';
+import { emptySummary } from './result.js';
 
 const GROUP = 'platform.kidp.io';
 const VERSION = 'v1alpha1';
@@ -44,6 +50,8 @@ export const DEFAULT_LEASE_NAME = 'kidp-reports';
 export const FIELD_MANAGER = 'kidp-reports';
 /** Status writes in flight per scope: overlaps round trips; more only queues in the apiserver. */
 const WRITE_CONCURRENCY = 8;
+/** After a failed trend write, wait this long before the next try: scans can come every second. */
+const TREND_RETRY_MS = 60_000;
 const CLUSTER_KEY = 'cluster';
 const IMPACT_KEY = 'impact';
 
@@ -63,6 +71,10 @@ export interface ReportsOptions {
   identity?: string;
   /** Audit only these namespaces (plus the cluster scope): one replica per tenant, or a test's own. */
   namespaces?: readonly string[];
+  /** Objects of selected kinds outside platform.kidp.io in these namespaces are not audited. */
+  excludedNamespaces?: readonly string[];
+  /** Persist the compliance trend in this ConfigMap (trend.ts); without: no trend is written. */
+  trend?: TrendLocation & Partial<TrendBounds>;
 }
 
 export interface ScanTotals extends WriteStats {
@@ -80,6 +92,10 @@ export interface RunningReports {
   idle(): Promise<void>;
   /** Latest audits by scope (for tests and the CLI). */
   audits(): ReadonlyMap<string, readonly ObjectAudit[]>;
+  /** Kinds outside platform.kidp.io the Policies select: watched (resource type → apiVersion), and those that cannot be (→ why). */
+  selectedKinds(): { watched: Record<string, string>; unavailable: Record<string, string> };
+  /** Brings the watched kinds in line with the current Policies (what the rescan does), and resolves when done. */
+  kindsSettled(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -101,6 +117,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const inScope = (ns: string | undefined) => !ns || !only || only.has(ns);
   const scopeOf = (o: KubeObject): string => (o.metadata?.namespace ? `ns/${o.metadata.namespace}` : CLUSTER_KEY);
   const store = new PolicyStore(logger);
+  const excluded = new Set(options.excludedNamespaces ?? DEFAULT_EXCLUDED_NAMESPACES);
+  const auditable = (o: KubeObject) => inScope(o.metadata?.namespace) && !excluded.has(o.metadata?.namespace ?? '');
 
   const metrics = {
     scan: new Histogram({ name: 'kidp_report_scan_duration_seconds', help: 'Time to audit one report scope and write its reports.', buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60], registers: [registry] }),
@@ -121,6 +139,18 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const policies = crd<Policy>('policies');
   const exceptions = crd<PolicyException>('policyexceptions');
   const audited = Object.entries(AUDITED).map(([plural, kind]) => ({ kind, watched: crd<KubeObject>(plural) }));
+  const kinds = new KindWatchers({
+    kubeConfig,
+    clock,
+    random,
+    logger,
+    wanted: () => selectedKinds(store.policies()),
+    onEvent: (o) => {
+      if (auditable(o)) enqueue(scopeOf(o));
+    },
+    // New kinds hold their first list: audit what they brought (and drop what a gone kind left).
+    onChanged: () => enqueueAll(),
+  });
 
   const withKind = (o: KubeObject, kind: string, apiVersion: string): KubeObject => ({ ...o, apiVersion, kind });
   const objectsIn = (scope: string): KubeObject[] => {
@@ -128,6 +158,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     if (scope === CLUSTER_KEY) {
       for (const n of namespaces.list()) if (inScope(n.metadata?.name)) out.push(withKind(n, 'Namespace', 'v1'));
       for (const { kind, watched } of audited) if (CLUSTER_SCOPED.has(kind)) for (const o of watched.list()) out.push(withKind(o, kind, `${GROUP}/${VERSION}`));
+      for (const { resource, watched } of kinds.kinds()) if (!resource.namespaced) for (const o of watched.list()) out.push(withKind(o, resource.kind, resource.apiVersion));
       return out;
     }
     const ns = scope.slice(3);
@@ -135,11 +166,15 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
       if (CLUSTER_SCOPED.has(kind)) continue;
       for (const o of watched.list()) if (o.metadata?.namespace === ns) out.push(withKind(o, kind, `${GROUP}/${VERSION}`));
     }
+    if (!excluded.has(ns)) {
+      for (const { resource, watched } of kinds.kinds()) if (resource.namespaced) for (const o of watched.list(ns)) out.push(withKind(o, resource.kind, resource.apiVersion));
+    }
     return out;
   };
   const allScopes = (): string[] => {
     const scopes = new Set<string>([CLUSTER_KEY]);
     for (const { kind, watched } of audited) if (!CLUSTER_SCOPED.has(kind)) for (const o of watched.list()) scopes.add(scopeOf(o));
+    for (const { resource, watched } of kinds.kinds()) if (resource.namespaced) for (const o of watched.list()) if (auditable(o)) scopes.add(scopeOf(o));
     for (const s of knownScopes) scopes.add(s);
     return [...scopes];
   };
@@ -207,6 +242,28 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     enqueue(IMPACT_KEY);
   };
 
+  const trendStore = options.trend ? new TrendStore(kubeConfig, options.trend) : undefined;
+  const trendBounds: TrendBounds = { intervalMs: options.trend?.intervalMs ?? DEFAULT_TREND_INTERVAL_MS, retentionMs: options.trend?.retentionMs ?? DEFAULT_TREND_RETENTION_MS };
+  /** Newest point known to be stored: saves reading the ConfigMap after every scan. */
+  let lastTrendPoint: TrendPoint | undefined;
+  let trendRetryAt = 0;
+  const recordTrend = async (now: Date): Promise<void> => {
+    if (!trendStore || now.getTime() < trendRetryAt) return;
+    if (lastTrendPoint && !pointDue([lastTrendPoint], now, trendBounds)) return;
+    const summary = emptySummary();
+    for (const audits of scopeAudits.values()) for (const a of audits) for (const v of a.verdicts) summary[v.result] += 1;
+    try {
+      const { written, points } = await trendStore.append({ time: now.toISOString(), summary }, trendBounds);
+      lastTrendPoint = points[points.length - 1];
+      if (written) logger.debug({ points: points.length, configMap: `${trendStore.namespace}/${trendStore.name}` }, 'reports: compliance trend point written');
+    } catch (err) {
+      // The trend is a by-product: a failed write is retried after the next scan, the scan stands.
+      lastTrendPoint = undefined;
+      trendRetryAt = now.getTime() + TREND_RETRY_MS;
+      logger.warn({ err: err instanceof Error ? err.message : String(err), configMap: `${trendStore.namespace}/${trendStore.name}` }, 'reports: could not write the compliance trend');
+    }
+  };
+
   const reconcileImpact = async (): Promise<void> => {
     // Impact counts a whole scan: wait while scopes are still queued or running.
     if (busy(IMPACT_KEY)) {
@@ -214,6 +271,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
       return;
     }
     const now = new Date(clock.now());
+    await recordTrend(now);
     const all = [...scopeAudits.values()].flat();
     for (const p of store.policies()) {
       const impact = impactOf(p.name, all, now);
@@ -262,6 +320,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
       store.upsertPolicy({ ...p, apiVersion: `${GROUP}/${VERSION}`, kind: 'Policy' });
     }
     enqueueAll();
+    // The kinds to watch follow the policy set; refresh() re-queues once new ones are listed.
+    void kinds.refresh();
   });
   const expiryTimers = new Map<string, Timer>();
   exceptions.on((ex, event) => {
@@ -283,6 +343,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
 
   const informers = [namespaces, policies, exceptions, ...audited.map((a) => a.watched)];
   await Promise.all(informers.map((w) => w.start()));
+  await kinds.refresh();
   for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) if (inScope(ns)) knownScopes.add(`ns/${ns}`);
 
   let loops: Promise<void>[] = [];
@@ -317,6 +378,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   }
   let rescan = clock.setTimer(function tick() {
     enqueueAll();
+    // Kinds that were not served or not permitted get another try.
+    void kinds.refresh();
     rescan = clock.setTimer(tick, rescanPeriodMs);
   }, rescanPeriodMs);
 
@@ -331,6 +394,11 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   return {
     registry,
     audits: () => scopeAudits,
+    selectedKinds: () => ({
+      watched: Object.fromEntries(kinds.kinds().map((k) => [k.resource.resourceType, k.resource.apiVersion])),
+      unavailable: Object.fromEntries(kinds.problems()),
+    }),
+    kindsSettled: () => kinds.refresh(),
     idle,
     scanAll: async () => {
       const started = Date.now();
@@ -353,6 +421,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
         await stopWorking();
       }
       await Promise.all(informers.map((w) => w.stop()));
+      await kinds.stop();
     },
   };
 }

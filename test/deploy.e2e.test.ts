@@ -41,6 +41,15 @@ describe('deploy/ on the real apiserver', () => {
         'deployment.apps/kidp-broker-kubernetes',
         'service/kidp-status-api',
         'clusterrole.rbac.authorization.k8s.io/kidp-controllers',
+        'deployment.apps/kidp-reports',
+        'clusterrole.rbac.authorization.k8s.io/kidp-reports',
+        'clusterrole.rbac.authorization.k8s.io/kidp-reports-audit',
+        'clusterrole.rbac.authorization.k8s.io/kidp-reports-audit-core',
+        'clusterrolebinding.rbac.authorization.k8s.io/kidp-reports-audit',
+        'role.rbac.authorization.k8s.io/kidp-reports',
+        'deployment.apps/kidp-dashboard',
+        'service/kidp-dashboard',
+        'role.rbac.authorization.k8s.io/kidp-dashboard',
       ]),
     );
     expect(out.split('\n').filter((l) => l.includes('(server dry run)')).length).toBe(objects.length);

@@ -14,6 +14,8 @@ import { DECISIONS_TOPIC } from '../admission/decision-stream.js';
 import type { PolicyReportResult } from '../reports/result.js';
 import { runReports, type RunningReports } from '../reports/controller.js';
 import { kubectl, kubectlOk } from './kubectl.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 
 const work = mkdtempSync(join(tmpdir(), 'kidp-reports-e2e-'));
 const V = 'platform.kidp.io/v1alpha1';
@@ -363,5 +365,246 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
       wouldDeny: 1,
       examples: [{ uid: 'u1', user: 'mallory', operation: 'UPDATE', resource: `Database ${ns}/db-ok`, rule: 'no-mallory', message: 'mallory may not change databases' }],
     });
+  });
+});
+
+describe('background audit of kinds outside platform.kidp.io that the Policies select (Deployment.apps)', () => {
+  const id = Date.now().toString(36);
+  const ns = `rpt-core-${id}`;
+  const policy = `rpt-replicas-${id}`;
+  const RUN = 'kidp-e2e-run';
+  let reports: RunningReports;
+  /** The controller's log lines, to check what it says about a kind the apiserver does not serve. */
+  const logs: { level: number; msg: string; resourceType?: string; policies?: string[]; reason?: string }[] = [];
+
+  const deployment = (name: string, replicas: number) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns, labels: { [RUN]: ns } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } },
+    },
+  });
+  const replicasPolicy = {
+    apiVersion: V,
+    kind: 'Policy',
+    metadata: { name: policy },
+    spec: {
+      mode: 'Audit',
+      // Widget.example.com is served by nothing: a warning, and the Deployments are audited all the same.
+      selector: { resourceTypes: ['Deployment.apps', 'Widget.example.com'], matchLabels: { [RUN]: ns } },
+      rules: [{ name: 'min-replicas', expression: 'object.spec.?replicas.orValue(1) >= 2', messageExpression: "'deployment ' + object.metadata.name + ' needs at least 2 replicas'", severity: 'medium' }],
+    },
+  };
+  const stored = async (): Promise<PolicyReportResult[]> =>
+    (JSON.parse(await kubectlOk(['get', 'policyreports', '-n', ns, '-l', 'reports.kidp.io/report=audit', '-o', 'json'])) as { items: StoredReport[] }).items.flatMap((r) => r.results).filter((r) => r.policy === policy);
+  const resultOf = (rs: PolicyReportResult[], kind: string, name: string) => rs.find((r) => r.resources[0]?.kind === kind && r.resources[0]?.name === name);
+  const widgetWarnings = () => logs.filter((l) => l.level === 40 && l.resourceType === 'Widget.example.com');
+
+  beforeAll(async () => {
+    await kubectlOk(['create', 'namespace', ns]);
+    // Created before the Policy exists: only the Policy's arrival can bring them into the audit.
+    await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'List', items: [deployment('web', 1), deployment('api', 3)] }) });
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as (typeof logs)[number]) });
+    reports = await runReports({ kubeconfig: process.env.KUBECONFIG, logger, debounceMs: 100, namespaces: [ns] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await reports?.stop();
+    await kubectl(['delete', 'policy', policy, '--ignore-not-found']);
+    await kubectl(['delete', 'deployments,configmaps,policyreports', '-l', `${RUN}=${ns}`, '-n', ns, '--ignore-not-found']);
+    await kubectl(['delete', 'policyreports', '--all', '-n', ns, '--ignore-not-found']);
+    // The Namespace stays (no controller-manager finishes deleting namespaces here); it is empty.
+  });
+
+  it('a Policy selecting Deployment.apps brings the existing Deployments into the namespace PolicyReport within a bounded time', async () => {
+    const started = Date.now();
+    await kubectlOk(['apply', '-f', '-'], { input: json(replicasPolicy) });
+    const rs = await until('a fail result for Deployment web', async () => {
+      const r = await stored();
+      return resultOf(r, 'Deployment', 'web')?.result === 'fail' && resultOf(r, 'Deployment', 'api') ? r : undefined;
+    }, 30_000);
+    const ms = Date.now() - started;
+    console.log(`background audit of a core kind: Policy create -> Deployment fail result in the PolicyReport in ${ms} ms`);
+    expect(ms).toBeLessThan(15_000);
+    const result = (name: string, outcome: 'pass' | 'fail', message?: string) => ({
+      source: 'kidp',
+      policy,
+      rule: 'min-replicas',
+      result: outcome,
+      severity: 'medium',
+      ...(message ? { message } : {}),
+      timestamp: { seconds: expect.any(Number) as unknown as number, nanos: expect.any(Number) as unknown as number },
+      scored: true,
+      resources: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: ns, uid: expect.any(String) as unknown as string }],
+    });
+    expect([...rs].sort((a, b) => (a.resources[0]!.name < b.resources[0]!.name ? -1 : 1))).toEqual([result('api', 'pass'), result('web', 'fail', 'deployment web needs at least 2 replicas')]);
+
+    const kinds = reports.selectedKinds();
+    expect(kinds.watched['Deployment.apps']).toBe('apps/v1');
+    expect(kinds.unavailable['Widget.example.com']).toBe('the apiserver serves no API group example.com; its objects are not audited until it is served');
+  });
+
+  it('warns once about a selected kind the apiserver does not serve, and keeps running', async () => {
+    // Two more refreshes (what the rescan does): the same reason is not logged again.
+    await reports.kindsSettled();
+    await reports.kindsSettled();
+    expect(widgetWarnings().map((l) => ({ msg: l.msg, policies: l.policies, reason: l.reason }))).toEqual([
+      {
+        msg: 'reports: Policies select Widget.example.com, which cannot be audited: the apiserver serves no API group example.com; its objects are not audited until it is served',
+        policies: [policy],
+        reason: 'the apiserver serves no API group example.com; its objects are not audited until it is served',
+      },
+    ]);
+  });
+
+  it('kidp policy impact previews an unapplied Policy on existing Deployments too', async () => {
+    const file = join(work, `impact-${policy}.json`);
+    writeFileSync(file, json({ ...replicasPolicy, metadata: { name: `${policy}-preview` } }));
+    const run = () =>
+      new Promise<{ stdout: string; stderr: string }>((resolve, reject) =>
+        execFile('npx', ['tsx', 'cli/main.ts', 'policy', 'impact', '-f', file, '--kubeconfig', process.env.KUBECONFIG ?? '', '--json'], { cwd: process.cwd() }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stdout, stderr }))),
+      );
+    const { stdout, stderr } = await run();
+    expect((JSON.parse(stdout) as { impact: unknown }).impact).toMatchObject({
+      evaluated: 2,
+      wouldDeny: 1,
+      examples: [{ kind: 'Deployment', namespace: ns, name: 'web', rule: 'min-replicas', message: 'deployment web needs at least 2 replicas' }],
+    });
+    expect(stderr).toContain('note: Widget.example.com is not previewed: the apiserver serves no API group example.com');
+  });
+
+  it('fixing the Deployment turns its result to pass; the rescan keeps auditing it and writes nothing new', async () => {
+    await kubectlOk(['apply', '-f', '-'], { input: json(deployment('web', 2)) });
+    const r = await until('web passing', async () => {
+      const x = resultOf(await stored(), 'Deployment', 'web');
+      return x?.result === 'pass' ? x : undefined;
+    }, 20_000);
+    expect(r).toMatchObject({ result: 'pass', resources: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }] });
+    await reports.idle();
+    const again = await reports.scanAll();
+    expect(again).toMatchObject({ written: 0, deleted: 0 });
+    const audited = (reports.audits().get(`ns/${ns}`) ?? []).map((a) => `${a.key} ${a.verdicts.map((v) => v.result).join(',')}`).sort();
+    expect(audited).toEqual([`Deployment/${ns}/api pass`, `Deployment/${ns}/web pass`]);
+  });
+
+  it('follows the Policy: selecting ConfigMap instead starts watching ConfigMaps and drops the Deployment results', async () => {
+    await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns, labels: { [RUN]: ns } }, data: { mode: 'debug' } }) });
+    const changed = {
+      ...replicasPolicy,
+      spec: {
+        ...replicasPolicy.spec,
+        selector: { resourceTypes: ['ConfigMap'], matchLabels: { [RUN]: ns } },
+        rules: [{ name: 'no-debug', expression: "object.?data.?mode.orValue('') != 'debug'", message: 'debug mode is not for shared namespaces', severity: 'low' }],
+      },
+    };
+    await kubectlOk(['apply', '-f', '-'], { input: json(changed) });
+    const rs = await until('only the ConfigMap result', async () => {
+      const r = await stored();
+      return r.length === 1 && resultOf(r, 'ConfigMap', 'settings') ? r : undefined;
+    }, 20_000);
+    expect(rs).toEqual([
+      {
+        source: 'kidp',
+        policy,
+        rule: 'no-debug',
+        result: 'fail',
+        severity: 'low',
+        message: 'debug mode is not for shared namespaces',
+        timestamp: { seconds: expect.any(Number) as unknown as number, nanos: expect.any(Number) as unknown as number },
+        scored: true,
+        resources: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', namespace: ns, uid: expect.any(String) as unknown as string }],
+      },
+    ]);
+    await reports.kindsSettled();
+    const kinds = reports.selectedKinds();
+    expect(kinds.watched.ConfigMap).toBe('v1');
+    // No other Policy here selects Widget.example.com: it is no longer wanted, so no longer a problem.
+    expect(kinds.unavailable['Widget.example.com']).toBeUndefined();
+  });
+});
+
+describe('the reports controller with only the RBAC deploy/reports.yaml grants', () => {
+  const id = Date.now().toString(36);
+  const ns = `rpt-rbac-${id}`;
+  const name = `rpt-rbac-${id}`;
+  const policy = `rpt-rbac-${id}`;
+  const RUN = 'kidp-e2e-run';
+  let reports: RunningReports;
+  const warnings: { msg: string; resourceType?: string; reason?: string }[] = [];
+
+  /** A ClusterRole of deploy/reports.yaml, under this run's name, bound to this run's ServiceAccount. */
+  const grant = async (deployed: string, as: string) => {
+    const docs = parseAllDocuments(readFileSync(join(process.cwd(), 'deploy', 'reports.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; rules?: unknown[] });
+    const role = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === deployed);
+    if (!role?.rules) throw new Error(`deploy/reports.yaml has no ClusterRole ${deployed} with rules`);
+    await kubectlOk(['apply', '-f', '-'], {
+      input: json({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: as }, rules: role.rules },
+          { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: as }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: as }, subjects: [{ kind: 'ServiceAccount', name, namespace: ns }] },
+        ],
+      }),
+    });
+  };
+
+  beforeAll(async () => {
+    await kubectlOk(['create', 'namespace', ns]);
+    await kubectlOk(['create', 'serviceaccount', name, '-n', ns]);
+    await grant('kidp-reports', name);
+    await kubectlOk(['apply', '-f', '-'], {
+      input: json({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: ns, labels: { [RUN]: ns } }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1' }] } } } }),
+    });
+    // The controller as the ServiceAccount: the admin kubeconfig's cluster, the account's token.
+    const token = (await kubectlOk(['create', 'token', name, '-n', ns, '--duration=1h'])).trim();
+    const admin = new KubeConfig();
+    admin.loadFromFile(process.env.KUBECONFIG ?? '');
+    const cluster = admin.getCurrentCluster();
+    if (!cluster) throw new Error('the admin kubeconfig names no cluster');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({ clusters: [cluster], users: [{ name, token }], contexts: [{ name, cluster: cluster.name, user: name }], currentContext: name });
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as (typeof warnings)[number]) });
+    reports = await runReports({ kubeConfig, logger, debounceMs: 100, namespaces: [ns] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await reports?.stop();
+    await kubectl(['delete', 'policy', policy, '--ignore-not-found']);
+    await kubectl(['delete', 'clusterrolebinding,clusterrole', name, `${name}-audit`, '--ignore-not-found']);
+    await kubectl(['delete', 'deployments,serviceaccounts,policyreports', '--all', '-n', ns, '--ignore-not-found']);
+  });
+
+  it('without read access to a selected kind: a warning naming the missing grant, no crash; with kidp-reports-audit-core: audited', async () => {
+    await kubectlOk(['apply', '-f', '-'], {
+      input: json({ apiVersion: V, kind: 'Policy', metadata: { name: policy }, spec: { mode: 'Audit', selector: { resourceTypes: ['Deployment.apps'], matchLabels: { [RUN]: ns } }, rules: [{ name: 'min-replicas', expression: 'object.spec.?replicas.orValue(1) >= 2', message: 'needs at least 2 replicas' }] } }),
+    });
+    const reason = await until('Deployment.apps reported unavailable', async () => {
+      await reports.kindsSettled();
+      return reports.selectedKinds().unavailable['Deployment.apps'];
+    }, 20_000);
+    expect(reason).toMatch(/^forbidden to list deployments \(apps\/v1\): grant the reports controller get, list and watch on it \(deploy\/reports\.yaml/);
+    expect(warnings.filter((w) => w.resourceType === 'Deployment.apps').map((w) => w.reason)).toEqual([reason]);
+
+    // What the aggregated kidp-reports-audit would hold on a real cluster. Bound directly:
+    // aggregation is kube-controller-manager's work, and none runs here.
+    await grant('kidp-reports-audit-core', `${name}-audit`);
+    await until('Deployment.apps watched once the grant is there (the rescan retries)', async () => {
+      await reports.kindsSettled();
+      return reports.selectedKinds().watched['Deployment.apps'];
+    }, 20_000);
+    const result = await until('a fail result for web, written as the ServiceAccount', async () => {
+      const items = (JSON.parse(await kubectlOk(['get', 'policyreports', '-n', ns, '-o', 'json'])) as { items: StoredReport[] }).items;
+      return items.flatMap((r) => r.results).find((r) => r.policy === policy && r.resources[0]?.name === 'web');
+    }, 20_000);
+    expect(result).toMatchObject({ result: 'fail', message: 'needs at least 2 replicas', resources: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }] });
+    // Policy status.impact is written with the same grants.
+    await until('status.impact', async () => {
+      const p = JSON.parse(await kubectlOk(['get', 'policy', policy, '-o', 'json'])) as { status?: { impact?: { wouldDeny: number } } };
+      return p.status?.impact?.wouldDeny === 1 ? true : undefined;
+    }, 20_000);
   });
 });

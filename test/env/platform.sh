@@ -73,11 +73,16 @@ start_platform() {
   echo "$broker_port" >"$RUN/broker.port"
   start_daemon controllers 'kidp controllers running' controllers run --kubeconfig "$kubeconfig" --kafka "$kafka" \
     --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default
-  start_daemon reports 'reports controller running' reports run --kubeconfig "$kubeconfig" --lease-namespace default
+  # The platform namespace holds the persisted compliance trend (ConfigMap kidp-compliance-trend).
+  local kubectl_bin
+  kubectl_bin=$(bash "$here/env.sh" env | sed -n "s/^export KUBECTL=//p")
+  KUBECONFIG=$kubeconfig "$kubectl_bin" get namespace kidp-system >/dev/null 2>&1 ||
+    KUBECONFIG=$kubeconfig "$kubectl_bin" create namespace kidp-system >/dev/null
+  start_daemon reports 'reports controller running' reports run --kubeconfig "$kubeconfig" --lease-namespace default --platform-namespace kidp-system
   local dashboard_port
   dashboard_port=$(cat "$RUN/dashboard.port" 2>/dev/null || free_port_above 8080)
   echo "$dashboard_port" >"$RUN/dashboard.port"
-  start_daemon dashboard '' dashboard serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$dashboard_port"
+  start_daemon dashboard '' dashboard serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$dashboard_port" --platform-namespace kidp-system
   start_daemon broker 'kidp broker running' broker run --kubeconfig "$kubeconfig" --kafka "$kafka" \
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
     --status-api-url "https://127.0.0.1:$status_port"
