@@ -1,8 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { deployPath, deployWebhookManifests } from './deploy-manifests.js';
-import { webhookConfigurations, coreRules } from './webhook-config.js';
+import { webhookConfigurations, coreRules, CORE_RESOURCES } from './webhook-config.js';
+import { resourceTypeOf } from '../policy-engine/policy/index.js';
 
 describe('webhook configurations', () => {
+  it('names each core kind as a Policy selects it (resourceTypeOf), so a selected kind gets its rule', () => {
+    const mismatched = Object.entries(CORE_RESOURCES)
+      .map(([type, { group }]) => ({ type, derived: resourceTypeOf({ group, kind: type.split('.')[0] as string }) }))
+      .filter(({ type, derived }) => type !== derived);
+    expect(mismatched).toEqual([]);
+    // The core Service is Service.core; `Service` is KIDP's own kind and needs no core rule.
+    expect({ core: coreRules(['Service.core']), kidp: coreRules(['Service']) }).toEqual({
+      core: [{ apiGroups: [''], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['services'], scope: '*' }],
+      kidp: [],
+    });
+  });
+
   it('deploy/webhook-configurations.yaml is what the code generates (npm run generate:deploy)', () => {
     expect(readFileSync(deployPath(), 'utf8')).toBe(deployWebhookManifests());
   });

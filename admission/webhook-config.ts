@@ -11,7 +11,8 @@ export const CORE_RESOURCES: Readonly<Record<string, { group: string; resource: 
   Pod: { group: '', resource: 'pods' },
   Namespace: { group: '', resource: 'namespaces' },
   ConfigMap: { group: '', resource: 'configmaps' },
-  Service: { group: '', resource: 'services' },
+  // `Service` alone is KIDP's own Service kind (resourceTypeOf): the core one is Service.core.
+  'Service.core': { group: '', resource: 'services' },
   ServiceAccount: { group: '', resource: 'serviceaccounts' },
   'Deployment.apps': { group: 'apps', resource: 'deployments' },
   'StatefulSet.apps': { group: 'apps', resource: 'statefulsets' },
