@@ -105,7 +105,7 @@ const round2 = (n: number): number => Math.round(n * 100) / 100;
 type Generator = (options: unknown, params: RequestOptions, request: (p: RequestOptions, cb: (res: IncomingMessage) => void) => ClientRequest, callback: (res: IncomingMessage) => void) => ClientRequest;
 
 /** loadtest at a fixed, evenly spaced rate; latencies timed here per request. */
-async function fixedRate(port: number, ca: string, rate: number, seconds: number): Promise<{ latencies: number[]; errors: number }> {
+async function fixedRate(port: number, ca: string, rate: number, seconds: number): Promise<{ latencies: number[]; errors: number; connections: number }> {
   const latencies: number[] = [];
   let next = 0;
   let body = '';
@@ -118,7 +118,7 @@ async function fixedRate(port: number, ca: string, rate: number, seconds: number
       callback(res);
     });
   };
-  const run = loadTest as unknown as (o: Record<string, unknown>) => Promise<{ totalErrors: number }>;
+  const run = loadTest as unknown as (o: Record<string, unknown>) => Promise<{ totalErrors: number; clients: number }>;
   const result = await run({
     url: `https://127.0.0.1:${port}/validate`,
     method: 'POST',
@@ -130,7 +130,7 @@ async function fixedRate(port: number, ca: string, rate: number, seconds: number
     maxSeconds: seconds,
     quiet: true,
   });
-  return { latencies, errors: result.totalErrors };
+  return { latencies, errors: result.totalErrors, connections: result.clients };
 }
 
 function maxThroughput(port: number, seconds: number, connections: number): Promise<autocannon.Result> {
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   console.log(`${POLICY_COUNT} policies; AdmissionReview bytes: ${JSON.stringify(sizes)}; ${DURATION_S} s per scenario`);
   console.log(TASKSET && CORES > 1 ? `1 worker: server pinned to core ${CORES - 1}, load generators to cores 0-${CORES - 2}; 2 workers: nothing pinned` : 'no taskset or one core: nothing pinned');
   const results: Result[] = [];
-  for (const workers of [1, 2]) {
+  for (const workers of (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number)) {
     pinSelf(workers === 1 ? `0-${Math.max(0, CORES - 2)}` : `0-${CORES - 1}`);
     const { child, port } = await startServer(workers, join(work, 'tls.crt'), join(work, 'tls.key'));
     try {
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
       const sorted = [...fixed.latencies].sort((a, b) => a - b);
       results.push({
         workers,
-        scenario: `fixed ${FIXED_RATE}/s, evenly spaced (loadtest)`,
+        scenario: `fixed ${FIXED_RATE}/s, evenly spaced (loadtest, ${fixed.connections} connections)`,
         reviews: sorted.length,
         reviewsPerSecond: Math.round(sorted.length / DURATION_S),
         p50ms: round2(percentile(sorted, 0.5)),
