@@ -21,9 +21,9 @@
 // 250 ClusterIPs, shared with everything else on the cluster).
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import pino from 'pino';
-import { BrokerMetrics, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer } from '../../brokers/index.js';
+import { BrokerMetrics, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
 import { runControllers } from '../../controllers/index.js';
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 500);
@@ -82,15 +82,45 @@ async function main(): Promise<void> {
   });
 
   const brokerMetrics = new BrokerMetrics();
-  const handler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
+  // Per-Service timestamps (Date.now(), one process) of each hop, to say where the time goes.
+  const stages = { dispatchStart: new Map<string, number>(), dispatchEnd: new Map<string, number>(), reported: new Map<string, number>(), handleStart: new Map<string, number>(), handleEnd: new Map<string, number>() };
+  const first = (m: Map<string, number>, name: string, at: number) => {
+    if (!m.has(name)) m.set(name, at);
+  };
+  const realHandler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
+  const handler: StatusHandler = {
+    async handle(event, auth) {
+      const name = event.resource.name;
+      if (event.phase === 'Ready') {
+        first(stages.reported, name, Date.parse(event.reportedAt));
+        first(stages.handleStart, name, Date.now());
+      }
+      const outcome = await realHandler.handle(event, auth);
+      if (event.phase === 'Ready') first(stages.handleEnd, name, Date.now());
+      return outcome;
+    },
+  };
   const statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP, metrics: brokerMetrics });
   const broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger, metrics: brokerMetrics });
   await broker.joined;
-  const dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger, metrics: brokerMetrics });
+  const realDispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger, metrics: brokerMetrics });
+  const dispatcher: Dispatcher = {
+    async dispatch(request, target) {
+      const name = request.resource.name;
+      first(stages.dispatchStart, name, Date.now());
+      const transport = await realDispatcher.dispatch(request, target);
+      first(stages.dispatchEnd, name, Date.now());
+      return transport;
+    },
+    close: () => realDispatcher.close(),
+  };
   const controllers = await runControllers({ kubeConfig, dispatcher, identity: `bench-${process.pid}`, leaseNamespace: 'default', leaseName: `kidp-bench-${RUN}`, workers: WORKERS, logger });
   while (!controllers.isLeader()) await new Promise((r) => setTimeout(r, 50));
 
   const appliedAt = new Map<string, number>();
+  /** The same moments on the wall clock, for the per-hop split against broker timestamps. */
+  const appliedWall = new Map<string, number>();
+  const readyWall = new Map<string, number>();
   const readyAt = new Map<string, number>();
   /** When this process first saw the controller's Dispatched record: splits the latency into controller and broker shares. */
   const dispatchedAt = new Map<string, number>();
@@ -105,6 +135,7 @@ async function main(): Promise<void> {
     if (!dispatchedAt.has(name) && conditions.some((c) => c.type === 'Dispatched')) dispatchedAt.set(name, performance.now());
     if ((o as { status?: { phase?: string } }).status?.phase === 'Ready' && !readyAt.has(name)) {
       readyAt.set(name, performance.now());
+      readyWall.set(name, Date.now());
       if (readyAt.size === COUNT) allReady();
     }
   };
@@ -132,6 +163,7 @@ async function main(): Promise<void> {
         body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Service', metadata: { name, labels: { bench: RUN }, finalizers: ['platform.kidp.io/cleanup'] }, spec: { owner: { kind: 'Application', name: 'bench' }, environment: 'development', target: TARGET, image: `registry.kidp.io/bench/${name}:1.0.0`, replicas: 1, port: 8080 } },
       });
       appliedAt.set(name, performance.now());
+      appliedWall.set(name, Date.now());
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, creator));
@@ -152,6 +184,19 @@ async function main(): Promise<void> {
   const toReady = split(dispatchedAt, readyAt);
   console.log(`  apply -> Dispatched recorded (controller) ms: p50 ${percentile(toDispatched, 50).toFixed(0)}, p95 ${percentile(toDispatched, 95).toFixed(0)}`);
   console.log(`  Dispatched -> Ready (Kafka, broker, status handler) ms: p50 ${percentile(toReady, 50).toFixed(0)}, p95 ${percentile(toReady, 95).toFixed(0)}`);
+  const hops: Array<[string, Map<string, number>, Map<string, number>]> = [
+    ['apply -> dispatch start (controller queue, reconcile)', appliedWall, stages.dispatchStart],
+    ['dispatch (Kafka produce, acked)', stages.dispatchStart, stages.dispatchEnd],
+    ['acked -> broker applied (consume wait + apply)', stages.dispatchEnd, stages.reported],
+    ['broker applied -> status handler start (status produce + consume wait)', stages.reported, stages.handleStart],
+    ['status handler start -> Ready seen by this watch (reads, checks, status write)', stages.handleStart, readyWall],
+    ['status handler, whole call (with its Event)', stages.handleStart, stages.handleEnd],
+  ];
+  console.log('where the time goes, per Service, ms (p50 / p95 / max):');
+  for (const [label, from, to] of hops) {
+    const d = split(from, to);
+    console.log(`  ${label}: ${percentile(d, 50).toFixed(0)} / ${percentile(d, 95).toFixed(0)} / ${(d.at(-1) ?? NaN).toFixed(0)}`);
+  }
   console.log(`creates: ${COUNT} in ${((appliedAll - t0) / 1000).toFixed(1)} s (${(COUNT / ((appliedAll - t0) / 1000)).toFixed(0)}/s)`);
   console.log(`sustained: ${readyAt.size} Ready in ${((lastReady - t0) / 1000).toFixed(1)} s from the first create = ${(readyAt.size / ((lastReady - t0) / 1000)).toFixed(1)} resources/s`);
   console.log(`target p95 apply -> Ready <= ${TARGET_P95_MS} ms: ${p95 <= TARGET_P95_MS && readyAt.size === COUNT ? 'met' : 'NOT met'}`);
@@ -194,6 +239,14 @@ async function main(): Promise<void> {
         await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'services', name }).catch(() => undefined);
       }),
     );
+  }
+  // What the broker created: namespaces never finish terminating here (no controller
+  // manager), so without this every run's Services would keep their ClusterIPs.
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
+  await apps.deleteCollectionNamespacedDeployment({ namespace: TARGET_NS }).catch(() => undefined);
+  const created = await core.listNamespacedService({ namespace: TARGET_NS }).catch(() => ({ items: [] as V1Service[] }));
+  for (let i = 0; i < created.items.length; i += 50) {
+    await Promise.all(created.items.slice(i, i + 50).map((s) => core.deleteNamespacedService({ namespace: TARGET_NS, name: s.metadata?.name ?? '' }).catch(() => undefined)));
   }
   await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'applications', name: 'bench' }).catch(() => undefined);
   await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name: TARGET }).catch(() => undefined);
