@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { keepConnectionsAlive } from '../kube/connections.js';
 import type { DeployableKind, StatusEvent } from './contract.js';
 import { ForbiddenError, ResourceNotFoundError, StatusConflictError } from './errors.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -305,6 +306,7 @@ interface DeploymentTargetObject {
 }
 
 export function createStatusHandler(options: StatusHandlerOptions): StatusHandler {
+  keepConnectionsAlive(options.kubeConfig);
   const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const now = options.now ?? (() => new Date());

@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Dispatcher } from '../brokers/index.js';
 import type { Application, DeploymentTarget, Team } from '../crds/types.js';
+import { keepConnectionsAlive } from '../kube/connections.js';
 import type { Action } from './actions.js';
 import { reconcileApplication } from './application.js';
 import { Applier } from './apply.js';
@@ -92,6 +93,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
     else kubeConfig.loadFromDefault();
   }
+  keepConnectionsAlive(kubeConfig);
   const logger = (options.logger ?? pino({ name: 'kidp-controllers' })).child({ identity: options.identity });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;

@@ -7,6 +7,7 @@
 // reports available replicas; a broker for a real cluster would also wait for rollout.
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { keepConnectionsAlive } from '../../kube/connections.js';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
 import { ANNOTATION_RESOURCE_UID, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
@@ -39,6 +40,7 @@ export class KubernetesApplier {
   private readonly core: CoreV1Api;
 
   constructor(kubeConfig: KubeConfig) {
+    keepConnectionsAlive(kubeConfig);
     this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
