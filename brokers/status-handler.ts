@@ -29,6 +29,12 @@ export const RECENT_EVENT_IDS_KEPT = 20;
 export const STATUS_CONFLICT_ATTEMPTS = 6;
 /** Base delay between 409 retries, doubled each time: the competing write has already landed. */
 export const STATUS_CONFLICT_BACKOFF_MS = 25;
+/**
+ * A DeploymentTarget read (the broker identity an event is checked against) serves the
+ * events of the next second: a burst of events for one target then costs one read, not one
+ * each. A target edited by hand is obeyed at most this much later.
+ */
+export const TARGET_CACHE_MS = 1_000;
 
 const HTTP_NOT_FOUND = 404;
 const HTTP_CONFLICT = 409;
@@ -215,13 +221,18 @@ async function updateStatus<R>(
   ref: { kind: DeployableKind; namespace: string; name: string },
   change: (object: DeployableObject) => { status: DeployableStatus; result: R } | { result: R },
   sleep: (ms: number) => Promise<void>,
+  /** The object as just read by the caller: the first attempt starts from it instead of reading again. */
+  read?: DeployableObject,
 ): Promise<{ result: R; object: DeployableObject; written: boolean }> {
   const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
   let lastConflict: unknown;
   for (let attempt = 1; attempt <= STATUS_CONFLICT_ATTEMPTS; attempt++) {
     let object: DeployableObject;
     try {
-      object = (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ref.namespace, plural: PLURALS[ref.kind], name: ref.name })) as DeployableObject;
+      object =
+        attempt === 1 && read
+          ? read
+          : ((await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ref.namespace, plural: PLURALS[ref.kind], name: ref.name })) as DeployableObject);
     } catch (err) {
       if (isApiError(err, HTTP_NOT_FOUND)) throw new ResourceNotFoundError(what, { cause: err });
       throw err;
@@ -314,13 +325,26 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
   const instance = options.instance ?? hostname();
   const { logger } = options;
 
-  async function getTarget(name: string): Promise<DeploymentTargetObject | undefined> {
-    try {
-      return (await api.getClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name })) as DeploymentTargetObject;
-    } catch (err) {
-      if (isApiError(err, HTTP_NOT_FOUND)) return undefined;
-      throw err;
-    }
+  const targets = new Map<string, { at: number; target: Promise<DeploymentTargetObject | undefined> }>();
+
+  /** One read per target per TARGET_CACHE_MS, shared by the events handled meanwhile; a failed read is not kept. */
+  function getTarget(name: string): Promise<DeploymentTargetObject | undefined> {
+    const at = now().getTime();
+    const cached = targets.get(name);
+    if (cached && at - cached.at < TARGET_CACHE_MS) return cached.target;
+    const target = (async () => {
+      try {
+        return (await api.getClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name })) as DeploymentTargetObject;
+      } catch (err) {
+        if (isApiError(err, HTTP_NOT_FOUND)) return undefined;
+        throw err;
+      }
+    })();
+    targets.set(name, { at, target });
+    target.catch(() => {
+      if (targets.get(name)?.target === target) targets.delete(name);
+    });
+    return target;
   }
 
   /**
@@ -417,6 +441,7 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
             return { status: d.status, result: { result: 'applied', phase: d.status.phase ?? 'Unknown' } };
           },
           sleep,
+          object,
         );
         const { result, written } = update;
         object = update.object;
