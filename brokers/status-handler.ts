@@ -65,6 +65,8 @@ export interface DeployableStatus {
   recentEventIds?: string[];
   connectionSecretRef?: { name?: string; namespace?: string };
   databaseConnectionSecretRefs?: DatabaseConnectionRef[];
+  /** The failure a broker last reported, while phase is Failed: the controllers re-send non-permanent ones with backoff. */
+  failure?: { requestId: string; permanent: boolean };
   [key: string]: unknown;
 }
 
@@ -168,6 +170,9 @@ export function statusAfterEvent(object: DeployableObject, event: StatusEvent, n
     lastStatusTime: now.toISOString(),
     recentEventIds: [...(status.recentEventIds ?? []), event.eventId].slice(-RECENT_EVENT_IDS_KEPT),
   };
+  // Machine-readable for the controllers' retry (controllers/deployable.ts); any other phase ends the failure.
+  if (event.phase === 'Failed') next.failure = { requestId: event.requestId, permanent: event.permanent === true };
+  else delete next.failure;
   if (object.kind === 'Database' || object.kind === 'Cache') {
     if (event.phase === 'Deleted') delete next.connectionSecretRef;
     else if (event.outputs?.connectionSecretRef) next.connectionSecretRef = { ...event.outputs.connectionSecretRef };
