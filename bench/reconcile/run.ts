@@ -106,12 +106,14 @@ async function main(): Promise<void> {
   const handler: StatusHandler = {
     async handle(event, auth) {
       const name = event.resource.name;
-      if (event.phase === 'Ready') {
+      // Names repeat across runs; only this run's namespace counts.
+      const ours = event.resource.namespace === NS;
+      if (ours && event.phase === 'Ready') {
         first(stages.reported, name, Date.parse(event.reportedAt));
         first(stages.handleStart, name, Date.now());
       }
       const outcome = await realHandler.handle(event, auth);
-      if (event.phase === 'Ready') first(stages.handleEnd, name, Date.now());
+      if (ours && event.phase === 'Ready') first(stages.handleEnd, name, Date.now());
       return outcome;
     },
   };
