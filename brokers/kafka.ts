@@ -2,11 +2,12 @@
 // producer keyed by resource uid, and a consumer loop that never dies on a bad message —
 // malformed or unhandleable messages go to `<topic>.dlq` with the reason in a header.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, IHeaders, Kafka as KafkaClient, LogEntry, Producer } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Kafka as KafkaClient, KafkaMessage, LogEntry, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, StatusEvent } from './contract.js';
 import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
 import { BrokersError, MalformedMessageError, UnsupportedVersionError } from './errors.js';
+import { ConcurrencyLimit, processByKey } from './key-lanes.js';
 import type { Parsed } from './protocol.js';
 import { encodeMessage } from './protocol.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -29,6 +30,20 @@ export const KAFKA_CLIENT_RETRIES = 3;
 export const HANDLER_ATTEMPTS = 4;
 /** First delay between handler attempts, doubled each time (0.2 s, 0.4 s, 0.8 s). */
 export const HANDLER_BACKOFF_MS = 200;
+/**
+ * Messages one consumer handles at once (across keys; one key is always one at a time).
+ * Handlers wait on apiserver round trips, so a few dozen overlap well; past ~16 the local
+ * 2-core apiserver only queues them (bench/reconcile/README.md).
+ */
+export const DEFAULT_CONSUMER_CONCURRENCY = 16;
+/** Handled offsets are committed at least this often inside a long batch: a crash then re-delivers ~1 s of work, not a whole batch. */
+export const COMMIT_INTERVAL_MS = 1_000;
+/**
+ * Upper bound on one coalesced produce request: half of Kafka's default
+ * message.max.bytes (1 MiB per record batch), so a coalesced batch is never refused for
+ * its size; a single larger message still goes alone, as it would have.
+ */
+export const PRODUCE_BATCH_MAX_BYTES = 512 * 1024;
 
 export interface KafkaConnection {
   brokers: string[];
@@ -79,7 +94,9 @@ export const PROTOCOL_TOPICS: readonly string[] = [REQUESTS_TOPIC, STATUS_TOPIC,
 
 /**
  * Idempotent (the broker de-duplicates a retried batch), one in-flight request per
- * connection as kafkajs requires for idempotence, so per-uid order holds.
+ * connection as kafkajs requires for idempotence, so per-uid order holds. kafkajs also
+ * serialises every send of an idempotent producer behind one lock, so send through a
+ * CoalescingProducer when sends are concurrent.
  */
 export function createProducer(kafka: KafkaClient): Producer {
   return kafka.producer({
@@ -94,13 +111,77 @@ export function topicFor(message: DeploymentRequest | StatusEvent): string {
   return message.kind === 'DeploymentRequest' ? REQUESTS_TOPIC : STATUS_TOPIC;
 }
 
-/** Sends one protocol message, keyed by resource uid so every message of one object stays in order. */
-export async function sendMessage(producer: Producer, message: DeploymentRequest | StatusEvent): Promise<void> {
+/** A protocol message as a Kafka record, keyed by resource uid so every message of one object stays in order. */
+export function recordFor(message: DeploymentRequest | StatusEvent): { topic: string; message: Message } {
   const headers: IHeaders =
     message.kind === 'DeploymentRequest'
       ? { 'kidp-request-id': message.requestId, 'kidp-target': message.target.name, 'kidp-broker': message.target.identity }
       : { 'kidp-event-id': message.eventId, 'kidp-target': message.target, 'kidp-broker': message.broker };
-  await producer.send({ topic: topicFor(message), acks: -1, messages: [{ key: message.resource.uid, value: encodeMessage(message), headers }] });
+  return { topic: topicFor(message), message: { key: message.resource.uid, value: encodeMessage(message), headers } };
+}
+
+function recordBytes(message: Message): number {
+  const size = (v: Message['key'] | Message['value']) => (v === null || v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  let bytes = size(message.key) + size(message.value);
+  for (const [k, v] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(k) + (typeof v === 'string' ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length : 0);
+  return bytes;
+}
+
+interface QueuedRecord {
+  topic: string;
+  message: Message;
+  bytes: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Sends that arrive while a produce request is in flight leave together in the next one.
+ * kafkajs lets an idempotent producer have one request in flight, so without this N
+ * concurrent sends cost N acked round trips one after another (the controllers' dispatch
+ * measured 107 ms mean in a burst of 240, against ~10 ms alone). The first send goes at
+ * once — no linger — so a lone send is not delayed. Records keep their order within a
+ * request, and callers that send one key's messages one after another keep that order.
+ */
+export class CoalescingProducer {
+  private readonly queue: QueuedRecord[] = [];
+  private flushing = false;
+
+  constructor(
+    readonly producer: Producer,
+    private readonly maxBytes = PRODUCE_BATCH_MAX_BYTES,
+  ) {}
+
+  /** Resolves once Kafka acked the request that carried this record (acks: all). */
+  send(record: { topic: string; message: Message }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...record, bytes: recordBytes(record.message), resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        let bytes = 0;
+        let n = 0;
+        while (n < this.queue.length && (n === 0 || bytes + (this.queue[n]?.bytes ?? 0) <= this.maxBytes)) bytes += this.queue[n++]?.bytes ?? 0;
+        const batch = this.queue.splice(0, n);
+        const topics = new Map<string, Message[]>();
+        for (const r of batch) topics.set(r.topic, [...(topics.get(r.topic) ?? []), r.message]);
+        try {
+          await this.producer.sendBatch({ acks: -1, topicMessages: [...topics].map(([topic, messages]) => ({ topic, messages })) });
+          for (const r of batch) r.resolve();
+        } catch (err) {
+          // All or nothing per request: each caller sees the failure and retries or falls back on its own.
+          for (const r of batch) r.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
 }
 
 export interface ConsumeOptions<T> {
@@ -115,6 +196,8 @@ export interface ConsumeOptions<T> {
   sleep?: (ms: number) => Promise<void>;
   /** True for errors worth retrying; default: anything that is not a BrokersError. */
   isTransient?: (err: unknown) => boolean;
+  /** Messages handled at once, across keys (default DEFAULT_CONSUMER_CONCURRENCY); one key is always one at a time. */
+  concurrency?: number;
 }
 
 export interface RunningConsumer {
@@ -127,16 +210,20 @@ export interface RunningConsumer {
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Consumes `topic` in `groupId`. Offsets are committed after each message is handled or
- * dead-lettered, so a restarted consumer resumes where it left off (at-least-once; the
- * receivers are idempotent on request and event ids).
+ * Consumes `topic` in `groupId`. Within a partition, messages of one key (one resource) are
+ * handled in offset order and different keys concurrently, up to `concurrency` handlers
+ * across all partitions (key-lanes.ts). Offsets are committed up to the end of the handled
+ * prefix, during and after each batch, so a restarted consumer resumes where it left off
+ * (at-least-once; the receivers are idempotent on request and event ids).
  */
 export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<RunningConsumer> {
   const { kafka, topic, logger } = options;
   const sleep = options.sleep ?? realSleep;
   const isTransient = options.isTransient ?? ((err: unknown) => !(err instanceof BrokersError));
-  const dlq = createProducer(kafka);
-  await dlq.connect();
+  const limit = new ConcurrencyLimit(options.concurrency ?? DEFAULT_CONSUMER_CONCURRENCY);
+  const dlqProducer = createProducer(kafka);
+  await dlqProducer.connect();
+  const dlq = new CoalescingProducer(dlqProducer);
   const consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
   const joined = new Promise<void>((resolve) => {
     const off = consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -148,45 +235,61 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
   await consumer.subscribe({ topic, fromBeginning: true });
 
   async function deadLetter(value: Buffer | null, key: Buffer | null, headers: IHeaders | undefined, reason: string, at: string): Promise<void> {
-    await dlq.send({
-      topic: topic + DLQ_SUFFIX,
-      acks: -1,
-      messages: [{ key, value, headers: { ...(headers ?? {}), [DLQ_REASON_HEADER]: reason, [DLQ_SOURCE_HEADER]: at } }],
-    });
+    await dlq.send({ topic: topic + DLQ_SUFFIX, message: { key, value, headers: { ...(headers ?? {}), [DLQ_REASON_HEADER]: reason, [DLQ_SOURCE_HEADER]: at } } });
+  }
+
+  /** Handles or dead-letters one message; throws only when even the dead-letter send failed (the batch then stops and is re-delivered). */
+  async function handleMessage(partition: number, message: KafkaMessage): Promise<void> {
+    const at = `${topic}/${partition}@${message.offset}`;
+    const log = logger.child({ topic, partition, offset: message.offset });
+    if (message.value === null) {
+      log.warn({ reason: 'empty message' }, 'dead-lettering message');
+      await deadLetter(null, message.key, message.headers, 'empty message (no value)', at);
+      return;
+    }
+    const parsed = options.parse(message.value);
+    if (!parsed.ok) {
+      const kind = parsed.error instanceof UnsupportedVersionError ? 'unsupported_version' : parsed.error instanceof MalformedMessageError ? 'malformed' : 'invalid';
+      options.metrics?.error('kafka_consume', 'kafka', kind);
+      log.warn({ code: parsed.error.code, reason: parsed.error.message }, 'dead-lettering malformed message');
+      await deadLetter(message.value, message.key, message.headers, parsed.error.message, at);
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await options.handle(parsed.value, { partition, offset: message.offset });
+        return;
+      } catch (err) {
+        const retry = isTransient(err) && attempt < HANDLER_ATTEMPTS;
+        log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, attempt, retry }, 'message handler failed');
+        if (!retry) {
+          options.metrics?.error('kafka_consume', 'kafka', 'handler');
+          await deadLetter(message.value, message.key, message.headers, `handler failed after ${attempt} attempt(s): ${(err as Error).message}`, at);
+          return;
+        }
+        await sleep(HANDLER_BACKOFF_MS * 2 ** (attempt - 1));
+      }
+    }
   }
 
   await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      const at = `${topic}/${partition}@${message.offset}`;
-      const log = logger.child({ topic, partition, offset: message.offset });
-      if (message.value === null) {
-        log.warn({ reason: 'empty message' }, 'dead-lettering message');
-        await deadLetter(null, message.key, message.headers, 'empty message (no value)', at);
-        return;
-      }
-      const parsed = options.parse(message.value);
-      if (!parsed.ok) {
-        const kind = parsed.error instanceof UnsupportedVersionError ? 'unsupported_version' : parsed.error instanceof MalformedMessageError ? 'malformed' : 'invalid';
-        options.metrics?.error('kafka_consume', 'kafka', kind);
-        log.warn({ code: parsed.error.code, reason: parsed.error.message }, 'dead-lettering malformed message');
-        await deadLetter(message.value, message.key, message.headers, parsed.error.message, at);
-        return;
-      }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await options.handle(parsed.value, { partition, offset: message.offset });
-          return;
-        } catch (err) {
-          const retry = isTransient(err) && attempt < HANDLER_ATTEMPTS;
-          log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, attempt, retry }, 'message handler failed');
-          if (!retry) {
-            options.metrics?.error('kafka_consume', 'kafka', 'handler');
-            await deadLetter(message.value, message.key, message.headers, `handler failed after ${attempt} attempt(s): ${(err as Error).message}`, at);
-            return;
-          }
-          await sleep(HANDLER_BACKOFF_MS * 2 ** (attempt - 1));
-        }
-      }
+    // Every partition of the topic at once; the limit, not the partition count, bounds the work.
+    partitionsConsumedConcurrently: DEFAULT_PARTITIONS,
+    eachBatchAutoResolve: false,
+    autoCommitInterval: COMMIT_INTERVAL_MS,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      await processByKey({
+        // latin1 maps every byte to one character: distinct binary keys stay distinct.
+        messages: batch.messages.map((message) => ({ key: message.key === null ? null : message.key.toString('latin1'), offset: message.offset, message })),
+        limit,
+        handle: ({ message }) => handleMessage(batch.partition, message),
+        resolveOffset,
+        keepGoing: () => isRunning() && !isStale(),
+        afterEach: async () => {
+          await heartbeat();
+          await commitOffsetsIfNecessary();
+        },
+      });
     },
   });
 
@@ -195,7 +298,7 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
     joined,
     async stop() {
       await consumer.disconnect();
-      await dlq.disconnect();
+      await dlqProducer.disconnect();
     },
   };
 }
@@ -223,7 +326,7 @@ const unrefSleep = (ms: number) =>
  * disconnecting under it would leak a socket.
  */
 export class DeadlineProducer {
-  private current: { producer: Promise<Producer>; inFlight: Set<Promise<void>> } | undefined;
+  private current: { producer: Promise<CoalescingProducer>; inFlight: Set<Promise<void>> } | undefined;
   private readonly retiring = new Set<Promise<void>>();
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -234,13 +337,13 @@ export class DeadlineProducer {
     this.sleep = options.sleep ?? unrefSleep;
   }
 
-  private slot(): { producer: Promise<Producer>; inFlight: Set<Promise<void>> } {
+  private slot(): { producer: Promise<CoalescingProducer>; inFlight: Set<Promise<void>> } {
     if (!this.current) {
       const producer = (async () => {
         if (this.options.ensure) await ensureTopics(this.kafka, this.options.ensure);
         const p = createProducer(this.kafka);
         await p.connect();
-        return p;
+        return new CoalescingProducer(p);
       })();
       producer.catch(() => undefined);
       this.current = { producer, inFlight: new Set() };
@@ -254,7 +357,7 @@ export class DeadlineProducer {
     if (!old) return;
     const done = Promise.allSettled([...old.inFlight])
       .then(() => old.producer)
-      .then((p) => p.disconnect())
+      .then((p) => p.producer.disconnect())
       .catch(() => undefined);
     this.retiring.add(done);
     void done.finally(() => this.retiring.delete(done));
@@ -262,7 +365,7 @@ export class DeadlineProducer {
 
   async send(message: DeploymentRequest | StatusEvent): Promise<void> {
     const slot = this.slot();
-    const send = (async () => sendMessage(await slot.producer, message))();
+    const send = (async () => (await slot.producer).send(recordFor(message)))();
     slot.inFlight.add(send);
     void send.then(
       () => slot.inFlight.delete(send),

@@ -160,8 +160,12 @@ export function encodeMessage(message: DeploymentRequest | StatusEvent): Buffer 
 /**
  * Deterministic (DESIGN.md §3): the same object at the same generation always yields the
  * same id, so a controller that crashes after sending re-sends the same request, and the
- * broker's idempotency makes the second delivery a no-op.
+ * broker's idempotency makes the second delivery a no-op. A re-send after a broker
+ * reported a transient failure is attempt 2, 3, …: `<uid>-<generation>-retry<n>` (deletes
+ * keep the `-delete` suffix), also deterministic, and new to the broker so its status
+ * events are too.
  */
-export function requestIdFor(uid: string, generation: number, action: 'deploy' | 'delete'): string {
-  return action === 'deploy' ? `${uid}-${generation}` : `${uid}-${generation}-delete`;
+export function requestIdFor(uid: string, generation: number, action: 'deploy' | 'delete', attempt = 1): string {
+  const base = attempt > 1 ? `${uid}-${generation}-retry${attempt}` : `${uid}-${generation}`;
+  return action === 'deploy' ? base : `${base}-delete`;
 }

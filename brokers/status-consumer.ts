@@ -22,6 +22,8 @@ export interface StatusConsumerOptions {
   clientId?: string;
   metrics?: BrokerMetrics;
   sleep?: (ms: number) => Promise<void>;
+  /** Events applied at once, across resources (default 16); one resource's events are always one at a time. */
+  concurrency?: number;
 }
 
 export async function startStatusConsumer(options: StatusConsumerOptions): Promise<{ stop(): Promise<void> }> {
@@ -36,6 +38,7 @@ export async function startStatusConsumer(options: StatusConsumerOptions): Promi
     logger,
     metrics: options.metrics,
     sleep: options.sleep,
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     // A lost optimistic-concurrency race is worth another go; other catalogue errors
     // (forbidden, not found) will not change by retrying.
     isTransient: (err) => err instanceof StatusConflictError || !(err instanceof BrokersError),

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { keepConnectionsAlive } from '../kube/connections.js';
 import type { DeployableKind, StatusEvent } from './contract.js';
 import { ForbiddenError, ResourceNotFoundError, StatusConflictError } from './errors.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -28,6 +29,12 @@ export const RECENT_EVENT_IDS_KEPT = 20;
 export const STATUS_CONFLICT_ATTEMPTS = 6;
 /** Base delay between 409 retries, doubled each time: the competing write has already landed. */
 export const STATUS_CONFLICT_BACKOFF_MS = 25;
+/**
+ * A DeploymentTarget read (the broker identity an event is checked against) serves the
+ * events of the next second: a burst of events for one target then costs one read, not one
+ * each. A target edited by hand is obeyed at most this much later.
+ */
+export const TARGET_CACHE_MS = 1_000;
 
 const HTTP_NOT_FOUND = 404;
 const HTTP_CONFLICT = 409;
@@ -58,6 +65,8 @@ export interface DeployableStatus {
   recentEventIds?: string[];
   connectionSecretRef?: { name?: string; namespace?: string };
   databaseConnectionSecretRefs?: DatabaseConnectionRef[];
+  /** The failure a broker last reported, while phase is Failed: the controllers re-send non-permanent ones with backoff. */
+  failure?: { requestId: string; permanent: boolean };
   [key: string]: unknown;
 }
 
@@ -161,6 +170,9 @@ export function statusAfterEvent(object: DeployableObject, event: StatusEvent, n
     lastStatusTime: now.toISOString(),
     recentEventIds: [...(status.recentEventIds ?? []), event.eventId].slice(-RECENT_EVENT_IDS_KEPT),
   };
+  // Machine-readable for the controllers' retry (controllers/deployable.ts); any other phase ends the failure.
+  if (event.phase === 'Failed') next.failure = { requestId: event.requestId, permanent: event.permanent === true };
+  else delete next.failure;
   if (object.kind === 'Database' || object.kind === 'Cache') {
     if (event.phase === 'Deleted') delete next.connectionSecretRef;
     else if (event.outputs?.connectionSecretRef) next.connectionSecretRef = { ...event.outputs.connectionSecretRef };
@@ -214,13 +226,18 @@ async function updateStatus<R>(
   ref: { kind: DeployableKind; namespace: string; name: string },
   change: (object: DeployableObject) => { status: DeployableStatus; result: R } | { result: R },
   sleep: (ms: number) => Promise<void>,
+  /** The object as just read by the caller: the first attempt starts from it instead of reading again. */
+  read?: DeployableObject,
 ): Promise<{ result: R; object: DeployableObject; written: boolean }> {
   const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
   let lastConflict: unknown;
   for (let attempt = 1; attempt <= STATUS_CONFLICT_ATTEMPTS; attempt++) {
     let object: DeployableObject;
     try {
-      object = (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ref.namespace, plural: PLURALS[ref.kind], name: ref.name })) as DeployableObject;
+      object =
+        attempt === 1 && read
+          ? read
+          : ((await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ref.namespace, plural: PLURALS[ref.kind], name: ref.name })) as DeployableObject);
     } catch (err) {
       if (isApiError(err, HTTP_NOT_FOUND)) throw new ResourceNotFoundError(what, { cause: err });
       throw err;
@@ -305,6 +322,7 @@ interface DeploymentTargetObject {
 }
 
 export function createStatusHandler(options: StatusHandlerOptions): StatusHandler {
+  keepConnectionsAlive(options.kubeConfig);
   const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
   const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const now = options.now ?? (() => new Date());
@@ -312,13 +330,26 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
   const instance = options.instance ?? hostname();
   const { logger } = options;
 
-  async function getTarget(name: string): Promise<DeploymentTargetObject | undefined> {
-    try {
-      return (await api.getClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name })) as DeploymentTargetObject;
-    } catch (err) {
-      if (isApiError(err, HTTP_NOT_FOUND)) return undefined;
-      throw err;
-    }
+  const targets = new Map<string, { at: number; target: Promise<DeploymentTargetObject | undefined> }>();
+
+  /** One read per target per TARGET_CACHE_MS, shared by the events handled meanwhile; a failed read is not kept. */
+  function getTarget(name: string): Promise<DeploymentTargetObject | undefined> {
+    const at = now().getTime();
+    const cached = targets.get(name);
+    if (cached && at - cached.at < TARGET_CACHE_MS) return cached.target;
+    const target = (async () => {
+      try {
+        return (await api.getClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name })) as DeploymentTargetObject;
+      } catch (err) {
+        if (isApiError(err, HTTP_NOT_FOUND)) return undefined;
+        throw err;
+      }
+    })();
+    targets.set(name, { at, target });
+    target.catch(() => {
+      if (targets.get(name)?.target === target) targets.delete(name);
+    });
+    return target;
   }
 
   /**
@@ -415,6 +446,7 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
             return { status: d.status, result: { result: 'applied', phase: d.status.phase ?? 'Unknown' } };
           },
           sleep,
+          object,
         );
         const { result, written } = update;
         object = update.object;

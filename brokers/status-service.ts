@@ -15,6 +15,8 @@ export interface StatusServiceOptions {
   metrics?: BrokerMetrics;
   /** Status consumer group; default `kidp-status-handler`. */
   groupId?: string;
+  /** Status events applied at once (default 16); one resource's are always one at a time. */
+  concurrency?: number;
   /** The HTTPS status API; omit to consume the topic only. */
   api?: { host?: string; port: number; tls: { certPem: string; keyPem: string }; jwksCaBundle?: string };
 }
@@ -33,7 +35,7 @@ export async function runStatusService(options: StatusServiceOptions): Promise<R
   try {
     const consumer =
       options.kafkaBrokers.length > 0
-        ? await startStatusConsumer({ kafkaBrokers: options.kafkaBrokers, handler, logger: options.logger, metrics: options.metrics, groupId: options.groupId })
+        ? await startStatusConsumer({ kafkaBrokers: options.kafkaBrokers, handler, logger: options.logger, metrics: options.metrics, groupId: options.groupId, concurrency: options.concurrency })
         : undefined;
     return {
       url: api?.url,

@@ -14,13 +14,23 @@ import { untilSignal } from './daemons.js';
 
 export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --cert-dir DIR [--kubeconfig FILE]
                       [--status-port 9444] [--lease-namespace kidp-system] [--identity NAME]
-      Run the reconcilers (leader-elected on a Lease) and the status service: the
-      JWT-authenticated status API on HTTPS and the status-topic consumer.
+                      [--workers 16]
+      Run the reconcilers (leader-elected on a Lease; --workers per kind) and the status
+      service: the JWT-authenticated status API on HTTPS and the status-topic consumer.
   kidp broker run --kafka HOST:PORT[,..] --cert-dir DIR --signing-key-file FILE
                   [--identity kubernetes-broker] [--kubeconfig FILE] [--webhook-port 9445]
-                  [--status-api-url URL]
-      Run the reference kubernetes broker. The signing key (ES256, PKCS#8 PEM) is created
+                  [--status-api-url URL] [--concurrency 16]
+      Run the reference kubernetes broker (--concurrency: requests applied at once, one
+      resource's always one at a time). The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget.`;
+
+/** A positive integer flag, or a message naming it. */
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, not ${JSON.stringify(value)}`);
+  return n;
+}
 
 function kubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -43,10 +53,12 @@ export async function controllersRun(args: string[]): Promise<number> {
       'status-port': { type: 'string', default: '9444' },
       'lease-namespace': { type: 'string', default: 'kidp-system' },
       identity: { type: 'string', default: `${hostname()}-${process.pid}` },
+      workers: { type: 'string' },
     },
     strict: true,
   });
   if (!values.kafka || !values['cert-dir']) throw new Error('kidp controllers run needs --kafka and --cert-dir');
+  const workers = positiveInteger('workers', values.workers);
   const log = pino({ name: 'kidp-controllers' });
   const kc = kubeConfig(values.kubeconfig);
   const kafkaBrokers = values.kafka.split(',');
@@ -64,6 +76,7 @@ export async function controllersRun(args: string[]): Promise<number> {
     identity: values.identity,
     leaseNamespace: values['lease-namespace'],
     logger: log,
+    ...(workers !== undefined ? { workers } : {}),
   });
   log.info({ statusApi: status.url }, 'kidp controllers running');
   return untilSignal(async () => {
@@ -84,9 +97,11 @@ export async function brokerRun(args: string[]): Promise<number> {
       'webhook-port': { type: 'string', default: '9445' },
       'signing-key-file': { type: 'string' },
       'status-api-url': { type: 'string' },
+      concurrency: { type: 'string' },
     },
     strict: true,
   });
+  const concurrency = positiveInteger('concurrency', values.concurrency);
   if (!values.kafka || !values['cert-dir'] || !values['signing-key-file']) {
     throw new Error('kidp broker run needs --kafka, --cert-dir and --signing-key-file');
   }
@@ -108,6 +123,7 @@ export async function brokerRun(args: string[]): Promise<number> {
     ...(values['status-api-url'] ? { statusApi: { url: values['status-api-url'], caBundle: material.caBundlePem } } : {}),
     signingKeyPem: readFileSync(keyFile, 'utf8'),
     logger: log,
+    ...(concurrency !== undefined ? { concurrency } : {}),
   });
   log.info({ webhookURL: broker.webhookURL, identity: values.identity }, 'kidp broker running');
   return untilSignal(() => broker.stop(), log);

@@ -19,6 +19,33 @@ export interface BackoffPolicy {
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: BACKOFF_BASE_MS, maxMs: BACKOFF_MAX_MS, factor: BACKOFF_FACTOR, jitter: BACKOFF_JITTER };
 
+/** First re-send after a broker reported a transient failure: such failures are apiserver or network blips on the target, which pass in seconds. */
+export const BROKER_RETRY_BASE_MS = 5_000;
+/** Longest wait between re-sends: a target that stays broken is still tried every 5 minutes, so it heals unattended without being hammered. */
+export const BROKER_RETRY_MAX_MS = 5 * 60_000;
+
+/** Re-sends of a request that a broker reported as failed (not permanently): doubling, ±20 %, 5 s to 5 min. */
+export const BROKER_RETRY_BACKOFF: BackoffPolicy = { baseMs: BROKER_RETRY_BASE_MS, maxMs: BROKER_RETRY_MAX_MS, factor: BACKOFF_FACTOR, jitter: BACKOFF_JITTER };
+
+/**
+ * A fraction in [0, 1) fixed by `seed` (FNV-1a, then murmur3's finalizer): jitter for a pure reconciler, the same on
+ * every replica and after a restart, and different between resources that failed together.
+ */
+export function seededFraction(seed: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) {
+    h ^= seed.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // murmur3's finalizer: FNV alone barely moves the high bits when only the last character differs.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 2 ** 32;
+}
+
 /**
  * Delay before retry number `failures` (1 = first retry): base·factor^(failures-1), spread
  * by ±jitter with `random()` ∈ [0, 1), and never above maxMs.

@@ -1,7 +1,7 @@
 // Table-driven: each row is (object, targets, time) → the complete list of actions.
 import type { DeploymentTarget, Service, Database } from '../crds/types.js';
 import type { Action } from './actions.js';
-import { reconcileDeployable, resolveTarget, type Deployable } from './deployable.js';
+import { parseRequestId, reconcileDeployable, requestIdFor, resolveTarget, type Deployable } from './deployable.js';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const T = '2026-03-01T12:00:00Z';
@@ -50,6 +50,26 @@ function expand(actions: Action[]): unknown[] {
 const dispatched = (id: string, at = T, transport = 'kafka') => ({ type: 'Dispatched', status: 'True' as const, observedGeneration: 2, lastTransitionTime: at, reason: 'RequestSent', message: `request ${id} sent to broker kubernetes-broker via ${transport}` });
 const id2 = `${UID}-2`;
 const del2 = `${UID}-2-delete`;
+const retry2 = `${UID}-2-retry2`;
+const retry3 = `${UID}-2-retry3`;
+/** BROKER_RETRY_BACKOFF for this uid: 5 s / 10 s doubled, ±20 % seeded by uid and attempt (pinned here so a change shows). */
+const RETRY_AFTER_ATTEMPT_1_MS = 5_577;
+const RETRY_AFTER_ATTEMPT_2_MS = 10_394;
+/** What the status handler leaves after a broker's Failed event (brokers/status-handler.ts statusAfterEvent). */
+const brokerFailed = (requestId: string, permanent: boolean, recorded = id2, at = EARLIER): Service['status'] => ({
+  phase: 'Failed',
+  observedGeneration: 2,
+  requestId: recorded,
+  target: 'local-production',
+  lastStatusTime: at,
+  failure: { requestId, permanent },
+  conditions: [
+    dispatched(recorded, EARLIER),
+    { type: 'Deployed', status: 'False', observedGeneration: 2, lastTransitionTime: at, reason: 'ApplyFailed', message: `${permanent ? 'permanent failure, not retried' : 'failure'}: apiserver unavailable` },
+    { type: 'Ready', status: 'False', observedGeneration: 2, lastTransitionTime: at, reason: 'ApplyFailed', message: `${permanent ? 'permanent failure, not retried' : 'failure'}: apiserver unavailable` },
+    { type: 'StatusReported', status: 'True', observedGeneration: 2, lastTransitionTime: at, reason: 'StatusEventApplied', message: 'Failed' },
+  ],
+});
 
 interface Row {
   name: string;
@@ -206,6 +226,66 @@ const rows: Row[] = [
     expected: [],
   },
   {
+    name: 'broker reported a transient failure of the recorded request: wait out the backoff since the report',
+    object: service({ status: brokerFailed(id2, false) }),
+    now: new Date(Date.parse(EARLIER) + 1_000),
+    expected: [{ type: 'requeue', ms: RETRY_AFTER_ATTEMPT_1_MS - 1_000 }],
+  },
+  {
+    name: 'transient failure, backoff over: re-sends as attempt 2; sent → Deploying, failure cleared, Event; the retry can fail to send like any dispatch',
+    object: service({ status: brokerFailed(id2, false) }),
+    now: new Date(Date.parse(EARLIER) + RETRY_AFTER_ATTEMPT_1_MS),
+    expected: [
+      {
+        type: 'dispatch',
+        request: { ...request('deploy'), requestId: retry2, issuedAt: new Date(Date.parse(EARLIER) + RETRY_AFTER_ATTEMPT_1_MS).toISOString() },
+        target: { transport: 'kafka' },
+        sentVia: [
+          {
+            type: 'status',
+            ref,
+            resourceVersion: '100',
+            status: {
+              ...brokerFailed(id2, false),
+              failure: undefined,
+              phase: 'Deploying',
+              requestId: retry2,
+              conditions: [
+                { ...dispatched(retry2, '2026-03-01T11:59:55Z'), message: `request ${retry2} sent to broker kubernetes-broker via kafka (attempt 2, after a failure the broker reported)` },
+                ...(brokerFailed(id2, false)?.conditions ?? []).slice(1),
+              ],
+            },
+          },
+          { type: 'event', ref, eventType: 'Normal', reason: 'Deploying', message: `phase Failed -> Deploying: request ${retry2} sent to broker kubernetes-broker via kafka (attempt 2, after a failure the broker reported)` },
+          { type: 'requeue', ms: TIMEOUT },
+        ],
+        transient: [
+          expect.objectContaining({ type: 'status', status: expect.objectContaining({ phase: 'Pending' }) }),
+          { type: 'event', ref, eventType: 'Normal', reason: 'Pending', message: `phase Failed -> Pending: request ${retry2} could not be sent yet (retrying): kafka down` },
+        ],
+        permanent: expect.any(Array),
+      },
+    ],
+  },
+  {
+    name: 'the retry itself failed before its record landed: the next attempt waits for attempt 2\'s backoff, then goes out as attempt 3',
+    object: service({ status: brokerFailed(retry2, false) }),
+    now: new Date(Date.parse(EARLIER) + RETRY_AFTER_ATTEMPT_2_MS),
+    expected: [{ type: 'dispatch', request: { ...request('deploy'), requestId: retry3, issuedAt: new Date(Date.parse(EARLIER) + RETRY_AFTER_ATTEMPT_2_MS).toISOString() }, target: { transport: 'kafka' }, sentVia: expect.any(Array), transient: expect.any(Array), permanent: expect.any(Array) }],
+  },
+  {
+    name: 'a late failure of an older attempt than the recorded one: no retry, the recorded attempt is awaited',
+    object: service({ status: brokerFailed(id2, false, retry2) }),
+    now: new Date(Date.parse(EARLIER) + 10 * RETRY_AFTER_ATTEMPT_2_MS),
+    expected: [],
+  },
+  {
+    name: 'broker reported a permanent failure: Failed stays, nothing re-sent, even much later',
+    object: service({ status: brokerFailed(id2, true) }),
+    now: new Date(Date.parse(EARLIER) + 3_600_000),
+    expected: [],
+  },
+  {
     name: 'webhook transport of the target is passed to the dispatcher',
     object: service({ target: 'hooked' }),
     targets: [prod, hooked],
@@ -257,6 +337,21 @@ const rows: Row[] = [
     expected: [{ type: 'requeue', ms: 20_000 }],
   },
   {
+    name: 'delete reported failed, not permanently: re-sent as delete attempt 2 to the recorded target after the backoff',
+    object: service({ deletionTimestamp: T, status: { ...brokerFailed(del2, false, del2), phase: 'Failed' } }),
+    now: new Date(Date.parse(EARLIER) + 60_000),
+    expected: [
+      {
+        type: 'dispatch',
+        request: { ...request('delete'), requestId: `${UID}-2-retry2-delete`, issuedAt: new Date(Date.parse(EARLIER) + 60_000).toISOString() },
+        target: { transport: 'kafka' },
+        sentVia: [expect.objectContaining({ type: 'status', status: expect.objectContaining({ phase: 'Deleting', requestId: `${UID}-2-retry2-delete` }) }), expect.objectContaining({ type: 'event', reason: 'Deleting' }), { type: 'requeue', ms: TIMEOUT }],
+        transient: expect.any(Array),
+        permanent: expect.any(Array),
+      },
+    ],
+  },
+  {
     name: 'broker confirmed cleanup (Deployed=False CleanedUp): finalizer removed',
     object: service({ deletionTimestamp: T, status: { phase: 'Deleting', observedGeneration: 2, requestId: del2, conditions: [dispatched(del2, EARLIER), { type: 'Deployed', status: 'False', lastTransitionTime: T, reason: 'CleanedUp', message: 'gone' }] } }),
     expected: [{ type: 'finalizers', ref, resourceVersion: '100', finalizers: [] }],
@@ -291,5 +386,18 @@ describe('resolveTarget', () => {
     ['two defaults are ambiguous', db('staging'), [stagingB, stagingA], { reason: 'AmbiguousDeploymentTarget', message: 'no spec.target and 2 DeploymentTargets are default for environment staging (staging-a, staging-b); set spec.target or keep one default' }],
   ])('%s', (_name, obj, targets, expected) => {
     expect(resolveTarget(obj, targets)).toEqual(expected);
+  });
+});
+
+describe('request ids', () => {
+  it.each([
+    ['first deploy', requestIdFor(UID, 2, 'deploy'), 'deploy', { generation: 2, attempt: 1 }],
+    ['retried deploy', requestIdFor(UID, 2, 'deploy', 3), 'deploy', { generation: 2, attempt: 3 }],
+    ['retried delete keeps its suffix', requestIdFor(UID, 7, 'delete', 2), 'delete', { generation: 7, attempt: 2 }],
+    ['a delete id is not a deploy id', requestIdFor(UID, 2, 'delete'), 'deploy', undefined],
+    ["another object's id", requestIdFor('other-uid', 2, 'deploy'), 'deploy', undefined],
+    ['not an id at all', `${UID}-two`, 'deploy', undefined],
+  ] as const)('%s', (_name, id, action, expected) => {
+    expect(parseRequestId(id, UID, action)).toEqual(expected);
   });
 });

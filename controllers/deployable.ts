@@ -6,6 +6,7 @@
 import { PROTOCOL_VERSION, type DeployableKind, type DeploymentRequest, type TargetRef } from '../brokers/contract.js';
 import type { Cache, Database, DeploymentTarget, Service, Topic } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
+import { BROKER_RETRY_BACKOFF, backoffDelay, seededFraction } from './backoff.js';
 import { findCondition, sameJson, setCondition, type Condition } from './conditions.js';
 
 export const CLEANUP_FINALIZER = 'platform.kidp.io/cleanup';
@@ -25,9 +26,21 @@ export interface DeployableInput {
 
 type Status = NonNullable<Deployable['status']>;
 
-/** Deterministic (uid + generation, brokers/contract.ts): a re-send after a crash is the same request. */
-export function requestIdFor(uid: string, generation: number, action: 'deploy' | 'delete'): string {
-  return action === 'deploy' ? `${uid}-${generation}` : `${uid}-${generation}-delete`;
+/**
+ * Deterministic (uid + generation, brokers/protocol.ts): a re-send after a crash is the same
+ * request. Attempt n > 1 re-sends a request a broker reported as failed, not permanently.
+ */
+export function requestIdFor(uid: string, generation: number, action: 'deploy' | 'delete', attempt = 1): string {
+  const base = attempt > 1 ? `${uid}-${generation}-retry${attempt}` : `${uid}-${generation}`;
+  return action === 'deploy' ? base : `${base}-delete`;
+}
+
+/** The generation and attempt a request id of this object names (requestIdFor read back), or undefined. */
+export function parseRequestId(requestId: string, uid: string, action: 'deploy' | 'delete'): { generation: number; attempt: number } | undefined {
+  if (!uid || !requestId.startsWith(`${uid}-`)) return undefined;
+  const m = /^(\d+)(?:-retry(\d+))?(-delete)?$/.exec(requestId.slice(uid.length + 1));
+  if (!m || Boolean(m[3]) !== (action === 'delete')) return undefined;
+  return { generation: Number(m[1]), attempt: m[2] ? Number(m[2]) : 1 };
 }
 
 export function refOf(obj: Deployable): ObjectRef {
@@ -60,13 +73,13 @@ function targetRef(t: DeploymentTarget): TargetRef {
   return ref;
 }
 
-export function buildRequest(obj: Deployable, target: DeploymentTarget, action: 'deploy' | 'delete', now: Date): DeploymentRequest {
+export function buildRequest(obj: Deployable, target: DeploymentTarget, action: 'deploy' | 'delete', now: Date, attempt = 1): DeploymentRequest {
   const generation = obj.metadata.generation ?? 1;
   const uid = obj.metadata.uid ?? '';
   return {
     apiVersion: PROTOCOL_VERSION,
     kind: 'DeploymentRequest',
-    requestId: requestIdFor(uid, generation, action),
+    requestId: requestIdFor(uid, generation, action, attempt),
     action,
     target: targetRef(target),
     resource: {
@@ -114,9 +127,9 @@ function failed(obj: Deployable, now: Date, reason: string, message: string, dis
   return [...statusWrite(obj, next), ...phaseEvent(obj, status.phase, 'Failed', message)];
 }
 
-function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'deploy' | 'delete'): Action[] {
+function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'deploy' | 'delete', attempt = 1): Action[] {
   const { object: obj, now } = input;
-  const request = buildRequest(obj, target, action, now);
+  const request = buildRequest(obj, target, action, now, attempt);
   const status: Status = obj.status ?? {};
   const generation = obj.metadata.generation ?? 1;
   const transport = target.spec.broker.transport ?? 'kafka';
@@ -129,12 +142,16 @@ function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'dep
       target: dispatchTarget,
       sent: (used) => {
         // The status handler may already have reported on this very request (a fast broker
-        // beat this write): its phase stands.
-        const reported = action === 'deploy' && reportedOnGeneration(status, generation) && (status.phase === 'Ready' || status.phase === 'Failed' || status.phase === 'Deploying');
+        // beat this write): its phase stands. A failure reported on an earlier attempt is
+        // what this request retries, so it does not.
+        const earlierFailure = status.failure !== undefined && status.failure.requestId !== request.requestId;
+        const reported =
+          action === 'deploy' && reportedOnGeneration(status, generation) && (status.phase === 'Ready' || status.phase === 'Deploying' || (status.phase === 'Failed' && !earlierFailure));
         const phase: Phase = action === 'delete' ? 'Deleting' : reported ? (status.phase as Phase) : 'Deploying';
-        const message = dispatchedMessage(request.requestId, target.spec.broker.identity, used);
+        const message = dispatchedMessage(request.requestId, target.spec.broker.identity, used) + (attempt > 1 ? ` (attempt ${attempt}, after a failure the broker reported)` : '');
+        const { failure: _retried, ...rest } = status;
         const next: Status = {
-          ...status,
+          ...(earlierFailure ? rest : status),
           phase,
           observedGeneration: generation,
           requestId: request.requestId,
@@ -167,6 +184,34 @@ function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'dep
 function reportedOnGeneration(status: Status, generation: number): boolean {
   const c = findCondition(status.conditions as Condition[] | undefined, 'StatusReported');
   return c?.status === 'True' && c.observedGeneration === generation;
+}
+
+/**
+ * A broker reported the recorded request (or a later attempt of it) as failed, not
+ * permanently: re-send it as the next attempt once its backoff has passed since the report
+ * (BROKER_RETRY_BACKOFF; the jitter is seeded by the uid and attempt, so every replica and
+ * a restarted controller agree). Undefined when there is no such failure: a permanent one
+ * stays Failed, and one of an older attempt waits for the newer one's report.
+ */
+function retryAfterFailure(input: DeployableInput, action: 'deploy' | 'delete', recorded: { generation: number; attempt: number }): Action[] | undefined {
+  const { object: obj, now } = input;
+  const status: Status = obj.status ?? {};
+  const { failure } = status;
+  if (status.phase !== 'Failed' || !failure || failure.permanent) return undefined;
+  const uid = obj.metadata.uid ?? '';
+  const reported = parseRequestId(failure.requestId, uid, action);
+  if (!reported || reported.generation !== recorded.generation || reported.attempt < recorded.attempt) return undefined;
+  const delay = backoffDelay(reported.attempt, () => seededFraction(`${uid}/${reported.attempt}`), BROKER_RETRY_BACKOFF);
+  const reportedAt = status.lastStatusTime ? Date.parse(status.lastStatusTime) : now.getTime();
+  const wait = reportedAt + delay - now.getTime();
+  if (wait > 0) return [{ type: 'requeue', ms: wait }];
+  // Deletes go where the deployment was; a deploy follows the target as it is now.
+  const recordedTarget = action === 'delete' && status.target ? input.targets.find((t) => t.metadata.name === status.target) : undefined;
+  const resolution = recordedTarget ? { target: recordedTarget } : resolveTarget(obj, input.targets);
+  if (!('target' in resolution)) return failed(obj, now, resolution.reason, resolution.message);
+  // A delete of an older generation is retried as the current generation's first delete.
+  const attempt = reported.generation === (obj.metadata.generation ?? 1) ? reported.attempt + 1 : 1;
+  return dispatch(input, resolution.target, action, attempt);
 }
 
 /** Waiting for the broker: Unknown once the status timeout passes without a status event. */
@@ -209,7 +254,8 @@ function reconcileDeletion(input: DeployableInput): Action[] {
   const deleteId = requestIdFor(obj.metadata.uid ?? '', obj.metadata.generation ?? 1, 'delete');
   // A delete already sent (for any generation: the spec may change while terminating) is awaited, not re-sent.
   const sent = status.requestId?.endsWith('-delete') ? recordedDispatch(status, status.requestId) : undefined;
-  if (sent) return awaitStatus(input, sent);
+  const sentDelete = sent && status.requestId ? parseRequestId(status.requestId, obj.metadata.uid ?? '', 'delete') : undefined;
+  if (sent) return (sentDelete && retryAfterFailure(input, 'delete', sentDelete)) || awaitStatus(input, sent);
   // Clean up where it was deployed, even if spec.target has changed since.
   const recorded = status.target ? input.targets.find((t) => t.metadata.name === status.target) : undefined;
   const resolution = recorded ? { target: recorded } : resolveTarget(obj, input.targets);
@@ -229,9 +275,10 @@ export function reconcileDeployable(input: DeployableInput): Action[] {
   }
   const status: Status = obj.status ?? {};
   const generation = obj.metadata.generation ?? 1;
-  const id = requestIdFor(obj.metadata.uid ?? '', generation, 'deploy');
-  const sent = recordedDispatch(status, id);
-  if (sent) return awaitStatus(input, sent);
+  // The recorded request of this generation, whichever attempt it was.
+  const recorded = status.requestId ? parseRequestId(status.requestId, obj.metadata.uid ?? '', 'deploy') : undefined;
+  const sent = recorded?.generation === generation && status.requestId ? recordedDispatch(status, status.requestId) : undefined;
+  if (sent && recorded) return retryAfterFailure(input, 'deploy', recorded) ?? awaitStatus(input, sent);
   // A permanent failure of this generation is final until the spec changes.
   const dispatched = findCondition(status.conditions as Condition[] | undefined, 'Dispatched');
   if (status.phase === 'Failed' && status.observedGeneration === generation && dispatched?.status === 'False' && dispatched.reason === 'DispatchRejected') return [];

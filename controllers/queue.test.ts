@@ -1,5 +1,5 @@
 import { WorkQueue } from './queue.js';
-import { backoffDelay, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BACKOFF_JITTER, DEFAULT_BACKOFF } from './backoff.js';
+import { backoffDelay, seededFraction, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BACKOFF_JITTER, BROKER_RETRY_BACKOFF, BROKER_RETRY_BASE_MS, BROKER_RETRY_MAX_MS, DEFAULT_BACKOFF } from './backoff.js';
 import { ManualClock } from './manual-clock.js';
 
 /** Keys available right now, without waiting (each taken key is marked processing). */
@@ -123,5 +123,24 @@ describe('backoffDelay', () => {
         expect(d).toBeLessThanOrEqual(Math.min(BACKOFF_MAX_MS, Math.ceil(nominal * (1 + BACKOFF_JITTER))));
       }
     }
+  });
+});
+
+describe('seededFraction (the broker-retry jitter)', () => {
+  const seeds = Array.from({ length: 1_000 }, (_, i) => `${String(i).padStart(8, '0')}-2222-3333-4444-555555555555/${(i % 5) + 1}`);
+  const values = seeds.map(seededFraction);
+
+  it('is fixed by its seed and lies in [0, 1)', () => {
+    expect({ again: seeds.map(seededFraction), inRange: values.every((v) => v >= 0 && v < 1) }).toEqual({ again: values, inRange: true });
+  });
+
+  it('spreads resources that failed together over the whole jitter range (every tenth of [0, 1) used)', () => {
+    const deciles = new Set(values.map((v) => Math.floor(v * 10)));
+    expect([...deciles].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('gives re-send delays from 5 s ± 20 % up to the 5 min cap', () => {
+    const delays = [1, 2, 6, 30].map((attempt) => backoffDelay(attempt, () => 0.5, BROKER_RETRY_BACKOFF));
+    expect(delays).toEqual([BROKER_RETRY_BASE_MS, BROKER_RETRY_BASE_MS * 2, BROKER_RETRY_BASE_MS * 32, BROKER_RETRY_MAX_MS]);
   });
 });

@@ -90,6 +90,11 @@ export type CacheStatus = {
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
   lastStatusTime?: string;
+  /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
+  failure?: {
+    requestId: string;
+    permanent: boolean;
+  };
   connectionSecretRef?: {
     name?: string;
     namespace?: string;
@@ -208,6 +213,11 @@ export type DatabaseStatus = {
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
   lastStatusTime?: string;
+  /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
+  failure?: {
+    requestId: string;
+    permanent: boolean;
+  };
   connectionSecretRef?: {
     name?: string;
     namespace?: string;
@@ -502,6 +512,11 @@ export type ServiceStatus = {
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
   lastStatusTime?: string;
+  /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
+  failure?: {
+    requestId: string;
+    permanent: boolean;
+  };
   databaseConnectionSecretRefs?: Array<{
     database?: string;
     name?: string;
@@ -599,6 +614,11 @@ export type TopicStatus = {
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
   lastStatusTime?: string;
+  /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
+  failure?: {
+    requestId: string;
+    permanent: boolean;
+  };
 };
 
 /** A managed message topic. */

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
@@ -333,13 +333,95 @@ describe('controllers on the real apiserver and Kafka', () => {
     const pending = await phase('Service', 'hooked', 'Pending');
     expect(condition(pending, 'Dispatched')).toMatchObject({ status: 'False', reason: 'DispatchFailed' });
     expect(condition(pending, 'Dispatched')?.message).toContain(`request ${pending.metadata.uid}-1 could not be sent yet (retrying)`);
-    const errorsBefore = /kidp_reconciliation_duration_seconds_count\{kind="Service",result="error"\} (\d+)/.exec((await controllers?.registry.metrics()) ?? '')?.[1];
-    expect(Number(errorsBefore)).toBeGreaterThan(0);
+    // The reconcile records its error after the Pending write the test has just seen: wait for it.
+    const { value: errorsBefore } = await until('a Service reconcile counted as an error', async () => {
+      const n = Number(/kidp_reconciliation_duration_seconds_count\{kind="Service",result="error"\} (\d+)/.exec((await controllers?.registry.metrics()) ?? '')?.[1]);
+      return n > 0 ? n : undefined;
+    });
+    expect(errorsBefore).toBeGreaterThan(0);
 
     hookBroker = await runReferenceBroker({ identities: [HOOK_IDENTITY], kafkaBrokers: [process.env.KAFKA_BOOTSTRAP ?? ''], targetKubeConfig: kubeConfig, webhook: { port, tls: serving }, logger });
     const ready = await phase('Service', 'hooked', 'Ready');
     expect(condition(ready, 'Dispatched')).toEqual({ status: 'True', reason: 'RequestSent', message: `request ${ready.metadata.uid}-1 sent to broker ${HOOK_IDENTITY} via webhook` });
     expect(await events(NS, 'hooked')).toEqual(expect.arrayContaining(['Normal/Pending', 'Normal/Deploying']));
+  }, TEST_TIMEOUT_MS);
+
+  it('a broker-reported transient failure is re-sent with backoff until it succeeds; a permanent one stays Failed and is not re-sent', async () => {
+    // The target namespace's admission webhook is down (failurePolicy Fail, nothing listens):
+    // the apiserver answers the broker's Deployment apply with a 500, a transient failure.
+    // A Deployment of the other Service's name that KIDP does not own is a permanent one.
+    // In the Team's second namespace, under an Application of their own: the Application test below counts NS.
+    const ns = `${NS}-b`;
+    const flakyNs = `ctl-flaky-${RUN}`;
+    const flaky = `ctl-flaky-${RUN}`;
+    const webhookName = `ctl-flaky-${RUN}.e2e.kidp.io`;
+    const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    await kubectlOk(['create', 'namespace', flakyNs]);
+    await until(`namespace ${ns}`, () => core.readNamespace({ name: ns }));
+    await apply({ apiVersion: V, kind: 'Application', metadata: { name: 'retries', namespace: ns }, spec: { owner: { kind: 'Team', name: `team-${RUN}` }, environment: 'staging' } });
+    const phaseIn = async (name: string, wanted: string) =>
+      (await until(`Service ${name} phase ${wanted}`, async () => {
+        const o = await get('Service', name, ns);
+        return o?.status?.phase === wanted ? o : undefined;
+      })).value;
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name: webhookName },
+        webhooks: [
+          {
+            name: webhookName,
+            clientConfig: { url: 'https://127.0.0.1:1/validate' },
+            rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['deployments'] }],
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': flakyNs } },
+            failurePolicy: 'Fail',
+            sideEffects: 'None',
+            admissionReviewVersions: ['v1'],
+            timeoutSeconds: 2,
+          },
+        ],
+      },
+    });
+    try {
+      await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: flaky }, spec: { provider: 'kubernetes', environment: 'staging', namespace: flakyNs, broker: { identity: IDENTITY, transport: 'kafka' } } });
+      await apps.createNamespacedDeployment({
+        namespace: TARGET_NS,
+        body: { metadata: { name: 'taken' }, spec: { selector: { matchLabels: { app: 'taken' } }, template: { metadata: { labels: { app: 'taken' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } } },
+      });
+      await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'flaky', namespace: ns }, spec: { owner: { kind: 'Application', name: 'retries' }, environment: 'staging', target: flaky, image: 'registry.kidp.io/shop/flaky:1.0.0' } });
+      await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'taken', namespace: ns }, spec: { owner: { kind: 'Application', name: 'retries' }, environment: 'staging', image: 'registry.kidp.io/shop/taken:1.0.0' } });
+      const failed = await phaseIn('flaky', 'Failed');
+      const taken = await phaseIn('taken', 'Failed');
+      expect({ flaky: failed.status?.failure, taken: taken.status?.failure }).toEqual({
+        flaky: { requestId: `${failed.metadata.uid}-1`, permanent: false },
+        taken: { requestId: `${taken.metadata.uid}-1`, permanent: true },
+      });
+      expect(condition(failed, 'Ready')?.message).toMatch(/^failure: .*applying Deployment .*failed calling webhook/s);
+      // The webhook comes back (here: goes away); the re-send after the backoff (5 s ± 20 %) succeeds.
+      await admission.deleteValidatingWebhookConfiguration({ name: webhookName });
+      const { value: ready, ms } = await until('the re-sent request to make Service flaky Ready', async () => {
+        const o = await get('Service', 'flaky', ns);
+        return o?.status?.phase === 'Ready' ? o : undefined;
+      });
+      const retry = `${ready.metadata.uid}-1-retry2`;
+      expect({ requestId: ready.status?.requestId, failure: ready.status?.failure, Dispatched: condition(ready, 'Dispatched') }).toEqual({
+        requestId: retry,
+        failure: undefined,
+        Dispatched: { status: 'True', reason: 'RequestSent', message: `request ${retry} sent to broker ${IDENTITY} via kafka (attempt 2, after a failure the broker reported)` },
+      });
+      expect((await apps.readNamespacedDeployment({ name: 'flaky', namespace: flakyNs })).metadata?.annotations?.['broker.kidp.io/request-id']).toBe(retry);
+      expect(await events(ns, 'flaky')).toEqual(expect.arrayContaining(['Normal/Deploying']));
+      logger.info({ failedToReadyMs: ms }, 'transient failure retried');
+      // By now the permanent failure is past its first backoff too: still Failed, never re-sent.
+      const still = await get('Service', 'taken', ns);
+      expect({ phase: still?.status?.phase, requestId: still?.status?.requestId, failure: still?.status?.failure }).toEqual({
+        phase: 'Failed',
+        requestId: `${taken.metadata.uid}-1`,
+        failure: { requestId: `${taken.metadata.uid}-1`, permanent: true },
+      });
+    } finally {
+      await admission.deleteValidatingWebhookConfiguration({ name: webhookName }).catch(() => undefined);
+      await kubectl(['delete', 'deploymenttarget', flaky, '--ignore-not-found']);
+    }
   }, TEST_TIMEOUT_MS);
 
   it('Application counts what it owns: a Service without a target fails with NoDeploymentTarget; the Application is Failed with total/ready/failed', async () => {

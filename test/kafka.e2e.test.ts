@@ -3,6 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient, Producer } from 'kafkajs';
+import pino from 'pino';
+import { CoalescingProducer, consumeMessages, createProducer, type RunningConsumer } from '../brokers/kafka.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -191,6 +193,103 @@ describe('kafkajs against the real Kafka broker', () => {
       });
       expect(committed).toEqual(ends);
       expect(received).toHaveLength(MESSAGE_COUNT);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+// brokers/kafka.ts's own throughput pieces on the same broker: concurrent sends coalesced
+// behind the idempotent producer's one in-flight request, and a consumer that handles keys
+// in parallel but each key in order (issue 5 item 9).
+describe('brokers/kafka.ts against the real Kafka broker', () => {
+  const runId = `${Date.now()}-${randomUUID().slice(0, 8)}`;
+  const topic = `kidp-e2e-lanes-${runId}`;
+  const KEYS = 6;
+  const PER_KEY = 10;
+  const CONCURRENCY = 4;
+  let kafka: KafkaClient;
+  let admin: Admin;
+  let running: RunningConsumer | undefined;
+
+  beforeAll(async () => {
+    kafka = new Kafka({ clientId: 'kidp-e2e-lanes', brokers: [bootstrapFromEnv()], logLevel: logLevel.NOTHING });
+    admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  }, TEST_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await running?.stop().catch(() => undefined);
+    await admin?.deleteTopics({ topics: [topic], timeout: 5_000 }).catch(() => undefined);
+    await admin?.disconnect().catch(() => undefined);
+  }, TEST_TIMEOUT_MS);
+
+  test(
+    'concurrent sends through a CoalescingProducer share produce requests and keep each key in order',
+    async () => {
+      const producer = createProducer(kafka);
+      let produceRequests = 0;
+      producer.on(producer.events.REQUEST, (e) => {
+        if (e.payload.apiName === 'Produce') produceRequests++;
+      });
+      await producer.connect();
+      try {
+        const coalescing = new CoalescingProducer(producer);
+        // All 60 at once, in per-key sequence order, as 60 concurrent callers would.
+        const sends = [];
+        for (let seq = 0; seq < PER_KEY; seq++) {
+          for (let k = 0; k < KEYS; k++) sends.push(coalescing.send({ topic, message: { key: `key-${k}`, value: JSON.stringify({ key: `key-${k}`, seq }) } }));
+        }
+        const settled = await Promise.allSettled(sends);
+        expect({ acked: settled.filter((r) => r.status === 'fulfilled').length, fewerRequests: produceRequests < KEYS * PER_KEY / 4 }).toEqual({ acked: KEYS * PER_KEY, fewerRequests: true });
+      } finally {
+        await producer.disconnect();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    'consumeMessages handles keys concurrently, each key in offset order, once each, and commits to the end',
+    async () => {
+      const seen = new Map<string, number[]>();
+      let active = 0;
+      let peak = 0;
+      running = await consumeMessages<{ key: string; seq: number }>({
+        kafka,
+        groupId: `kidp-e2e-lanes-group-${runId}`,
+        topic,
+        concurrency: CONCURRENCY,
+        logger: pino({ level: 'silent' }),
+        parse: (bytes) => ({ ok: true, value: JSON.parse(bytes.toString()) as { key: string; seq: number } }),
+        handle: async (value) => {
+          active++;
+          peak = Math.max(peak, active);
+          // Long enough that handlers overlap if the consumer lets them.
+          await new Promise((r) => setTimeout(r, 20));
+          seen.set(value.key, [...(seen.get(value.key) ?? []), value.seq]);
+          active--;
+        },
+      });
+      await until('every message handled', CONSUME_TIMEOUT_MS, async () => ([...seen.values()].reduce((n, s) => n + s.length, 0) >= KEYS * PER_KEY ? true : undefined));
+      const ends = (await admin.fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, offset: p.high })).sort((a, b) => a.partition - b.partition);
+      const committed = await until('committed offsets at the end of every partition', OFFSETS_TIMEOUT_MS, async () => {
+        const [forTopic] = await admin.fetchOffsets({ groupId: `kidp-e2e-lanes-group-${runId}`, topics: [topic] });
+        const partitions = (forTopic?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition);
+        return JSON.stringify(partitions) === JSON.stringify(ends) ? partitions : undefined;
+      });
+      const inOrder = Array.from({ length: PER_KEY }, (_, i) => i);
+      expect({
+        perKey: Object.fromEntries([...seen].sort(([a], [b]) => (a < b ? -1 : 1))),
+        overlapped: peak > 1,
+        withinLimit: peak <= CONCURRENCY,
+        committed,
+      }).toEqual({
+        perKey: Object.fromEntries(Array.from({ length: KEYS }, (_, k) => [`key-${k}`, inOrder])),
+        overlapped: true,
+        withinLimit: true,
+        committed: ends,
+      });
     },
     TEST_TIMEOUT_MS,
   );

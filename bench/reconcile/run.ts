@@ -9,26 +9,31 @@
 //
 // "apply" is the moment the create call returned; "Ready" is when a watch in this process
 // sees status.phase Ready. Options (env): BENCH_COUNT (500), BENCH_CONCURRENCY (creates in
-// flight, 25), BENCH_WORKERS (controller workers per kind, 8), BENCH_RATE (creates per second;
-// unset = as fast as the creates go, a burst).
+// flight, 25), BENCH_WORKERS (controller workers per kind; default: the controllers'
+// default), BENCH_BROKER_CONCURRENCY (requests the broker and the status consumer handle at
+// once; default: theirs), BENCH_RATE (creates per second; unset = as fast as the creates
+// go, a burst).
 //
 // No admission webhook runs here, so the creates carry what the mutating webhook would add
 // (the cleanup finalizer and spec.environment); otherwise every Service would cost the
 // controller an extra pass that production does not have.
 //
 // Each Service becomes a core/v1 Service in the target namespace (the reference broker's
-// doing), so BENCH_COUNT is bounded by the apiserver's service CIDR (test/env: a /24, about
-// 250 ClusterIPs, shared with everything else on the cluster).
+// doing), so BENCH_COUNT is bounded by the apiserver's service CIDR (test/env: a /16); the
+// bench deletes them afterwards.
 import { randomUUID } from 'node:crypto';
-import { availableParallelism, cpus, totalmem } from 'node:os';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import pino from 'pino';
-import { BrokerMetrics, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer } from '../../brokers/index.js';
+import { BrokerMetrics, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
 import { runControllers } from '../../controllers/index.js';
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 500);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 25);
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 8);
+const WORKERS = process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : undefined;
+const BROKER_CONCURRENCY = process.env.BENCH_BROKER_CONCURRENCY ? Number(process.env.BENCH_BROKER_CONCURRENCY) : undefined;
+/** How often a long step says how far it got. */
+const PROGRESS_EVERY_MS = 5_000;
 const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
 /** Give up on stragglers after this long: the report then counts them as not Ready. */
 const READY_DEADLINE_MS = 180_000;
@@ -47,6 +52,16 @@ const TARGET = `bench-${RUN}`;
  */
 const IDENTITY = 'bench-broker';
 const STATUS_GROUP = 'kidp-status-bench';
+
+/** A progress line on stderr: rewritten in place on a terminal, one line per update otherwise (CI logs). */
+function progress(text: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r${text}\x1b[K`);
+  else process.stderr.write(`${text}\n`);
+}
+
+function progressDone(): void {
+  if (process.stderr.isTTY) process.stderr.write('\n');
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -82,15 +97,48 @@ async function main(): Promise<void> {
   });
 
   const brokerMetrics = new BrokerMetrics();
-  const handler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
-  const statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP, metrics: brokerMetrics });
-  const broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger, metrics: brokerMetrics });
+  // Per-Service timestamps (Date.now(), one process) of each hop, to say where the time goes.
+  const stages = { dispatchStart: new Map<string, number>(), dispatchEnd: new Map<string, number>(), reported: new Map<string, number>(), handleStart: new Map<string, number>(), handleEnd: new Map<string, number>() };
+  const first = (m: Map<string, number>, name: string, at: number) => {
+    if (!m.has(name)) m.set(name, at);
+  };
+  const realHandler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
+  const handler: StatusHandler = {
+    async handle(event, auth) {
+      const name = event.resource.name;
+      // Names repeat across runs; only this run's namespace counts.
+      const ours = event.resource.namespace === NS;
+      if (ours && event.phase === 'Ready') {
+        first(stages.reported, name, Date.parse(event.reportedAt));
+        first(stages.handleStart, name, Date.now());
+      }
+      const outcome = await realHandler.handle(event, auth);
+      if (ours && event.phase === 'Ready') first(stages.handleEnd, name, Date.now());
+      return outcome;
+    },
+  };
+  const concurrency = BROKER_CONCURRENCY !== undefined ? { concurrency: BROKER_CONCURRENCY } : {};
+  const statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP, metrics: brokerMetrics, ...concurrency });
+  const broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger, metrics: brokerMetrics, ...concurrency });
   await broker.joined;
-  const dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger, metrics: brokerMetrics });
-  const controllers = await runControllers({ kubeConfig, dispatcher, identity: `bench-${process.pid}`, leaseNamespace: 'default', leaseName: `kidp-bench-${RUN}`, workers: WORKERS, logger });
+  const realDispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger, metrics: brokerMetrics });
+  const dispatcher: Dispatcher = {
+    async dispatch(request, target) {
+      const name = request.resource.name;
+      first(stages.dispatchStart, name, Date.now());
+      const transport = await realDispatcher.dispatch(request, target);
+      first(stages.dispatchEnd, name, Date.now());
+      return transport;
+    },
+    close: () => realDispatcher.close(),
+  };
+  const controllers = await runControllers({ kubeConfig, dispatcher, identity: `bench-${process.pid}`, leaseNamespace: 'default', leaseName: `kidp-bench-${RUN}`, ...(WORKERS !== undefined ? { workers: WORKERS } : {}), logger });
   while (!controllers.isLeader()) await new Promise((r) => setTimeout(r, 50));
 
   const appliedAt = new Map<string, number>();
+  /** The same moments on the wall clock, for the per-hop split against broker timestamps. */
+  const appliedWall = new Map<string, number>();
+  const readyWall = new Map<string, number>();
   const readyAt = new Map<string, number>();
   /** When this process first saw the controller's Dispatched record: splits the latency into controller and broker shares. */
   const dispatchedAt = new Map<string, number>();
@@ -105,6 +153,7 @@ async function main(): Promise<void> {
     if (!dispatchedAt.has(name) && conditions.some((c) => c.type === 'Dispatched')) dispatchedAt.set(name, performance.now());
     if ((o as { status?: { phase?: string } }).status?.phase === 'Ready' && !readyAt.has(name)) {
       readyAt.set(name, performance.now());
+      readyWall.set(name, Date.now());
       if (readyAt.size === COUNT) allReady();
     }
   };
@@ -112,8 +161,15 @@ async function main(): Promise<void> {
   watch.on('update', seen);
   await watch.start();
 
-  console.log(`applying ${COUNT} Services (${RATE ? `${RATE}/s` : 'burst'}, ${CONCURRENCY} creates in flight, ${WORKERS} workers per kind) in namespace ${NS}`);
+  console.log(
+    `applying ${COUNT} Services (${RATE ? `${RATE}/s` : 'burst'}, ${CONCURRENCY} creates in flight, ${WORKERS ?? 'default'} controller workers per kind, broker concurrency ${BROKER_CONCURRENCY ?? 'default'}) in namespace ${NS}`,
+  );
+  const loadBefore = loadavg()[0] ?? NaN;
   const t0 = performance.now();
+  const ticker = setInterval(
+    () => progress(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${appliedAt.size}/${COUNT} applied, ${dispatchedAt.size} dispatched, ${readyAt.size} Ready`),
+    PROGRESS_EVERY_MS,
+  );
   let next = 0;
   const creator = async () => {
     for (;;) {
@@ -132,11 +188,14 @@ async function main(): Promise<void> {
         body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Service', metadata: { name, labels: { bench: RUN }, finalizers: ['platform.kidp.io/cleanup'] }, spec: { owner: { kind: 'Application', name: 'bench' }, environment: 'development', target: TARGET, image: `registry.kidp.io/bench/${name}:1.0.0`, replicas: 1, port: 8080 } },
       });
       appliedAt.set(name, performance.now());
+      appliedWall.set(name, Date.now());
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, creator));
   const appliedAll = performance.now();
   await Promise.race([done, new Promise((r) => setTimeout(r, READY_DEADLINE_MS))]);
+  clearInterval(ticker);
+  progressDone();
 
   const latencies = [...appliedAt].filter(([n]) => readyAt.has(n)).map(([n, at]) => (readyAt.get(n) ?? at) - at).sort((a, b) => a - b);
   const lastReady = Math.max(...readyAt.values());
@@ -144,6 +203,8 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown';
   console.log('');
   console.log(`machine: ${availableParallelism()} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${process.platform}/${process.arch}`);
+  // Everything here shares the machine's cores; a load above the core count before the run means other work was competing.
+  console.log(`load average (1 min): ${loadBefore.toFixed(1)} before the creates, ${(loadavg()[0] ?? NaN).toFixed(1)} after (${availableParallelism()} cores)`);
   console.log(`ready: ${readyAt.size}/${COUNT}${readyAt.size < COUNT ? ` (gave up after ${READY_DEADLINE_MS / 1000} s)` : ''}`);
   console.log(`apply -> Ready ms: p50 ${percentile(latencies, 50).toFixed(0)}, p95 ${p95.toFixed(0)}, p99 ${percentile(latencies, 99).toFixed(0)}, max ${(latencies.at(-1) ?? NaN).toFixed(0)}`);
   const split = (from: Map<string, number>, to: Map<string, number>) =>
@@ -152,6 +213,19 @@ async function main(): Promise<void> {
   const toReady = split(dispatchedAt, readyAt);
   console.log(`  apply -> Dispatched recorded (controller) ms: p50 ${percentile(toDispatched, 50).toFixed(0)}, p95 ${percentile(toDispatched, 95).toFixed(0)}`);
   console.log(`  Dispatched -> Ready (Kafka, broker, status handler) ms: p50 ${percentile(toReady, 50).toFixed(0)}, p95 ${percentile(toReady, 95).toFixed(0)}`);
+  const hops: Array<[string, Map<string, number>, Map<string, number>]> = [
+    ['apply -> dispatch start (controller queue, reconcile)', appliedWall, stages.dispatchStart],
+    ['dispatch (Kafka produce, acked)', stages.dispatchStart, stages.dispatchEnd],
+    ['acked -> broker applied (consume wait + apply)', stages.dispatchEnd, stages.reported],
+    ['broker applied -> status handler start (status produce + consume wait)', stages.reported, stages.handleStart],
+    ['status handler start -> Ready seen by this watch (reads, checks, status write)', stages.handleStart, readyWall],
+    ['status handler, whole call (with its Event)', stages.handleStart, stages.handleEnd],
+  ];
+  console.log('where the time goes, per Service, ms (p50 / p95 / max):');
+  for (const [label, from, to] of hops) {
+    const d = split(from, to);
+    console.log(`  ${label}: ${percentile(d, 50).toFixed(0)} / ${percentile(d, 95).toFixed(0)} / ${(d.at(-1) ?? NaN).toFixed(0)}`);
+  }
   console.log(`creates: ${COUNT} in ${((appliedAll - t0) / 1000).toFixed(1)} s (${(COUNT / ((appliedAll - t0) / 1000)).toFixed(0)}/s)`);
   console.log(`sustained: ${readyAt.size} Ready in ${((lastReady - t0) / 1000).toFixed(1)} s from the first create = ${(readyAt.size / ((lastReady - t0) / 1000)).toFixed(1)} resources/s`);
   console.log(`target p95 apply -> Ready <= ${TARGET_P95_MS} ms: ${p95 <= TARGET_P95_MS && readyAt.size === COUNT ? 'met' : 'NOT met'}`);
@@ -186,6 +260,7 @@ async function main(): Promise<void> {
   await dispatcher.close();
   const names = [...appliedAt.keys()];
   for (let i = 0; i < names.length; i += 50) {
+    progress(`  cleaning up: ${i}/${names.length} Services`);
     await Promise.all(
       names.slice(i, i + 50).map(async (name) => {
         await custom
@@ -195,8 +270,19 @@ async function main(): Promise<void> {
       }),
     );
   }
+  // What the broker created: namespaces never finish terminating here (no controller
+  // manager), so without this every run's Services would keep their ClusterIPs.
+  const apps = kubeConfig.makeApiClient(AppsV1Api);
+  await apps.deleteCollectionNamespacedDeployment({ namespace: TARGET_NS }).catch(() => undefined);
+  const created = await core.listNamespacedService({ namespace: TARGET_NS }).catch(() => ({ items: [] as V1Service[] }));
+  for (let i = 0; i < created.items.length; i += 50) {
+    progress(`  cleaning up: ${i}/${created.items.length} broker-created core Services`);
+    await Promise.all(created.items.slice(i, i + 50).map((s) => core.deleteNamespacedService({ namespace: TARGET_NS, name: s.metadata?.name ?? '' }).catch(() => undefined)));
+  }
   await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'applications', name: 'bench' }).catch(() => undefined);
   await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'deploymenttargets', name: TARGET }).catch(() => undefined);
+  progress('  cleaned up');
+  progressDone();
   process.exit(0);
 }
 

@@ -2,11 +2,17 @@
 // with one field manager makes a re-delivered request a no-op (same fields, same values),
 // and the connection Secret's password is generated once and then read back, never regenerated.
 //
-// "Ready" here means every object exists and was read back after the apply. The test
-// cluster has no nodes and no controller manager, so Pods never run and a Deployment never
-// reports available replicas; a broker for a real cluster would also wait for rollout.
+// "Ready" here means every object was applied and the apiserver answered the apply with the
+// object as stored (its uid and resourceVersion: the read-back, without a second GET). The
+// test cluster has no nodes and no controller manager, so Pods never run and a Deployment
+// never reports available replicas; a broker for a real cluster would also wait for rollout.
+//
+// One request's objects are read and applied in parallel: they do not depend on each other
+// at the apiserver, and the broker handles many requests at once, so each round trip saved
+// is apiserver time saved.
 import { randomBytes } from 'node:crypto';
 import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { keepConnectionsAlive } from '../../kube/connections.js';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
 import { ANNOTATION_RESOURCE_UID, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
@@ -34,11 +40,20 @@ function failed(request: DeploymentRequest, what: string, err: unknown): DeployF
   return new DeployFailedError(request.requestId, `${what}: ${detail}`, permanent, { cause: err });
 }
 
+/** deployOnce's answer when a namespace this broker had seen is gone (a 404 on apply). */
+const NAMESPACE_GONE = Symbol('namespace gone');
+
 export class KubernetesApplier {
   private readonly objects: KubernetesObjectApi;
   private readonly core: CoreV1Api;
+  /**
+   * Target namespaces seen to exist: checked once, not per request. One that disappears
+   * later makes an apply answer 404, which drops it from here and checks again (deploy).
+   */
+  private readonly namespaces = new Set<string>();
 
   constructor(kubeConfig: KubeConfig) {
+    keepConnectionsAlive(kubeConfig);
     this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
@@ -53,6 +68,12 @@ export class KubernetesApplier {
   }
 
   private async ensureNamespace(request: DeploymentRequest, name: string): Promise<void> {
+    if (this.namespaces.has(name)) return;
+    await this.checkNamespace(request, name);
+    this.namespaces.add(name);
+  }
+
+  private async checkNamespace(request: DeploymentRequest, name: string): Promise<void> {
     try {
       await this.core.readNamespace({ name });
     } catch (err) {
@@ -80,13 +101,15 @@ export class KubernetesApplier {
 
   /** Refuses to take over an object that another KIDP resource (another uid) created. */
   private async checkOwnership(request: DeploymentRequest, desired: readonly K8sObject[]): Promise<void> {
-    for (const obj of desired) {
-      let existing: KubernetesObject | undefined;
-      try {
-        existing = await this.read(obj);
-      } catch (err) {
-        throw failed(request, `reading ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err);
-      }
+    const found = await Promise.all(
+      desired.map((obj) =>
+        this.read(obj).catch((err: unknown) => {
+          throw failed(request, `reading ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err);
+        }),
+      ),
+    );
+    for (const [i, obj] of desired.entries()) {
+      const existing = found[i];
       const owner = existing?.metadata?.annotations?.[ANNOTATION_RESOURCE_UID];
       if (existing && owner !== request.resource.uid) {
         throw new DeployFailedError(
@@ -99,6 +122,15 @@ export class KubernetesApplier {
   }
 
   async deploy(request: DeploymentRequest): Promise<ApplyOutcome> {
+    // A namespace known to exist that is gone now is checked (and created) again, once.
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.deployOnce(request);
+      if (outcome !== NAMESPACE_GONE) return outcome;
+      if (attempt === 2) throw new DeployFailedError(request.requestId, `namespace ${targetNamespace(request)} disappeared while applying`, false);
+    }
+  }
+
+  private async deployOnce(request: DeploymentRequest): Promise<ApplyOutcome | typeof NAMESPACE_GONE> {
     const ns = targetNamespace(request);
     await this.ensureNamespace(request, ns);
     const needsSecret = request.resource.kind === 'Database' || request.resource.kind === 'Cache';
@@ -110,19 +142,20 @@ export class KubernetesApplier {
       throw new DeployFailedError(request.requestId, (err as Error).message, true, { cause: err });
     }
     await this.checkOwnership(request, desired);
-    for (const obj of desired) {
-      try {
-        await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-      } catch (err) {
+    const applied = await Promise.allSettled(desired.map((obj) => this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)));
+    if (applied.some((r) => r.status === 'rejected' && code(r.reason) === 404) && this.namespaces.delete(ns)) return NAMESPACE_GONE;
+    for (const [i, obj] of desired.entries()) {
+      const result = applied[i];
+      if (result?.status === 'rejected') {
+        const err: unknown = result.reason;
         // The error text may echo the object; for the Secret, say only which object failed.
         throw failed(request, `applying ${obj.kind} ${ns}/${obj.metadata.name}`, obj.kind === 'Secret' ? new Error(`apiserver answered ${code(err) ?? 'error'}`) : err);
       }
-    }
-    for (const obj of desired) {
-      const back = await this.read(obj).catch((err: unknown) => {
-        throw failed(request, `reading back ${obj.kind} ${ns}/${obj.metadata.name}`, err);
-      });
-      if (!back) throw new DeployFailedError(request.requestId, `${obj.kind} ${ns}/${obj.metadata.name} was applied but cannot be read back`, false);
+      // The apply's answer is the object as stored: that is the read-back.
+      const back = result?.value as KubernetesObject | undefined;
+      if (!back?.metadata?.uid || !back.metadata.resourceVersion) {
+        throw new DeployFailedError(request.requestId, `${obj.kind} ${ns}/${obj.metadata.name} was applied but the apiserver did not return it`, false);
+      }
     }
     const kinds = desired.map((o) => o.kind).join(', ');
     return {

@@ -39,6 +39,8 @@ export interface ReferenceBrokerOptions {
   signingKeyFile?: string;
   logger: Logger;
   metrics?: BrokerMetrics;
+  /** Requests applied at once per identity, across resources (default 16, DEFAULT_CONSUMER_CONCURRENCY); one resource's requests are always one at a time. */
+  concurrency?: number;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -140,6 +142,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
           logger: logger.child({ identity }),
           metrics: options.metrics,
           sleep: options.sleep,
+          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           handle: async (request) => {
             // Other brokers' work: skipped, and the offset is committed like any other.
             if (request.target.identity !== identity) return;

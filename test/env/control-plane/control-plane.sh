@@ -20,7 +20,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RUN_ROOT=${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}
 RUN=$RUN_ROOT/control-plane
 TIMEOUT=${KIDP_CONTROL_PLANE_TIMEOUT:-120}
-readonly SERVICE_CIDR=10.0.0.0/24
+# A /16 (65,534 ClusterIPs): every Service the reference broker creates takes one, and with
+# no controller manager nothing frees them while a namespace lingers; a /24 ran out at
+# ~250 (bench:reconcile applies 500). 10.0.0.1 stays the `kubernetes` Service.
+readonly SERVICE_CIDR=10.0.0.0/16
 # Ports are drawn below the kernel's ephemeral range (32768+), so an outgoing connection
 # cannot take one between our check and the server's bind.
 readonly PORT_MIN=20000 PORT_MAX=32000
