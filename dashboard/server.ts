@@ -3,6 +3,7 @@
 // drill-down to the violations and their messages, and the compliance trend the reports
 // controller persists in a ConfigMap of the platform namespace (reports/trend.ts), so a
 // restart of either process keeps it. GET only; nothing here writes.
+import { keepConnectionsAlive } from '../kube/connections.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
@@ -77,6 +78,7 @@ function trendSvg(points: readonly Snapshot[] | undefined): string {
 }
 
 export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
+  keepConnectionsAlive(options.kubeConfig);
   const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
   const now = options.now ?? (() => new Date());
   const refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;

@@ -7,6 +7,7 @@
 // status.impact once the scopes are done. A Policy created or changed re-queues every
 // scope; a periodic rescan catches what no event announces (an exception expiring). When
 // a scan is done, a point of the compliance trend is appended (trend.ts).
+import { keepConnectionsAlive } from '../kube/connections.js';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -106,6 +107,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
     else kubeConfig.loadFromDefault();
   }
+  // Report writes and lists reuse connections instead of a TLS handshake per call (kube/connections.ts).
+  keepConnectionsAlive(kubeConfig);
   const logger = options.logger ?? pino({ name: 'kidp-reports' });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
