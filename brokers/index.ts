@@ -1,6 +1,6 @@
 // Public API of brokers/: controllers, the CLI and tests import from here and nothing deeper.
 export * from './contract.js';
-export { parseRequest, parseStatusEvent, encodeMessage, requestIdFor, SUPPORTED_VERSIONS, MAX_MESSAGE_BYTES, type Parsed } from './protocol.js';
+export { parseRequest, parseStatusEvent, encodeMessage, requestIdFor, parseRequestId, SUPPORTED_VERSIONS, MAX_MESSAGE_BYTES, type Parsed } from './protocol.js';
 export {
   BrokersError,
   MalformedMessageError,

@@ -169,3 +169,11 @@ export function requestIdFor(uid: string, generation: number, action: 'deploy' |
   const base = attempt > 1 ? `${uid}-${generation}-retry${attempt}` : `${uid}-${generation}`;
   return action === 'deploy' ? base : `${base}-delete`;
 }
+
+/** The generation and attempt a request id of this object names (requestIdFor read back), or undefined. */
+export function parseRequestId(requestId: string, uid: string, action: 'deploy' | 'delete'): { generation: number; attempt: number } | undefined {
+  if (!uid || !requestId.startsWith(`${uid}-`)) return undefined;
+  const m = /^(\d+)(?:-retry(\d+))?(-delete)?$/.exec(requestId.slice(uid.length + 1));
+  if (!m || Boolean(m[3]) !== (action === 'delete')) return undefined;
+  return { generation: Number(m[1]), attempt: m[2] ? Number(m[2]) : 1 };
+}

@@ -147,9 +147,26 @@ describe('statusAfterEvent', () => {
       decision: 'stale',
       reason: 'a Ready report of a deploy request arrived while the object is being deleted',
     }],
+    ['a late Failed of attempt 1 after attempt 2 was sent is stale', db({ ...dispatched, requestId: 'u1-2-retry2' }), ev('Failed'), {
+      decision: 'stale',
+      reason: 'event reports attempt 1 (u1-2); attempt 2 (u1-2-retry2) has been sent since',
+    }],
+    ['a late Deploying of attempt 2 after attempt 3 was sent is stale', db({ ...dispatched, requestId: 'u1-2-retry3' }), ev('Deploying', { requestId: 'u1-2-retry2' }), {
+      decision: 'stale',
+      reason: 'event reports attempt 2 (u1-2-retry2); attempt 3 (u1-2-retry3) has been sent since',
+    }],
   ];
   it.each(cases)('%s', (_name, object, event, expected) => {
     expect(statusAfterEvent(object, event, NOW)).toEqual(expected);
+  });
+
+  it('still applies a late Ready of an earlier attempt (its objects exist) and a Failed of the attempt sent', () => {
+    const retried = db({ ...dispatched, requestId: 'u1-2-retry2' });
+    expect({
+      lateReady: statusAfterEvent(retried, ev('Ready'), NOW).decision,
+      currentFailed: statusAfterEvent(retried, ev('Failed', { requestId: 'u1-2-retry2' }), NOW).decision,
+      newerGeneration: statusAfterEvent(db({ ...dispatched, requestId: 'u1-1-retry2' }), ev('Failed'), NOW).decision,
+    }).toEqual({ lateReady: 'apply', currentFailed: 'apply', newerGeneration: 'apply' });
   });
 
   it(`keeps only the last ${RECENT_EVENT_IDS_KEPT} event ids`, () => {

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { keepConnectionsAlive } from '../kube/connections.js';
+import { parseRequestId } from './protocol.js';
 import type { DeployableKind, StatusEvent } from './contract.js';
 import { ForbiddenError, ResourceNotFoundError, StatusConflictError } from './errors.js';
 import type { BrokerMetrics } from './metrics.js';
@@ -117,6 +118,21 @@ const PHASE_OF: Record<StatusEvent['phase'], NonNullable<DeployableStatus['phase
 };
 
 /**
+ * Why a Deploying or Failed report of an earlier attempt no longer speaks for the object, or
+ * undefined: once the controllers re-sent a failed request as attempt n, a late report of
+ * attempt n-1 would otherwise put the object back in Failed, where the controllers wait
+ * for the broker. A late Ready still applies: the objects it reports exist.
+ */
+function supersededAttempt(event: StatusEvent, current: string | undefined, uid: string): string | undefined {
+  if (current === undefined || event.phase === 'Ready' || event.phase === 'Deleted' || current === event.requestId) return undefined;
+  const action = event.requestId.endsWith('-delete') ? 'delete' : 'deploy';
+  const reported = parseRequestId(event.requestId, uid, action);
+  const sent = parseRequestId(current, uid, action);
+  if (!reported || !sent || reported.generation !== sent.generation || reported.attempt >= sent.attempt) return undefined;
+  return `event reports attempt ${reported.attempt} (${event.requestId}); attempt ${sent.attempt} (${current}) has been sent since`;
+}
+
+/**
  * What the object's status becomes after `event`, or why the event changes nothing.
  * Pure: the caller has already checked that the event's target may touch this object.
  */
@@ -129,6 +145,8 @@ export function statusAfterEvent(object: DeployableObject, event: StatusEvent, n
   if (status.observedGeneration !== undefined && event.resource.generation < status.observedGeneration) {
     return { decision: 'stale', reason: `event is for generation ${event.resource.generation}; status already reflects generation ${status.observedGeneration}` };
   }
+  const superseded = supersededAttempt(event, status.requestId, object.metadata.uid);
+  if (superseded) return { decision: 'stale', reason: superseded };
   if (object.metadata.deletionTimestamp && event.phase !== 'Deleted' && !event.requestId.endsWith('-delete')) {
     return { decision: 'stale', reason: `a ${event.phase} report of a deploy request arrived while the object is being deleted` };
   }

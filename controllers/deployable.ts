@@ -4,6 +4,7 @@
 // StatusReported, lastStatus* and connection refs; this file owns Dispatched, the phases
 // Pending/Deploying/Unknown/Deleting, the cleanup finalizer and the Events of its transitions.
 import { PROTOCOL_VERSION, type DeployableKind, type DeploymentRequest, type TargetRef } from '../brokers/contract.js';
+import { parseRequestId, requestIdFor } from '../brokers/protocol.js';
 import type { Cache, Database, DeploymentTarget, Service, Topic } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
 import { BROKER_RETRY_BACKOFF, backoffDelay, seededFraction } from './backoff.js';
@@ -26,22 +27,10 @@ export interface DeployableInput {
 
 type Status = NonNullable<Deployable['status']>;
 
-/**
- * Deterministic (uid + generation, brokers/protocol.ts): a re-send after a crash is the same
- * request. Attempt n > 1 re-sends a request a broker reported as failed, not permanently.
- */
-export function requestIdFor(uid: string, generation: number, action: 'deploy' | 'delete', attempt = 1): string {
-  const base = attempt > 1 ? `${uid}-${generation}-retry${attempt}` : `${uid}-${generation}`;
-  return action === 'deploy' ? base : `${base}-delete`;
-}
-
-/** The generation and attempt a request id of this object names (requestIdFor read back), or undefined. */
-export function parseRequestId(requestId: string, uid: string, action: 'deploy' | 'delete'): { generation: number; attempt: number } | undefined {
-  if (!uid || !requestId.startsWith(`${uid}-`)) return undefined;
-  const m = /^(\d+)(?:-retry(\d+))?(-delete)?$/.exec(requestId.slice(uid.length + 1));
-  if (!m || Boolean(m[3]) !== (action === 'delete')) return undefined;
-  return { generation: Number(m[1]), attempt: m[2] ? Number(m[2]) : 1 };
-}
+// Request ids are the brokers' protocol (brokers/protocol.ts): deterministic from uid and
+// generation, so a re-send after a crash is the same request; attempt n > 1 re-sends a
+// request a broker reported as failed, not permanently.
+export { parseRequestId, requestIdFor };
 
 export function refOf(obj: Deployable): ObjectRef {
   return { apiVersion: GROUP_VERSION, kind: obj.kind, plural: DEPLOYABLE_PLURALS[obj.kind], namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' };
