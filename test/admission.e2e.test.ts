@@ -9,6 +9,7 @@ import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
 import { serveWebhook, type RunningWebhook } from '../admission/serve.js';
 import type { DecisionRecord } from '../admission/decision-log.js';
+import { poll } from './until.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'kidp-admission-e2e-'));
@@ -26,15 +27,7 @@ function decisions(): DecisionRecord[] {
     .map((l) => JSON.parse(l) as DecisionRecord);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<{ value: T; ms: number }> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return { value, ms: Date.now() - started };
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) => poll(what, probe, { timeoutMs, intervalMs: 200 });
 
 function topic(name: string, spec: Record<string, unknown>, namespace = 'payments') {
   return { apiVersion: V, kind: 'Topic', metadata: { name, namespace }, spec: { owner: { kind: 'Team', name: 'payments' }, ...spec } };

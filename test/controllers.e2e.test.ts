@@ -17,6 +17,7 @@ import { createCa } from '../certs/ca.js';
 import { issueServingCertificate } from '../certs/serving.js';
 import { REQUESTS_TOPIC, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type BrokerDispatcher, type RunningReferenceBroker } from '../brokers/index.js';
 import { runControllers, type RunningControllers } from '../controllers/index.js';
+import { poll } from './until.js';
 
 const { Kafka, logLevel } = kafkajs;
 const root = join(fileURLToPath(import.meta.url), '..', '..');
@@ -65,15 +66,7 @@ const children: ChildProcess[] = [];
 
 type Obj = { metadata: { name: string; namespace?: string; uid: string; generation: number; finalizers?: string[]; deletionTimestamp?: string }; status?: Record<string, unknown> & { phase?: string; conditions?: Array<{ type: string; status: string; reason: string; message: string }> } };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<{ value: T; ms: number }> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return { value, ms: Date.now() - started };
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS) => poll(what, probe, { timeoutMs, intervalMs: 100 });
 
 const plural = (kind: string) => `${kind.toLowerCase()}s`;
 

@@ -5,6 +5,7 @@ import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient, Producer } from 'kafkajs';
 import pino from 'pino';
 import { CoalescingProducer, consumeMessages, createProducer, type RunningConsumer } from '../brokers/kafka.js';
+import { poll } from './until.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 
@@ -38,22 +39,7 @@ function byKey(a: KeyedMessage, b: KeyedMessage): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-}
+const until = async <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> => (await poll(what, probe, { timeoutMs, intervalMs: POLL_INTERVAL_MS })).value;
 
 describe('kafkajs against the real Kafka broker', () => {
   const runId = `${Date.now()}-${randomUUID().slice(0, 8)}`;

@@ -16,21 +16,14 @@ import { runReports, type RunningReports } from '../reports/controller.js';
 import { kubectl, kubectlOk } from './kubectl.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { poll } from './until.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kidp-reports-e2e-'));
 const V = 'platform.kidp.io/v1alpha1';
 const json = (o: unknown) => JSON.stringify(o);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
+const until = async <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> => (await poll(what, probe, { timeoutMs, intervalMs: 200 })).value;
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
