@@ -74,7 +74,14 @@ function trendSvg(points: readonly Snapshot[] | undefined): string {
   const span = Date.parse(points[points.length - 1]!.time) - t0;
   const xy = points.map((p) => `${(span > 0 ? ((Date.parse(p.time) - t0) / span) * w : 0).toFixed(1)},${(h - (p.compliance / 100) * h).toFixed(1)}`);
   const last = points[points.length - 1]!;
-  return `<figure data-testid="trend" data-points="${points.length}"><svg width="${w}" height="${h}" viewBox="-4 -4 ${w + 8} ${h + 8}" role="img" aria-label="compliance over time"><rect x="0" y="0" width="${w}" height="${h}" fill="#f7f8fb"/><polyline fill="none" stroke="#2851c8" stroke-width="2" points="${xy.join(' ')}"/>${xy.map((p) => `<circle r="3" fill="#2851c8" cx="${p.split(',')[0]}" cy="${p.split(',')[1]}"/>`).join('')}</svg><figcaption>${points.length} snapshot${points.length === 1 ? '' : 's'}, ${esc(points[0]!.time)} to ${esc(last.time)}; latest ${pct(last.compliance)}</figcaption></figure>`;
+  // A labelled 0-100 % scale with grid lines, so a flat line reads as a level, not a shape.
+  const grid = [0, 50, 100]
+    .map((v) => {
+      const y = (h - (v / 100) * h).toFixed(1);
+      return `<line x1="0" x2="${w}" y1="${y}" y2="${y}" stroke="#dde1ea"/><text x="-6" y="${y}" dy="4" text-anchor="end" font-size="11" fill="#5a6275">${v} %</text>`;
+    })
+    .join('');
+  return `<figure data-testid="trend" data-points="${points.length}"><svg width="${w + 48}" height="${h + 8}" viewBox="-44 -4 ${w + 48} ${h + 8}" role="img" aria-label="compliance over time, 0 to 100 %"><rect x="0" y="0" width="${w}" height="${h}" fill="#f7f8fb"/>${grid}<polyline fill="none" stroke="#2851c8" stroke-width="2" points="${xy.join(' ')}"/>${xy.map((p) => `<circle r="3" fill="#2851c8" cx="${p.split(',')[0]}" cy="${p.split(',')[1]}"/>`).join('')}</svg><figcaption>${points.length} snapshot${points.length === 1 ? '' : 's'}, ${esc(points[0]!.time)} to ${esc(last.time)}; latest ${pct(last.compliance)}</figcaption></figure>`;
 }
 
 export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
