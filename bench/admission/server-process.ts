@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { startWebhookServer, PolicyStore } from '../../admission/server.js';
 import { MemoryView } from '../../admission/memory-view.js';
+import { fileSink } from '../../admission/decision-log.js';
 import { benchPolicies } from './fixtures.js';
 
 const [workersArg, portArg, certPath, keyPath, root] = process.argv.slice(2);
@@ -35,6 +36,8 @@ if (cluster.isPrimary && workers > 1) {
     tls: { cert: readFileSync(certPath ?? '', 'utf8'), key: readFileSync(keyPath ?? '', 'utf8') },
     view,
     store,
+    // BENCH_DECISION_LOG=<file>: also write the decision log, as `kidp webhook serve` does.
+    ...(process.env.BENCH_DECISION_LOG ? { decisionLog: fileSink(process.env.BENCH_DECISION_LOG, (e) => process.stderr.write(`decision log: ${String(e)}\n`)) } : {}),
     host: '127.0.0.1',
     port: Number(portArg ?? '0'),
   });
