@@ -11,6 +11,9 @@ import { PROTOCOL_VERSION, type DeploymentRequest } from './contract.js';
 import { KAFKA_RETRY_AFTER_FAILURE_MS, createDispatcher, type BrokerDispatcher } from './dispatcher.js';
 import { PermanentDispatchError, TransientDispatchError } from './errors.js';
 import { BrokerMetrics } from './metrics.js';
+import { encodeMessage } from './protocol.js';
+import { es256Key, verifyRequestToken } from './request-jwt.js';
+import { generateBrokerKeyPair } from './status-jwt.js';
 
 const request: DeploymentRequest = {
   apiVersion: PROTOCOL_VERSION,
@@ -27,6 +30,7 @@ let caPem: string;
 let base: string;
 let closedKafka: string;
 const received: Array<{ path: string; body: string }> = [];
+const authorizations: Array<string | undefined> = [];
 
 beforeAll(async () => {
   const now = new Date();
@@ -38,6 +42,7 @@ beforeAll(async () => {
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       received.push({ path: req.url ?? '', body });
+      authorizations.push(req.headers.authorization);
       const status = Number(/\/status\/(\d+)/.exec(req.url ?? '')?.[1] ?? 200);
       if (req.url?.startsWith('/hang')) return; // never answers
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ status }));
@@ -57,7 +62,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-function dispatcherWith(clock: { t: number }, metrics: BrokerMetrics, options: { webhookTimeoutMs?: number } = {}): BrokerDispatcher {
+function dispatcherWith(clock: { t: number }, metrics: BrokerMetrics, options: { webhookTimeoutMs?: number; dispatchSigningKeyPem?: string } = {}): BrokerDispatcher {
   return createDispatcher({
     kafkaBrokers: [closedKafka],
     webhookCaBundle: caPem,
@@ -102,6 +107,20 @@ describe('Dispatcher', () => {
       await d.close();
     }
   }, 20_000);
+
+  it('signs each webhook delivery for its body, its broker and its request, at the injected time', async () => {
+    const keys = generateBrokerKeyPair();
+    const clock = { t: Date.parse('2026-05-01T12:00:00Z') };
+    const d = dispatcherWith(clock, new BrokerMetrics(), { dispatchSigningKeyPem: keys.privateKeyPem });
+    try {
+      authorizations.length = 0;
+      expect(await d.dispatch(request, { transport: 'webhook', webhookURL: `${base}/v1/requests` })).toBe('webhook');
+      const verified = await verifyRequestToken({ authorization: authorizations[0], body: encodeMessage(request), publicKey: es256Key(keys.publicKeyPem, 'public', 'k'), audiences: ['b1'], now: new Date(clock.t) });
+      expect({ count: authorizations.length, verified }).toEqual({ count: 1, verified: { audiences: ['b1'], requestId: 'uid-1-1' } });
+    } finally {
+      await d.close();
+    }
+  });
 
   it('uses the webhook directly when the target says so', async () => {
     const metrics = new BrokerMetrics();

@@ -4,11 +4,13 @@
 // A send that missed its deadline may still land on Kafka later, so during an outage a
 // request can arrive twice (once per transport). That is by design: request ids are
 // deterministic and brokers are idempotent on them (DESIGN.md §3).
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, Dispatcher } from './contract.js';
 import { BrokersError, PermanentDispatchError, TransientDispatchError } from './errors.js';
 import { DeadlineProducer, KafkaDeadlineError, PROTOCOL_TOPICS, createKafka } from './kafka.js';
 import type { BrokerMetrics } from './metrics.js';
+import { es256Key } from './request-jwt.js';
 import { WEBHOOK_TIMEOUT_MS, deliverByWebhook } from './webhook.js';
 
 /**
@@ -30,6 +32,11 @@ export interface DispatcherOptions {
   /** PEM CA bundle that signs the brokers' webhook serving certificates. */
   webhookCaBundle?: string;
   webhookTimeoutMs?: number;
+  /**
+   * PKCS#8 PEM EC P-256 key that signs every webhook delivery (request-jwt.ts); brokers
+   * trust its public half. Without it deliveries go unsigned and brokers refuse them (401).
+   */
+  dispatchSigningKeyPem?: string;
   kafkaDeadlineMs?: number;
   logger: Logger;
   metrics?: BrokerMetrics;
@@ -51,8 +58,11 @@ class KafkaWebhookDispatcher implements BrokerDispatcher {
   private readonly producer: DeadlineProducer;
   private kafkaSkipUntil = 0;
   private readonly now: () => number;
+  private readonly signingKey: KeyObject | undefined;
 
   constructor(private readonly options: DispatcherOptions) {
+    // Parsed once, so a bad key fails at start, not at the first Kafka outage.
+    this.signingKey = options.dispatchSigningKeyPem ? es256Key(options.dispatchSigningKeyPem, 'private', 'the dispatch signing key') : undefined;
     const kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-controller', logger: options.logger });
     this.producer = new DeadlineProducer(kafka, { deadlineMs: options.kafkaDeadlineMs ?? KAFKA_DISPATCH_DEADLINE_MS, sleep: options.sleep, ensure: PROTOCOL_TOPICS });
     this.now = options.now ?? Date.now;
@@ -84,7 +94,11 @@ class KafkaWebhookDispatcher implements BrokerDispatcher {
     }
     const started = performance.now();
     try {
-      await deliverByWebhook(request, target.webhookURL, { caBundle: this.options.webhookCaBundle, timeoutMs: this.options.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS });
+      await deliverByWebhook(request, target.webhookURL, {
+        caBundle: this.options.webhookCaBundle,
+        timeoutMs: this.options.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS,
+        ...(this.signingKey ? { signingKey: this.signingKey, now: new Date(this.now()) } : {}),
+      });
     } catch (err) {
       this.options.metrics?.error('webhook_post', 'webhook', err instanceof PermanentDispatchError ? 'permanent' : 'transient');
       log.warn({ err: (err as Error).message, code: (err as BrokersError).code }, 'webhook dispatch failed');

@@ -7,6 +7,7 @@ export type BrokersErrorCode =
   | 'KIDP_BROKERS_DISPATCH_TRANSIENT'
   | 'KIDP_BROKERS_DISPATCH_PERMANENT'
   | 'KIDP_BROKERS_UNAUTHENTICATED'
+  | 'KIDP_BROKERS_REQUEST_UNAUTHENTICATED'
   | 'KIDP_BROKERS_FORBIDDEN'
   | 'KIDP_BROKERS_RESOURCE_NOT_FOUND'
   | 'KIDP_BROKERS_STATUS_CONFLICT'
@@ -83,6 +84,26 @@ export class UnauthenticatedError extends BrokersError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super(`status report not authenticated: ${reason}; send a JWT signed with the key named in the DeploymentTarget`, options);
     this.name = 'UnauthenticatedError';
+  }
+}
+
+/** Why a broker refused a webhook delivery (401); stable, for the JSON answer and the logs. */
+export type RequestAuthFailure = 'missing-token' | 'bad-signature' | 'expired' | 'wrong-issuer' | 'wrong-audience' | 'wrong-subject' | 'body-mismatch' | 'invalid-token';
+
+/** A webhook delivery without a valid controllers' token for exactly its body (401 at the broker). */
+export class RequestUnauthenticatedError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_REQUEST_UNAUTHENTICATED';
+  constructor(
+    readonly reason: RequestAuthFailure,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `deployment request not authenticated (${reason}): ${detail}; the controllers sign each webhook delivery with their dispatch key ` +
+        '(kidp controllers run --dispatch-signing-key-file) and the broker must trust its public half (kidp broker run --platform-public-key-file)',
+      options,
+    );
+    this.name = 'RequestUnauthenticatedError';
   }
 }
 

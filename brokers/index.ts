@@ -8,12 +8,14 @@ export {
   TransientDispatchError,
   PermanentDispatchError,
   UnauthenticatedError,
+  RequestUnauthenticatedError,
   ForbiddenError,
   ResourceNotFoundError,
   StatusConflictError,
   DeployFailedError,
   type BrokersErrorCode,
   type ProtocolError,
+  type RequestAuthFailure,
 } from './errors.js';
 export { BrokerMetrics } from './metrics.js';
 export { createDispatcher, KAFKA_DISPATCH_DEADLINE_MS, KAFKA_RETRY_AFTER_FAILURE_MS, type DispatcherOptions, type DispatchTarget, type BrokerDispatcher } from './dispatcher.js';
@@ -40,6 +42,16 @@ export {
 } from './status-handler.js';
 export { startStatusApi, createStatusApp, type StatusApiOptions, type RunningStatusApi } from './status-api.js';
 export { signStatusToken, generateBrokerKeyPair, STATUS_AUDIENCE, STATUS_TOKEN_TTL_SECONDS } from './status-jwt.js';
+export {
+  signRequestToken,
+  verifyRequestToken,
+  bodyHash,
+  es256Key,
+  REQUEST_TOKEN_ISSUER,
+  REQUEST_TOKEN_TTL_SECONDS,
+  BODY_HASH_CLAIM,
+  type VerifiedRequestToken,
+} from './request-jwt.js';
 export { runStatusService, type StatusServiceOptions, type RunningStatusService } from './status-service.js';
 export { startStatusConsumer, DEFAULT_STATUS_GROUP, type StatusConsumerOptions } from './status-consumer.js';
 export { runReferenceBroker, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';

@@ -2,7 +2,7 @@
 // two components in one process do not share counters; pass `registry` to share one.
 import { Counter, Histogram, Registry } from 'prom-client';
 
-export type BrokerCall = 'kafka_send' | 'kafka_consume' | 'status_report' | 'webhook_post' | 'status_api' | 'status_apply' | 'broker_apply';
+export type BrokerCall = 'kafka_send' | 'kafka_consume' | 'status_report' | 'webhook_post' | 'webhook_receive' | 'status_api' | 'status_apply' | 'broker_apply';
 
 export class BrokerMetrics {
   readonly registry: Registry;

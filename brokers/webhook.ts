@@ -1,10 +1,13 @@
 // The HTTPS webhook transport (DESIGN.md §5 fallback): the same DeploymentRequest JSON,
 // POSTed to the target's broker, trusting a configured CA bundle. The answer is
 // classified once here: 2xx delivered, 4xx permanent (but 408/429), 5xx/timeout transient.
+// Each delivery carries a controllers' token over its exact bytes (request-jwt.ts).
+import type { KeyObject } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import type { DeploymentRequest } from './contract.js';
 import { PermanentDispatchError, TransientDispatchError } from './errors.js';
 import { encodeMessage } from './protocol.js';
+import { signRequestToken } from './request-jwt.js';
 
 /** A broker applies a request synchronously before answering; 10 s covers a slow apiserver. */
 export const WEBHOOK_TIMEOUT_MS = 10_000;
@@ -51,11 +54,17 @@ export function postJson(url: string, body: Buffer, options: { caBundle?: string
   });
 }
 
-/** Delivers one request to a broker's webhook; resolves on 2xx, else throws a typed error. */
-export async function deliverByWebhook(request: DeploymentRequest, url: string, options: { caBundle?: string; timeoutMs?: number }): Promise<void> {
+/**
+ * Delivers one request to a broker's webhook; resolves on 2xx, else throws a typed error.
+ * With `signingKey` the delivery carries `Authorization: Bearer <JWT>`; without it brokers
+ * answer 401, which is permanent like any other refusal.
+ */
+export async function deliverByWebhook(request: DeploymentRequest, url: string, options: { caBundle?: string; timeoutMs?: number; signingKey?: KeyObject; now?: Date }): Promise<void> {
+  const body = encodeMessage(request);
+  const headers = options.signingKey ? { authorization: `Bearer ${await signRequestToken({ privateKey: options.signingKey, request, body, now: options.now })}` } : undefined;
   let result: HttpsPostResult;
   try {
-    result = await postJson(url, encodeMessage(request), options);
+    result = await postJson(url, body, { caBundle: options.caBundle, timeoutMs: options.timeoutMs, ...(headers ? { headers } : {}) });
   } catch (cause) {
     throw new TransientDispatchError(request.requestId, `webhook ${url} unreachable: ${(cause as Error).message}`, { cause });
   }

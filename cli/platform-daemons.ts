@@ -6,23 +6,28 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
 import { createDispatcher, generateBrokerKeyPair, runReferenceBroker, runStatusService } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
-export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --cert-dir DIR [--kubeconfig FILE]
-                      [--status-port 9444] [--lease-namespace kidp-system] [--identity NAME]
-                      [--workers 16]
+export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --cert-dir DIR --dispatch-signing-key-file FILE
+                      [--kubeconfig FILE] [--status-port 9444] [--lease-namespace kidp-system]
+                      [--identity NAME] [--workers 16]
       Run the reconcilers (leader-elected on a Lease; --workers per kind) and the status
       service: the JWT-authenticated status API on HTTPS and the status-topic consumer.
+      Webhook deliveries to brokers are signed with the dispatch key (ES256, PKCS#8 PEM),
+      created when missing with its public key beside it (FILE.pub) for the brokers.
   kidp broker run --kafka HOST:PORT[,..] --cert-dir DIR --signing-key-file FILE
-                  [--identity kubernetes-broker] [--kubeconfig FILE] [--webhook-port 9445]
-                  [--status-api-url URL] [--concurrency 16]
+                  [--platform-public-key-file FILE] [--identity kubernetes-broker]
+                  [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
+                  [--concurrency 16]
       Run the reference kubernetes broker (--concurrency: requests applied at once, one
       resource's always one at a time). The signing key (ES256, PKCS#8 PEM) is created
-      when missing, with its public key beside it (FILE.pub) for the DeploymentTarget.`;
+      when missing, with its public key beside it (FILE.pub) for the DeploymentTarget.
+      The HTTPS webhook is served only with --platform-public-key-file (the controllers'
+      dispatch key's FILE.pub): each delivery must carry their token.`;
 
 /** A positive integer flag, or a message naming it. */
 function positiveInteger(flag: string, value: string | undefined): number | undefined {
@@ -37,6 +42,18 @@ function kubeConfig(path: string | undefined): KubeConfig {
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   return kc;
+}
+
+/** An ES256 key pair at `file` (0600) and `file.pub`, created when `file` is missing; returns the private PEM. */
+function ensureKeyPair(file: string, log: Logger, created: string): string {
+  if (!existsSync(file)) {
+    const pair = generateBrokerKeyPair();
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, pair.privateKeyPem, { mode: 0o600 });
+    writeFileSync(`${file}.pub`, pair.publicKeyPem);
+    log.info({ publicKey: `${file}.pub` }, created);
+  }
+  return readFileSync(file, 'utf8');
 }
 
 function certificates(dir: string) {
@@ -54,12 +71,16 @@ export async function controllersRun(args: string[]): Promise<number> {
       'lease-namespace': { type: 'string', default: 'kidp-system' },
       identity: { type: 'string', default: `${hostname()}-${process.pid}` },
       workers: { type: 'string' },
+      'dispatch-signing-key-file': { type: 'string' },
     },
     strict: true,
   });
-  if (!values.kafka || !values['cert-dir']) throw new Error('kidp controllers run needs --kafka and --cert-dir');
+  if (!values.kafka || !values['cert-dir'] || !values['dispatch-signing-key-file']) {
+    throw new Error('kidp controllers run needs --kafka, --cert-dir and --dispatch-signing-key-file');
+  }
   const workers = positiveInteger('workers', values.workers);
   const log = pino({ name: 'kidp-controllers' });
+  const dispatchSigningKeyPem = ensureKeyPair(values['dispatch-signing-key-file'], log, 'created the dispatch signing key; give its public key to the brokers (--platform-public-key-file)');
   const kc = kubeConfig(values.kubeconfig);
   const kafkaBrokers = values.kafka.split(',');
   const material = await certificates(values['cert-dir']).start();
@@ -69,7 +90,7 @@ export async function controllersRun(args: string[]): Promise<number> {
     logger: log,
     api: { host: '127.0.0.1', port: Number(values['status-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
   });
-  const dispatcher = createDispatcher({ kafkaBrokers, webhookCaBundle: material.caBundlePem, logger: log });
+  const dispatcher = createDispatcher({ kafkaBrokers, webhookCaBundle: material.caBundlePem, dispatchSigningKeyPem, logger: log });
   const controllers = await runControllers({
     kubeConfig: kc,
     dispatcher,
@@ -96,6 +117,7 @@ export async function brokerRun(args: string[]): Promise<number> {
       identity: { type: 'string', default: 'kubernetes-broker' },
       'webhook-port': { type: 'string', default: '9445' },
       'signing-key-file': { type: 'string' },
+      'platform-public-key-file': { type: 'string' },
       'status-api-url': { type: 'string' },
       concurrency: { type: 'string' },
     },
@@ -106,22 +128,17 @@ export async function brokerRun(args: string[]): Promise<number> {
     throw new Error('kidp broker run needs --kafka, --cert-dir and --signing-key-file');
   }
   const log = pino({ name: 'kidp-broker' });
-  const keyFile = values['signing-key-file'];
-  if (!existsSync(keyFile)) {
-    const pair = generateBrokerKeyPair();
-    mkdirSync(dirname(keyFile), { recursive: true });
-    writeFileSync(keyFile, pair.privateKeyPem, { mode: 0o600 });
-    writeFileSync(`${keyFile}.pub`, pair.publicKeyPem);
-    log.info({ publicKey: `${keyFile}.pub` }, 'created the broker signing key; put the public key into the DeploymentTarget');
-  }
+  const signingKeyPem = ensureKeyPair(values['signing-key-file'], log, 'created the broker signing key; put the public key into the DeploymentTarget');
+  // Never created here: the broker must trust the controllers' key, not one of its own making.
+  const platformPublicKeyPem = values['platform-public-key-file'] ? readFileSync(values['platform-public-key-file'], 'utf8') : undefined;
   const material = await certificates(values['cert-dir']).start();
   const broker = await runReferenceBroker({
     identities: [values.identity],
     kafkaBrokers: values.kafka.split(','),
     targetKubeConfig: kubeConfig(values.kubeconfig),
-    webhook: { host: '127.0.0.1', port: Number(values['webhook-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
+    webhook: { host: '127.0.0.1', port: Number(values['webhook-port']), tls: { certPem: material.certPem, keyPem: material.keyPem }, ...(platformPublicKeyPem ? { platformPublicKeyPem } : {}) },
     ...(values['status-api-url'] ? { statusApi: { url: values['status-api-url'], caBundle: material.caBundlePem } } : {}),
-    signingKeyPem: readFileSync(keyFile, 'utf8'),
+    signingKeyPem,
     logger: log,
     ...(concurrency !== undefined ? { concurrency } : {}),
   });

@@ -20,10 +20,12 @@ import {
   STATUS_TOPIC,
   createDispatcher,
   createStatusHandler,
+  es256Key,
   generateBrokerKeyPair,
   requestIdFor,
   runReferenceBroker,
   runStatusService,
+  signRequestToken,
   signStatusToken,
   type BrokerDispatcher,
   type DeployableObject,
@@ -62,6 +64,8 @@ let statusURL: string;
 let caPem: string;
 const keysA = generateBrokerKeyPair();
 const keysB = generateBrokerKeyPair();
+// The controllers' dispatch key: the dispatcher signs webhook deliveries, the broker trusts its public half.
+const platformKeys = generateBrokerKeyPair();
 const metrics = new BrokerMetrics();
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
@@ -131,6 +135,17 @@ function eventFor(obj: DeployableObject, overrides: Partial<StatusEvent> = {}): 
 
 async function postStatus(event: StatusEvent, token?: string): Promise<{ status: number; body: string }> {
   return postJson(`${statusURL}/v1/status`, encodeMessage(event), { caBundle: caPem, headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+/** POSTs `body` to the broker's webhook, with `Authorization: Bearer <token>` when given. */
+async function postToBroker(body: Buffer, token?: string): Promise<{ status: number; body: string }> {
+  return postJson(broker.webhookURL ?? '', body, { caBundle: caPem, headers: token ? { authorization: `Bearer ${token}` } : {} });
+}
+
+/** What the controllers send: the encoded request and its token. */
+async function signedPost(request: DeploymentRequest): Promise<{ status: number; body: string }> {
+  const body = encodeMessage(request);
+  return postToBroker(body, await signRequestToken({ privateKey: es256Key(platformKeys.privateKeyPem, 'private', 'platform key'), request, body }));
 }
 
 async function readyPhase(kind: keyof typeof plural, name: string, phase = 'Ready'): Promise<DeployableObject> {
@@ -207,7 +222,7 @@ beforeAll(async () => {
       kafkaBrokers: [bootstrap],
       targetKubeConfig: kubeConfig,
       // A restarted broker keeps its port, so the DeploymentTarget's webhookURL stays right.
-      webhook: { port: webhookURL ? Number(new URL(webhookURL).port) : 0, tls: serving },
+      webhook: { port: webhookURL ? Number(new URL(webhookURL).port) : 0, tls: serving, platformPublicKeyPem: platformKeys.publicKeyPem },
       statusApi: { url: statusURL, caBundle: caPem },
       signingKeyPem: keysA.privateKeyPem,
       logger,
@@ -221,7 +236,7 @@ beforeAll(async () => {
     spec: { provider: 'kubernetes', environment: 'development', namespace: TARGET_NS, broker: { identity, transport: 'kafka', webhookURL: broker.webhookURL, publicKey } },
   });
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [target(TARGET_A, IDENTITY_A, keysA.publicKeyPem), target(TARGET_B, IDENTITY_B, keysB.publicKeyPem)] }) });
-  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: caPem, logger, metrics });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: caPem, dispatchSigningKeyPem: platformKeys.privateKeyPem, logger, metrics });
   await broker.joined;
 }, 120_000);
 
@@ -273,7 +288,7 @@ describe('reference broker over Kafka', () => {
     // The same request again, over both transports: still one Deployment, unchanged, one event id.
     const before = deployment.metadata?.resourceVersion;
     await dispatcher.dispatch(request, { transport: 'kafka' });
-    const viaWebhook = await postJson(broker.webhookURL ?? '', encodeMessage(request), { caBundle: caPem });
+    const viaWebhook = await signedPost(request);
     expect({ status: viaWebhook.status, phase: (JSON.parse(viaWebhook.body) as { phase: string }).phase }).toEqual({ status: 200, phase: 'Ready' });
     // The Kafka copy is processed once the broker's group has committed past it.
     await consumedAll(`kidp-broker-${IDENTITY_A}`, REQUESTS_TOPIC);
@@ -297,7 +312,7 @@ describe('reference broker over Kafka', () => {
     expect(Object.keys(secret.data ?? {}).sort()).toEqual(['database', 'engine', 'host', 'password', 'port', 'username']);
     expect(Buffer.from(password, 'base64').length).toBeGreaterThanOrEqual(32);
 
-    const viaWebhook = await postJson(broker.webhookURL ?? '', encodeMessage(request), { caBundle: caPem });
+    const viaWebhook = await signedPost(request);
     expect(viaWebhook.status).toBe(200);
     expect((await core.readNamespacedSecret({ name: secretName, namespace: TARGET_NS })).data?.['password']).toBe(password);
 
@@ -478,16 +493,69 @@ describe('status handler', () => {
 });
 
 describe('broker webhook', () => {
-  it('answers 400 to a malformed request and 403 to another broker\'s; the dispatcher calls both permanent', async () => {
-    const bad = await postJson(broker.webhookURL ?? '', Buffer.from('{"apiVersion":"broker.kidp.io/v1","kind":"DeploymentRequest"}'), { caBundle: caPem });
+  const AUTH_SUFFIX =
+    '; the controllers sign each webhook delivery with their dispatch key (kidp controllers run --dispatch-signing-key-file) and the broker must trust its public half (kidp broker run --platform-public-key-file)';
+  const unauthenticated = (reason: string, detail: string) => ({
+    status: 401,
+    body: { code: 'KIDP_BROKERS_REQUEST_UNAUTHENTICATED', reason, message: `deployment request not authenticated (${reason}): ${detail}${AUTH_SUFFIX}` },
+  });
+  const answer = (r: { status: number; body: string }) => ({ status: r.status, body: JSON.parse(r.body) as unknown });
+
+  it('answers 400 to a signed malformed request, and 401 (wrong audience) to another broker\'s; the dispatcher calls both permanent', async () => {
+    const malformed = Buffer.from('{"apiVersion":"broker.kidp.io/v1","kind":"DeploymentRequest"}');
+    const token = await signRequestToken({ privateKey: es256Key(platformKeys.privateKeyPem, 'private', 'k'), request: { requestId: 'whatever', target: { name: TARGET_A, identity: IDENTITY_A, provider: 'kubernetes', environment: 'development' } }, body: malformed });
+    const bad = await postToBroker(malformed, token);
     expect({ status: bad.status, code: (JSON.parse(bad.body) as { code: string }).code }).toEqual({ status: 400, code: 'KIDP_BROKERS_MALFORMED_MESSAGE' });
     const svc = await create('Service', `misrouted-${RUN}`, { image: 'registry.kidp.io/shop/misrouted:1.0.0' });
     const err = (await dispatcher.dispatch(requestFor(svc, 'deploy', TARGET_B, IDENTITY_B), { transport: 'webhook', webhookURL: broker.webhookURL }).catch((e: unknown) => e)) as Error;
     expect({ name: err.name, message: err.message }).toEqual({
       name: 'PermanentDispatchError',
-      message: `request ${requestIdFor(svc.metadata.uid, 1, 'deploy')} was refused: webhook ${broker.webhookURL} answered 403: {"message":"this broker serves ${IDENTITY_A}, not ${IDENTITY_B}"}; fix the DeploymentTarget or the resource and apply again`,
+      message: `request ${requestIdFor(svc.metadata.uid, 1, 'deploy')} was refused: webhook ${broker.webhookURL} answered 401: ${JSON.stringify(unauthenticated('wrong-audience', `token is not for this broker (serves ${IDENTITY_A})`).body)}; fix the DeploymentTarget or the resource and apply again`,
     });
   }, TEST_TIMEOUT_MS);
+
+  it('refuses deliveries without a valid controllers\' token for exactly their body, and applies nothing', async () => {
+    const svc = await create('Service', `unsigned-${RUN}`, { image: 'registry.kidp.io/shop/unsigned:1.0.0' });
+    const request = requestFor(svc);
+    const body = encodeMessage(request);
+    const swapped = encodeMessage({ ...request, resource: { ...request.resource, spec: { ...request.resource.spec, image: 'registry.example.com/evil/miner:1.0.0' } } });
+    const platformKey = es256Key(platformKeys.privateKeyPem, 'private', 'platform key');
+    const refusedBefore = Number(/kidp_broker_call_errors_total\{call="webhook_receive",transport="webhook",kind="unauthorized"\} (\d+)/.exec(await metrics.registry.metrics())?.[1] ?? 0);
+    const results = {
+      'no token': answer(await postToBroker(body)),
+      'signed by another key': answer(await postToBroker(body, await signRequestToken({ privateKey: es256Key(keysB.privateKeyPem, 'private', 'k'), request, body }))),
+      'valid token, body modified': answer(await postToBroker(swapped, await signRequestToken({ privateKey: platformKey, request, body }))),
+      expired: answer(await postToBroker(body, await signRequestToken({ privateKey: platformKey, request, body, now: new Date(Date.now() - 3_600_000) }))),
+    };
+    expect(results).toEqual({
+      'no token': unauthenticated('missing-token', 'no Authorization: Bearer <JWT> header'),
+      'signed by another key': unauthenticated('bad-signature', 'signature does not verify with the platform public key'),
+      'valid token, body modified': unauthenticated('body-mismatch', 'the body is not the one the token was signed for'),
+      expired: unauthenticated('expired', 'token expired ("exp" claim timestamp check failed)'),
+    });
+    // Nothing applied, nothing reported, and each refusal counted.
+    const deployments = await apps.listNamespacedDeployment({ namespace: TARGET_NS, labelSelector: `app.kubernetes.io/instance=${svc.metadata.name}` });
+    const refusedAfter = Number(/kidp_broker_call_errors_total\{call="webhook_receive",transport="webhook",kind="unauthorized"\} (\d+)/.exec(await metrics.registry.metrics())?.[1] ?? 0);
+    expect({ deployments: deployments.items, status: (await getObject('Service', svc.metadata.name)).status, refused: refusedAfter - refusedBefore }).toEqual({ deployments: [], status: undefined, refused: 4 });
+
+    // The controllers' own delivery of the same request goes through to Ready.
+    await expect(dispatcher.dispatch(request, { transport: 'webhook', webhookURL: broker.webhookURL })).resolves.toBe('webhook');
+    const ready = await readyPhase('Service', svc.metadata.name);
+    const deployment = await apps.readNamespacedDeployment({ name: svc.metadata.name, namespace: TARGET_NS });
+    expect({ lastStatusEventId: ready.status?.lastStatusEventId, image: deployment.spec?.template.spec?.containers[0]?.image }).toEqual({
+      lastStatusEventId: `${request.requestId}:Ready`,
+      image: 'registry.kidp.io/shop/unsigned:1.0.0',
+    });
+  }, TEST_TIMEOUT_MS);
+
+  it('is not served at all without a platform public key', async () => {
+    const keyless = await runReferenceBroker({ identities: [`keyless-${RUN}`], kafkaBrokers: [], targetKubeConfig: kubeConfig, webhook: { port: 0, tls: { certPem: '', keyPem: '' } }, logger });
+    try {
+      expect(keyless.webhookURL).toBeUndefined();
+    } finally {
+      await keyless.stop();
+    }
+  });
 });
 
 describe('webhook fallback', () => {

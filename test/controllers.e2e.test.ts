@@ -15,7 +15,7 @@ import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
 import { createCa } from '../certs/ca.js';
 import { issueServingCertificate } from '../certs/serving.js';
-import { REQUESTS_TOPIC, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type BrokerDispatcher, type RunningReferenceBroker } from '../brokers/index.js';
+import { REQUESTS_TOPIC, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type BrokerDispatcher, type RunningReferenceBroker } from '../brokers/index.js';
 import { runControllers, type RunningControllers } from '../controllers/index.js';
 import { poll } from './until.js';
 
@@ -61,6 +61,8 @@ let broker: RunningReferenceBroker;
 let statusConsumer: { stop(): Promise<void> };
 let hookBroker: RunningReferenceBroker | undefined;
 let serving: { certPem: string; keyPem: string };
+// The controllers' dispatch key, as `kidp controllers run --dispatch-signing-key-file` makes it; webhook brokers trust its public half.
+const dispatchKeys = generateBrokerKeyPair();
 let controllers: RunningControllers | undefined;
 const children: ChildProcess[] = [];
 
@@ -203,7 +205,7 @@ beforeAll(async () => {
   const now = new Date();
   const ca = await createCa({ now, commonName: `kidp-controllers-e2e-${RUN}` });
   serving = await issueServingCertificate({ ca, now, serviceName: 'kidp-broker', namespace: 'kidp-system' });
-  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: ca.certPem, logger });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: ca.certPem, dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
   await broker.joined;
   await apply({ apiVersion: V, kind: 'Team', metadata: { name: `team-${RUN}` }, spec: { displayName: 'Controllers e2e', costCenter: 'CC-1042', members: [{ kind: 'Group', name: 'e2e-devs' }, { kind: 'User', name: 'erin@example.com', role: 'admin' }], namespaces: [NS, `${NS}-b`], quota: { cpu: '4', memory: '8Gi', pods: 20 } } });
   controllers = await startControllers('in-process-a');
@@ -333,7 +335,7 @@ describe('controllers on the real apiserver and Kafka', () => {
     });
     expect(errorsBefore).toBeGreaterThan(0);
 
-    hookBroker = await runReferenceBroker({ identities: [HOOK_IDENTITY], kafkaBrokers: [process.env.KAFKA_BOOTSTRAP ?? ''], targetKubeConfig: kubeConfig, webhook: { port, tls: serving }, logger });
+    hookBroker = await runReferenceBroker({ identities: [HOOK_IDENTITY], kafkaBrokers: [process.env.KAFKA_BOOTSTRAP ?? ''], targetKubeConfig: kubeConfig, webhook: { port, tls: serving, platformPublicKeyPem: dispatchKeys.publicKeyPem }, logger });
     const ready = await phase('Service', 'hooked', 'Ready');
     expect(condition(ready, 'Dispatched')).toEqual({ status: 'True', reason: 'RequestSent', message: `request ${ready.metadata.uid}-1 sent to broker ${HOOK_IDENTITY} via webhook` });
     expect(await events(NS, 'hooked')).toEqual(expect.arrayContaining(['Normal/Pending', 'Normal/Deploying']));

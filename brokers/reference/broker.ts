@@ -3,6 +3,10 @@
 // brokers' requests), accepts the same requests on its HTTPS webhook for the fallback,
 // applies them to a target cluster, and reports a StatusEvent for each. Everything it
 // needs is in the request; a restarted broker resumes from its group's committed offsets.
+//
+// The webhook is authenticated (request-jwt.ts): a delivery needs a controllers' token over
+// its exact body, checked against the platform public key. Without that key the broker
+// does not serve the webhook at all; an open endpoint would deploy whatever anyone sends.
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -10,10 +14,11 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { PROTOCOL_VERSION, REQUESTS_TOPIC, type DeploymentRequest, type StatusEvent } from '../contract.js';
-import { DeployFailedError } from '../errors.js';
+import { DeployFailedError, RequestUnauthenticatedError } from '../errors.js';
 import { PROTOCOL_TOPICS, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
+import { checkTokenMatchesRequest, es256Key, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
 import { KubernetesApplier, type ApplyOutcome } from './apply.js';
 import { StatusReporter } from './reporter.js';
 import { applyTopic, removeTopic } from './topic.js';
@@ -29,8 +34,12 @@ export interface ReferenceBrokerOptions {
   topicKafkaBrokers?: string[];
   /** The target cluster the broker deploys into. */
   targetKubeConfig: KubeConfig;
-  /** Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only. */
-  webhook?: { host?: string; port: number; tls: { certPem: string; keyPem: string } };
+  /**
+   * Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only.
+   * `platformPublicKeyPem` (SPKI PEM, EC P-256) verifies the controllers' delivery tokens;
+   * without it the webhook is not served (logged), never served unauthenticated.
+   */
+  webhook?: { host?: string; port: number; tls: { certPem: string; keyPem: string }; platformPublicKeyPem?: string };
   /** The status API, used when Kafka is down. */
   statusApi?: { url: string; caBundle?: string };
   /** PKCS#8 PEM ES256 private key signing status JWTs (its public key goes into the DeploymentTargets). */
@@ -155,21 +164,58 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
 
   let server: Server | undefined;
   let webhookURL: string | undefined;
-  if (options.webhook) {
+  if (options.webhook && !options.webhook.platformPublicKeyPem) {
+    logger.warn(
+      { port: options.webhook.port },
+      'webhook not served: no platform public key to authenticate deliveries (kidp broker run --platform-public-key-file); requests come from Kafka only',
+    );
+  }
+  if (options.webhook?.platformPublicKeyPem) {
+    const platformKey = es256Key(options.webhook.platformPublicKeyPem, 'public', 'the platform public key');
     const app = express();
     app.disable('x-powered-by');
     app.get('/healthz', (_req, res) => {
       res.type('text/plain').send('ok');
     });
+    const refuseUnauthenticated = (req: Request, res: Response, err: RequestUnauthenticatedError) => {
+      options.metrics?.error('webhook_receive', 'webhook', 'unauthorized');
+      // The reason and the caller's address, never the token.
+      logger.warn({ code: err.code, reason: err.reason, remoteAddress: req.socket.remoteAddress, detail: err.message }, 'webhook delivery refused: not authenticated');
+      res.status(401).set('www-authenticate', 'Bearer').json({ code: err.code, reason: err.reason, message: err.message });
+    };
     app.post(WEBHOOK_PATH, express.raw({ type: () => true, limit: MAX_MESSAGE_BYTES }), async (req: Request, res: Response) => {
-      const parsed = parseRequest(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      // Authenticate before reading the body: an unauthenticated caller learns nothing else.
+      let token: VerifiedRequestToken;
+      try {
+        token = await verifyRequestToken({ authorization: req.get('authorization'), body, publicKey: platformKey, audiences: [...identities], now: now() });
+      } catch (err) {
+        if (err instanceof RequestUnauthenticatedError) {
+          refuseUnauthenticated(req, res, err);
+          return;
+        }
+        throw err;
+      }
+      const parsed = parseRequest(body);
       if (!parsed.ok) {
+        options.metrics?.error('webhook_receive', 'webhook', 'malformed');
         logger.warn({ code: parsed.error.code, reason: parsed.error.message }, 'webhook request refused');
         res.status(400).json({ code: parsed.error.code, message: parsed.error.message });
         return;
       }
       const request = parsed.value;
+      try {
+        checkTokenMatchesRequest(token, request);
+      } catch (err) {
+        if (err instanceof RequestUnauthenticatedError) {
+          refuseUnauthenticated(req, res, err);
+          return;
+        }
+        throw err;
+      }
+      // Reachable with a token for several identities; the request's own must be one we serve.
       if (!identities.has(request.target.identity)) {
+        options.metrics?.error('webhook_receive', 'webhook', 'forbidden');
         res.status(403).json({ message: `this broker serves ${[...identities].join(', ')}, not ${request.target.identity}` });
         return;
       }

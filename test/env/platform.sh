@@ -71,8 +71,12 @@ start_platform() {
   broker_port=$(cat "$RUN/broker.port" 2>/dev/null || free_port_above 9445)
   echo "$status_port" >"$RUN/status.port"
   echo "$broker_port" >"$RUN/broker.port"
+  # The controllers sign webhook deliveries with this key (created on first start, with
+  # dispatch.key.pub beside it); the broker below trusts its public half, so the
+  # controllers start first.
   start_daemon controllers 'kidp controllers running' controllers run --kubeconfig "$kubeconfig" --kafka "$kafka" \
-    --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default
+    --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default \
+    --dispatch-signing-key-file "$RUN/controllers/dispatch.key"
   # The platform namespace holds the persisted compliance trend (ConfigMap kidp-compliance-trend).
   local kubectl_bin
   kubectl_bin=$(bash "$here/env.sh" env | sed -n "s/^export KUBECTL=//p")
@@ -83,9 +87,13 @@ start_platform() {
   dashboard_port=$(cat "$RUN/dashboard.port" 2>/dev/null || free_port_above 8080)
   echo "$dashboard_port" >"$RUN/dashboard.port"
   start_daemon dashboard '' dashboard serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$dashboard_port" --platform-namespace kidp-system
+  if [[ ! -f $RUN/controllers/dispatch.key.pub ]]; then
+    log "ERROR: $RUN/controllers/dispatch.key.pub is missing; the broker's webhook would have no key to trust"
+    exit 1
+  fi
   start_daemon broker 'kidp broker running' broker run --kubeconfig "$kubeconfig" --kafka "$kafka" \
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
-    --status-api-url "https://127.0.0.1:$status_port"
+    --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port"
 }
 
 free_port_above() {
