@@ -36,6 +36,7 @@ import {
 } from '../brokers/index.js';
 import { postJson } from '../brokers/webhook.js';
 import { encodeMessage } from '../brokers/protocol.js';
+import { poll } from './until.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -68,20 +69,7 @@ const keysB = generateBrokerKeyPair();
 const platformKeys = generateBrokerKeyPair();
 const metrics = new BrokerMetrics();
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const started = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+const until = async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> => (await poll(what, probe, { timeoutMs, intervalMs: 150 })).value;
 
 const plural = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' } as const;
 
