@@ -64,19 +64,45 @@ export function decisionRecord(webhook: 'validate' | 'mutate', req: AdmissionReq
   };
 }
 
+/**
+ * How much of the decision log may wait in memory for a slow disk or log reader. At ~5 KB a
+ * record and thousands of reviews a second, an unbounded buffer would grow until the
+ * webhook is killed, and then every KIDP apply fails (failurePolicy Fail). Past this bound
+ * records are dropped and counted (kidp_decision_log_dropped_total, alert on it), like the
+ * decision stream's.
+ */
+export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
+export interface SinkOptions {
+  /** Called for every record dropped because the writer is MAX_BUFFERED_BYTES behind. */
+  onDrop?: () => void;
+  maxBufferedBytes?: number;
+}
+
+function boundedWriter(stream: NodeJS.WritableStream & { writableLength: number }, options: SinkOptions, line: (r: DecisionRecord) => string): (r: DecisionRecord) => void {
+  const limit = options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
+  return (r) => {
+    if (stream.writableLength > limit) {
+      options.onDrop?.();
+      return;
+    }
+    stream.write(line(r));
+  };
+}
+
 /** JSON lines appended to a file. */
-export function fileSink(path: string, onError: (e: unknown) => void): DecisionSink {
+export function fileSink(path: string, onError: (e: unknown) => void, options: SinkOptions = {}): DecisionSink {
   const stream: WriteStream = createWriteStream(path, { flags: 'a' });
   stream.on('error', onError);
   return {
-    write: (r) => void stream.write(`${JSON.stringify(r)}\n`),
+    write: boundedWriter(stream, options, (r) => `${JSON.stringify(r)}\n`),
     close: () => new Promise((resolve) => stream.end(resolve)),
   };
 }
 
 /** JSON lines to standard output, for log collectors. */
-export function stdoutSink(): DecisionSink {
-  return { write: (r) => void process.stdout.write(`${JSON.stringify({ decision: r })}\n`), close: async () => {} };
+export function stdoutSink(options: SinkOptions = {}): DecisionSink {
+  return { write: boundedWriter(process.stdout, options, (r) => `${JSON.stringify({ decision: r })}\n`), close: async () => {} };
 }
 
 /** Keeps records in memory (the last `limit`), for tests and the impact preview. */

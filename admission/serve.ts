@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import pino, { type Logger } from 'pino';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { createCertificateManager, applyCaBundle, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
 import { ClusterView } from './cluster-view.js';
 import { MemoryView } from './memory-view.js';
@@ -149,10 +149,21 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     onError: (e) => logger.error({ err: e }, 'certificate rotation failed; the current certificate keeps serving'),
   });
   const material = await certificates.start();
-  let decisionLog: DecisionSink | undefined;
-  if (options.decisionLog === '-') decisionLog = stdoutSink();
-  else if (options.decisionLog) decisionLog = fileSink(options.decisionLog, (e) => logger.error({ err: e }, 'decision log write failed'));
   const metrics = new AdmissionMetrics();
+  const logDropped = new Counter({
+    name: 'kidp_decision_log_dropped_total',
+    help: 'Decision records not written because the decision log was too far behind (MAX_BUFFERED_BYTES).',
+    registers: [metrics.registry],
+  });
+  let warnedDrop = false;
+  const onDrop = (): void => {
+    logDropped.inc();
+    if (!warnedDrop) logger.warn('decision log is too far behind its disk or reader; records are being dropped (kidp_decision_log_dropped_total)');
+    warnedDrop = true;
+  };
+  let decisionLog: DecisionSink | undefined;
+  if (options.decisionLog === '-') decisionLog = stdoutSink({ onDrop });
+  else if (options.decisionLog) decisionLog = fileSink(options.decisionLog, (e) => logger.error({ err: e }, 'decision log write failed'), { onDrop });
   // For the certificate-expiry alert (deploy/monitoring/alerts.yaml).
   new Gauge({
     name: 'kidp_certificate_expiry_timestamp_seconds',
