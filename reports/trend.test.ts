@@ -13,6 +13,11 @@ describe('compliance trend series', () => {
     expect(maxPoints({ intervalMs: DEFAULT_TREND_INTERVAL_MS, retentionMs: DEFAULT_TREND_RETENTION_MS })).toBe(720);
   });
 
+  it('records no point while nothing has been audited, and the first point once something has', () => {
+    expect(appendPoint([], point(0, 0, 0), hourly)).toBeUndefined();
+    expect(appendPoint([], point(HOUR, 0, 2), hourly)).toEqual([point(HOUR, 0, 2)]);
+  });
+
   it('appends the first point, refuses one within the interval, appends once the interval has passed', () => {
     const one = appendPoint([], point(0), hourly);
     expect(one).toEqual([point(0)]);
@@ -25,15 +30,15 @@ describe('compliance trend series', () => {
     let points: TrendPoint[] = [];
     let writes = 0;
     for (let ms = 0; ms <= 45 * DAY; ms += 10 * 60_000) {
-      const next = appendPoint(points, point(ms, ms / HOUR), hourly);
+      const next = appendPoint(points, point(ms, ms / HOUR + 1), hourly);
       if (!next) continue;
       points = next;
       writes += 1;
     }
     expect(writes).toBe(45 * 24 + 1);
     expect(points.length).toBe(720);
-    expect(points[0]).toEqual(point(45 * DAY - 719 * HOUR, 45 * 24 - 719));
-    expect(points[719]).toEqual(point(45 * DAY, 45 * 24));
+    expect(points[0]).toEqual(point(45 * DAY - 719 * HOUR, 45 * 24 - 719 + 1));
+    expect(points[719]).toEqual(point(45 * DAY, 45 * 24 + 1));
     // Every gap is one interval: nothing closer, nothing lost in between.
     expect(new Set(points.slice(1).map((p, i) => Date.parse(p.time) - Date.parse(points[i]!.time)))).toEqual(new Set([HOUR]));
     // Well under a ConfigMap's 1 MiB.

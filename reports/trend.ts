@@ -51,9 +51,12 @@ export function pointDue(points: readonly TrendPoint[], now: Date, bounds: Trend
 /**
  * The series with a point at `now` appended, if one is due (pure): points stay in time
  * order, none older than the retention, none later than `now`, at most maxPoints(bounds).
- * Undefined when no point is due.
+ * Undefined when no point is due, or when the point holds no result at all (nothing audited
+ * yet: a fresh cluster, or a scan before the first objects arrive), which would otherwise
+ * read as 100 % compliant for the next interval.
  */
 export function appendPoint(points: readonly TrendPoint[], point: TrendPoint, bounds: TrendBounds): TrendPoint[] | undefined {
+  if (Object.values(point.summary).every((n) => n === 0)) return undefined;
   const now = new Date(point.time);
   if (!pointDue(points, now, bounds)) return undefined;
   const oldest = now.getTime() - bounds.retentionMs;
