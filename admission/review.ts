@@ -37,8 +37,11 @@ export interface AdmissionResponse {
   auditAnnotations?: Record<string, string>;
 }
 
+/** The admission/ error codes (errors/catalogue.ts lists them all). */
+export type AdmissionErrorCode = 'KIDP_ADMISSION_BAD_REVIEW';
+
 export class ReviewDecodeError extends Error {
-  readonly code = 'KIDP_ADMISSION_BAD_REVIEW';
+  readonly code: AdmissionErrorCode = 'KIDP_ADMISSION_BAD_REVIEW';
   /** The uid, when the body had one, so the error can still be answered in-band. */
   readonly uid: string | undefined;
   constructor(message: string, uid?: string) {

@@ -3,6 +3,7 @@
 import { run } from './run.js';
 import { daemonFor } from './daemons.js';
 import { platformDaemonFor } from './platform-daemons.js';
+import { kidpErrorCode } from '../errors/catalogue.js';
 
 const argv = process.argv.slice(2);
 const platformDaemon = platformDaemonFor(argv);
@@ -11,7 +12,9 @@ if (daemon) {
   daemon((line) => process.stderr.write(`${line}\n`)).then(
     (code) => process.exit(code),
     (e: unknown) => {
-      process.stderr.write(`kidp: ${e instanceof Error ? e.message : String(e)}\n`);
+      // The code, as the commands print it, so that errors/catalogue.ts can be looked up.
+      const code = kidpErrorCode(e);
+      process.stderr.write(`kidp: ${e instanceof Error ? e.message : String(e)}${code ? ` [${code}]` : ''}\n`);
       process.exit(1);
     },
   );
