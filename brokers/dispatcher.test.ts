@@ -7,23 +7,16 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createCa } from '../certs/ca.js';
 import { issueServingCertificate } from '../certs/serving.js';
-import { PROTOCOL_VERSION, type DeploymentRequest } from './contract.js';
+import type { DeploymentRequest } from './contract.js';
 import { KAFKA_RETRY_AFTER_FAILURE_MS, createDispatcher, type BrokerDispatcher } from './dispatcher.js';
 import { PermanentDispatchError, TransientDispatchError } from './errors.js';
 import { BrokerMetrics } from './metrics.js';
 import { encodeMessage } from './protocol.js';
+import { sampleRequest } from './testdata.js';
 import { es256Key, verifyRequestToken } from './request-jwt.js';
 import { generateBrokerKeyPair } from './status-jwt.js';
 
-const request: DeploymentRequest = {
-  apiVersion: PROTOCOL_VERSION,
-  kind: 'DeploymentRequest',
-  requestId: 'uid-1-1',
-  action: 'deploy',
-  target: { name: 't1', identity: 'b1', provider: 'kubernetes', environment: 'development' },
-  resource: { kind: 'Service', namespace: 'ns', name: 'web', uid: 'uid-1', generation: 1, labels: {}, spec: { image: 'x/y:1' } },
-  issuedAt: '2026-01-01T00:00:00Z',
-};
+const request: DeploymentRequest = sampleRequest;
 
 let server: Server;
 let caPem: string;

@@ -2,9 +2,10 @@
 // clock is injected, so expiry is tested without waiting.
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { PROTOCOL_VERSION, type DeploymentRequest } from './contract.js';
+import type { DeploymentRequest } from './contract.js';
 import { generateBrokerKeyPair } from './status-jwt.js';
 import { encodeMessage } from './protocol.js';
+import { sampleRequest } from './testdata.js';
 import { BODY_HASH_CLAIM, REQUEST_TOKEN_ISSUER, bodyHash, checkTokenMatchesRequest, es256Key, signRequestToken, verifyRequestToken } from './request-jwt.js';
 
 const NOW = new Date('2026-05-01T12:00:00Z');
@@ -15,15 +16,7 @@ const publicKey = es256Key(platform.publicKeyPem, 'public', 'test key');
 const SUFFIX =
   '; the controllers sign each webhook delivery with their dispatch key (kidp controllers run --dispatch-signing-key-file) and the broker must trust its public half (kidp broker run --platform-public-key-file)';
 
-const request: DeploymentRequest = {
-  apiVersion: PROTOCOL_VERSION,
-  kind: 'DeploymentRequest',
-  requestId: 'uid-1-1',
-  action: 'deploy',
-  target: { name: 't1', identity: 'b1', provider: 'kubernetes', environment: 'development' },
-  resource: { kind: 'Service', namespace: 'ns', name: 'web', uid: 'uid-1', generation: 1, labels: {}, spec: { image: 'x/y:1' } },
-  issuedAt: '2026-01-01T00:00:00Z',
-};
+const request: DeploymentRequest = sampleRequest;
 const body = encodeMessage(request);
 const tampered = encodeMessage({ ...request, resource: { ...request.resource, spec: { image: 'evil/miner:1' } } });
 
