@@ -6,7 +6,7 @@ import type { DeploymentRequest } from './contract.js';
 import { generateBrokerKeyPair } from './status-jwt.js';
 import { encodeMessage } from './protocol.js';
 import { sampleRequest } from './testdata.js';
-import { BODY_HASH_CLAIM, REQUEST_TOKEN_ISSUER, bodyHash, checkTokenMatchesRequest, es256Key, signRequestToken, verifyRequestToken } from './request-jwt.js';
+import { BODY_HASH_CLAIM, REQUEST_TOKEN_ISSUER, bodyHash, checkTokenMatchesRequest, es256Key, es256PublicKeys, signRequestToken, verifyRequestToken } from './request-jwt.js';
 
 const NOW = new Date('2026-05-01T12:00:00Z');
 const platform = generateBrokerKeyPair();
@@ -46,7 +46,7 @@ describe('webhook delivery tokens', () => {
     ['valid 4 s after expiry (clock tolerance)', async () => `Bearer ${await sign()}`, { now: new Date(NOW.getTime() + 64_000) }, { ok: { audiences: ['b1'], requestId: 'uid-1-1' } }],
     ['no Authorization header', () => Promise.resolve(undefined), {}, refused('missing-token', 'no Authorization: Bearer <JWT> header')],
     ['not a Bearer header', async () => `Basic ${await sign()}`, {}, refused('missing-token', 'no Authorization: Bearer <JWT> header')],
-    ['signed by another key', async () => `Bearer ${await sign({ key: other.privateKeyPem })}`, {}, refused('bad-signature', 'signature does not verify with the platform public key')],
+    ['signed by another key', async () => `Bearer ${await sign({ key: other.privateKeyPem })}`, {}, refused('bad-signature', 'signature does not verify with any trusted platform public key')],
     ['expired (injected clock, 66 s after issue)', async () => `Bearer ${await sign()}`, { now: new Date(NOW.getTime() + 66_000) }, refused('expired', 'token expired ("exp" claim timestamp check failed)')],
     ['for another broker', async () => `Bearer ${await sign({ req: { ...request, target: { ...request.target, identity: 'b9' } } })}`, {}, refused('wrong-audience', 'token is not for this broker (serves b1, b2)')],
     ['the body was changed after signing', async () => `Bearer ${await sign()}`, { sent: tampered }, refused('body-mismatch', 'the body is not the one the token was signed for')],
@@ -85,6 +85,27 @@ describe('webhook delivery tokens', () => {
       header: { alg: 'ES256', typ: 'JWT' },
       payload: { iss: 'kidp-controllers', aud: 'b1', sub: 'uid-1-1', [BODY_HASH_CLAIM]: bodyHash(body), iat, exp: iat + 60 },
     });
+  });
+
+  it('trusts every key of a rotation: a token from either verifies, from neither is a bad signature, and an expired one stays expired', async () => {
+    const next = generateBrokerKeyPair();
+    const trusted = es256PublicKeys(`${next.publicKeyPem}\n${platform.publicKeyPem}`, 'the platform public key');
+    const check = async (key: string, now = NOW) => {
+      try {
+        await verifyRequestToken({ authorization: `Bearer ${await sign({ key })}`, body, publicKey: trusted, audiences: ['b1'], now });
+        return 'ok';
+      } catch (err) {
+        return (err as Error & { reason: string }).reason;
+      }
+    };
+    expect({
+      keys: trusted.length,
+      current: await check(platform.privateKeyPem),
+      next: await check(next.privateKeyPem),
+      other: await check(other.privateKeyPem),
+      expired: await check(platform.privateKeyPem, new Date(NOW.getTime() + 66_000)),
+    }).toEqual({ keys: 2, current: 'ok', next: 'ok', other: 'bad-signature', expired: 'expired' });
+    expect(() => es256PublicKeys('not a key', 'the platform public key')).toThrow('the platform public key holds no PEM public key (-----BEGIN PUBLIC KEY-----)');
   });
 
   it('refuses keys that are not EC P-256', () => {

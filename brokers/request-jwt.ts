@@ -37,6 +37,16 @@ export function es256Key(pem: string, kind: 'private' | 'public', what: string):
   return key;
 }
 
+/**
+ * Every public key in a PEM text (one or more SPKI blocks, e.g. a file holding the current
+ * and the next dispatch key during a rotation), each checked as es256Key does.
+ */
+export function es256PublicKeys(pemText: string, what: string): KeyObject[] {
+  const blocks = pemText.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`${what} holds no PEM public key (-----BEGIN PUBLIC KEY-----)`);
+  return blocks.map((pem, i) => es256Key(pem, 'public', blocks.length > 1 ? `${what} (key ${i + 1} of ${blocks.length})` : what));
+}
+
 /** What the controllers put in `Authorization: Bearer` for one delivery of `body` (the encoded `request`). */
 export async function signRequestToken(options: { privateKey: KeyObject; request: Pick<DeploymentRequest, 'requestId' | 'target'>; body: Uint8Array; now?: Date; ttlSeconds?: number }): Promise<string> {
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
@@ -59,7 +69,7 @@ export interface VerifiedRequestToken {
 
 function reasonFor(err: unknown, audiences: readonly string[]): RequestUnauthenticatedError {
   if (err instanceof joseErrors.JWTExpired) return new RequestUnauthenticatedError('expired', `token expired (${err.message})`, { cause: err });
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new RequestUnauthenticatedError('bad-signature', 'signature does not verify with the platform public key', { cause: err });
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new RequestUnauthenticatedError('bad-signature', 'signature does not verify with any trusted platform public key', { cause: err });
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'aud') return new RequestUnauthenticatedError('wrong-audience', `token is not for this broker (serves ${audiences.join(', ')})`, { cause: err });
     if (err.claim === 'iss') return new RequestUnauthenticatedError('wrong-issuer', `token issuer is not ${REQUEST_TOKEN_ISSUER}`, { cause: err });
@@ -71,25 +81,34 @@ function reasonFor(err: unknown, audiences: readonly string[]): RequestUnauthent
 
 /**
  * Authenticates one webhook delivery before its body is parsed: a bearer token signed by
- * the platform key, issued by the controllers, for one of `audiences`, unexpired, over
- * exactly `body`. Throws RequestUnauthenticatedError naming the reason.
+ * a platform key, issued by the controllers, for one of `audiences`, unexpired, over
+ * exactly `body`. Throws RequestUnauthenticatedError naming the reason. Several keys are
+ * trusted during a rotation: a token verifies if its signature verifies with any of them.
  */
-export async function verifyRequestToken(options: { authorization: string | undefined; body: Uint8Array; publicKey: KeyObject; audiences: readonly string[]; now?: Date }): Promise<VerifiedRequestToken> {
+export async function verifyRequestToken(options: { authorization: string | undefined; body: Uint8Array; publicKey: KeyObject | readonly KeyObject[]; audiences: readonly string[]; now?: Date }): Promise<VerifiedRequestToken> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(options.authorization ?? '');
   if (!match?.[1]) throw new RequestUnauthenticatedError('missing-token', 'no Authorization: Bearer <JWT> header');
-  let payload: JWTPayload;
-  try {
-    ({ payload } = await jwtVerify(match[1], options.publicKey, {
-      algorithms: [ALGORITHM],
-      issuer: REQUEST_TOKEN_ISSUER,
-      audience: [...options.audiences],
-      requiredClaims: ['sub', 'iat', 'exp', BODY_HASH_CLAIM],
-      clockTolerance: REQUEST_CLOCK_TOLERANCE_SECONDS,
-      currentDate: options.now,
-    }));
-  } catch (err) {
-    throw reasonFor(err, options.audiences);
+  const keys = Array.isArray(options.publicKey) ? (options.publicKey as readonly KeyObject[]) : [options.publicKey as KeyObject];
+  let payload: JWTPayload | undefined;
+  let failure: unknown;
+  for (const key of keys) {
+    try {
+      ({ payload } = await jwtVerify(match[1], key, {
+        algorithms: [ALGORITHM],
+        issuer: REQUEST_TOKEN_ISSUER,
+        audience: [...options.audiences],
+        requiredClaims: ['sub', 'iat', 'exp', BODY_HASH_CLAIM],
+        clockTolerance: REQUEST_CLOCK_TOLERANCE_SECONDS,
+        currentDate: options.now,
+      }));
+      break;
+    } catch (err) {
+      failure = err;
+      // Another trusted key may have signed it; any other failure is the token's own.
+      if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) break;
+    }
   }
+  if (!payload) throw reasonFor(failure, options.audiences);
   if (payload[BODY_HASH_CLAIM] !== bodyHash(options.body)) {
     throw new RequestUnauthenticatedError('body-mismatch', 'the body is not the one the token was signed for');
   }

@@ -517,7 +517,7 @@ describe('broker webhook', () => {
     };
     expect(results).toEqual({
       'no token': unauthenticated('missing-token', 'no Authorization: Bearer <JWT> header'),
-      'signed by another key': unauthenticated('bad-signature', 'signature does not verify with the platform public key'),
+      'signed by another key': unauthenticated('bad-signature', 'signature does not verify with any trusted platform public key'),
       'valid token, body modified': unauthenticated('body-mismatch', 'the body is not the one the token was signed for'),
       expired: unauthenticated('expired', 'token expired ("exp" claim timestamp check failed)'),
     });

@@ -18,7 +18,7 @@ import { DeployFailedError, RequestUnauthenticatedError } from '../errors.js';
 import { PROTOCOL_TOPICS, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
-import { checkTokenMatchesRequest, es256Key, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
+import { checkTokenMatchesRequest, es256PublicKeys, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
 import { KubernetesApplier, type ApplyOutcome } from './apply.js';
 import { StatusReporter } from './reporter.js';
 import { applyTopic, removeTopic } from './topic.js';
@@ -36,7 +36,7 @@ export interface ReferenceBrokerOptions {
   targetKubeConfig: KubeConfig;
   /**
    * Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only.
-   * `platformPublicKeyPem` (SPKI PEM, EC P-256) verifies the controllers' delivery tokens;
+   * `platformPublicKeyPem` (SPKI PEM, EC P-256; several blocks during a key rotation) verifies the controllers' delivery tokens;
    * without it the webhook is not served (logged), never served unauthenticated.
    */
   webhook?: { host?: string; port: number; tls: { certPem: string; keyPem: string }; platformPublicKeyPem?: string };
@@ -171,7 +171,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     );
   }
   if (options.webhook?.platformPublicKeyPem) {
-    const platformKey = es256Key(options.webhook.platformPublicKeyPem, 'public', 'the platform public key');
+    const platformKey = es256PublicKeys(options.webhook.platformPublicKeyPem, 'the platform public key');
     const app = express();
     app.disable('x-powered-by');
     app.get('/healthz', (_req, res) => {
