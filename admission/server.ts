@@ -55,8 +55,12 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const { logger, view, store } = options;
   const now = options.now ?? (() => new Date());
   const metrics = options.metrics ?? new AdmissionMetrics();
-  const namespaceObject = (name: string): KubeObject | undefined =>
-    view.namespaceObject?.(name) ?? (view.namespaceLabels(name) ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: view.namespaceLabels(name) } } : undefined);
+  const namespaceObject = (name: string): KubeObject | undefined => {
+    const known = view.namespaceObject?.(name);
+    if (known) return known;
+    const labels = view.namespaceLabels(name);
+    return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : undefined;
+  };
 
   const listener = createAdmissionListener({
     logger,

@@ -229,16 +229,18 @@ export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, o
     }
   }
 
-  const exceptions = options.exceptions?.length ? options.exceptions : undefined;
-  const exceptionOptions = exceptions && {
-    now: options.now,
-    ...(options.clusterExceptionNamespace !== undefined ? { clusterExceptionNamespace: options.clusterExceptionNamespace } : {}),
-  };
+  // Built only when there are exceptions to look through: most requests have none.
+  const exempting = options.exceptions?.length
+    ? {
+        exceptions: options.exceptions,
+        options: { now: options.now, ...(options.clusterExceptionNamespace !== undefined ? { clusterExceptionNamespace: options.clusterExceptionNamespace } : {}) },
+      }
+    : undefined;
 
   const rules: RuleResult[] = new Array<RuleResult>(policy.rules.length);
   for (let i = 0; i < policy.rules.length; i++) {
     const rule = policy.rules[i] as CompiledPolicy['rules'][number];
-    const exemption = exceptions && exceptionOptions ? findExemption(exceptions, { ...p.target, policy: policy.name, rule: rule.name }, exceptionOptions) : undefined;
+    const exemption = exempting && findExemption(exempting.exceptions, { ...p.target, policy: policy.name, rule: rule.name }, exempting.options);
     if (exemption) {
       rules[i] = {
         rule: rule.name,
