@@ -49,12 +49,12 @@ describe('environment binds to target', () => {
     [
       'changing the target once dispatched (cleanup would miss the old one)',
       request('UPDATE', 'Service', svc({ environment: 'production', target: 'prod-eu' }), { oldObject: dispatched({ environment: 'production', target: 'prod' }, 'prod') }),
-      no('EnvironmentMismatch', 'Service api: spec.target is immutable once dispatched (deployed to prod, now prod-eu); to move it, delete it and create it again'),
+      no('TargetImmutable', 'Service api: spec.target is immutable once dispatched (deployed to prod, now prod-eu); to move it, delete it and create it again'),
     ],
     [
       'removing the target once dispatched',
       request('UPDATE', 'Service', svc({ environment: 'production' }), { oldObject: dispatched({ environment: 'production', target: 'prod' }, 'prod') }),
-      no('EnvironmentMismatch', 'Service api: spec.target is immutable once dispatched (deployed to prod, now (none)); to move it, delete it and create it again'),
+      no('TargetImmutable', 'Service api: spec.target is immutable once dispatched (deployed to prod, now (none)); to move it, delete it and create it again'),
     ],
     ['other changes once dispatched', request('UPDATE', 'Service', svc({ environment: 'production', target: 'prod', replicas: 3 }), { oldObject: dispatched({ environment: 'production', target: 'prod' }, 'prod') }), ok],
     [

@@ -20,33 +20,42 @@ export function effectiveEnvironment(obj: KubeObject, namespace: string | undefi
   return { environment: desiredEnvironment(obj, namespace, view) };
 }
 
-function deployableProblems(req: AdmissionRequest, object: KubeObject, view: OwnershipView): string[] {
+interface Problem {
+  reason: 'EnvironmentMismatch' | 'TargetImmutable';
+  message: string;
+}
+
+function deployableProblems(req: AdmissionRequest, object: KubeObject, view: OwnershipView): Problem[] {
   const namespace = req.namespace ?? object.metadata?.namespace;
   const { environment, from } = effectiveEnvironment(object, namespace, view);
-  const problems: string[] = [];
+  const problems: Problem[] = [];
+  const mismatch = (message: string) => problems.push({ reason: 'EnvironmentMismatch', message });
   const own = object.spec?.environment;
   if (from && typeof own === 'string' && own && own !== environment) {
-    problems.push(`spec.environment ${own} differs from the environment of its ${from} (${environment}); a resource's environment is its Application's: remove spec.environment or set it to ${environment}`);
+    mismatch(`spec.environment ${own} differs from the environment of its ${from} (${environment}); a resource's environment is its Application's: remove spec.environment or set it to ${environment}`);
   }
   const label = object.metadata?.labels?.[ENVIRONMENT_LABEL];
   if (label !== undefined && label !== environment) {
-    problems.push(`label ${ENVIRONMENT_LABEL}=${label} differs from its environment ${environment}; remove the label or set it to ${environment}`);
+    mismatch(`label ${ENVIRONMENT_LABEL}=${label} differs from its environment ${environment}; remove the label or set it to ${environment}`);
   }
   const targetName = object.spec?.target;
   if (typeof targetName === 'string' && targetName) {
     const target = view.target(targetName);
     const serves = target?.spec?.environment;
     if (!target && view.authoritative) {
-      problems.push(`spec.target ${targetName}: no such DeploymentTarget (or KIDP has not seen it yet); create it first or name an existing one`);
+      mismatch(`spec.target ${targetName}: no such DeploymentTarget (or KIDP has not seen it yet); create it first or name an existing one`);
     } else if (target && serves !== environment) {
-      problems.push(`spec.target ${targetName} serves environment ${String(serves)}, not ${environment}; name a DeploymentTarget of ${environment}, or leave spec.target empty for its default`);
+      mismatch(`spec.target ${targetName} serves environment ${String(serves)}, not ${environment}; name a DeploymentTarget of ${environment}, or leave spec.target empty for its default`);
     }
   }
   if (req.operation === 'UPDATE') {
     const dispatchedTo = (req.oldObject?.status as { target?: unknown } | undefined)?.target;
     const wanted = object.spec?.target;
     if (typeof dispatchedTo === 'string' && dispatchedTo && wanted !== dispatchedTo && !(wanted === undefined && req.oldObject?.spec?.target === undefined)) {
-      problems.push(`spec.target is immutable once dispatched (deployed to ${dispatchedTo}, now ${typeof wanted === 'string' ? wanted : '(none)'}); to move it, delete it and create it again`);
+      problems.push({
+        reason: 'TargetImmutable',
+        message: `spec.target is immutable once dispatched (deployed to ${dispatchedTo}, now ${typeof wanted === 'string' ? wanted : '(none)'}); to move it, delete it and create it again`,
+      });
     }
   }
   return problems;
@@ -73,5 +82,6 @@ export function validateEnvironment(req: AdmissionRequest, view: OwnershipView):
   }
   if (!DEPLOYABLE_KINDS.includes(kind)) return allowed();
   const problems = deployableProblems(req, object, view);
-  return problems.length === 0 ? allowed() : denied('EnvironmentMismatch', `${kind} ${name}: ${problems.join('; ')}`);
+  const first = problems[0];
+  return first ? denied(first.reason, `${kind} ${name}: ${problems.map((p) => p.message).join('; ')}`) : allowed();
 }

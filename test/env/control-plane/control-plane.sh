@@ -12,7 +12,7 @@
 #                                     apiserver's client CA, and a kubeconfig for it
 #   identity serviceaccount NS NAME   the ServiceAccount (created if missing), a TokenRequest
 #                                     token for it (1 h), and a kubeconfig with that token
-#   identity anonymous                a kubeconfig with no credentials at all
+#   identity anonymous                a kubeconfig with no credentials the apiserver accepts
 #   identity forged NAME [GROUP...]   like user, but signed by a throwaway CA the apiserver
 #                                     does not trust (an attacker's home-made certificate)
 #           each prints the kubeconfig's path (under <run dir>/identities/)
@@ -636,7 +636,10 @@ cmd_identity() {
       ;;
     anonymous)
       file=$dir/anonymous.kubeconfig
-      identity_kubeconfig "$file" ' {}'
+      # A user with no credentials makes kubectl prompt for a password on stdin. A bare
+      # username is sent as basic auth, which the apiserver does not accept at all (none
+      # since 1.19), so the request is system:anonymous, as with no credentials.
+      identity_kubeconfig "$file" "$(printf '\n      username: anonymous')"
       ;;
     *) die "usage: identity user|serviceaccount|anonymous|forged ..." ;;
   esac
