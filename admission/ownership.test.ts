@@ -55,7 +55,7 @@ describe('ownership at admission', () => {
       request('CREATE', 'Team', resource('Team', 'grabby', undefined, undefined, { namespaces: ['kube-system', 'kidp-system', 'kidp-workloads', 'payments', 'search-old'] })),
       no(
         'NamespaceClaimRefused',
-        "Team grabby: spec.namespaces: kube-system is a Kubernetes system namespace; spec.namespaces: kidp-system is KIDP's platform namespace; spec.namespaces: kidp-workloads is where DeploymentTarget prod, prod-eu deploys workloads; spec.namespaces: payments belongs to team payments; spec.namespaces: search-old belongs to team search; a Team claims or shares only namespaces of its own, and none of kube-*, kidp-system or a DeploymentTarget's",
+        "Team grabby: spec.namespaces: kube-system is a Kubernetes system namespace; spec.namespaces: kidp-system is KIDP's platform namespace; spec.namespaces: kidp-workloads is where DeploymentTargets prod, prod-eu deploy workloads; spec.namespaces: payments belongs to team payments; spec.namespaces: search-old belongs to team search; a Team claims or shares only namespaces of its own, and none of kube-*, kidp-system or a DeploymentTarget's",
       ),
     ],
     [

@@ -231,7 +231,8 @@ export function validateTeamClaims(team: KubeObject, view: OwnershipView, option
       }
       const targets = view.targetsInNamespace(ns);
       if (targets.length > 0) {
-        problems.push(`${field}: ${ns} is where DeploymentTarget ${[...targets].sort().join(', ')} deploys workloads`);
+        const names = [...targets].sort().join(', ');
+        problems.push(`${field}: ${ns} is where ${targets.length === 1 ? `DeploymentTarget ${names} deploys` : `DeploymentTargets ${names} deploy`} workloads`);
         continue;
       }
       const others = namespaceTeams(ns, view).filter((t) => t !== name);
