@@ -300,7 +300,8 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
         }
         written = probe;
       }
-      logger.info({ coreResourceTypes: coreResourceTypes(store) }, 'webhook configurations in step with the Policies');
+      // test/env/platform.sh waits for the first line of --register.
+      logger.info({ coreResourceTypes: coreResourceTypes(store) }, registerUrl ? 'webhook configurations registered' : 'webhook configurations updated');
     };
     // --register fails the start when it cannot register; deploy/ replicas retry (RBAC or
     // the configurations may arrive after the pods).
