@@ -1,7 +1,7 @@
 // Tenant isolation proven as real users (issue 11). Every row of the matrix below is one
 // kubectl call against the real apiserver, as one identity: client certificates (CN=user,
 // O=groups) signed by the apiserver's client CA, TokenRequest tokens of KIDP's service
-// accounts, no credentials at all, or a home-made certificate. RBAC is what KIDP grants:
+// accounts, no credentials the apiserver accepts, or a home-made certificate. RBAC is what KIDP grants:
 // deploy/'s ClusterRoles for its service accounts and people, the Team controller's
 // RoleBindings (reconcileTeam, applied as the controllers' service account). The webhook
 // runs as in deploy/: as its own service account with deploy/rbac.yaml, the configurations
@@ -37,7 +37,7 @@ const NS_WORKLOADS = 'tenancy-workloads';
 const NS_WORKLOADS_DEV = 'tenancy-workloads-dev';
 const APISERVER_CN = 'kube-apiserver-webhook-client';
 
-type Identity = 'dev-a' | 'dev-b' | 'platform-admin' | 'policy-author' | 'anonymous' | 'forged-admin' | 'sa-controllers' | 'sa-broker' | 'sa-webhook' | 'cluster-admin';
+type Identity = 'dev-a' | 'dev-b' | 'platform-admin' | 'policy-author' | 'anonymous' | 'forged-admin' | 'sa-controllers' | 'sa-broker' | 'sa-webhook' | 'sa-reports' | 'cluster-admin';
 const kubeconfigs = {} as Record<Identity, string>;
 
 function identity(...args: string[]): string {
@@ -182,6 +182,15 @@ const rows: Row[] = [
   { who: 'sa-controllers', op: 'patch status', resource: 'Service svc-a: dispatched to tenancy-prod', args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--subresource=status', '--type', 'merge', '-p', json({ status: { phase: 'Deploying', target: 'tenancy-prod' } })], expect: 'allowed' },
   { who: 'dev-a', op: 'patch status', resource: 'Service svc-a: status.target', args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--subresource=status', '--type', 'merge', '-p', json({ status: { target: 'tenancy-prod-eu' } })], expect: 'forbidden', says: 'cannot patch resource "services/status"' },
   { who: 'sa-broker', op: 'patch status', resource: 'Service svc-a: phase Ready', args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--subresource=status', '--type', 'merge', '-p', json({ status: { phase: 'Ready' } })], expect: 'forbidden', says: 'cannot get resource "services/status"' },
+  {
+    who: 'sa-reports',
+    op: 'patch status',
+    resource: 'Service svc-a: PolicyCompliant condition',
+    args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--subresource=status', '--type', 'merge', '-p', json({ status: { conditions: [{ type: 'PolicyCompliant', status: 'True', reason: 'NoViolations', message: 'no policy denies it', lastTransitionTime: '2026-12-03T00:00:00Z' }] } })],
+    expect: 'allowed',
+  },
+  { who: 'sa-reports', op: 'patch', resource: 'Service svc-a spec.image', args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--type', 'merge', '-p', json({ spec: { image: 'registry.kidp.io/evil:1' } })], expect: 'forbidden', says: 'cannot patch resource "services"' },
+  { who: 'sa-reports', op: 'get', resource: `Secrets in ${NS_A}`, args: ['get', 'secrets', '-n', NS_A], expect: 'forbidden', says: 'cannot list resource "secrets"' },
   // spec.target immutable once dispatched (bypass: "spec.target can change; the old deployment is never cleaned up").
   { who: 'dev-a', op: 'patch', resource: 'Service svc-a spec.target -> tenancy-prod-eu (dispatched)', args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--type', 'merge', '-p', json({ spec: { target: 'tenancy-prod-eu' } })], expect: 'denied', says: 'spec.target is immutable once dispatched (deployed to tenancy-prod, now tenancy-prod-eu)' },
   { who: 'dev-a', op: 'patch', resource: 'Service svc-a spec.replicas', args: ['patch', 'services.platform.kidp.io', 'svc-a', '-n', NS_A, '--type', 'merge', '-p', json({ spec: { replicas: 3 } })], expect: 'allowed' },
@@ -277,7 +286,7 @@ let webhookPort = 0;
 /** The platform team installs deploy/'s RBAC (service accounts, roles, bindings) in kidp-system. */
 async function installDeployRbac(): Promise<void> {
   const docs: unknown[] = [];
-  for (const file of ['rbac.yaml', 'controllers.yaml', 'people.yaml']) {
+  for (const file of ['rbac.yaml', 'controllers.yaml', 'reports.yaml', 'people.yaml']) {
     for (const doc of parseAllDocuments(readFileSync(join(root, 'deploy', file), 'utf8'))) {
       const o = doc.toJS() as { kind?: string; metadata?: { namespace?: string } } | null;
       if (!o?.kind || !['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind)) continue;
@@ -312,6 +321,7 @@ beforeAll(async () => {
   await kubectlOk(['--kubeconfig', kubeconfigs['sa-controllers'], 'apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'List', items: clusterRoles() }) });
   kubeconfigs['sa-broker'] = identity('serviceaccount', PLATFORM_NS, 'kidp-broker-kubernetes');
   kubeconfigs['sa-webhook'] = identity('serviceaccount', PLATFORM_NS, 'kidp-webhook');
+  kubeconfigs['sa-reports'] = identity('serviceaccount', PLATFORM_NS, 'kidp-reports');
   kubeconfigs['dev-a'] = identity('user', 'ada', 'team-a-developers');
   kubeconfigs['dev-b'] = identity('user', 'bob', 'team-b-developers');
   kubeconfigs['platform-admin'] = identity('user', 'pat', 'kidp-platform-admins');
@@ -390,7 +400,7 @@ describe('tenant isolation as real users, through kubectl', () => {
 
   it('has at least 40 operations over every identity', () => {
     expect(rows.length).toBeGreaterThanOrEqual(40);
-    expect(new Set(rows.map((r) => r.who)).size).toBe(10);
+    expect(new Set(rows.map((r) => r.who)).size).toBe(11);
   });
 });
 
