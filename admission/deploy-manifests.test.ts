@@ -20,7 +20,7 @@ describe('webhook configurations', () => {
     expect(readFileSync(deployPath(), 'utf8')).toBe(deployWebhookManifests());
   });
 
-  it('fail closed for KIDP kinds, skip kube-system and the platform namespace, answer within 5 s', () => {
+  it('fail closed for KIDP kinds (validated in every namespace), skip kube-system and the platform namespace otherwise, answer within 5 s', () => {
     const { validating, mutating } = webhookConfigurations({ endpoint: { url: 'https://127.0.0.1:9443/' }, coreResourceTypes: ['Pod', 'Deployment.apps', 'Unknown.example.com'], timeoutSeconds: 30 });
     const summary = [...(validating.webhooks ?? []), ...(mutating.webhooks ?? [])].map((w) => ({
       name: w.name,
@@ -32,7 +32,7 @@ describe('webhook configurations', () => {
       groups: w.rules?.map((r) => r.apiGroups?.[0]),
     }));
     expect(summary).toEqual([
-      { name: 'validate.platform.kidp.io', url: 'https://127.0.0.1:9443/validate', failurePolicy: 'Fail', timeoutSeconds: 5, sideEffects: 'None', excluded: ['kube-system', 'kidp-system'], groups: ['platform.kidp.io'] },
+      { name: 'validate.platform.kidp.io', url: 'https://127.0.0.1:9443/validate', failurePolicy: 'Fail', timeoutSeconds: 5, sideEffects: 'None', excluded: undefined, groups: ['platform.kidp.io'] },
       { name: 'policies.platform.kidp.io', url: 'https://127.0.0.1:9443/validate', failurePolicy: 'Ignore', timeoutSeconds: 5, sideEffects: 'None', excluded: ['kube-system', 'kidp-system'], groups: ['', 'apps'] },
       { name: 'mutate.platform.kidp.io', url: 'https://127.0.0.1:9443/mutate', failurePolicy: 'Fail', timeoutSeconds: 5, sideEffects: 'None', excluded: ['kube-system', 'kidp-system'], groups: ['platform.kidp.io'] },
     ]);

@@ -27,9 +27,23 @@ export interface AdmissionAppOptions {
    */
   bodyLimitBytes?: number;
   now?: () => bigint;
+  /** Refuses a review before its body is read (client certificate checks); undefined admits it. */
+  authorize?: (req: IncomingMessage) => Problem | undefined;
+  /** Reviews being read or answered at once; more get 429 (DEFAULT_MAX_IN_FLIGHT). */
+  maxInFlight?: number;
+  /** Bytes of review bodies held at once; more get 429 (DEFAULT_MAX_BUFFERED_BYTES). */
+  maxBufferedBytes?: number;
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+/**
+ * The apiserver sends one review per admitted write and waits ≤ 5 s; at the ~5,000
+ * reviews/s one core answers, 512 at once is a queue of ~100 ms: past that, more
+ * concurrency is a flood, not load.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 512;
+/** Nine maximum-size bodies: what a flood of large reviews may pin in memory at most. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 export function toResponse(uid: string, d: Decision): AdmissionResponse {
   const out: AdmissionResponse = { uid, allowed: d.allowed };
@@ -49,7 +63,7 @@ function review(response: AdmissionResponse): AdmissionReview {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
-interface Problem {
+export interface Problem {
   status: number;
   reason: string;
   message: string;
@@ -122,8 +136,21 @@ function tooLarge(limit: number): Problem {
   return { status: 413, reason: 'RequestEntityTooLarge', message: `AdmissionReview bodies are limited to ${limit} bytes` };
 }
 
-/** The whole body as parsed JSON, or the problem that stopped reading it. */
-function readJson(req: IncomingMessage, res: ServerResponse, limit: number, done: (result: { ok: true; value: unknown } | { ok: false; problem: Problem }) => void): void {
+function overloaded(what: string): Problem {
+  return { status: 429, reason: 'TooManyRequests', message: `KIDP's admission webhook is at its limit of ${what}; retry shortly` };
+}
+
+/**
+ * The whole body as parsed JSON, or the problem that stopped reading it. `reserve(n)`
+ * asks the shared byte budget for n more bytes and says whether it granted them.
+ */
+function readJson(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+  reserve: (bytes: number) => boolean,
+  done: (result: { ok: true; value: unknown } | { ok: false; problem: Problem }) => void,
+): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let finished = false;
@@ -135,10 +162,10 @@ function readJson(req: IncomingMessage, res: ServerResponse, limit: number, done
   req.on('data', (chunk: Buffer) => {
     if (finished) return;
     size += chunk.length;
-    if (size > limit) {
+    if (size > limit || !reserve(chunk.length)) {
       chunks.length = 0;
       finished = true;
-      rejectAfterBody(req, res, tooLarge(limit));
+      rejectAfterBody(req, res, size > limit ? tooLarge(limit) : overloaded('buffered review bytes'));
       return;
     }
     chunks.push(chunk);
@@ -226,10 +253,23 @@ export function createAdmissionListener(options: AdmissionAppOptions): RequestLi
   });
   app.use((req: Request, res: Response) => problem(res, 404, 'NotFound', `no route ${req.method} ${req.path}`));
 
+  const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+  const maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  let inFlight = 0;
+  let buffered = 0;
   return (req, res) => {
     const webhook = webhookOf(req);
     if (!webhook) {
       app(req, res);
+      return;
+    }
+    const unauthorized = options.authorize?.(req);
+    if (unauthorized) {
+      rejectAfterBody(req, res, unauthorized);
+      return;
+    }
+    if (inFlight >= maxInFlight) {
+      rejectAfterBody(req, res, overloaded(`${maxInFlight} reviews at once`));
       return;
     }
     const bad = headerProblem(req, limit);
@@ -237,7 +277,21 @@ export function createAdmissionListener(options: AdmissionAppOptions): RequestLi
       rejectAfterBody(req, res, bad);
       return;
     }
-    readJson(req, res, limit, (body) => {
+    // Held until the answer is sent (or the client went away): the body, then the decision.
+    inFlight += 1;
+    let held = 0;
+    res.once('close', () => {
+      inFlight -= 1;
+      buffered -= held;
+      held = 0;
+    });
+    const reserve = (bytes: number): boolean => {
+      if (buffered + bytes > maxBuffered) return false;
+      buffered += bytes;
+      held += bytes;
+      return true;
+    };
+    readJson(req, res, limit, reserve, (body) => {
       if (!body.ok) {
         sendJson(res, body.problem.status, problemBody(body.problem));
         return;

@@ -4,11 +4,49 @@
 import { ownerOf, type OwnershipView, type ResourceRef } from './ownership.js';
 import type { KubeObject } from './review.js';
 
+/** namespace → names, kept in step with the objects that say so (Teams, DeploymentTargets). */
+class NamespaceIndex {
+  private readonly byNamespace = new Map<string, Set<string>>();
+  private readonly byName = new Map<string, readonly string[]>();
+
+  set(name: string, namespaces: readonly string[]): void {
+    this.delete(name);
+    if (namespaces.length === 0) return;
+    this.byName.set(name, namespaces);
+    for (const ns of namespaces) {
+      let names = this.byNamespace.get(ns);
+      if (!names) this.byNamespace.set(ns, (names = new Set()));
+      names.add(name);
+    }
+  }
+
+  delete(name: string): void {
+    for (const ns of this.byName.get(name) ?? []) {
+      const names = this.byNamespace.get(ns);
+      names?.delete(name);
+      if (names?.size === 0) this.byNamespace.delete(ns);
+    }
+    this.byName.delete(name);
+  }
+
+  get(namespace: string): readonly string[] {
+    const names = this.byNamespace.get(namespace);
+    return names ? [...names] : [];
+  }
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? [...new Set(v.filter((x): x is string => typeof x === 'string'))] : [];
+}
+
 export class MemoryView implements OwnershipView {
   constructor(readonly authoritative = true) {}
 
   private readonly objects = new Map<string, KubeObject>();
   private readonly namespaces = new Map<string, Record<string, string>>();
+  private readonly claims = new NamespaceIndex();
+  private readonly shares = new NamespaceIndex();
+  private readonly targetNamespaces = new NamespaceIndex();
 
   private static key(kind: string, namespace: string | undefined, name: string): string {
     return `${kind}/${namespace ?? ''}/${name}`;
@@ -23,13 +61,28 @@ export class MemoryView implements OwnershipView {
       return;
     }
     this.objects.set(MemoryView.key(obj.kind, obj.metadata?.namespace, name), obj);
+    if (obj.kind === 'Team') {
+      this.claims.set(name, strings(obj.spec?.namespaces));
+      this.shares.set(name, strings(obj.spec?.sharedNamespaces));
+    } else if (obj.kind === 'DeploymentTarget') {
+      this.targetNamespaces.set(name, strings([obj.spec?.namespace]));
+    }
   }
 
   remove(obj: KubeObject): void {
     const name = obj.metadata?.name;
     if (!obj.kind || !name) return;
-    if (obj.kind === 'Namespace') this.namespaces.delete(name);
-    else this.objects.delete(MemoryView.key(obj.kind, obj.metadata?.namespace, name));
+    if (obj.kind === 'Namespace') {
+      this.namespaces.delete(name);
+      return;
+    }
+    this.objects.delete(MemoryView.key(obj.kind, obj.metadata?.namespace, name));
+    if (obj.kind === 'Team') {
+      this.claims.delete(name);
+      this.shares.delete(name);
+    } else if (obj.kind === 'DeploymentTarget') {
+      this.targetNamespaces.delete(name);
+    }
   }
 
   team(name: string): KubeObject | undefined {
@@ -40,8 +93,24 @@ export class MemoryView implements OwnershipView {
     return this.objects.get(MemoryView.key('Application', namespace, name));
   }
 
+  target(name: string): KubeObject | undefined {
+    return this.objects.get(MemoryView.key('DeploymentTarget', undefined, name));
+  }
+
   namespaceLabels(name: string): Record<string, string> | undefined {
     return this.namespaces.get(name);
+  }
+
+  teamsClaiming(namespace: string): readonly string[] {
+    return this.claims.get(namespace);
+  }
+
+  teamsSharing(namespace: string): readonly string[] {
+    return this.shares.get(namespace);
+  }
+
+  targetsInNamespace(namespace: string): readonly string[] {
+    return this.targetNamespaces.get(namespace);
   }
 
   defaultTarget(environment: string): string | undefined {

@@ -3,6 +3,22 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Decision } from './decision.js';
 import type { AdmissionRequest } from './review.js';
+import { CORE_RESOURCES } from './webhook-config.js';
+import { kindsOfGroup } from '../crds/index.js';
+
+/**
+ * The kinds a metric may be labelled with: KIDP's and the core kinds Policies can select.
+ * `kind` comes from the request body, so anything else (a crafted review, a kind added
+ * later) is `other`: label values are a fixed set, and so is the number of series.
+ */
+const METRIC_KINDS: ReadonlySet<string> = new Set([
+  ...kindsOfGroup('platform.kidp.io').map((k) => `platform.kidp.io/${k.kind}`),
+  ...Object.entries(CORE_RESOURCES).map(([type, { group }]) => `${group}/${type.split('.')[0] ?? type}`),
+]);
+
+export function kindLabel(request: Pick<AdmissionRequest, 'kind'>): string {
+  return METRIC_KINDS.has(`${request.kind.group}/${request.kind.kind}`) ? request.kind.kind : 'other';
+}
 
 export type DecisionLabel = 'admit' | 'deny' | 'warn' | 'audit' | 'error';
 
@@ -59,7 +75,7 @@ export class AdmissionMetrics {
   }
 
   observe(webhook: 'validate' | 'mutate', request: AdmissionRequest, decision: Decision, seconds: number): void {
-    this.requests.inc({ operation: request.operation, kind: request.kind.kind, decision: decisionLabel(decision), webhook });
+    this.requests.inc({ operation: request.operation, kind: kindLabel(request), decision: decisionLabel(decision), webhook });
     this.duration.observe({ webhook }, seconds);
     for (const ev of decision.evaluations ?? []) {
       if (!ev.applied) continue;

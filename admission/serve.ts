@@ -7,7 +7,7 @@ import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/c
 import { parseAllDocuments } from 'yaml';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
-import { createCertificateManager, applyCaBundle, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
+import { createCertificateManager, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
 import { ClusterView } from './cluster-view.js';
 import { MemoryView } from './memory-view.js';
 import { PolicyStore } from './policy-store.js';
@@ -15,7 +15,8 @@ import { startWebhookServer, type WebhookServer } from './server.js';
 import { fileSink, stdoutSink, type DecisionSink } from './decision-log.js';
 import { startDecisionStream, teeSinks, type DecisionStream } from './decision-stream.js';
 import { AdmissionMetrics } from './metrics.js';
-import { webhookConfigurations } from './webhook-config.js';
+import { webhookConfigurations, type WebhookConfigOptions } from './webhook-config.js';
+import { DEFAULT_OWNERSHIP_OPTIONS } from './ownership.js';
 import { PLATFORM_GROUP } from '../policy-engine/policy/index.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
@@ -43,10 +44,22 @@ export interface ServeOptions {
   /** Publish every decision to Kafka (kidp.admission-decisions), buffered off the request path. */
   decisionStream?: { brokers: string[]; capacity?: number };
   logger?: Logger;
+  /** PEM file of the CA whose client certificates alone may send reviews (the apiserver's). */
+  clientCaFile?: string;
+  /** With clientCaFile: only these certificate CNs. */
+  clientNames?: string[];
+  /** The latest a PolicyException may expire, in days from now (default 90). */
+  maxExceptionDays?: number;
+  /** Rule sync period; tests shorten it. */
+  registrationSyncMs?: number;
 }
 
-/** How often local registration re-checks the rules policies need (cheap: compares JSON). */
+/**
+ * How often the webhook re-checks the rules its Policies need (cheap: compares JSON), so a
+ * Policy on a new kind is enforced within seconds of being applied.
+ */
 const REGISTRATION_SYNC_MS = 2_000;
+const NAME = 'kidp';
 
 export interface RunningWebhook {
   server: WebhookServer;
@@ -95,7 +108,20 @@ function coreResourceTypes(store: PolicyStore): string[] {
   return [...types].sort();
 }
 
-async function register(api: AdmissionregistrationV1Api, configs: ReturnType<typeof webhookConfigurations>): Promise<void> {
+type Configurations = ReturnType<typeof webhookConfigurations>;
+type Endpoint = WebhookConfigOptions['endpoint'];
+
+/** Where an existing configuration sends reviews (deploy/ or an overlay decides), without the path. */
+function endpointOf(config: { webhooks?: Array<{ clientConfig?: { url?: string; service?: { namespace: string; name: string; port?: number } } }> }): Endpoint | undefined {
+  const cc = config.webhooks?.[0]?.clientConfig;
+  if (cc?.url) return { url: cc.url.replace(/\/(validate|mutate)$/, '') };
+  if (cc?.service) return { service: { namespace: cc.service.namespace, name: cc.service.name, port: cc.service.port ?? 443 } };
+  return undefined;
+}
+
+const isNotFound = (e: unknown): boolean => (e as { code?: number }).code === 404;
+
+async function register(api: AdmissionregistrationV1Api, configs: Configurations): Promise<void> {
   const upsert = async <T extends { metadata?: { name?: string; resourceVersion?: string } }>(
     read: (name: string) => Promise<T>,
     create: (body: T) => Promise<unknown>,
@@ -107,7 +133,7 @@ async function register(api: AdmissionregistrationV1Api, configs: ReturnType<typ
       const existing = await read(name);
       await replace(name, { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } });
     } catch (e) {
-      if ((e as { code?: number }).code !== 404) throw e;
+      if (!isNotFound(e)) throw e;
       await create(body);
     }
   };
@@ -123,6 +149,20 @@ async function register(api: AdmissionregistrationV1Api, configs: ReturnType<typ
     (name, body) => api.replaceValidatingWebhookConfiguration({ name, body }),
     configs.validating,
   );
+}
+
+/**
+ * deploy/: the configurations exist (kubectl apply -k deploy/) and the webhook may only get
+ * and update them (deploy/rbac.yaml). Their webhooks are rewritten as the Policies need,
+ * keeping where they send reviews and their metadata. Returns the desired text written.
+ */
+async function updateInPlace(api: AdmissionregistrationV1Api, desiredFor: (endpoint: Endpoint) => Configurations, fallback: Endpoint): Promise<string> {
+  const validating = await api.readValidatingWebhookConfiguration({ name: NAME });
+  const mutating = await api.readMutatingWebhookConfiguration({ name: NAME });
+  const desired = desiredFor(endpointOf(validating) ?? endpointOf(mutating) ?? fallback);
+  await api.replaceMutatingWebhookConfiguration({ name: NAME, body: { ...mutating, webhooks: desired.mutating.webhooks } });
+  await api.replaceValidatingWebhookConfiguration({ name: NAME, body: { ...validating, webhooks: desired.validating.webhooks } });
+  return JSON.stringify(desired);
 }
 
 export async function serveWebhook(options: ServeOptions): Promise<RunningWebhook> {
@@ -190,6 +230,7 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     view = clusterView;
   }
 
+  const platformNamespace = options.namespace ?? DEFAULT_OWNERSHIP_OPTIONS.platformNamespace;
   const server = await startWebhookServer({
     logger,
     tls: { cert: material.certPem, key: material.keyPem },
@@ -199,6 +240,9 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     metrics,
     host: options.host,
     port: options.port,
+    ownership: { platformNamespace },
+    ...(options.maxExceptionDays !== undefined ? { maxExceptionLifetimeMs: options.maxExceptionDays * 24 * 60 * 60 * 1000 } : {}),
+    ...(options.clientCaFile ? { clientAuth: { caPem: readFileSync(options.clientCaFile, 'utf8'), ...(options.clientNames?.length ? { names: options.clientNames } : {}) } } : {}),
   });
   const unsubscribe = certificates.onRotate((m) => {
     server.setTls({ cert: m.certPem, key: m.keyPem });
@@ -211,52 +255,61 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     if (clusterView.ready()) logger.info('informer caches synced');
     else logger.warn('some informers failed to list; retrying (readyz reports 503 until they sync)');
     const api = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-    if (options.registerUrl) {
-      const url = options.registerUrl === true ? `https://127.0.0.1:${server.port}` : options.registerUrl;
-      const configsFor = (caPem: string) =>
-        webhookConfigurations({
-          endpoint: { url },
-          caBundle: Buffer.from(caPem).toString('base64'),
-          platformNamespace: options.namespace ?? 'kidp-system',
-          coreResourceTypes: coreResourceTypes(store),
-        });
-      let registered = '';
-      const stillRegistered = async (): Promise<boolean> => {
-        try {
-          await api.readValidatingWebhookConfiguration({ name: 'kidp' });
-          await api.readMutatingWebhookConfiguration({ name: 'kidp' });
-          return true;
-        } catch (e) {
-          if ((e as { code?: number }).code === 404) return false;
-          throw e;
-        }
-      };
-      const sync = async () => {
-        const configs = configsFor(certificates.current().caBundlePem);
+    const registerUrl = options.registerUrl;
+    const desiredFor = (endpoint: Endpoint): Configurations =>
+      webhookConfigurations({
+        endpoint,
+        caBundle: Buffer.from(certificates.current().caBundlePem).toString('base64'),
+        platformNamespace,
+        coreResourceTypes: coreResourceTypes(store),
+      });
+    const serviceEndpoint: Endpoint = { service: { namespace: platformNamespace, name: options.serviceName ?? 'kidp-webhook', port: 443 } };
+    let written = '';
+    let warnedMissing = false;
+    const stillRegistered = async (): Promise<boolean> => {
+      try {
+        await api.readValidatingWebhookConfiguration({ name: NAME });
+        await api.readMutatingWebhookConfiguration({ name: NAME });
+        return true;
+      } catch (e) {
+        if (isNotFound(e)) return false;
+        throw e;
+      }
+    };
+    // Both modes keep the rules in step with the Policies and the caBundle with rotation;
+    // --register also creates the configurations (and re-creates them if deleted).
+    const sync = async () => {
+      if (registerUrl) {
+        const configs = desiredFor({ url: registerUrl === true ? `https://127.0.0.1:${server.port}` : registerUrl });
         const text = JSON.stringify(configs);
-        // Re-register when the rules changed, or when someone deleted the configurations.
-        if (text === registered && (await stillRegistered())) return;
+        if (text === written && (await stillRegistered())) return;
         await register(api, configs);
-        registered = text;
-        logger.info({ coreResourceTypes: coreResourceTypes(store) }, 'webhook configurations registered');
-      };
-      await sync();
-      // Policies selecting new core kinds change the rules; the caBundle follows rotation.
-      const timer = setInterval(() => void sync().catch((e: unknown) => logger.error({ err: e }, 'webhook registration failed')), REGISTRATION_SYNC_MS);
-      timer.unref();
-      stopRegistering = () => clearInterval(timer);
-    } else {
-      // deploy/ ships the configurations with an empty caBundle; every replica keeps it current.
-      const inject = async (caPem: string) => {
+        written = text;
+      } else {
+        // Compared with what this process last wrote: the apiserver's defaulting makes the
+        // stored object differ from what was sent.
+        const probe = JSON.stringify(desiredFor(serviceEndpoint));
+        if (probe === written) return;
         try {
-          await applyCaBundle(api, { mutating: ['kidp'], validating: ['kidp'] }, caPem);
+          await updateInPlace(api, desiredFor, serviceEndpoint);
         } catch (e) {
-          logger.error({ err: e }, 'could not inject the caBundle into the webhook configurations');
+          if (!isNotFound(e)) throw e;
+          if (!warnedMissing) logger.warn(`webhook configurations ${NAME} not found; apply deploy/webhook-configurations.yaml (this webhook updates them, it does not create them)`);
+          warnedMissing = true;
+          return;
         }
-      };
-      await inject(material.caBundlePem);
-      stopRegistering = certificates.onRotate((m) => inject(m.caBundlePem));
-    }
+        written = probe;
+      }
+      // test/env/platform.sh waits for the first line of --register.
+      logger.info({ coreResourceTypes: coreResourceTypes(store) }, registerUrl ? 'webhook configurations registered' : 'webhook configurations updated');
+    };
+    // --register fails the start when it cannot register; deploy/ replicas retry (RBAC or
+    // the configurations may arrive after the pods).
+    if (registerUrl) await sync();
+    else await sync().catch((e: unknown) => logger.error({ err: e }, 'webhook configuration sync failed; retrying'));
+    const timer = setInterval(() => void sync().catch((e: unknown) => logger.error({ err: e }, 'webhook configuration sync failed; retrying')), options.registrationSyncMs ?? REGISTRATION_SYNC_MS);
+    timer.unref();
+    stopRegistering = () => clearInterval(timer);
   }
 
   return {

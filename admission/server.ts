@@ -1,10 +1,14 @@
 // Wires the webhook: TLS, the transport (http.ts), the handlers, what they read (informer
 // caches or files), metrics and the decision log. Used by `kidp webhook serve`, `make up`
 // and the tests.
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { createAdmissionListener } from './http.js';
+import { createAdmissionListener, type Problem } from './http.js';
+import { errored, type Decision } from './decision.js';
+import type { OwnershipOptions } from './ownership.js';
 import { mutate } from './mutate.js';
 import { validate } from './validate.js';
 import { AdmissionMetrics } from './metrics.js';
@@ -31,6 +35,39 @@ export interface WebhookServerOptions {
   metrics?: AdmissionMetrics;
   /** Overrides REQUEST_TIMEOUT_MS (tests use a short one). */
   requestTimeoutMs?: number;
+  ownership?: OwnershipOptions;
+  /** The latest a PolicyException may expire, from now (default 90 days). */
+  maxExceptionLifetimeMs?: number;
+  /**
+   * Only callers presenting a client certificate signed by this CA (the apiserver's, see
+   * deploy/README.md) may POST reviews; with `names`, only those certificate CNs.
+   */
+  clientAuth?: { caPem: string; names?: readonly string[] };
+  /** Caps on reviews being read or answered at once, and on the bytes they hold. */
+  maxInFlight?: number;
+  maxBufferedBytes?: number;
+}
+
+/** What a request gets while the informer caches are not synced: refused, retryable. */
+export function cacheNotSynced(): Decision {
+  return errored(
+    503,
+    'CacheNotSynced',
+    "KIDP's admission webhook has not synced its view of the cluster (its informers are listing, or restarting after an error), so it cannot check ownership or policies; the request was not admitted. Retry in a few seconds; if this persists, check the webhook's /readyz and its log.",
+  );
+}
+
+function clientCertificateProblem(req: IncomingMessage, names: readonly string[] | undefined): Problem | undefined {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) {
+    return { status: 401, reason: 'Unauthorized', message: 'admission reviews are accepted only from a client certificate signed by the configured client CA' };
+  }
+  const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
+  const cn = subject?.CN;
+  if (names && !(typeof cn === 'string' && names.includes(cn))) {
+    return { status: 403, reason: 'Forbidden', message: 'this client certificate is not one allowed to send admission reviews' };
+  }
+  return undefined;
 }
 
 /**
@@ -62,10 +99,17 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : undefined;
   };
 
+  // Fail closed: answers from a cache that is missing or broken would be guesses.
+  const synced = (): boolean => (view.ready ? view.ready() : true);
+  const clientAuth = options.clientAuth;
   const listener = createAdmissionListener({
     logger,
-    validate: (req) => validate(req, { view, store, now, namespaceObject }),
-    mutate: (req) => mutate(req, view),
+    validate: (req) =>
+      synced() ? validate(req, { view, store, now, namespaceObject, ownership: options.ownership, maxExceptionLifetimeMs: options.maxExceptionLifetimeMs }) : cacheNotSynced(),
+    mutate: (req) => (synced() ? mutate(req, view) : cacheNotSynced()),
+    ...(clientAuth ? { authorize: (req: IncomingMessage) => clientCertificateProblem(req, clientAuth.names) } : {}),
+    ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),
+    ...(options.maxBufferedBytes !== undefined ? { maxBufferedBytes: options.maxBufferedBytes } : {}),
     observe: ({ webhook, request, decision, durationSeconds }) => {
       metrics.observe(webhook, request, decision, durationSeconds);
       options.decisionLog?.write(decisionRecord(webhook, request, decision, durationSeconds, now()));
@@ -85,7 +129,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
 
   // Timeouts are enforced by a periodic check; once a second keeps a slow body from
   // holding a socket for long past REQUEST_TIMEOUT_MS.
-  const server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval: 1_000 }, listener);
+  // The certificate is requested, not required, so probes without one still reach /healthz,
+  // /readyz and /metrics; http.ts refuses reviews from callers without one.
+  const peer = clientAuth ? { ca: clientAuth.caPem, requestCert: true, rejectUnauthorized: false } : {};
+  const server = createServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval: 1_000, ...peer }, listener);
   server.requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
@@ -104,7 +151,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     server,
     port,
     metrics,
-    setTls: (m) => server.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' }),
+    setTls: (m) => server.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2', ...(clientAuth ? { ca: clientAuth.caPem } : {}) }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -34,8 +34,34 @@ describe('validating handler', () => {
     expect({ allowed: d.allowed, reason: d.reason, message: d.message }).toEqual({
       allowed: false,
       reason: 'PolicyExceptionInvalid',
-      message: 'PolicyException x: spec.policyName: Policy nope does not exist; spec.expiresAt: 2026-10-01T00:00:00Z is not in the future; an exception must expire later than now',
+      message:
+        'PolicyException x: spec.policyName: Policy nope does not exist; spec.expiresAt: 2026-10-01T00:00:00Z is not in the future; an exception must expire later than now; spec.match is empty and would exempt every resource of the namespace; name the resourceTypes, names or matchLabels it covers',
     });
+  });
+
+  const exception = (expiresAt: string, match: Record<string, unknown>) => ({
+    apiVersion: 'platform.kidp.io/v1alpha1',
+    kind: 'PolicyException',
+    metadata: { name: 'x', namespace: 'payments' },
+    spec: { policyName: 'topics', expiresAt, reason: 'r', match },
+  });
+
+  it.each([
+    ['89 days ahead, one name', '2027-01-29T00:00:00Z', { names: ['legacy'] }, undefined],
+    ['exactly 90 days ahead', '2027-01-30T00:00:00Z', { resourceTypes: ['Topic'] }, undefined],
+    ['a year ahead', '2027-11-01T00:00:00Z', { names: ['legacy'] }, 'spec.expiresAt: 2027-11-01T00:00:00Z is more than 90 days away; an exception expires by 2027-01-30T00:00:00.000Z at the latest (renew it then if it is still needed)'],
+    ['year 9999', '9999-12-31T00:00:00Z', { names: ['legacy'] }, 'spec.expiresAt: 9999-12-31T00:00:00Z is more than 90 days away; an exception expires by 2027-01-30T00:00:00.000Z at the latest (renew it then if it is still needed)'],
+    ['empty lists and a bare wildcard are still an empty match', '2026-12-01T00:00:00Z', { resourceTypes: [], names: ['*'], matchLabels: {} }, 'spec.match is empty and would exempt every resource of the namespace; name the resourceTypes, names or matchLabels it covers'],
+  ])('PolicyException %s', (_name, expiresAt, match, problem) => {
+    const d = validate(request('CREATE', 'PolicyException', exception(expiresAt, match)), ctx);
+    expect({ allowed: d.allowed, reason: d.reason, message: d.message }).toEqual(
+      problem === undefined ? { allowed: true, reason: undefined, message: undefined } : { allowed: false, reason: 'PolicyExceptionInvalid', message: `PolicyException x: ${problem}` },
+    );
+  });
+
+  it('takes the lifetime cap from its options', () => {
+    const d = validate(request('CREATE', 'PolicyException', exception('2026-11-20T00:00:00Z', { names: ['legacy'] })), { ...ctx, maxExceptionLifetimeMs: 7 * 24 * 3600 * 1000 });
+    expect(d.message).toBe('PolicyException x: spec.expiresAt: 2026-11-20T00:00:00Z is more than 7 days away; an exception expires by 2026-11-08T00:00:00.000Z at the latest (renew it then if it is still needed)');
   });
 
   it('admits a compliant object with no warnings', () => {

@@ -96,7 +96,11 @@ export function webhookConfigurations(options: WebhookConfigOptions): { validati
       clientConfig: clientConfig(options, '/validate'),
       rules: [platformRule(['CREATE', 'UPDATE', 'DELETE'], PLATFORM_KINDS_PLURAL)],
       failurePolicy: 'Fail',
-      namespaceSelector: excludedNamespaces(options),
+      // No namespace is skipped for KIDP's own kinds (issue 11): a PolicyException in the
+      // platform namespace (where cluster-scoped resources are exempted) is checked like any
+      // other, and an owned kind in kube-system or the platform namespace is refused rather
+      // than admitted unseen. KIDP runs without writing its kinds there, so it cannot lock
+      // itself out; core kinds below keep the exclusion.
       ...common,
     },
   ];

@@ -12,12 +12,16 @@ export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconf
                      [--cert-dir DIR | --cert-secret NAMESPACE/NAME] [--namespace kidp-system]
                      [--register | --register-url URL] [--decision-log FILE|-]
                      [--decision-stream-brokers HOST:PORT[,HOST:PORT...]]
+                     [--client-ca-file PEM [--client-name CN]...] [--max-exception-days 90]
       Run the admission webhooks over HTTPS. With --policies: standalone, Policies,
       PolicyExceptions and owner objects from files, no cluster lookups. Otherwise: against
       the cluster (informer caches; --register points the webhook configurations at this
       server on https://127.0.0.1:<port>, --register-url at the URL given).
       --decision-stream-brokers publishes every decision to the Kafka topic
-      kidp.admission-decisions (buffered; a slow or absent Kafka drops, never delays).`;
+      kidp.admission-decisions (buffered; a slow or absent Kafka drops, never delays).
+      --client-ca-file accepts reviews only from client certificates that CA signed (the
+      apiserver's, see deploy/README.md), --client-name only from those CNs.
+      --max-exception-days caps how far ahead a PolicyException may expire.`;
 
 type Stop = () => Promise<void>;
 
@@ -57,12 +61,20 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
       'register-url': { type: 'string' },
       'decision-log': { type: 'string' },
       'decision-stream-brokers': { type: 'string' },
+      'client-ca-file': { type: 'string' },
+      'client-name': { type: 'string', multiple: true },
+      'max-exception-days': { type: 'string' },
     },
     strict: true,
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     stderr(`--port: ${JSON.stringify(values.port)} is not a port number`);
+    return 2;
+  }
+  const maxExceptionDays = values['max-exception-days'] === undefined ? undefined : Number(values['max-exception-days']);
+  if (maxExceptionDays !== undefined && !(Number.isFinite(maxExceptionDays) && maxExceptionDays > 0)) {
+    stderr(`--max-exception-days: ${JSON.stringify(values['max-exception-days'])} is not a positive number of days`);
     return 2;
   }
   const log = pino({ name: 'kidp-webhook' });
@@ -76,6 +88,8 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
     ...(values['register-url'] !== undefined ? { registerUrl: values['register-url'] } : values.register ? { registerUrl: true as const } : {}),
     ...(values['decision-log'] !== undefined ? { decisionLog: values['decision-log'] } : {}),
     ...(values['decision-stream-brokers'] ? { decisionStream: { brokers: values['decision-stream-brokers'].split(',').map((b) => b.trim()).filter(Boolean) } } : {}),
+    ...(values['client-ca-file'] !== undefined ? { clientCaFile: values['client-ca-file'], clientNames: values['client-name'] ?? [] } : {}),
+    ...(maxExceptionDays !== undefined ? { maxExceptionDays } : {}),
     logger: log,
   });
   log.info({ port: running.server.port, policies: running.store.policies().length }, 'kidp webhook serving');

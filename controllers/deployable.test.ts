@@ -380,7 +380,13 @@ describe('resolveTarget', () => {
   const stagingA = target('staging-a', { environment: 'staging', default: true });
   const stagingB = target('staging-b', { environment: 'staging', default: true });
   it.each([
-    ['spec.target wins over defaults', db('staging', 'local-production'), [prod, stagingA], { target: prod }],
+    ['spec.target wins over defaults', db('staging', 'staging-b'), [prod, stagingA, stagingB], { target: stagingB }],
+    [
+      'a spec.target of another environment is refused, not dispatched to',
+      db('staging', 'local-production'),
+      [prod, stagingA],
+      { reason: 'TargetEnvironmentMismatch', message: 'DeploymentTarget local-production (spec.target) serves environment production, not staging; nothing was sent: name a target of staging' },
+    ],
     ['the default of the environment', db('staging'), [prod, stagingA, target('x', { environment: 'staging' })], { target: stagingA }],
     ['no environment means development, which has no default', db(undefined), [prod, stagingA], { reason: 'NoDeploymentTarget', message: 'no spec.target and no DeploymentTarget marked default for environment development; set spec.target or mark one default' }],
     ['two defaults are ambiguous', db('staging'), [stagingB, stagingA], { reason: 'AmbiguousDeploymentTarget', message: 'no spec.target and 2 DeploymentTargets are default for environment staging (staging-a, staging-b); set spec.target or keep one default' }],

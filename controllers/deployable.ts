@@ -36,16 +36,24 @@ export function refOf(obj: Deployable): ObjectRef {
   return { apiVersion: GROUP_VERSION, kind: obj.kind, plural: DEPLOYABLE_PLURALS[obj.kind], namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' };
 }
 
-export type TargetResolution = { target: DeploymentTarget } | { reason: 'NoDeploymentTarget' | 'AmbiguousDeploymentTarget'; message: string };
+export type TargetResolution = { target: DeploymentTarget } | { reason: 'NoDeploymentTarget' | 'AmbiguousDeploymentTarget' | 'TargetEnvironmentMismatch'; message: string };
 
-/** spec.target by name; else the one `default: true` target of the resource's environment. */
+/**
+ * spec.target by name, when it serves the resource's environment (admission checks that
+ * too; this catches objects admitted before it did, issue 11); else the one
+ * `default: true` target of the resource's environment.
+ */
 export function resolveTarget(obj: Deployable, targets: readonly DeploymentTarget[]): TargetResolution {
   const named = obj.spec.target;
+  const environment = obj.spec.environment ?? 'development';
   if (named) {
     const target = targets.find((t) => t.metadata.name === named);
-    return target ? { target } : { reason: 'NoDeploymentTarget', message: `DeploymentTarget ${named} (spec.target) does not exist; create it or change spec.target` };
+    if (!target) return { reason: 'NoDeploymentTarget', message: `DeploymentTarget ${named} (spec.target) does not exist; create it or change spec.target` };
+    if (target.spec.environment !== environment) {
+      return { reason: 'TargetEnvironmentMismatch', message: `DeploymentTarget ${named} (spec.target) serves environment ${target.spec.environment}, not ${environment}; nothing was sent: name a target of ${environment}` };
+    }
+    return { target };
   }
-  const environment = obj.spec.environment ?? 'development';
   const defaults = targets.filter((t) => t.spec.default === true && t.spec.environment === environment);
   if (defaults.length === 1 && defaults[0]) return { target: defaults[0] };
   if (defaults.length === 0) {

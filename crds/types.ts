@@ -547,6 +547,8 @@ export type TeamSpec = {
   }>;
   /** Namespaces that belong to the team; they hold only its resources. */
   namespaces?: Array<string>;
+  /** Namespaces of no team in which this team's resources may also be created (an explicit choice of whoever edits Teams); never kube-*, the platform namespace, a DeploymentTarget's or another team's. */
+  sharedNamespaces?: Array<string>;
   /** ResourceQuota applied to each team namespace. */
   quota?: {
     cpu?: number | string;

@@ -29,9 +29,15 @@ start_webhook() {
   port=$(free_port)
   kubeconfig=$(bash "$here/env.sh" env | sed -n "s/^export KUBECONFIG=//p")
   mkdir -p "$RUN/webhook"
+  # The control plane presents its webhook client certificate (control-plane/README.md):
+  # then only it may send reviews. An older control plane without it gets an open port.
+  local cp_run=${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/control-plane client_auth=()
+  if [[ -f $cp_run/admission-config.yaml ]]; then
+    client_auth=(--client-ca-file "$cp_run/certs/ca.crt" --client-name kube-apiserver-webhook-client)
+  fi
   log "starting the admission webhook on https://127.0.0.1:$port (logs: $RUN/webhook.log, decisions: $RUN/webhook/decisions.jsonl)"
   nohup node "$root/dist/cli/main.js" webhook serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$port" --register \
-    --cert-dir "$RUN/webhook/certs" --decision-log "$RUN/webhook/decisions.jsonl" \
+    --cert-dir "$RUN/webhook/certs" --decision-log "$RUN/webhook/decisions.jsonl" "${client_auth[@]}" \
     --decision-stream-brokers "$(bash "$here/env.sh" env | sed -n "s/^export KAFKA_BOOTSTRAP=//p")" \
     >"$RUN/webhook.log" 2>&1 </dev/null &
   echo $! >"$RUN/webhook.pid"

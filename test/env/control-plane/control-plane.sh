@@ -3,11 +3,19 @@
 # certificates, service-account keys and an admin kubeconfig generated at every start, the
 # way envtest runs them (DESIGN.md §7). No controller-manager, scheduler or nodes.
 #
-# Usage: control-plane.sh start|stop|status|env
+# Usage: control-plane.sh start|stop|status|env|identity
 #   start   build (cached after the first time), bring up, wait for /readyz; idempotent
 #   stop    TERM, then KILL, both processes; remove the run dir
 #   status  print up/down; exit 0 when up, 1 when down
 #   env     print `export KUBECONFIG=...` and where kubectl is (use with eval)
+#   identity user NAME [GROUP...]     a client certificate CN=NAME, O=GROUP... signed by the
+#                                     apiserver's client CA, and a kubeconfig for it
+#   identity serviceaccount NS NAME   the ServiceAccount (created if missing), a TokenRequest
+#                                     token for it (1 h), and a kubeconfig with that token
+#   identity anonymous                a kubeconfig with no credentials the apiserver accepts
+#   identity forged NAME [GROUP...]   like user, but signed by a throwaway CA the apiserver
+#                                     does not trust (an attacker's home-made certificate)
+#           each prints the kubeconfig's path (under <run dir>/identities/)
 #
 # Environment:
 #   KIDP_RUN_DIR                state root (default /tmp/kidp-run-$UID); ours is <root>/control-plane
@@ -169,6 +177,10 @@ subjectAltName=IP:127.0.0.1,DNS:localhost"
 extendedKeyUsage=clientAuth"
   issue admin "/O=system:masters/CN=kidp-admin" "$leaf
 extendedKeyUsage=clientAuth"
+  # What the apiserver presents to admission webhooks (admission-config.yaml), so a webhook
+  # can verify that its caller is this apiserver.
+  issue webhook-client "/CN=kube-apiserver-webhook-client" "$leaf
+extendedKeyUsage=clientAuth"
   # Service-account tokens: RSA, as every Kubernetes client and verifier supports RS256.
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/sa.key" 2>/dev/null
   openssl pkey -in "$dir/sa.key" -pubout -out "$dir/sa.pub"
@@ -212,6 +224,36 @@ rules:
     verbs: [get, list, watch]
   - level: Metadata
 EOF
+}
+
+# The apiserver authenticates to admission webhooks with the webhook-client certificate:
+# kubeconfig user "*" applies to every webhook host (k8s.io/apiserver
+# pkg/util/webhook/authentication.go, the star default match).
+write_admission_config() {
+  cat >"$RUN/webhook-client.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+  - name: "*"
+    user:
+      client-certificate: $RUN/certs/webhook-client.crt
+      client-key: $RUN/certs/webhook-client.key
+EOF
+  local plugin
+  {
+    echo 'apiVersion: apiserver.config.k8s.io/v1'
+    echo 'kind: AdmissionConfiguration'
+    echo 'plugins:'
+    for plugin in ValidatingAdmissionWebhook MutatingAdmissionWebhook; do
+      cat <<EOF
+  - name: $plugin
+    configuration:
+      apiVersion: apiserver.config.k8s.io/v1
+      kind: WebhookAdmissionConfiguration
+      kubeConfigFile: $RUN/webhook-client.kubeconfig
+EOF
+    done
+  } >"$RUN/admission-config.yaml"
 }
 
 # ---- ports -----------------------------------------------------------------------------
@@ -321,6 +363,7 @@ start_apiserver() {
     --allow-privileged=true \
     --disable-admission-plugins=ServiceAccount \
     --endpoint-reconciler-type=none \
+    --admission-control-config-file="$RUN/admission-config.yaml" \
     --audit-policy-file="$RUN/audit-policy.yaml" \
     --audit-log-path="$RUN/logs/audit.log" \
     --audit-log-maxsize=100 --audit-log-maxbackup=1 \
@@ -446,6 +489,7 @@ cmd_start() {
   log "generating CA, serving and client certificates, service-account keys (openssl)"
   generate_certs
   write_audit_policy
+  write_admission_config
   bring_up || die "control plane did not come up (logs: $RUN/logs)"
 
   write_kubeconfig
@@ -506,11 +550,108 @@ cmd_env() {
   printf 'export PATH=%q:"$PATH"\n' "$(state BIN_DIR)"
 }
 
+# ---- identities ------------------------------------------------------------------------
+
+# identity_kubeconfig FILE USER_BLOCK: a kubeconfig for this apiserver with one user.
+identity_kubeconfig() {
+  local file=$1 user=$2
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: kidp-local
+    cluster:
+      server: https://127.0.0.1:$(state APISERVER_PORT)
+      certificate-authority-data: $(base64 -w0 <"$RUN/certs/ca.crt")
+users:
+  - name: identity
+    user:$user
+contexts:
+  - name: kidp-local
+    context:
+      cluster: kidp-local
+      user: identity
+      namespace: default
+current-context: kidp-local
+EOF
+}
+
+# A name that is safe in an openssl subject and a file name (users like alice@example.com).
+check_name() { [[ $1 =~ ^[A-Za-z0-9@._:-]{1,128}$ ]] || die "identity name $1: use letters, digits and @._:- only"; }
+
+# client_cert FILE_BASE CA_CRT CA_KEY NAME GROUP...: CN=NAME, one O= per group.
+client_cert() {
+  local base=$1 ca_crt=$2 ca_key=$3 name=$4 subject="" group
+  shift 4
+  for group in "$@"; do check_name "$group"; subject+="/O=$group"; done
+  subject+="/CN=$name"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$base.key" -subj "$subject" -out "$base.csr" 2>/dev/null
+  printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$base.ext"
+  openssl x509 -req -in "$base.csr" -CA "$ca_crt" -CAkey "$ca_key" -CAcreateserial -CAserial "$base.srl" \
+    -days 1 -sha256 -extfile "$base.ext" -out "$base.crt" 2>/dev/null
+  rm -f "$base.csr" "$base.ext" "$base.srl"
+}
+
+cert_user_block() {
+  printf '\n      client-certificate-data: %s\n      client-key-data: %s' "$(base64 -w0 <"$1.crt")" "$(base64 -w0 <"$1.key")"
+}
+
+cmd_identity() {
+  is_healthy || die "control plane is not running; start it first"
+  local kind=${1:-} dir=$RUN/identities file kubectl
+  kubectl=$(state KUBECTL)
+  mkdir -p "$dir"
+  shift || true
+  case $kind in
+    user)
+      [[ $# -ge 1 ]] || die "usage: identity user NAME [GROUP...]"
+      check_name "$1"
+      file=$dir/user-$1.kubeconfig
+      client_cert "$dir/user-$1" "$RUN/certs/ca.crt" "$RUN/certs/ca.key" "$@"
+      identity_kubeconfig "$file" "$(cert_user_block "$dir/user-$1")"
+      ;;
+    forged)
+      [[ $# -ge 1 ]] || die "usage: identity forged NAME [GROUP...]"
+      check_name "$1"
+      file=$dir/forged-$1.kubeconfig
+      # Same subject as the real CA: only the key differs, as an attacker would make it.
+      openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -sha256 \
+        -keyout "$dir/forged-ca.key" -out "$dir/forged-ca.crt" -subj "/CN=kidp-local-ca" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+      client_cert "$dir/forged-$1" "$dir/forged-ca.crt" "$dir/forged-ca.key" "$@"
+      identity_kubeconfig "$file" "$(cert_user_block "$dir/forged-$1")"
+      ;;
+    serviceaccount)
+      [[ $# -eq 2 ]] || die "usage: identity serviceaccount NAMESPACE NAME"
+      check_name "$1"
+      check_name "$2"
+      file=$dir/sa-$1-$2.kubeconfig
+      local admin=(--kubeconfig "$RUN/kubeconfig") token
+      "$kubectl" "${admin[@]}" create namespace "$1" --dry-run=client -o yaml | "$kubectl" "${admin[@]}" apply -f - >/dev/null
+      "$kubectl" "${admin[@]}" -n "$1" create serviceaccount "$2" --dry-run=client -o yaml | "$kubectl" "${admin[@]}" apply -f - >/dev/null
+      # TokenRequest: a bound, expiring token, as a kubelet mounts (no Secret-based token).
+      token=$("$kubectl" "${admin[@]}" -n "$1" create token "$2" --duration=1h)
+      identity_kubeconfig "$file" "$(printf '\n      token: %s' "$token")"
+      ;;
+    anonymous)
+      file=$dir/anonymous.kubeconfig
+      # A user with no credentials makes kubectl prompt for a password on stdin. A bare
+      # username is sent as basic auth, which the apiserver does not accept at all (none
+      # since 1.19), so the request is system:anonymous, as with no credentials.
+      identity_kubeconfig "$file" "$(printf '\n      username: anonymous')"
+      ;;
+    *) die "usage: identity user|serviceaccount|anonymous|forged ..." ;;
+  esac
+  echo "$file"
+}
+
 case ${1:-} in
   start) cmd_start ;;
+  identity) shift; cmd_identity "$@" ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  -h | --help) sed -n '2,17p' "$0" ;;
-  *) sed -n '6,11p' "$0" >&2; exit 2 ;;
+  -h | --help) sed -n '2,23p' "$0" ;;
+  *) sed -n '6,18p' "$0" >&2; exit 2 ;;
 esac
