@@ -41,7 +41,7 @@ export interface ServeOptions {
   /** JSON-lines decision log file; '-' for standard output. */
   decisionLog?: string;
   /** Publish every decision to Kafka (kidp.admission-decisions), buffered off the request path. */
-  decisionStream?: { brokers: string[]; capacity?: number };
+  decisionStream?: { brokers: string[]; tls?: string; capacity?: number };
   logger?: Logger;
 }
 
