@@ -134,6 +134,7 @@ export async function authenticateStatusMessage(options: {
   if (!token) throw new MessageRefusedError('unsigned', `status event ${event.eventId} carries no ${SIGNATURE_HEADER} header`);
   const target = await options.targetKeys(event.target);
   if (!target) throw new MessageRefusedError('unknown-target', `DeploymentTarget ${event.target} does not exist, so there is no key to verify with`);
+  if (!target.publicKey && !target.jwksURL) throw new MessageRefusedError('no-target-key', `DeploymentTarget ${event.target} has neither spec.broker.publicKey nor spec.broker.jwksURL, so no status event for it can be verified`);
   let verified;
   try {
     verified = await options.verifier.verify(token, { ...(target.publicKey ? { publicKey: target.publicKey } : {}), ...(target.jwksURL ? { jwksURL: target.jwksURL } : {}) }, event.target);

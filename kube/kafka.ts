@@ -46,7 +46,11 @@ const realTimer: KafkaTlsTimer = {
 
 /** A client's TLS identity on disk. read() is always the current files. */
 export class KafkaTls {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** How often watch() polls by default (KAFKA_TLS_WATCH_INTERVAL_MS; tests shorten it). */
+    readonly watchIntervalMs = KAFKA_TLS_WATCH_INTERVAL_MS,
+  ) {}
 
   read(): KafkaTlsMaterial {
     const file = (name: string) => {
@@ -78,7 +82,7 @@ export class KafkaTls {
    */
   watch(onChange: () => void, options: { intervalMs?: number; timer?: KafkaTlsTimer } = {}): { stop(): void } {
     const timer = options.timer ?? realTimer;
-    const interval = options.intervalMs ?? KAFKA_TLS_WATCH_INTERVAL_MS;
+    const interval = options.intervalMs ?? this.watchIntervalMs;
     let last = this.fingerprint();
     let pending: { cancel(): void } | undefined;
     let stopped = false;
