@@ -28,7 +28,7 @@ import pino from 'pino';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BrokerMetrics, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
+import { BrokerMetrics, DEFAULT_STATUS_GROUP, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
 import { createKafka } from '../../brokers/kafka.js';
 import { setupKafkaAccess } from '../../brokers/kafka-access.js';
 import { runControllers } from '../../controllers/index.js';
@@ -56,7 +56,8 @@ const TARGET = `bench-${RUN}`;
  * measured as latency of the first Services).
  */
 const IDENTITY = 'bench-broker';
-const STATUS_GROUP = 'kidp-status-bench';
+// The controllers' one status group: its ACL names no other (brokers/kafka-access.ts).
+const STATUS_GROUP = DEFAULT_STATUS_GROUP;
 
 /** A progress line on stderr: rewritten in place on a terminal, one line per update otherwise (CI logs). */
 function progress(text: string): void {
