@@ -248,6 +248,11 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
       resolve();
     });
   });
+  // A consumer kafkajs will not restart (an authorization failure: a group or topic its
+  // ACLs do not name) stops for good; say so loudly rather than sit idle.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    logger.error({ topic, groupId: options.groupId, err: payload.error.message, restart: payload.restart }, payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer stopped for good (check its ACLs and certificate)');
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
 
