@@ -4,14 +4,15 @@
 // batches off the hot path. When Kafka is slow or gone the buffer fills and further
 // records are dropped and counted: admission latency and availability never depend on it.
 import kafkajs from 'kafkajs';
-import type { Kafka as KafkaClient, LogEntry, Producer } from 'kafkajs';
+import type { Kafka as KafkaClient, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DecisionRecord, DecisionSink } from './decision-log.js';
 import { REPORT_SOURCE, timestampOf, type PolicyReportResult, type ReportResultValue } from '../reports/result.js';
 import type { Severity } from '../policy-engine/policy/index.js';
+import { createKafkaClient, kafkaTls, type KafkaTls } from '../kube/kafka.js';
 
-const { Kafka, logLevel, Partitioners } = kafkajs;
+const { Partitioners } = kafkajs;
 
 export const DECISIONS_TOPIC = 'kidp.admission-decisions';
 /** Ten thousand records (~2-4 MB) ride out a Kafka restart at a few hundred decisions/s. */
@@ -284,6 +285,8 @@ export interface KafkaDecisionTransportOptions {
   clientId?: string;
   logger: Logger;
   topic?: string;
+  /** The webhook's Kafka client certificate directory (principal kidp-decision-stream; kube/kafka.ts). */
+  tls?: KafkaTls | string;
 }
 
 /**
@@ -294,20 +297,26 @@ export interface KafkaDecisionTransportOptions {
 export function kafkaDecisionTransport(options: KafkaDecisionTransportOptions): Pick<DecisionStreamOptions, 'send' | 'closeTransport'> {
   const topic = options.topic ?? DECISIONS_TOPIC;
   const log = options.logger.child({ component: 'decision-stream' });
-  const kafka: KafkaClient = new Kafka({
+  const tls = kafkaTls(options.tls);
+  const kafka: KafkaClient = createKafkaClient({
     clientId: options.clientId ?? 'kidp-decision-stream',
     brokers: options.brokers,
-    connectionTimeout: KAFKA_CONNECTION_TIMEOUT_MS,
-    requestTimeout: KAFKA_REQUEST_TIMEOUT_MS,
+    logger: log,
+    ...(tls ? { tls } : {}),
+    connectionTimeoutMs: KAFKA_CONNECTION_TIMEOUT_MS,
+    requestTimeoutMs: KAFKA_REQUEST_TIMEOUT_MS,
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
-    logLevel: logLevel.ERROR,
-    logCreator:
-      () =>
-      ({ log: entry }: LogEntry) =>
-        log.debug({ namespace: entry.logger, error: entry['error'] }, entry.message),
+    // startDecisionStream warns once a minute; kafkajs' own messages stay at debug.
+    warnAt: 'never',
   });
   let producer: Producer | undefined;
   let ready: Promise<Producer> | undefined;
+  // A rotated client certificate: the next send starts a producer on new connections. The
+  // stream sends one batch at a time, so the old producer has nothing in flight then.
+  let rotated = false;
+  const watch = tls?.watch(() => {
+    rotated = true;
+  });
   const connect = async (): Promise<Producer> => {
     const admin = kafka.admin();
     await admin.connect();
@@ -325,6 +334,14 @@ export function kafkaDecisionTransport(options: KafkaDecisionTransportOptions): 
   };
   return {
     send: async (messages) => {
+      if (rotated) {
+        rotated = false;
+        const old = producer;
+        ready = undefined;
+        producer = undefined;
+        await old?.disconnect().catch(() => undefined);
+        log.info('decision stream: Kafka client certificate changed; reconnecting');
+      }
       ready ??= connect();
       let p: Producer;
       try {
@@ -344,14 +361,15 @@ export function kafkaDecisionTransport(options: KafkaDecisionTransportOptions): 
       }
     },
     closeTransport: async () => {
+      watch?.stop();
       await producer?.disconnect();
     },
   };
 }
 
 /** The stream the webhook runs when given --decision-stream-brokers. */
-export function startDecisionStream(options: { brokers: string[]; capacity?: number; registry?: Registry; logger: Logger }): DecisionStream {
-  const transport = kafkaDecisionTransport({ brokers: options.brokers, logger: options.logger });
+export function startDecisionStream(options: { brokers: string[]; tls?: KafkaTls | string; capacity?: number; registry?: Registry; logger: Logger }): DecisionStream {
+  const transport = kafkaDecisionTransport({ brokers: options.brokers, logger: options.logger, ...(options.tls !== undefined ? { tls: options.tls } : {}) });
   let lastWarned = 0;
   return new DecisionStream({
     ...transport,

@@ -42,7 +42,7 @@ export interface ServeOptions {
   /** JSON-lines decision log file; '-' for standard output. */
   decisionLog?: string;
   /** Publish every decision to Kafka (kidp.admission-decisions), buffered off the request path. */
-  decisionStream?: { brokers: string[]; capacity?: number };
+  decisionStream?: { brokers: string[]; tls?: string; capacity?: number };
   logger?: Logger;
   /** PEM file of the CA whose client certificates alone may send reviews (the apiserver's). */
   clientCaFile?: string;

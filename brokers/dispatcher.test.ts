@@ -109,7 +109,7 @@ describe('Dispatcher', () => {
       authorizations.length = 0;
       expect(await d.dispatch(request, { transport: 'webhook', webhookURL: `${base}/v1/requests` })).toBe('webhook');
       const verified = await verifyRequestToken({ authorization: authorizations[0], body: encodeMessage(request), publicKey: es256Key(keys.publicKeyPem, 'public', 'k'), audiences: ['b1'], now: new Date(clock.t) });
-      expect({ count: authorizations.length, verified }).toEqual({ count: 1, verified: { audiences: ['b1'], requestId: 'uid-1-1' } });
+      expect({ count: authorizations.length, verified }).toEqual({ count: 1, verified: { audiences: ['b1'], requestId: 'uid-1-1', expiresAt: clock.t / 1000 + 60 } });
     } finally {
       await d.close();
     }

@@ -8,7 +8,10 @@ import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, Dispatcher } from './contract.js';
 import { BrokersError, PermanentDispatchError, TransientDispatchError } from './errors.js';
-import { DeadlineProducer, KafkaDeadlineError, PROTOCOL_TOPICS, createKafka } from './kafka.js';
+import { REQUESTS_TOPIC } from './contract.js';
+import { DeadlineProducer, KafkaDeadlineError, createKafka } from './kafka.js';
+import { kafkaTls, type KafkaTls } from '../kube/kafka.js';
+import { signRequestMessage } from './message-signing.js';
 import type { BrokerMetrics } from './metrics.js';
 import { es256Key } from './request-jwt.js';
 import { WEBHOOK_TIMEOUT_MS, deliverByWebhook } from './webhook.js';
@@ -28,13 +31,16 @@ export const KAFKA_RETRY_AFTER_FAILURE_MS = 10_000;
 export interface DispatcherOptions {
   /** Kafka bootstrap servers, `host:port`. */
   kafkaBrokers: string[];
+  /** The controllers' Kafka client certificate directory (principal kidp-controllers; kube/kafka.ts). */
+  kafkaTls?: KafkaTls | string;
   clientId?: string;
   /** PEM CA bundle that signs the brokers' webhook serving certificates. */
   webhookCaBundle?: string;
   webhookTimeoutMs?: number;
   /**
-   * PKCS#8 PEM EC P-256 key that signs every webhook delivery (request-jwt.ts); brokers
-   * trust its public half. Without it deliveries go unsigned and brokers refuse them (401).
+   * PKCS#8 PEM EC P-256 key that signs every request, on Kafka (SIGNATURE_HEADER) and by
+   * webhook (request-jwt.ts); brokers trust its public half. Without it requests go
+   * unsigned, and brokers dead-letter them (Kafka) or refuse them (401).
    */
   dispatchSigningKeyPem?: string;
   kafkaDeadlineMs?: number;
@@ -63,8 +69,16 @@ class KafkaWebhookDispatcher implements BrokerDispatcher {
   constructor(private readonly options: DispatcherOptions) {
     // Parsed once, so a bad key fails at start, not at the first Kafka outage.
     this.signingKey = options.dispatchSigningKeyPem ? es256Key(options.dispatchSigningKeyPem, 'private', 'the dispatch signing key') : undefined;
-    const kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-controller', logger: options.logger });
-    this.producer = new DeadlineProducer(kafka, { deadlineMs: options.kafkaDeadlineMs ?? KAFKA_DISPATCH_DEADLINE_MS, sleep: options.sleep, ensure: PROTOCOL_TOPICS });
+    const tls = kafkaTls(options.kafkaTls);
+    const kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-controller', logger: options.logger, ...(tls ? { tls } : {}) });
+    const signingKey = this.signingKey;
+    this.producer = new DeadlineProducer(kafka, {
+      deadlineMs: options.kafkaDeadlineMs ?? KAFKA_DISPATCH_DEADLINE_MS,
+      sleep: options.sleep,
+      ensure: [REQUESTS_TOPIC],
+      ...(signingKey ? { sign: (message, value) => signRequestMessage({ privateKey: signingKey, request: message as DeploymentRequest, body: value, now: new Date(this.now()) }) } : {}),
+      ...(tls ? { rotateWith: tls } : {}),
+    });
     this.now = options.now ?? Date.now;
   }
 

@@ -11,7 +11,9 @@ export type BrokersErrorCode =
   | 'KIDP_BROKERS_FORBIDDEN'
   | 'KIDP_BROKERS_RESOURCE_NOT_FOUND'
   | 'KIDP_BROKERS_STATUS_CONFLICT'
-  | 'KIDP_BROKERS_DEPLOY_FAILED';
+  | 'KIDP_BROKERS_DEPLOY_FAILED'
+  | 'KIDP_BROKERS_MESSAGE_REFUSED'
+  | 'KIDP_BROKERS_PLACEMENT_REFUSED';
 
 export abstract class BrokersError extends Error {
   abstract readonly code: BrokersErrorCode;
@@ -151,5 +153,38 @@ export class DeployFailedError extends BrokersError {
   ) {
     super(`request ${requestId} could not be applied: ${reason}`, options);
     this.name = 'DeployFailedError';
+  }
+}
+
+/** Why a Kafka message was not acted on; stable, for the dead-letter header and the metric label. */
+export type MessageRefusal = 'unsigned' | 'bad-signature' | 'expired' | 'replayed' | 'wrong-issuer' | 'wrong-audience' | 'wrong-subject' | 'body-mismatch' | 'wrong-broker' | 'unknown-target' | 'no-target-key' | 'invalid-token';
+
+/**
+ * A Kafka message without a valid end-to-end signature (issue 10 item 3): dead-lettered with
+ * the reason, counted, and never acted on. Kafka's ACLs decide who may produce; this decides
+ * whether what they produced was signed by the one who should have.
+ */
+export class MessageRefusedError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_MESSAGE_REFUSED';
+  constructor(
+    readonly reason: MessageRefusal,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`message refused (${reason}): ${detail}; requests are signed by the controllers' dispatch key, status events by the key in the broker's DeploymentTarget`, options);
+    this.name = 'MessageRefusedError';
+  }
+}
+
+/** A request a broker will not carry out where it was asked to, or as it was written (issue 10 item 4). */
+export class PlacementRefusedError extends BrokersError {
+  readonly code = 'KIDP_BROKERS_PLACEMENT_REFUSED';
+  constructor(
+    readonly requestId: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`request ${requestId} refused: ${detail}`, options);
+    this.name = 'PlacementRefusedError';
   }
 }

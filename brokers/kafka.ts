@@ -2,17 +2,19 @@
 // producer keyed by resource uid, and a consumer loop that never dies on a bad message —
 // malformed or unhandleable messages go to `<topic>.dlq` with the reason in a header.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, IHeaders, Kafka as KafkaClient, KafkaMessage, LogEntry, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Kafka as KafkaClient, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, StatusEvent } from './contract.js';
 import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
-import { BrokersError, MalformedMessageError, UnsupportedVersionError } from './errors.js';
+import { BrokersError, MalformedMessageError, MessageRefusedError, UnsupportedVersionError } from './errors.js';
 import { ConcurrencyLimit, processByKey } from './key-lanes.js';
 import type { Parsed } from './protocol.js';
 import { encodeMessage } from './protocol.js';
 import type { BrokerMetrics } from './metrics.js';
+import { createKafkaClient, type KafkaTls } from '../kube/kafka.js';
+import { SIGNATURE_HEADER } from './message-signing.js';
 
-const { Kafka, logLevel, Partitioners } = kafkajs;
+const { Partitioners } = kafkajs;
 
 export const DLQ_SUFFIX = '.dlq';
 export const DLQ_REASON_HEADER = 'kidp-dlq-reason';
@@ -49,26 +51,20 @@ export interface KafkaConnection {
   brokers: string[];
   clientId: string;
   logger: Logger;
+  /** This component's client certificate directory (kube/kafka.ts); KIDP's Kafka refuses clients without one. */
+  tls?: KafkaTls | string;
 }
 
-/** kafkajs logs through pino; its ERROR level becomes warn since every caller handles the failure. */
+/** The protocol's client: short timeouts, since every caller has its own deadline and fallback (kube/kafka.ts makes it). */
 export function createKafka(options: KafkaConnection): KafkaClient {
-  const log = options.logger.child({ component: 'kafkajs' });
-  return new Kafka({
+  return createKafkaClient({
     clientId: options.clientId,
     brokers: options.brokers,
-    connectionTimeout: KAFKA_CONNECTION_TIMEOUT_MS,
-    requestTimeout: KAFKA_REQUEST_TIMEOUT_MS,
+    logger: options.logger,
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    connectionTimeoutMs: KAFKA_CONNECTION_TIMEOUT_MS,
+    requestTimeoutMs: KAFKA_REQUEST_TIMEOUT_MS,
     retry: { retries: KAFKA_CLIENT_RETRIES, initialRetryTime: 100, maxRetryTime: 1_000 },
-    logLevel: logLevel.WARN,
-    logCreator:
-      () =>
-      ({ level, log: entry }: LogEntry) => {
-        const { message, ...rest } = entry;
-        const fields = { namespace: rest.logger, error: rest['error'], broker: rest['broker'] };
-        if (level <= logLevel.WARN) log.warn(fields, message);
-        else log.debug(fields, message);
-      },
   });
 }
 
@@ -111,13 +107,20 @@ export function topicFor(message: DeploymentRequest | StatusEvent): string {
   return message.kind === 'DeploymentRequest' ? REQUESTS_TOPIC : STATUS_TOPIC;
 }
 
-/** A protocol message as a Kafka record, keyed by resource uid so every message of one object stays in order. */
-export function recordFor(message: DeploymentRequest | StatusEvent): { topic: string; message: Message } {
+/** Signs a record's exact value bytes (message-signing.ts); the result goes in SIGNATURE_HEADER. */
+export type MessageSigner = (message: DeploymentRequest | StatusEvent, value: Buffer) => Promise<string>;
+
+/**
+ * A protocol message as a Kafka record, keyed by resource uid so every message of one
+ * object stays in order; with `signature`, signed end to end (SIGNATURE_HEADER).
+ */
+export function recordFor(message: DeploymentRequest | StatusEvent, value: Buffer = encodeMessage(message), signature?: string): { topic: string; message: Message } {
   const headers: IHeaders =
     message.kind === 'DeploymentRequest'
       ? { 'kidp-request-id': message.requestId, 'kidp-target': message.target.name, 'kidp-broker': message.target.identity }
       : { 'kidp-event-id': message.eventId, 'kidp-target': message.target, 'kidp-broker': message.broker };
-  return { topic: topicFor(message), message: { key: message.resource.uid, value: encodeMessage(message), headers } };
+  if (signature !== undefined) headers[SIGNATURE_HEADER] = signature;
+  return { topic: topicFor(message), message: { key: message.resource.uid, value, headers } };
 }
 
 function recordBytes(message: Message): number {
@@ -184,13 +187,19 @@ export class CoalescingProducer {
   }
 }
 
-export interface ConsumeOptions<T> {
+export interface ConsumeOptions<T, A = undefined> {
   kafka: KafkaClient;
   groupId: string;
   topic: string;
   parse: (bytes: Buffer) => Parsed<T>;
+  /**
+   * Checks a parsed message's end-to-end signature (message-signing.ts) before `handle`
+   * sees it. A MessageRefusedError dead-letters it with its reason and counts it
+   * (kidp_broker_messages_refused_total); other errors are retried like the handler's.
+   */
+  authenticate?: (value: T, record: { bytes: Buffer; headers: IHeaders | undefined; at: string }) => Promise<A>;
   /** Throw to retry; a BrokersError that is not transient, or the last attempt, dead-letters. */
-  handle: (value: T, meta: { partition: number; offset: string }) => Promise<void>;
+  handle: (value: T, meta: { partition: number; offset: string; auth: A | undefined }) => Promise<void>;
   logger: Logger;
   metrics?: BrokerMetrics;
   sleep?: (ms: number) => Promise<void>;
@@ -207,6 +216,14 @@ export interface RunningConsumer {
   stop(): Promise<void>;
 }
 
+/** A dead letter keeps the record as it came, minus its signature: the DLQ is for reading, not for re-sending as-is. */
+function withoutSignature(headers: IHeaders | undefined): IHeaders | undefined {
+  if (!headers) return headers;
+  const rest: IHeaders = { ...headers };
+  delete rest[SIGNATURE_HEADER];
+  return rest;
+}
+
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -216,7 +233,7 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
  * prefix, during and after each batch, so a restarted consumer resumes where it left off
  * (at-least-once; the receivers are idempotent on request and event ids).
  */
-export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<RunningConsumer> {
+export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<T, A>): Promise<RunningConsumer> {
   const { kafka, topic, logger } = options;
   const sleep = options.sleep ?? realSleep;
   const isTransient = options.isTransient ?? ((err: unknown) => !(err instanceof BrokersError));
@@ -230,6 +247,11 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
       off();
       resolve();
     });
+  });
+  // A consumer kafkajs will not restart (an authorization failure: a group or topic its
+  // ACLs do not name) stops for good; say so loudly rather than sit idle.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    logger.error({ topic, groupId: options.groupId, err: payload.error.message, restart: payload.restart }, payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer stopped for good (check its ACLs and certificate)');
   });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -257,9 +279,17 @@ export async function consumeMessages<T>(options: ConsumeOptions<T>): Promise<Ru
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        await options.handle(parsed.value, { partition, offset: message.offset });
+        const auth = options.authenticate ? await options.authenticate(parsed.value, { bytes: message.value, headers: message.headers, at }) : undefined;
+        await options.handle(parsed.value, { partition, offset: message.offset, auth });
         return;
       } catch (err) {
+        if (err instanceof MessageRefusedError) {
+          options.metrics?.refused(topic, err.reason);
+          // What was refused and why, never the signature itself.
+          log.warn({ code: err.code, reason: err.reason, detail: err.message }, 'dead-lettering message: not authentic');
+          await deadLetter(message.value, message.key, withoutSignature(message.headers), err.message, at);
+          return;
+        }
         const retry = isTransient(err) && attempt < HANDLER_ATTEMPTS;
         log.warn({ err: (err as Error).message, code: (err as { code?: string }).code, attempt, retry }, 'message handler failed');
         if (!retry) {
@@ -330,11 +360,24 @@ export class DeadlineProducer {
   private readonly retiring = new Set<Promise<void>>();
   private readonly sleep: (ms: number) => Promise<void>;
 
+  private readonly watch: { stop(): void } | undefined;
+
   constructor(
     private readonly kafka: KafkaClient,
-    private readonly options: { deadlineMs: number; sleep?: (ms: number) => Promise<void>; ensure?: readonly string[] },
+    private readonly options: {
+      deadlineMs: number;
+      sleep?: (ms: number) => Promise<void>;
+      ensure?: readonly string[];
+      /** Signs every record (message-signing.ts). */
+      sign?: MessageSigner;
+      /** The client certificate in use: once its files change, new sends go to a producer on new connections. */
+      rotateWith?: KafkaTls;
+    },
   ) {
     this.sleep = options.sleep ?? unrefSleep;
+    // Sends already handed to the old producer finish on it (retire waits for them), so a
+    // rotation neither loses nor repeats a record.
+    this.watch = options.rotateWith?.watch(() => this.retire());
   }
 
   private slot(): { producer: Promise<CoalescingProducer>; inFlight: Set<Promise<void>> } {
@@ -365,7 +408,11 @@ export class DeadlineProducer {
 
   async send(message: DeploymentRequest | StatusEvent): Promise<void> {
     const slot = this.slot();
-    const send = (async () => (await slot.producer).send(recordFor(message)))();
+    const send = (async () => {
+      const value = encodeMessage(message);
+      const signature = this.options.sign ? await this.options.sign(message, value) : undefined;
+      await (await slot.producer).send(recordFor(message, value, signature));
+    })();
     slot.inFlight.add(send);
     void send.then(
       () => slot.inFlight.delete(send),
@@ -385,6 +432,7 @@ export class DeadlineProducer {
   }
 
   async close(): Promise<void> {
+    this.watch?.stop();
     this.retire();
     await Promise.race([Promise.allSettled([...this.retiring]), this.sleep(CLOSE_DRAIN_MS)]);
   }

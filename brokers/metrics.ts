@@ -8,6 +8,7 @@ export class BrokerMetrics {
   readonly registry: Registry;
   private readonly duration: Histogram<'call' | 'transport'>;
   private readonly errors: Counter<'call' | 'transport' | 'kind'>;
+  private readonly refusedMessages: Counter<'topic' | 'reason'>;
 
   constructor(options: { registry?: Registry } = {}) {
     this.registry = options.registry ?? new Registry();
@@ -25,6 +26,16 @@ export class BrokerMetrics {
       labelNames: ['call', 'transport', 'kind'],
       registers: [this.registry],
     });
+    this.refusedMessages = new Counter({
+      name: 'kidp_broker_messages_refused_total',
+      help: 'Kafka messages not acted on because their end-to-end signature failed (unsigned, bad-signature, expired, replayed, ...), by topic and reason; each went to the dead-letter topic.',
+      labelNames: ['topic', 'reason'],
+      registers: [this.registry],
+    });
+  }
+
+  refused(topic: string, reason: string): void {
+    this.refusedMessages.inc({ topic, reason });
   }
 
   observe(call: BrokerCall, transport: string, seconds: number): void {

@@ -42,8 +42,8 @@ const refused = (reason: string, detail: string) => ({
 
 describe('webhook delivery tokens', () => {
   it.each([
-    ['a valid token for exactly this body', async () => `Bearer ${await sign()}`, {}, { ok: { audiences: ['b1'], requestId: 'uid-1-1' } }],
-    ['valid 4 s after expiry (clock tolerance)', async () => `Bearer ${await sign()}`, { now: new Date(NOW.getTime() + 64_000) }, { ok: { audiences: ['b1'], requestId: 'uid-1-1' } }],
+    ['a valid token for exactly this body', async () => `Bearer ${await sign()}`, {}, { ok: { audiences: ['b1'], requestId: 'uid-1-1', expiresAt: NOW.getTime() / 1000 + 60 } }],
+    ['valid 4 s after expiry (clock tolerance)', async () => `Bearer ${await sign()}`, { now: new Date(NOW.getTime() + 64_000) }, { ok: { audiences: ['b1'], requestId: 'uid-1-1', expiresAt: NOW.getTime() / 1000 + 60 } }],
     ['no Authorization header', () => Promise.resolve(undefined), {}, refused('missing-token', 'no Authorization: Bearer <JWT> header')],
     ['not a Bearer header', async () => `Basic ${await sign()}`, {}, refused('missing-token', 'no Authorization: Bearer <JWT> header')],
     ['signed by another key', async () => `Bearer ${await sign({ key: other.privateKeyPem })}`, {}, refused('bad-signature', 'signature does not verify with any trusted platform public key')],
@@ -59,7 +59,7 @@ describe('webhook delivery tokens', () => {
   });
 
   it('binds the token to the parsed request: its requestId and its broker identity', () => {
-    const token = { audiences: ['b1'], requestId: 'uid-1-1' };
+    const token = { audiences: ['b1'], requestId: 'uid-1-1', expiresAt: 0 };
     const outcome = (req: DeploymentRequest) => {
       try {
         checkTokenMatchesRequest(token, req);

@@ -65,6 +65,8 @@ export interface VerifiedRequestToken {
   audiences: string[];
   /** The requestId the token is for. */
   requestId: string;
+  /** `exp`, seconds since the epoch. */
+  expiresAt: number;
 }
 
 function reasonFor(err: unknown, audiences: readonly string[]): RequestUnauthenticatedError {
@@ -113,7 +115,7 @@ export async function verifyRequestToken(options: { authorization: string | unde
     throw new RequestUnauthenticatedError('body-mismatch', 'the body is not the one the token was signed for');
   }
   const aud = payload.aud;
-  return { audiences: typeof aud === 'string' ? [aud] : (aud ?? []), requestId: payload.sub ?? '' };
+  return { audiences: typeof aud === 'string' ? [aud] : (aud ?? []), requestId: payload.sub ?? '', expiresAt: payload.exp ?? 0 };
 }
 
 /** After parsing: the token must be for this very request and the broker identity it names. */

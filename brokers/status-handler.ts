@@ -12,6 +12,7 @@ import { parseRequestId } from './protocol.js';
 import type { DeployableKind, StatusEvent } from './contract.js';
 import { ForbiddenError, ResourceNotFoundError, StatusConflictError } from './errors.js';
 import type { BrokerMetrics } from './metrics.js';
+import type { TargetKeys } from './status-jwt.js';
 
 export const GROUP = 'platform.kidp.io';
 export const VERSION = 'v1alpha1';
@@ -331,12 +332,14 @@ export interface StatusHandler {
    * subject and targets). Throws ForbiddenError (another target's resource),
    * ResourceNotFoundError, StatusConflictError, or the apiserver's error.
    */
-  handle(event: StatusEvent, auth?: StatusAuth): Promise<StatusOutcome>;
+  handle(event: StatusEvent, auth?: StatusAuth, transport?: 'kafka' | 'status_api'): Promise<StatusOutcome>;
+  /** The broker identity and keys of a DeploymentTarget (read at most once a TARGET_CACHE_MS), or undefined when it does not exist. */
+  targetKeys(name: string): Promise<({ identity?: string } & TargetKeys) | undefined>;
 }
 
 interface DeploymentTargetObject {
   metadata: { name: string };
-  spec: { environment?: string; default?: boolean; broker?: { identity?: string } };
+  spec: { environment?: string; default?: boolean; broker?: { identity?: string } & TargetKeys };
 }
 
 export function createStatusHandler(options: StatusHandlerOptions): StatusHandler {
@@ -430,7 +433,12 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
   }
 
   return {
-    async handle(event, auth) {
+    async targetKeys(name) {
+      const target = await getTarget(name);
+      return target ? { ...(target.spec.broker ?? {}) } : undefined;
+    },
+    async handle(event, auth, transport) {
+      const via = transport ?? (auth ? 'status_api' : 'kafka');
       const started = performance.now();
       const ref = event.resource;
       const log = logger.child({ key: `${ref.namespace}/${ref.name}`, kind: ref.kind, eventId: event.eventId, requestId: event.requestId });
@@ -477,10 +485,10 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
           }
         }
         log.info({ outcome: result.result, phase: event.phase, ...(result.result === 'stale' ? { why: result.reason } : {}) }, 'status event handled');
-        options.metrics?.observe('status_apply', auth ? 'status_api' : 'kafka', (performance.now() - started) / 1000);
+        options.metrics?.observe('status_apply', via, (performance.now() - started) / 1000);
         return result;
       } catch (err) {
-        options.metrics?.error('status_apply', auth ? 'status_api' : 'kafka', (err as { code?: string }).code ?? 'error');
+        options.metrics?.error('status_apply', via, (err as { code?: string }).code ?? 'error');
         throw err;
       }
     },

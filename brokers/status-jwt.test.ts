@@ -44,10 +44,10 @@ async function verify(token: string, via: 'pem' | 'jwks' = 'pem') {
 
 describe('status tokens', () => {
   it.each([
-    ['a fresh token, PEM key', () => signStatusToken({ privateKeyPem: keys.privateKeyPem, identity: 'b1', targets: ['t1', 't2'], now: NOW }), 'pem', { ok: { identity: 'b1', targets: ['t1', 't2'] } }],
-    ['a fresh token, JWKS', () => signStatusToken({ privateKeyPem: keys.privateKeyPem, identity: 'b1', targets: ['t1'], now: NOW }), 'jwks', { ok: { identity: 'b1', targets: ['t1'] } }],
+    ['a fresh token, PEM key', () => signStatusToken({ privateKeyPem: keys.privateKeyPem, identity: 'b1', targets: ['t1', 't2'], now: NOW }), 'pem', { ok: { identity: 'b1', targets: ['t1', 't2'], expiresAt: NOW.getTime() / 1000 + 60 } }],
+    ['a fresh token, JWKS', () => signStatusToken({ privateKeyPem: keys.privateKeyPem, identity: 'b1', targets: ['t1'], now: NOW }), 'jwks', { ok: { identity: 'b1', targets: ['t1'], expiresAt: NOW.getTime() / 1000 + 60 } }],
     ['scope instead of targets', () => new SignJWT({ scope: 'status:write target:t1 target:t3' }).setProtectedHeader({ alg: 'ES256' }).setSubject('b1').setAudience(STATUS_AUDIENCE).setExpirationTime(Math.floor(NOW.getTime() / 1000) + 60).sign(createPrivateKeyObject(keys.privateKeyPem)), 'pem', {
-      ok: { identity: 'b1', targets: ['t1', 't3'] },
+      ok: { identity: 'b1', targets: ['t1', 't3'], expiresAt: NOW.getTime() / 1000 + 60 },
     }],
     ['another key', () => signStatusToken({ privateKeyPem: other.privateKeyPem, identity: 'b1', targets: ['t1'], now: NOW }), 'pem', { error: 'UnauthenticatedError', message: `${PREFIX}signature does not verify with the key of target t1${SUFFIX}` }],
     ['another key, JWKS', () => signStatusToken({ privateKeyPem: other.privateKeyPem, identity: 'b1', targets: ['t1'], now: NOW }), 'jwks', { error: 'UnauthenticatedError', message: `${PREFIX}signature does not verify with the key of target t1${SUFFIX}` }],

@@ -1,7 +1,7 @@
 // Status-report tokens (DESIGN.md §5): brokers sign, the status API verifies against the
 // DeploymentTarget's key. Claims: `sub` = broker identity, `targets` = the DeploymentTarget
 // names it may update (or `scope` = "target:<name> ..."), `aud` = STATUS_AUDIENCE, `exp`.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { SignJWT, createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { UnauthenticatedError } from './errors.js';
@@ -26,7 +26,14 @@ export interface TargetKeys {
 export interface VerifiedToken {
   identity: string;
   targets: string[];
+  /** BODY_HASH_CLAIM when the token binds a body (status events over Kafka). */
+  bodySha256?: string;
+  /** `exp`, seconds since the epoch. */
+  expiresAt: number;
 }
+
+/** The claim binding a status token to the event bytes it was signed for (as request-jwt.ts). */
+export const STATUS_BODY_HASH_CLAIM = 'body_sha256';
 
 /** Algorithms a PEM key may verify; never chosen by the token's own header. */
 function algorithmsFor(key: KeyObject): string[] {
@@ -112,15 +119,19 @@ export class TokenVerifier {
               : `could not verify token: ${(err as Error).message}`;
       throw new UnauthenticatedError(reason, { cause: err });
     }
-    return { identity: payload.sub ?? '', targets: claimedTargets(payload) };
+    const bodySha256 = payload[STATUS_BODY_HASH_CLAIM];
+    return { identity: payload.sub ?? '', targets: claimedTargets(payload), ...(typeof bodySha256 === 'string' ? { bodySha256 } : {}), expiresAt: payload.exp ?? 0 };
   }
 }
 
-/** What a broker sends: ES256 over `sub`, `targets`, `aud`, `iat`, `exp`. */
-export async function signStatusToken(options: { privateKeyPem: string; identity: string; targets: string[]; now?: Date; ttlSeconds?: number }): Promise<string> {
+/**
+ * What a broker sends: ES256 over `sub`, `targets`, `aud`, `iat`, `exp`, and with `body`
+ * (a status event on Kafka, where no TLS session ties token to body) the body's hash.
+ */
+export async function signStatusToken(options: { privateKeyPem: string; identity: string; targets: string[]; body?: Uint8Array; now?: Date; ttlSeconds?: number }): Promise<string> {
   const key = createPrivateKey(options.privateKeyPem);
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  return new SignJWT({ targets: options.targets })
+  return new SignJWT({ targets: options.targets, ...(options.body ? { [STATUS_BODY_HASH_CLAIM]: createHash('sha256').update(options.body).digest('base64url') } : {}) })
     .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
     .setSubject(options.identity)
     .setAudience(STATUS_AUDIENCE)

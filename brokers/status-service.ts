@@ -3,6 +3,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { BrokerMetrics } from './metrics.js';
+import type { KafkaTls } from '../kube/kafka.js';
 import { startStatusApi } from './status-api.js';
 import { startStatusConsumer } from './status-consumer.js';
 import { createStatusHandler } from './status-handler.js';
@@ -11,6 +12,8 @@ export interface StatusServiceOptions {
   kubeConfig: KubeConfig;
   /** Kafka bootstrap servers for the status topic; empty runs the status API only. */
   kafkaBrokers: string[];
+  /** The controllers' Kafka client certificate directory (kube/kafka.ts). */
+  kafkaTls?: KafkaTls | string;
   logger: Logger;
   metrics?: BrokerMetrics;
   /** Status consumer group; default `kidp-status-handler`. */
@@ -35,7 +38,16 @@ export async function runStatusService(options: StatusServiceOptions): Promise<R
   try {
     const consumer =
       options.kafkaBrokers.length > 0
-        ? await startStatusConsumer({ kafkaBrokers: options.kafkaBrokers, handler, logger: options.logger, metrics: options.metrics, groupId: options.groupId, concurrency: options.concurrency })
+        ? await startStatusConsumer({
+            kafkaBrokers: options.kafkaBrokers,
+            ...(options.kafkaTls !== undefined ? { kafkaTls: options.kafkaTls } : {}),
+            ...(options.api?.jwksCaBundle ? { jwksCaBundle: options.api.jwksCaBundle } : {}),
+            handler,
+            logger: options.logger,
+            metrics: options.metrics,
+            groupId: options.groupId,
+            concurrency: options.concurrency,
+          })
         : undefined;
     return {
       url: api?.url,

@@ -11,14 +11,16 @@ import { dashboardServe, reportsRun } from './reports-daemons.js';
 export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconfig FILE] [--port 9443] [--host 0.0.0.0]
                      [--cert-dir DIR | --cert-secret NAMESPACE/NAME] [--namespace kidp-system]
                      [--register | --register-url URL] [--decision-log FILE|-]
-                     [--decision-stream-brokers HOST:PORT[,HOST:PORT...]]
+                     [--decision-stream-brokers HOST:PORT[,HOST:PORT...] --decision-stream-tls-dir DIR]
                      [--client-ca-file PEM [--client-name CN]...] [--max-exception-days 90]
       Run the admission webhooks over HTTPS. With --policies: standalone, Policies,
       PolicyExceptions and owner objects from files, no cluster lookups. Otherwise: against
       the cluster (informer caches; --register points the webhook configurations at this
       server on https://127.0.0.1:<port>, --register-url at the URL given).
       --decision-stream-brokers publishes every decision to the Kafka topic
-      kidp.admission-decisions (buffered; a slow or absent Kafka drops, never delays).
+      kidp.admission-decisions (buffered; a slow or absent Kafka drops, never delays), over
+      mTLS with the client certificate in DIR (ca.crt, tls.crt, tls.key; principal
+      kidp-decision-stream).
       --client-ca-file accepts reviews only from client certificates that CA signed (the
       apiserver's, see deploy/README.md), --client-name only from those CNs.
       --max-exception-days caps how far ahead a PolicyException may expire.`;
@@ -64,6 +66,7 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
       'client-ca-file': { type: 'string' },
       'client-name': { type: 'string', multiple: true },
       'max-exception-days': { type: 'string' },
+      'decision-stream-tls-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -87,7 +90,14 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
     namespace: values.namespace,
     ...(values['register-url'] !== undefined ? { registerUrl: values['register-url'] } : values.register ? { registerUrl: true as const } : {}),
     ...(values['decision-log'] !== undefined ? { decisionLog: values['decision-log'] } : {}),
-    ...(values['decision-stream-brokers'] ? { decisionStream: { brokers: values['decision-stream-brokers'].split(',').map((b) => b.trim()).filter(Boolean) } } : {}),
+    ...(values['decision-stream-brokers']
+      ? {
+          decisionStream: {
+            brokers: values['decision-stream-brokers'].split(',').map((b) => b.trim()).filter(Boolean),
+            ...(values['decision-stream-tls-dir'] !== undefined ? { tls: values['decision-stream-tls-dir'] } : {}),
+          },
+        }
+      : {}),
     ...(values['client-ca-file'] !== undefined ? { clientCaFile: values['client-ca-file'], clientNames: values['client-name'] ?? [] } : {}),
     ...(maxExceptionDays !== undefined ? { maxExceptionDays } : {}),
     logger: log,

@@ -9,25 +9,36 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
 import { createDispatcher, generateBrokerKeyPair, runReferenceBroker, runStatusService } from '../brokers/index.js';
+import { createKafka } from '../brokers/kafka.js';
+import { setupKafkaAccess } from '../brokers/kafka-access.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
-export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --cert-dir DIR --dispatch-signing-key-file FILE
-                      [--kubeconfig FILE] [--status-port 9444] [--lease-namespace kidp-system]
-                      [--identity NAME] [--workers 16]
+export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,..] --kafka-tls-dir DIR --cert-dir DIR
+                      --dispatch-signing-key-file FILE
+                      [--kubeconfig FILE] [--status-host 127.0.0.1] [--status-port 9444]
+                      [--lease-namespace kidp-system] [--identity NAME] [--workers 16]
       Run the reconcilers (leader-elected on a Lease; --workers per kind) and the status
       service: the JWT-authenticated status API on HTTPS and the status-topic consumer.
-      Webhook deliveries to brokers are signed with the dispatch key (ES256, PKCS#8 PEM),
+      Every request (Kafka and webhook) is signed with the dispatch key (ES256, PKCS#8 PEM),
       created when missing with its public key beside it (FILE.pub) for the brokers.
-  kidp broker run --kafka HOST:PORT[,..] --cert-dir DIR --signing-key-file FILE
-                  [--platform-public-key-file FILE] [--identity kubernetes-broker]
+      --kafka-tls-dir: the Kafka client certificate (ca.crt, tls.crt, tls.key; principal
+      kidp-controllers), re-read when it changes.
+  kidp broker run --kafka HOST:PORT[,..] --kafka-tls-dir DIR --cert-dir DIR --signing-key-file FILE
+                  --platform-public-key-file FILE --namespace NS [--namespace NS ...]
+                  [--platform-namespace kidp-system] [--identity kubernetes-broker]
                   [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
                   [--concurrency 16]
       Run the reference kubernetes broker (--concurrency: requests applied at once, one
       resource's always one at a time). The signing key (ES256, PKCS#8 PEM) is created
-      when missing, with its public key beside it (FILE.pub) for the DeploymentTarget.
-      The HTTPS webhook is served only with --platform-public-key-file (the controllers'
-      dispatch key's FILE.pub): each delivery must carry their token.`;
+      when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
+      signs every status event. Every request must be signed by the controllers' dispatch
+      key (--platform-public-key-file, their FILE.pub). Objects land in the namespace of
+      the request's DeploymentTarget, only if it is one of --namespace (NS or a PREFIX*),
+      never kube-system or --platform-namespace.
+  kidp kafka setup --kafka HOST:PORT[,..] --kafka-tls-dir DIR --broker-identity NAME [...]
+      Create KIDP's Kafka topics and the ACLs of each principal (brokers/kafka-access.ts),
+      as an operator principal allowed to (a Kafka super user). Idempotent.`;
 
 /** A positive integer flag, or a message naming it. */
 function positiveInteger(flag: string, value: string | undefined): number | undefined {
@@ -68,6 +79,8 @@ export async function controllersRun(args: string[]): Promise<number> {
       kafka: { type: 'string' },
       'cert-dir': { type: 'string' },
       'status-port': { type: 'string', default: '9444' },
+      'status-host': { type: 'string', default: '127.0.0.1' },
+      'kafka-tls-dir': { type: 'string' },
       'lease-namespace': { type: 'string', default: 'kidp-system' },
       identity: { type: 'string', default: `${hostname()}-${process.pid}` },
       workers: { type: 'string' },
@@ -75,9 +88,10 @@ export async function controllersRun(args: string[]): Promise<number> {
     },
     strict: true,
   });
-  if (!values.kafka || !values['cert-dir'] || !values['dispatch-signing-key-file']) {
-    throw new Error('kidp controllers run needs --kafka, --cert-dir and --dispatch-signing-key-file');
+  if (!values.kafka || !values['kafka-tls-dir'] || !values['cert-dir'] || !values['dispatch-signing-key-file']) {
+    throw new Error('kidp controllers run needs --kafka, --kafka-tls-dir, --cert-dir and --dispatch-signing-key-file');
   }
+  const kafkaTls = values['kafka-tls-dir'];
   const workers = positiveInteger('workers', values.workers);
   const log = pino({ name: 'kidp-controllers' });
   const dispatchSigningKeyPem = ensureKeyPair(values['dispatch-signing-key-file'], log, 'created the dispatch signing key; give its public key to the brokers (--platform-public-key-file)');
@@ -87,10 +101,11 @@ export async function controllersRun(args: string[]): Promise<number> {
   const status = await runStatusService({
     kubeConfig: kc,
     kafkaBrokers,
+    kafkaTls,
     logger: log,
-    api: { host: '127.0.0.1', port: Number(values['status-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
+    api: { host: values['status-host'], port: Number(values['status-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
   });
-  const dispatcher = createDispatcher({ kafkaBrokers, webhookCaBundle: material.caBundlePem, dispatchSigningKeyPem, logger: log });
+  const dispatcher = createDispatcher({ kafkaBrokers, kafkaTls, webhookCaBundle: material.caBundlePem, dispatchSigningKeyPem, logger: log });
   const controllers = await runControllers({
     kubeConfig: kc,
     dispatcher,
@@ -120,23 +135,29 @@ export async function brokerRun(args: string[]): Promise<number> {
       'platform-public-key-file': { type: 'string' },
       'status-api-url': { type: 'string' },
       concurrency: { type: 'string' },
+      'kafka-tls-dir': { type: 'string' },
+      namespace: { type: 'string', multiple: true },
+      'platform-namespace': { type: 'string', default: 'kidp-system' },
     },
     strict: true,
   });
   const concurrency = positiveInteger('concurrency', values.concurrency);
-  if (!values.kafka || !values['cert-dir'] || !values['signing-key-file']) {
-    throw new Error('kidp broker run needs --kafka, --cert-dir and --signing-key-file');
+  if (!values.kafka || !values['kafka-tls-dir'] || !values['cert-dir'] || !values['signing-key-file'] || !values['platform-public-key-file'] || !values.namespace?.length) {
+    throw new Error('kidp broker run needs --kafka, --kafka-tls-dir, --cert-dir, --signing-key-file, --platform-public-key-file and at least one --namespace');
   }
   const log = pino({ name: 'kidp-broker' });
   const signingKeyPem = ensureKeyPair(values['signing-key-file'], log, 'created the broker signing key; put the public key into the DeploymentTarget');
   // Never created here: the broker must trust the controllers' key, not one of its own making.
-  const platformPublicKeyPem = values['platform-public-key-file'] ? readFileSync(values['platform-public-key-file'], 'utf8') : undefined;
+  const platformPublicKeyPem = readFileSync(values['platform-public-key-file'], 'utf8');
   const material = await certificates(values['cert-dir']).start();
   const broker = await runReferenceBroker({
     identities: [values.identity],
     kafkaBrokers: values.kafka.split(','),
+    kafkaTls: values['kafka-tls-dir'],
+    platformPublicKeyPem,
+    placement: { namespaces: values.namespace, platformNamespace: values['platform-namespace'] },
     targetKubeConfig: kubeConfig(values.kubeconfig),
-    webhook: { host: '127.0.0.1', port: Number(values['webhook-port']), tls: { certPem: material.certPem, keyPem: material.keyPem }, ...(platformPublicKeyPem ? { platformPublicKeyPem } : {}) },
+    webhook: { host: '127.0.0.1', port: Number(values['webhook-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
     ...(values['status-api-url'] ? { statusApi: { url: values['status-api-url'], caBundle: material.caBundlePem } } : {}),
     signingKeyPem,
     logger: log,
@@ -146,8 +167,26 @@ export async function brokerRun(args: string[]): Promise<number> {
   return untilSignal(() => broker.stop(), log);
 }
 
+/** `kidp kafka setup`: KIDP's topics and ACLs, once (kafka.sh runs it at start; deploy/ as a Job). */
+export async function kafkaSetup(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { kafka: { type: 'string' }, 'kafka-tls-dir': { type: 'string' }, 'broker-identity': { type: 'string', multiple: true } },
+    strict: true,
+  });
+  if (!values.kafka || !values['kafka-tls-dir'] || !values['broker-identity']?.length) {
+    throw new Error('kidp kafka setup needs --kafka, --kafka-tls-dir and at least one --broker-identity');
+  }
+  const log = pino({ name: 'kidp-kafka-setup' });
+  const kafka = createKafka({ brokers: values.kafka.split(','), clientId: 'kidp-kafka-setup', logger: log, tls: values['kafka-tls-dir'] });
+  const done = await setupKafkaAccess(kafka, { brokerIdentities: values['broker-identity'] });
+  process.stdout.write(`kafka setup: ${done.topicsCreated.length} topic(s) created${done.topicsCreated.length ? ` (${done.topicsCreated.join(', ')})` : ''}, ${done.acls} ACL entries in place for ${values['broker-identity'].length} broker identity(ies)\n`);
+  return 0;
+}
+
 export function platformDaemonFor(argv: string[]): (() => Promise<number>) | undefined {
   const [group, verb, ...rest] = argv;
+  if (group === 'kafka' && verb === 'setup') return () => kafkaSetup(rest);
   if (group === 'controllers' && verb === 'run') return () => controllersRun(rest);
   if (group === 'broker' && verb === 'run') return () => brokerRun(rest);
   return undefined;

@@ -6,10 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient } from 'kafkajs';
 import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
+import { kafkaCertDir, testKafka } from './kafka-env.js';
 import { createCa } from '../certs/ca.js';
 import { issueServingCertificate } from '../certs/serving.js';
 import {
@@ -38,7 +38,6 @@ import { postJson } from '../brokers/webhook.js';
 import { encodeMessage } from '../brokers/protocol.js';
 import { poll } from './until.js';
 
-const { Kafka, logLevel } = kafkajs;
 
 const RUN = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
 const NS = 'brokers-e2e';
@@ -193,7 +192,9 @@ beforeAll(async () => {
   core = kubeConfig.makeApiClient(CoreV1Api);
   const bootstrap = process.env.KAFKA_BOOTSTRAP;
   if (!bootstrap) throw new Error('KAFKA_BOOTSTRAP is unset: run through the e2e jest project');
-  kafka = new Kafka({ clientId: 'brokers-e2e', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  // Every client here is the admin principal (test/kafka-env.ts): these tests are about the
+  // protocol; test/broker-channel.e2e.test.ts is about who may speak it.
+  kafka = testKafka('brokers-e2e');
 
   await kubectl(['create', 'namespace', NS]);
   const now = new Date();
@@ -202,15 +203,18 @@ beforeAll(async () => {
   const serving = await issueServingCertificate({ ca, now, serviceName: 'kidp-status', namespace: 'kidp-system' });
 
   // The status topic consumer and the status API share one handler, as `make up` runs them.
-  statusService = await runStatusService({ kubeConfig, kafkaBrokers: [bootstrap], logger, metrics, groupId: `kidp-status-e2e-${RUN}`, api: { port: 0, tls: serving } });
+  statusService = await runStatusService({ kubeConfig, kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), logger, metrics, groupId: `kidp-status-e2e-${RUN}`, api: { port: 0, tls: serving } });
   statusURL = statusService.url ?? '';
   startBroker = async (webhookURL?: string) =>
     runReferenceBroker({
       identities: [IDENTITY_A],
       kafkaBrokers: [bootstrap],
+      kafkaTls: kafkaCertDir(),
+      platformPublicKeyPem: platformKeys.publicKeyPem,
+      placement: { namespaces: [TARGET_NS], platformNamespace: 'kidp-system' },
       targetKubeConfig: kubeConfig,
       // A restarted broker keeps its port, so the DeploymentTarget's webhookURL stays right.
-      webhook: { port: webhookURL ? Number(new URL(webhookURL).port) : 0, tls: serving, platformPublicKeyPem: platformKeys.publicKeyPem },
+      webhook: { port: webhookURL ? Number(new URL(webhookURL).port) : 0, tls: serving },
       statusApi: { url: statusURL, caBundle: caPem },
       signingKeyPem: keysA.privateKeyPem,
       logger,
@@ -224,7 +228,7 @@ beforeAll(async () => {
     spec: { provider: 'kubernetes', environment: 'development', namespace: TARGET_NS, broker: { identity, transport: 'kafka', webhookURL: broker.webhookURL, publicKey } },
   });
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [target(TARGET_A, IDENTITY_A, keysA.publicKeyPem), target(TARGET_B, IDENTITY_B, keysB.publicKeyPem)] }) });
-  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: caPem, dispatchSigningKeyPem: platformKeys.privateKeyPem, logger, metrics });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), webhookCaBundle: caPem, dispatchSigningKeyPem: platformKeys.privateKeyPem, logger, metrics });
   await broker.joined;
 }, 120_000);
 
@@ -392,7 +396,7 @@ describe('reference broker over Kafka', () => {
     const producer = kafka.producer();
     await producer.connect();
     const badKey = `bad-${RUN}`;
-    // Well-formed, but from a broker that does not serve the target it names.
+    // Well-formed, but unsigned (and from a broker that does not serve the target it names).
     const victim = await create('Service', `victim-${RUN}`, { image: 'registry.kidp.io/shop/victim:1.0.0' });
     const impostor = eventFor(victim, { broker: IDENTITY_B });
     try {
@@ -403,7 +407,9 @@ describe('reference broker over Kafka', () => {
       await producer.disconnect();
     }
     const [impostorDlq] = await readKeyed(`${STATUS_TOPIC}.dlq`, victim.metadata.uid, 1);
-    expect(impostorDlq?.headers[DLQ_REASON_HEADER]).toBe(`handler failed after 1 attempt(s): status report refused: broker ${IDENTITY_B} is not the broker of target ${TARGET_A} (${IDENTITY_A})`);
+    expect(impostorDlq?.headers[DLQ_REASON_HEADER]).toBe(
+      `message refused (unsigned): status event ${impostor.eventId} carries no kidp-signature header; requests are signed by the controllers' dispatch key, status events by the key in the broker's DeploymentTarget`,
+    );
     expect((await getObject('Service', victim.metadata.name)).status).toEqual(victim.status);
     const [requestDlq] = await readKeyed(`${REQUESTS_TOPIC}.dlq`, badKey, 1);
     const [statusDlq] = await readKeyed(`${STATUS_TOPIC}.dlq`, badKey, 1);
@@ -537,7 +543,14 @@ describe('broker webhook', () => {
   }, TEST_TIMEOUT_MS);
 
   it('is not served at all without a platform public key', async () => {
-    const keyless = await runReferenceBroker({ identities: [`keyless-${RUN}`], kafkaBrokers: [], targetKubeConfig: kubeConfig, webhook: { port: 0, tls: { certPem: '', keyPem: '' } }, logger });
+    const keyless = await runReferenceBroker({
+      identities: [`keyless-${RUN}`],
+      kafkaBrokers: [],
+      placement: { namespaces: [TARGET_NS] },
+      targetKubeConfig: kubeConfig,
+      webhook: { port: 0, tls: { certPem: '', keyPem: '' } },
+      logger,
+    });
     try {
       expect(keyless.webhookURL).toBeUndefined();
     } finally {

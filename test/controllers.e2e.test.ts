@@ -10,16 +10,15 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
+import { kafkaCertDir, testKafka } from './kafka-env.js';
 import { createCa } from '../certs/ca.js';
 import { issueServingCertificate } from '../certs/serving.js';
 import { REQUESTS_TOPIC, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type BrokerDispatcher, type RunningReferenceBroker } from '../brokers/index.js';
 import { runControllers, type RunningControllers } from '../controllers/index.js';
 import { poll } from './until.js';
 
-const { Kafka, logLevel } = kafkajs;
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const RUN = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
 const V = 'platform.kidp.io/v1alpha1';
@@ -63,6 +62,10 @@ let hookBroker: RunningReferenceBroker | undefined;
 let serving: { certPem: string; keyPem: string };
 // The controllers' dispatch key, as `kidp controllers run --dispatch-signing-key-file` makes it; webhook brokers trust its public half.
 const dispatchKeys = generateBrokerKeyPair();
+// The broker signs its status events with this; the DeploymentTargets carry its public half.
+const brokerKeys = generateBrokerKeyPair();
+/** What every broker here shares: the admin's Kafka certificate, the controllers' key, this run's namespaces. */
+const brokerAccess = () => ({ kafkaTls: kafkaCertDir(), platformPublicKeyPem: dispatchKeys.publicKeyPem, placement: { namespaces: [`ctl-*`], platformNamespace: 'kidp-system' } });
 let controllers: RunningControllers | undefined;
 const children: ChildProcess[] = [];
 
@@ -118,7 +121,8 @@ function spawnReplica(identity: string, crashAfterDispatchOf?: string): { child:
     import { createDispatcher } from ${JSON.stringify(join(root, 'brokers', 'index.ts'))};
     const cfg = JSON.parse(process.env.KIDP_REPLICA);
     const logger = pino({ level: 'silent' });
-    const real = createDispatcher({ kafkaBrokers: [process.env.KAFKA_BOOTSTRAP], logger });
+    // Signed like the in-process dispatcher's requests, as the admin principal (test/kafka-env.ts).
+    const real = createDispatcher({ kafkaBrokers: [process.env.KAFKA_BOOTSTRAP], kafkaTls: cfg.kafkaTls, dispatchSigningKeyPem: cfg.dispatchSigningKeyPem, logger });
     const dispatcher = {
       async dispatch(request, target) {
         const used = await real.dispatch(request, target);
@@ -135,7 +139,7 @@ function spawnReplica(identity: string, crashAfterDispatchOf?: string): { child:
   const options = { identity, leaseNamespace: LEASE_NS, leaseName: `kidp-controllers-${RUN}`, ...FAST_LEASE, statusTimeoutMs: STATUS_TIMEOUT_MS };
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: root,
-    env: { ...process.env, KIDP_REPLICA: JSON.stringify({ options, crashAfterDispatchOf }) },
+    env: { ...process.env, KIDP_REPLICA: JSON.stringify({ options, crashAfterDispatchOf, kafkaTls: kafkaCertDir(), dispatchSigningKeyPem: dispatchKeys.privateKeyPem }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -168,7 +172,7 @@ async function leaseHolder(): Promise<string | undefined> {
 
 /** Request messages on the requests topic for `uid`, read from the start by a throwaway group. */
 async function requestsFor(uid: string, atLeast: number): Promise<string[]> {
-  const kafka = new Kafka({ clientId: 'controllers-e2e', brokers: [process.env.KAFKA_BOOTSTRAP ?? ''], logLevel: logLevel.NOTHING });
+  const kafka = testKafka('controllers-e2e');
   const consumer = kafka.consumer({ groupId: `controllers-e2e-reader-${randomUUID()}` });
   const found: string[] = [];
   await consumer.connect();
@@ -199,13 +203,13 @@ beforeAll(async () => {
   if (!bootstrap) throw new Error('KAFKA_BOOTSTRAP is unset: run through the e2e jest project');
   await kubectlOk(['create', 'namespace', TARGET_NS]);
   const handler = createStatusHandler({ kubeConfig, logger });
-  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP });
-  broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger });
-  await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, default: true, broker: { identity: IDENTITY, transport: 'kafka' } } });
+  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), handler, logger, groupId: STATUS_GROUP });
+  broker = await runReferenceBroker({ ...brokerAccess(), identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, signingKeyPem: brokerKeys.privateKeyPem, logger });
+  await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, default: true, broker: { identity: IDENTITY, transport: 'kafka', publicKey: brokerKeys.publicKeyPem } } });
   const now = new Date();
   const ca = await createCa({ now, commonName: `kidp-controllers-e2e-${RUN}` });
   serving = await issueServingCertificate({ ca, now, serviceName: 'kidp-broker', namespace: 'kidp-system' });
-  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], webhookCaBundle: ca.certPem, dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), webhookCaBundle: ca.certPem, dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
   await broker.joined;
   await apply({ apiVersion: V, kind: 'Team', metadata: { name: `team-${RUN}` }, spec: { displayName: 'Controllers e2e', costCenter: 'CC-1042', members: [{ kind: 'Group', name: 'e2e-devs' }, { kind: 'User', name: 'erin@example.com', role: 'admin' }], namespaces: [NS, `${NS}-b`], quota: { cpu: '4', memory: '8Gi', pods: 20 } } });
   controllers = await startControllers('in-process-a');
@@ -323,7 +327,7 @@ describe('controllers on the real apiserver and Kafka', () => {
       });
     });
     const hookTarget = `ctl-hook-${RUN}`;
-    await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: hookTarget }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, broker: { identity: HOOK_IDENTITY, transport: 'webhook', webhookURL: `https://127.0.0.1:${port}/v1/requests` } } });
+    await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: hookTarget }, spec: { provider: 'kubernetes', environment: 'staging', namespace: TARGET_NS, broker: { identity: HOOK_IDENTITY, transport: 'webhook', webhookURL: `https://127.0.0.1:${port}/v1/requests`, publicKey: brokerKeys.publicKeyPem } } });
     await apply({ apiVersion: V, kind: 'Service', metadata: { name: 'hooked', namespace: NS }, spec: { owner: { kind: 'Application', name: 'shop' }, environment: 'staging', target: hookTarget, image: 'registry.kidp.io/shop/hooked:1.0.0' } });
     const pending = await phase('Service', 'hooked', 'Pending');
     expect(condition(pending, 'Dispatched')).toMatchObject({ status: 'False', reason: 'DispatchFailed' });
@@ -335,7 +339,7 @@ describe('controllers on the real apiserver and Kafka', () => {
     });
     expect(errorsBefore).toBeGreaterThan(0);
 
-    hookBroker = await runReferenceBroker({ identities: [HOOK_IDENTITY], kafkaBrokers: [process.env.KAFKA_BOOTSTRAP ?? ''], targetKubeConfig: kubeConfig, webhook: { port, tls: serving, platformPublicKeyPem: dispatchKeys.publicKeyPem }, logger });
+    hookBroker = await runReferenceBroker({ ...brokerAccess(), identities: [HOOK_IDENTITY], kafkaBrokers: [process.env.KAFKA_BOOTSTRAP ?? ''], targetKubeConfig: kubeConfig, webhook: { port, tls: serving }, signingKeyPem: brokerKeys.privateKeyPem, logger });
     const ready = await phase('Service', 'hooked', 'Ready');
     expect(condition(ready, 'Dispatched')).toEqual({ status: 'True', reason: 'RequestSent', message: `request ${ready.metadata.uid}-1 sent to broker ${HOOK_IDENTITY} via webhook` });
     expect(await events(NS, 'hooked')).toEqual(expect.arrayContaining(['Normal/Pending', 'Normal/Deploying']));
@@ -377,7 +381,7 @@ describe('controllers on the real apiserver and Kafka', () => {
       },
     });
     try {
-      await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: flaky }, spec: { provider: 'kubernetes', environment: 'staging', namespace: flakyNs, broker: { identity: IDENTITY, transport: 'kafka' } } });
+      await apply({ apiVersion: V, kind: 'DeploymentTarget', metadata: { name: flaky }, spec: { provider: 'kubernetes', environment: 'staging', namespace: flakyNs, broker: { identity: IDENTITY, transport: 'kafka', publicKey: brokerKeys.publicKeyPem } } });
       await apps.createNamespacedDeployment({
         namespace: TARGET_NS,
         body: { metadata: { name: 'taken' }, spec: { selector: { matchLabels: { app: 'taken' } }, template: { metadata: { labels: { app: 'taken' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } } },

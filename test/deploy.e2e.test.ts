@@ -9,8 +9,9 @@ const root = join(fileURLToPath(import.meta.url), '..', '..');
 
 describe('deploy/ on the real apiserver', () => {
   beforeAll(async () => {
-    // A dry run cannot create the namespace its objects live in.
-    await kubectl(['create', 'namespace', 'kidp-system']);
+    // A dry run cannot create the namespace its objects live in (kidp-workloads: the broker's
+    // target, whose Namespace deploy/ also holds; kafka: where Kafka's NetworkPolicy goes).
+    for (const ns of ['kidp-system', 'kidp-workloads', 'kafka']) await kubectl(['create', 'namespace', ns]);
     // A locally registered webhook (clientConfig.url) would be merged with deploy/'s
     // service reference into an invalid object; deploy/ is for a cluster without it.
     await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);

@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient, Producer } from 'kafkajs';
 import pino from 'pino';
+import { testKafka } from './kafka-env.js';
 import { CoalescingProducer, consumeMessages, createProducer, type RunningConsumer } from '../brokers/kafka.js';
 import { poll } from './until.js';
 
-const { Kafka, Partitioners, logLevel } = kafkajs;
+const { Partitioners } = kafkajs;
 
 // Bounds for one run: the first consumer group of a fresh broker also creates
 // __consumer_offsets, which is the slowest step here (a few seconds on 2 cores).
@@ -58,13 +59,9 @@ describe('kafkajs against the real Kafka broker', () => {
   let consumer: Consumer | undefined;
 
   beforeAll(async () => {
-    kafka = new Kafka({
-      clientId: 'kidp-e2e-kafka',
-      brokers: [bootstrapFromEnv()],
-      logLevel: logLevel.WARN,
-      connectionTimeout: 3_000,
-      requestTimeout: 10_000,
-    });
+    bootstrapFromEnv();
+    // The broker takes only mTLS clients (test/kafka-env.ts); the harness is the admin principal.
+    kafka = testKafka('kidp-e2e-kafka');
     admin = kafka.admin();
     await admin.connect();
   }, TEST_TIMEOUT_MS);
@@ -198,7 +195,8 @@ describe('brokers/kafka.ts against the real Kafka broker', () => {
   let running: RunningConsumer | undefined;
 
   beforeAll(async () => {
-    kafka = new Kafka({ clientId: 'kidp-e2e-lanes', brokers: [bootstrapFromEnv()], logLevel: logLevel.NOTHING });
+    bootstrapFromEnv();
+    kafka = testKafka('kidp-e2e-lanes');
     admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
+import type kafkajs from 'kafkajs';
+import { kafkaCertDir, testKafka } from './kafka-env.js';
 import pino from 'pino';
 import { serveWebhook, type RunningWebhook } from '../admission/serve.js';
 import { DECISIONS_TOPIC } from '../admission/decision-stream.js';
@@ -84,10 +85,11 @@ describe('decision stream (Kafka topic kidp.admission-decisions)', () => {
       host: '127.0.0.1',
       port: 0,
       certDir: join(work, 'certs'),
-      decisionStream: { brokers: [bootstrap], capacity: CAPACITY },
+      // The webhook's own Kafka principal (test/env/kafka): it may write this one topic.
+      decisionStream: { brokers: [bootstrap], tls: kafkaCertDir('kidp-decision-stream'), capacity: CAPACITY },
       logger: pino({ level: 'silent' }),
     });
-    const kafka = new kafkajs.Kafka({ clientId: 'rpt-e2e', brokers: [bootstrap], logLevel: kafkajs.logLevel.NOTHING });
+    const kafka = testKafka('rpt-e2e');
     consumer = kafka.consumer({ groupId: `rpt-e2e-${Date.now()}` });
     await consumer.connect();
     // The topic appears with the first batch; warm the stream up so the subscribe finds it.

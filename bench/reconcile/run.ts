@@ -25,7 +25,12 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, makeInformer, setHeaderOptions, type KubernetesListObject, type KubernetesObject, type V1Service } from '@kubernetes/client-node';
 import pino from 'pino';
-import { BrokerMetrics, createDispatcher, createStatusHandler, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BrokerMetrics, DEFAULT_STATUS_GROUP, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
+import { createKafka } from '../../brokers/kafka.js';
+import { setupKafkaAccess } from '../../brokers/kafka-access.js';
 import { runControllers } from '../../controllers/index.js';
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 500);
@@ -51,7 +56,8 @@ const TARGET = `bench-${RUN}`;
  * measured as latency of the first Services).
  */
 const IDENTITY = 'bench-broker';
-const STATUS_GROUP = 'kidp-status-bench';
+// The controllers' one status group: its ACL names no other (brokers/kafka-access.ts).
+const STATUS_GROUP = DEFAULT_STATUS_GROUP;
 
 /** A progress line on stderr: rewritten in place on a terminal, one line per update otherwise (CI logs). */
 function progress(text: string): void {
@@ -68,7 +74,18 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
+/** A principal's Kafka client certificate directory, as test/env/kafka/kafka.sh writes them. */
+function certDir(principal: string): string {
+  const dir = process.env.KIDP_KAFKA_CERTS;
+  if (!dir) throw new Error('KIDP_KAFKA_CERTS is unset: eval "$(bash test/env/env.sh env)" first');
+  return join(dir, principal);
+}
+
 async function main(): Promise<void> {
+  const dispatchKeys = generateBrokerKeyPair();
+  const brokerKeys = generateBrokerKeyPair();
+  // The bench's broker identity gets its own certificate and ACLs, as a real broker would.
+  execFileSync('bash', [join(fileURLToPath(new URL('../../test/env/kafka/kafka.sh', import.meta.url))), 'cert', `kidp-broker-${IDENTITY}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   const bootstrap = process.env.KAFKA_BOOTSTRAP;
   if (!process.env.KUBECONFIG || !bootstrap) {
     console.error('KUBECONFIG and KAFKA_BOOTSTRAP are unset. Start the environment first:\n  bash test/env/env.sh start && eval "$(bash test/env/env.sh env)"');
@@ -86,7 +103,7 @@ async function main(): Promise<void> {
     group: GROUP,
     version: VERSION,
     plural: 'deploymenttargets',
-    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'development', namespace: TARGET_NS, broker: { identity: IDENTITY, transport: 'kafka' } } },
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'DeploymentTarget', metadata: { name: TARGET }, spec: { provider: 'kubernetes', environment: 'development', namespace: TARGET_NS, broker: { identity: IDENTITY, transport: 'kafka', publicKey: brokerKeys.publicKeyPem } } },
   });
   await custom.createNamespacedCustomObject({
     group: GROUP,
@@ -96,6 +113,7 @@ async function main(): Promise<void> {
     body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Application', metadata: { name: 'bench' }, spec: { owner: { kind: 'Team', name: 'bench' }, environment: 'development' } },
   });
 
+  await setupKafkaAccess(createKafka({ brokers: [bootstrap], clientId: 'bench-setup', logger, tls: certDir('kidp-admin') }), { brokerIdentities: [IDENTITY] });
   const brokerMetrics = new BrokerMetrics();
   // Per-Service timestamps (Date.now(), one process) of each hop, to say where the time goes.
   const stages = { dispatchStart: new Map<string, number>(), dispatchEnd: new Map<string, number>(), reported: new Map<string, number>(), handleStart: new Map<string, number>(), handleEnd: new Map<string, number>() };
@@ -104,7 +122,8 @@ async function main(): Promise<void> {
   };
   const realHandler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
   const handler: StatusHandler = {
-    async handle(event, auth) {
+    targetKeys: (name) => realHandler.targetKeys(name),
+    async handle(event, auth, transport) {
       const name = event.resource.name;
       // Names repeat across runs; only this run's namespace counts.
       const ours = event.resource.namespace === NS;
@@ -112,16 +131,28 @@ async function main(): Promise<void> {
         first(stages.reported, name, Date.parse(event.reportedAt));
         first(stages.handleStart, name, Date.now());
       }
-      const outcome = await realHandler.handle(event, auth);
+      const outcome = await realHandler.handle(event, auth, transport);
       if (ours && event.phase === 'Ready') first(stages.handleEnd, name, Date.now());
       return outcome;
     },
   };
   const concurrency = BROKER_CONCURRENCY !== undefined ? { concurrency: BROKER_CONCURRENCY } : {};
-  const statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], handler, logger, groupId: STATUS_GROUP, metrics: brokerMetrics, ...concurrency });
-  const broker = await runReferenceBroker({ identities: [IDENTITY], kafkaBrokers: [bootstrap], targetKubeConfig: kubeConfig, logger, metrics: brokerMetrics, ...concurrency });
+  // As `make up` runs them: each component its own Kafka principal over mTLS, every message signed.
+  const statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], kafkaTls: certDir('kidp-controllers'), handler, logger, groupId: STATUS_GROUP, metrics: brokerMetrics, ...concurrency });
+  const broker = await runReferenceBroker({
+    identities: [IDENTITY],
+    kafkaBrokers: [bootstrap],
+    kafkaTls: certDir(`kidp-broker-${IDENTITY}`),
+    platformPublicKeyPem: dispatchKeys.publicKeyPem,
+    signingKeyPem: brokerKeys.privateKeyPem,
+    placement: { namespaces: [TARGET_NS] },
+    targetKubeConfig: kubeConfig,
+    logger,
+    metrics: brokerMetrics,
+    ...concurrency,
+  });
   await broker.joined;
-  const realDispatcher = createDispatcher({ kafkaBrokers: [bootstrap], logger, metrics: brokerMetrics });
+  const realDispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: certDir('kidp-controllers'), dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger, metrics: brokerMetrics });
   const dispatcher: Dispatcher = {
     async dispatch(request, target) {
       const name = request.resource.name;

@@ -15,7 +15,8 @@ import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeC
 import { keepConnectionsAlive } from '../../kube/connections.js';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
-import { ANNOTATION_RESOURCE_UID, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
+import { ANNOTATION_RESOURCE_UID, ANNOTATION_SOURCE, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
+import { PlacementRefusedError } from '../errors.js';
 
 /** 24 random bytes, base64url: 192 bits, no characters that need quoting in a URI. */
 const PASSWORD_BYTES = 24;
@@ -38,6 +39,11 @@ function failed(request: DeploymentRequest, what: string, err: unknown): DeployF
   const body = err instanceof ApiException ? (err.body as { message?: string } | string | undefined) : undefined;
   const detail = typeof body === 'object' && body?.message ? body.message : (err as Error).message;
   return new DeployFailedError(request.requestId, `${what}: ${detail}`, permanent, { cause: err });
+}
+
+/** The ConfigMap recording that the broker created a Topic resource's Kafka topic. */
+export function topicRecordName(request: DeploymentRequest): string {
+  return `${request.resource.name}-topic`;
 }
 
 /** deployOnce's answer when a namespace this broker had seen is gone (a 404 on apply). */
@@ -118,6 +124,73 @@ export class KubernetesApplier {
           true,
         );
       }
+    }
+  }
+
+  /**
+   * env[].valueFrom may name only connection Secrets KIDP made for a Database or Cache of
+   * the requesting resource's own namespace (confinement.ts found the names).
+   */
+  async checkSecretRefs(request: DeploymentRequest, names: readonly string[]): Promise<void> {
+    const ns = targetNamespace(request);
+    for (const name of new Set(names)) {
+      let source: string | undefined;
+      try {
+        const secret = await this.core.readNamespacedSecret({ name, namespace: ns });
+        source = secret.metadata?.annotations?.[ANNOTATION_RESOURCE_UID] ? secret.metadata.annotations[ANNOTATION_SOURCE] : undefined;
+      } catch (err) {
+        if (code(err) !== 404) throw failed(request, `reading secret ${ns}/${name}`, err);
+      }
+      const own = [`Database/${request.resource.namespace}/`, `Cache/${request.resource.namespace}/`];
+      if (!source || !own.some((p) => source.startsWith(p))) {
+        throw new PlacementRefusedError(request.requestId, `env may only read connection Secrets of namespace ${request.resource.namespace}'s databases and caches; ${ns}/${name} is not one`);
+      }
+    }
+  }
+
+  /**
+   * Topic ownership (issue 10 item 5): Kafka topics carry no labels, so the broker records
+   * the topics it created as a ConfigMap `<resource>-topic` in the placement namespace,
+   * annotated with the resource uid, and deletes only a topic whose record names the same uid.
+   */
+  async topicOwner(request: DeploymentRequest): Promise<{ uid: string | undefined; topic: string | undefined } | undefined> {
+    const ns = targetNamespace(request);
+    try {
+      const cm = await this.core.readNamespacedConfigMap({ name: topicRecordName(request), namespace: ns });
+      return { uid: cm.metadata?.annotations?.[ANNOTATION_RESOURCE_UID], topic: cm.data?.['topic'] };
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw failed(request, `reading ConfigMap ${ns}/${topicRecordName(request)}`, err);
+    }
+  }
+
+  async recordTopicOwner(request: DeploymentRequest, topic: string): Promise<void> {
+    const ns = targetNamespace(request);
+    await this.ensureNamespace(request, ns);
+    const obj: K8sObject = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: topicRecordName(request),
+        namespace: ns,
+        labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER, 'platform.kidp.io/kind': 'Topic' },
+        annotations: { [ANNOTATION_RESOURCE_UID]: request.resource.uid, [ANNOTATION_SOURCE]: `${request.resource.kind}/${request.resource.namespace}/${request.resource.name}` },
+      },
+      data: { topic },
+    };
+    try {
+      await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (err) {
+      throw failed(request, `recording topic ownership in ${ns}/${obj.metadata.name}`, err);
+    }
+  }
+
+  async forgetTopicOwner(request: DeploymentRequest): Promise<void> {
+    const ns = targetNamespace(request);
+    try {
+      await this.core.deleteNamespacedConfigMap({ name: topicRecordName(request), namespace: ns });
+    } catch (err) {
+      if (code(err) !== 404) throw failed(request, `deleting ConfigMap ${ns}/${topicRecordName(request)}`, err);
     }
   }
 

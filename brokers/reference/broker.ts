@@ -10,12 +10,15 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, REQUESTS_TOPIC, type DeploymentRequest, type StatusEvent } from '../contract.js';
-import { DeployFailedError, RequestUnauthenticatedError } from '../errors.js';
-import { PROTOCOL_TOPICS, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
+import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest, type StatusEvent } from '../contract.js';
+import { DeployFailedError, PlacementRefusedError, RequestUnauthenticatedError } from '../errors.js';
+import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
+import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
+import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
+import { checkWorkload, placeRequest, type PlacementConfig, type TargetRecord } from './confinement.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
 import { checkTokenMatchesRequest, es256PublicKeys, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
@@ -24,22 +27,33 @@ import { StatusReporter } from './reporter.js';
 import { applyTopic, removeTopic } from './topic.js';
 
 export const WEBHOOK_PATH = '/v1/requests';
+/** A DeploymentTarget read serves this broker's requests for the next 5 s: an admin's edit (its namespace, its broker) is obeyed that much later. */
+export const TARGET_CACHE_MS = 5_000;
 
 export interface ReferenceBrokerOptions {
   /** Broker identities served (consumer group `kidp-broker-<identity>` each). */
   identities: string[];
   /** Kafka bootstrap servers; requests are consumed and status produced here. Empty: webhook only. */
   kafkaBrokers: string[];
+  /** This broker's Kafka client certificate directory (principal kidp-broker-<identity>; kube/kafka.ts). */
+  kafkaTls?: KafkaTls | string;
   /** Kafka cluster that Topic resources are created in; defaults to `kafkaBrokers`. */
   topicKafkaBrokers?: string[];
+  /**
+   * The controllers' dispatch public key(s) (SPKI PEM, EC P-256; several blocks during a
+   * rotation): every request, on Kafka and by webhook, must be signed by one of them.
+   * Required with Kafka; without it the webhook is not served either.
+   */
+  platformPublicKeyPem?: string;
+  /** Where this broker may write (confinement.ts); placement itself comes from the DeploymentTarget. */
+  placement: PlacementConfig;
   /** The target cluster the broker deploys into. */
   targetKubeConfig: KubeConfig;
   /**
-   * Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only.
-   * `platformPublicKeyPem` (SPKI PEM, EC P-256; several blocks during a key rotation) verifies the controllers' delivery tokens;
-   * without it the webhook is not served (logged), never served unauthenticated.
+   * Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only. Served
+   * only with `platformPublicKeyPem` (logged otherwise), never unauthenticated.
    */
-  webhook?: { host?: string; port: number; tls: { certPem: string; keyPem: string }; platformPublicKeyPem?: string };
+  webhook?: { host?: string; port: number; tls: { certPem: string; keyPem: string } };
   /** The status API, used when Kafka is down. */
   statusApi?: { url: string; caBundle?: string };
   /** PKCS#8 PEM ES256 private key signing status JWTs (its public key goes into the DeploymentTargets). */
@@ -91,20 +105,57 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   const now = options.now ?? (() => new Date());
   const identities = new Set(options.identities);
   const applier = new KubernetesApplier(options.targetKubeConfig);
-  const kafka = options.kafkaBrokers.length > 0 ? createKafka({ brokers: options.kafkaBrokers, clientId: 'kidp-broker-kubernetes', logger }) : undefined;
+  const tls = kafkaTls(options.kafkaTls);
+  const platformKeys = options.platformPublicKeyPem ? es256PublicKeys(options.platformPublicKeyPem, 'the platform public key') : undefined;
+  if (options.kafkaBrokers.length > 0 && !platformKeys) {
+    throw new Error("a broker consuming Kafka needs the controllers' dispatch public key (platformPublicKeyPem / --platform-public-key-file): every request is signed, and none could be verified");
+  }
+  const kafka = options.kafkaBrokers.length > 0 ? createKafka({ brokers: options.kafkaBrokers, clientId: 'kidp-broker-kubernetes', logger, ...(tls ? { tls } : {}) }) : undefined;
   const topicKafka =
     options.topicKafkaBrokers && options.topicKafkaBrokers.join(',') !== options.kafkaBrokers.join(',')
-      ? createKafka({ brokers: options.topicKafkaBrokers, clientId: 'kidp-broker-kubernetes-topics', logger })
+      ? createKafka({ brokers: options.topicKafkaBrokers, clientId: 'kidp-broker-kubernetes-topics', logger, ...(tls ? { tls } : {}) })
       : kafka;
   const signingKeyPem = options.signingKeyPem ?? (options.signingKeyFile ? await readFile(options.signingKeyFile, 'utf8') : undefined);
-  const reporter = new StatusReporter({ kafka, statusApi: options.statusApi, signingKeyPem, logger, metrics: options.metrics, now, sleep: options.sleep });
+  const reporter = new StatusReporter({ kafka, ...(tls ? { kafkaTls: tls } : {}), statusApi: options.statusApi, signingKeyPem, logger, metrics: options.metrics, now, sleep: options.sleep });
+  const customObjects = options.targetKubeConfig.makeApiClient(CustomObjectsApi);
+  const targets = new Map<string, { at: number; target: Promise<TargetRecord | undefined> }>();
+
+  /** The DeploymentTarget as stored (cached TARGET_CACHE_MS): the only source of placement. */
+  function readTarget(name: string): Promise<TargetRecord | undefined> {
+    const at = now().getTime();
+    const cached = targets.get(name);
+    if (cached && at - cached.at < TARGET_CACHE_MS) return cached.target;
+    const target = (async () => {
+      try {
+        const obj = (await customObjects.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'deploymenttargets', name })) as { spec?: { namespace?: string; broker?: { identity?: string } } };
+        return { name, ...(obj.spec?.namespace ? { namespace: obj.spec.namespace } : {}), ...(obj.spec?.broker?.identity ? { identity: obj.spec.broker.identity } : {}) };
+      } catch (err) {
+        if (err instanceof ApiException && err.code === 404) return undefined;
+        throw err;
+      }
+    })();
+    targets.set(name, { at, target });
+    target.catch(() => {
+      if (targets.get(name)?.target === target) targets.delete(name);
+    });
+    return target;
+  }
+
+  /** The request as it will be carried out: placed by the DeploymentTarget, its workload checked (confinement.ts). */
+  async function confine(request: DeploymentRequest): Promise<DeploymentRequest> {
+    const placed = placeRequest(request, await readTarget(request.target.name), options.placement);
+    const { secretRefs } = checkWorkload(placed);
+    if (secretRefs.length > 0) await applier.checkSecretRefs(placed, secretRefs);
+    return placed;
+  }
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
-  async function apply(request: DeploymentRequest): Promise<ApplyOutcome> {
+  async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
+    const request = await confine(received);
     if (request.resource.kind === 'Topic') {
       if (!topicKafka) throw new DeployFailedError(request.requestId, 'this broker has no Kafka cluster for Topic resources', true);
-      return request.action === 'deploy' ? applyTopic(topicKafka, request) : removeTopic(topicKafka, request);
+      return request.action === 'deploy' ? applyTopic(topicKafka, request, applier) : removeTopic(topicKafka, request, applier);
     }
     return request.action === 'deploy' ? applier.deploy(request) : applier.remove(request);
   }
@@ -122,10 +173,11 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
         options.metrics?.observe('broker_apply', request.resource.kind, (performance.now() - started) / 1000);
         event = statusEventFor(request, outcome, now());
       } catch (err) {
-        const permanent = err instanceof DeployFailedError && err.permanent;
-        options.metrics?.error('broker_apply', request.resource.kind, permanent ? 'permanent' : 'transient');
-        log.warn({ err: (err as Error).message, permanent }, 'request failed');
-        event = statusEventFor(request, { phase: 'Failed', reason: 'ApplyFailed', message: (err as Error).message, permanent }, now());
+        const refused = err instanceof PlacementRefusedError;
+        const permanent = refused || (err instanceof DeployFailedError && err.permanent);
+        options.metrics?.error('broker_apply', request.resource.kind, refused ? 'refused' : permanent ? 'permanent' : 'transient');
+        log.warn({ err: (err as Error).message, permanent, ...(refused ? { code: err.code } : {}) }, refused ? 'request refused: outside this broker\'s confinement' : 'request failed');
+        event = statusEventFor(request, { phase: 'Failed', reason: refused ? 'PlacementRefused' : 'ApplyFailed', message: (err as Error).message, permanent }, now());
       }
       const channel = await reporter.report(event);
       log.info({ phase: event.phase, eventId: event.eventId, channel }, 'request processed');
@@ -139,9 +191,10 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   }
 
   const consumers: RunningConsumer[] = [];
-  if (kafka) {
-    await ensureTopics(kafka, PROTOCOL_TOPICS);
+  if (kafka && platformKeys) {
+    await ensureTopics(kafka, [REQUESTS_TOPIC, STATUS_TOPIC, REQUESTS_TOPIC + DLQ_SUFFIX]);
     for (const identity of identities) {
+      const replay = new ReplayGuard(() => now().getTime());
       consumers.push(
         await consumeMessages({
           kafka,
@@ -152,9 +205,16 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
           metrics: options.metrics,
           sleep: options.sleep,
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-          handle: async (request) => {
+          // Other brokers' requests are skipped unverified (their tokens are not for us);
+          // ours must be signed by the controllers for this identity and these bytes.
+          authenticate: async (request, record) => {
+            if (request.target.identity !== identity) return false;
+            await authenticateRequestMessage({ request, body: record.bytes, headers: record.headers, at: record.at, identity, platformKeys, replay, now: now() });
+            return true;
+          },
+          handle: async (request, { auth }) => {
             // Other brokers' work: skipped, and the offset is committed like any other.
-            if (request.target.identity !== identity) return;
+            if (auth !== true) return;
             await process(request);
           },
         }),
@@ -164,14 +224,14 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
 
   let server: Server | undefined;
   let webhookURL: string | undefined;
-  if (options.webhook && !options.webhook.platformPublicKeyPem) {
+  if (options.webhook && !platformKeys) {
     logger.warn(
       { port: options.webhook.port },
       'webhook not served: no platform public key to authenticate deliveries (kidp broker run --platform-public-key-file); requests come from Kafka only',
     );
   }
-  if (options.webhook?.platformPublicKeyPem) {
-    const platformKey = es256PublicKeys(options.webhook.platformPublicKeyPem, 'the platform public key');
+  if (options.webhook && platformKeys) {
+    const platformKey = platformKeys;
     const app = express();
     app.disable('x-powered-by');
     app.get('/healthz', (_req, res) => {

@@ -8,6 +8,8 @@ import { DeadlineProducer } from '../kafka.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { encodeMessage } from '../protocol.js';
 import { signStatusToken } from '../status-jwt.js';
+import { signStatusMessage } from '../message-signing.js';
+import type { KafkaTls } from '../../kube/kafka.js';
 import { postJson } from '../webhook.js';
 
 /** Same reasoning as the dispatcher's deadline: a healthy broker acks in milliseconds. */
@@ -18,6 +20,8 @@ const STATUS_API_TIMEOUT_MS = 10_000;
 
 export interface StatusReporterOptions {
   kafka?: KafkaClient;
+  /** The broker's Kafka client certificate: the status producer reconnects when it changes. */
+  kafkaTls?: KafkaTls;
   statusApi?: { url: string; caBundle?: string };
   signingKeyPem?: string;
   logger: Logger;
@@ -33,7 +37,18 @@ export class StatusReporter {
 
   constructor(private readonly options: StatusReporterOptions) {
     this.now = options.now ?? (() => new Date());
-    this.producer = options.kafka ? new DeadlineProducer(options.kafka, { deadlineMs: STATUS_KAFKA_DEADLINE_MS, sleep: options.sleep }) : undefined;
+    const key = options.signingKeyPem;
+    // Every status event on Kafka is signed with the broker's key (message-signing.ts);
+    // without one there is nothing the status consumer would accept.
+    this.producer =
+      options.kafka && key
+        ? new DeadlineProducer(options.kafka, {
+            deadlineMs: STATUS_KAFKA_DEADLINE_MS,
+            ...(options.sleep ? { sleep: options.sleep } : {}),
+            sign: (message, value) => signStatusMessage({ privateKeyPem: key, event: message as StatusEvent, body: value, now: this.now() }),
+            ...(options.kafkaTls ? { rotateWith: options.kafkaTls } : {}),
+          })
+        : undefined;
   }
 
   private async viaStatusApi(event: StatusEvent): Promise<void> {

@@ -7,9 +7,31 @@ import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
 import type { ApplyOutcome } from './apply.js';
 
+/**
+ * Topic name prefixes KIDP's protocol and Kafka itself use (kidp.deployment-requests,
+ * __consumer_offsets, ...). A Topic resource never maps onto one: a namespace `kidp` with a
+ * Topic `deployment-requests` would otherwise be the request topic. The broker's ACLs deny
+ * it these prefixes as well (brokers/kafka-access.ts).
+ */
+export const RESERVED_TOPIC_PREFIXES: readonly string[] = ['kidp.', '__'];
+
 /** The Kafka topic for a Topic resource: namespaced, so two teams' `events` do not collide. */
 export function kafkaTopicName(request: DeploymentRequest): string {
   return `${request.resource.namespace}.${request.resource.name}`;
+}
+
+/** Why a Topic in `namespace` named `name` may not exist, or undefined: for admission and for the broker. */
+export function reservedTopicRefusal(namespace: string, name: string): string | undefined {
+  const topic = `${namespace}.${name}`;
+  const prefix = RESERVED_TOPIC_PREFIXES.find((p) => topic.startsWith(p));
+  return prefix ? `Topic ${namespace}/${name} would be the Kafka topic ${topic}, and the prefix ${prefix} is reserved for KIDP's protocol and Kafka's own topics; use another namespace or name` : undefined;
+}
+
+/** Who created a Topic resource's Kafka topic (apply.ts keeps the record). */
+export interface TopicOwnership {
+  topicOwner(request: DeploymentRequest): Promise<{ uid: string | undefined; topic: string | undefined } | undefined>;
+  recordTopicOwner(request: DeploymentRequest, topic: string): Promise<void>;
+  forgetTopicOwner(request: DeploymentRequest): Promise<void>;
 }
 
 export interface TopicPlan {
@@ -34,14 +56,26 @@ export function planTopic(request: DeploymentRequest, brokerCount: number): Topi
   return { topic: kafkaTopicName(request), numPartitions: num('partitions', 3), replicationFactor, configEntries, capped: replicationFactor < wantedReplication };
 }
 
-export async function applyTopic(kafka: KafkaClient, request: DeploymentRequest): Promise<ApplyOutcome> {
+export async function applyTopic(kafka: KafkaClient, request: DeploymentRequest, owners: TopicOwnership): Promise<ApplyOutcome> {
+  const reserved = reservedTopicRefusal(request.resource.namespace, request.resource.name);
+  if (reserved) throw new DeployFailedError(request.requestId, reserved, true);
   const admin = kafka.admin();
   try {
     await admin.connect();
     const { brokers } = await admin.describeCluster();
     const plan = planTopic(request, brokers.length);
     const existing = new Set(await admin.listTopics());
+    const owner = await owners.topicOwner(request);
+    if (owner && owner.uid !== request.resource.uid) {
+      throw new DeployFailedError(request.requestId, `Kafka topic ${plan.topic} was created for another resource (uid ${owner.uid ?? 'unknown'}); rename the Topic`, true);
+    }
+    if (existing.has(plan.topic) && !owner) {
+      throw new DeployFailedError(request.requestId, `Kafka topic ${plan.topic} already exists and was not created by KIDP for this resource; rename the Topic or remove the topic`, true);
+    }
     if (!existing.has(plan.topic)) {
+      // The record first: a crash between the two leaves a record and no topic, which the
+      // retry completes; the other order would leave a topic nobody may delete.
+      if (!owner) await owners.recordTopicOwner(request, plan.topic);
       await admin.createTopics({ waitForLeaders: true, topics: [{ topic: plan.topic, numPartitions: plan.numPartitions, replicationFactor: plan.replicationFactor, configEntries: plan.configEntries }] });
     } else {
       const meta = await admin.fetchTopicMetadata({ topics: [plan.topic] });
@@ -65,15 +99,20 @@ export async function applyTopic(kafka: KafkaClient, request: DeploymentRequest)
   }
 }
 
-export async function removeTopic(kafka: KafkaClient, request: DeploymentRequest): Promise<ApplyOutcome> {
+export async function removeTopic(kafka: KafkaClient, request: DeploymentRequest, owners: TopicOwnership): Promise<ApplyOutcome> {
   const admin = kafka.admin();
   const topic = kafkaTopicName(request);
   try {
+    const owner = await owners.topicOwner(request);
+    // Only a topic this broker created for this very resource is ever deleted.
+    if (!owner || owner.uid !== request.resource.uid || owner.topic !== topic) {
+      return { phase: 'Deleted', reason: 'TopicDeleted', message: `Kafka topic ${topic} was not created by KIDP for this resource; left in place` };
+    }
     await admin.connect();
     const existing = new Set(await admin.listTopics());
-    if (!existing.has(topic)) return { phase: 'Deleted', reason: 'TopicDeleted', message: `Kafka topic ${topic} does not exist` };
-    await admin.deleteTopics({ topics: [topic] });
-    return { phase: 'Deleted', reason: 'TopicDeleted', message: `deleted Kafka topic ${topic}` };
+    if (existing.has(topic)) await admin.deleteTopics({ topics: [topic] });
+    await owners.forgetTopicOwner(request);
+    return { phase: 'Deleted', reason: 'TopicDeleted', message: existing.has(topic) ? `deleted Kafka topic ${topic}` : `Kafka topic ${topic} does not exist` };
   } catch (err) {
     throw new DeployFailedError(request.requestId, `Kafka admin: ${(err as Error).message}`, false, { cause: err });
   } finally {

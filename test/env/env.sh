@@ -5,7 +5,7 @@
 #   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start both, install CRDs
 #   env.sh stop     stop both; leaves no process or run directory behind
 #   env.sh status   prints "environment: up" or "environment: down" and each part's state
-#   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, PATH
+#   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, KIDP_KAFKA_CERTS, PATH
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -75,6 +75,8 @@ env_lines() {
   printf 'export KUBECONFIG=%q\n' "$KUBECONFIG"
   printf 'export KUBECTL=%q\n' "$KUBECTL"
   printf 'export KAFKA_BOOTSTRAP=%q\n' "$KAFKA_BOOTSTRAP"
+  # Kafka speaks only mTLS: one directory per principal (ca.crt, tls.crt, tls.key).
+  printf 'export KIDP_KAFKA_CERTS=%q\n' "$KIDP_KAFKA_CERTS"
   printf 'export KIDP_AUDIT_LOG=%q\n' "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/control-plane/logs/audit.log"
   printf 'export PATH=%q:"$PATH"\n' "$(dirname "$KUBECTL")"
 }

@@ -15,6 +15,9 @@ log() { printf '[%s] platform: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 alive() { [[ -f $RUN/$1.pid ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
+# Each process's own Kafka client certificate lives under here (test/env/kafka/kafka.sh).
+kafka_certs() { bash "$here/env.sh" env | sed -n "s/^export KIDP_KAFKA_CERTS=//p"; }
+
 free_port() {
   local port
   for port in 9443 $(shuf -i 20000-32000 -n 20); do
@@ -39,6 +42,7 @@ start_webhook() {
   nohup node "$root/dist/cli/main.js" webhook serve --kubeconfig "$kubeconfig" --host 127.0.0.1 --port "$port" --register \
     --cert-dir "$RUN/webhook/certs" --decision-log "$RUN/webhook/decisions.jsonl" "${client_auth[@]}" \
     --decision-stream-brokers "$(bash "$here/env.sh" env | sed -n "s/^export KAFKA_BOOTSTRAP=//p")" \
+    --decision-stream-tls-dir "$(kafka_certs)/kidp-decision-stream" \
     >"$RUN/webhook.log" 2>&1 </dev/null &
   echo $! >"$RUN/webhook.pid"
   echo "$port" >"$RUN/webhook.port"
@@ -81,7 +85,7 @@ start_platform() {
   # dispatch.key.pub beside it); the broker below trusts its public half, so the
   # controllers start first.
   start_daemon controllers 'kidp controllers running' controllers run --kubeconfig "$kubeconfig" --kafka "$kafka" \
-    --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default \
+    --kafka-tls-dir "$(kafka_certs)/kidp-controllers" --cert-dir "$RUN/platform-certs" --status-port "$status_port" --lease-namespace default \
     --dispatch-signing-key-file "$RUN/controllers/dispatch.key"
   # The platform namespace holds the persisted compliance trend (ConfigMap kidp-compliance-trend).
   local kubectl_bin
@@ -97,7 +101,9 @@ start_platform() {
     log "ERROR: $RUN/controllers/dispatch.key.pub is missing; the broker's webhook would have no key to trust"
     exit 1
   fi
+  # The broker writes only into the examples' target namespace (examples/02-deploymenttarget.yaml).
   start_daemon broker 'kidp broker running' broker run --kubeconfig "$kubeconfig" --kafka "$kafka" \
+    --kafka-tls-dir "$(kafka_certs)/kidp-broker-kubernetes-broker" --namespace kidp-workloads --platform-namespace kidp-system \
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
     --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port"
 }

@@ -12,8 +12,11 @@ bash test/env/env.sh start
 bash test/env/platform.sh start
 eval "$(bash test/env/env.sh env)"
 log "applying examples/ (through KIDP's admission webhooks)"
-"$KUBECTL" apply -f examples/
+# The target first, with this broker's key: status events are checked against it, and one
+# signed by a key the target does not hold yet is dead-lettered, not applied.
+"$KUBECTL" apply -f examples/02-deploymenttarget.yaml
 bash test/env/platform.sh connect-target local-production
+"$KUBECTL" apply -f examples/
 log "waiting for the example Service, Database, Cache and Topic to become Ready (deployed by the reference broker over Kafka)"
 "$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s \
   services.platform.kidp.io/checkout-api databases/checkout-db caches/checkout-sessions topics/payment-events || \

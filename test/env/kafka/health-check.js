@@ -2,6 +2,8 @@
 // it succeeds, so "healthy" means the project's own client gets metadata and a group
 // coordinator and a producer id, not merely that a port accepts connections. Exit 0
 // when healthy.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
@@ -11,10 +13,24 @@ if (!bootstrap) {
   process.exit(2);
 }
 
+// The broker takes TLS with a client certificate only (kafka.sh): the admin principal's,
+// from a directory in a TLS Secret's layout.
+const tlsDir = process.env.KIDP_KAFKA_TLS_DIR;
+if (!tlsDir) {
+  console.error('KIDP_KAFKA_TLS_DIR must name a directory holding ca.crt, tls.crt and tls.key');
+  process.exit(2);
+}
+const ssl = {
+  ca: [readFileSync(join(tlsDir, 'ca.crt'), 'utf8')],
+  cert: readFileSync(join(tlsDir, 'tls.crt'), 'utf8'),
+  key: readFileSync(join(tlsDir, 'tls.key'), 'utf8'),
+};
+
 // kafka.sh owns the retry loop; one quick attempt here keeps each poll short.
 const kafka = new Kafka({
   clientId: 'kidp-kafka-health',
   brokers: [bootstrap],
+  ssl,
   logLevel: logLevel.NOTHING,
   connectionTimeout: 1000,
   requestTimeout: 3000,

@@ -6,7 +6,15 @@
 #                     prints `export KAFKA_BOOTSTRAP=...` on stdout, progress on stderr
 #   kafka.sh stop     TERM, then KILL after KIDP_KAFKA_STOP_TIMEOUT; removes all run state
 #   kafka.sh status   exit 0 and say where when running, exit 3 when not
-#   kafka.sh env      print `export KAFKA_BOOTSTRAP=...` for a running broker
+#   kafka.sh env      print `export KAFKA_BOOTSTRAP=... KIDP_KAFKA_CERTS=...` for a running broker
+#   kafka.sh cert NAME [DIR]
+#                     issue a client certificate for principal NAME from this run's CA into
+#                     DIR (default certs/NAME): ca.crt, tls.crt, tls.key (a TLS Secret's layout)
+#
+# The broker speaks only TLS with client certificates (issue 10): one SSL listener for
+# clients, the KRaft controller listener SSL as well, both on loopback. The principal is the
+# certificate's CN (User:<CN>); the StandardAuthorizer denies whatever no ACL allows, and
+# the ACLs are KIDP's own (`kidp kafka setup`, run at the end of start).
 #
 # README.md beside this file lists the environment variables and the cache layout.
 set -euo pipefail
@@ -27,6 +35,14 @@ HEAP="${KIDP_KAFKA_HEAP:-512m}"
 PID_FILE="$RUN_DIR/kafka.pid"
 BOOTSTRAP_FILE="$RUN_DIR/bootstrap"
 LOG_DIR="$RUN_DIR/logs"
+CERT_DIR="$RUN_DIR/certs"
+# Client certificates are short-lived in the local environment; rotation is tested, not waited for.
+CERT_DAYS="${KIDP_KAFKA_CERT_DAYS:-7}"
+# The principals KIDP's own processes connect as; their ACLs are in brokers/kafka-access.ts.
+# kidp-kafka is the broker itself (inter-broker and controller traffic), kidp-admin the
+# operator identity that creates topics and ACLs (both super users, nothing else is).
+CLIENT_PRINCIPALS=(kidp-admin kidp-controllers kidp-broker-kubernetes-broker kidp-decision-stream)
+SUPER_USERS="User:kidp-kafka;User:kidp-admin"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 elapsed_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
@@ -144,6 +160,66 @@ running() {
 
 print_env() {
   printf 'export KAFKA_BOOTSTRAP=%s\n' "$(<"$BOOTSTRAP_FILE")"
+  printf 'export KIDP_KAFKA_CERTS=%s\n' "$CERT_DIR"
+}
+
+# The run's CA: an EC P-256 key and a self-signed certificate, made fresh for each start.
+make_ca() {
+  mkdir -p "$CERT_DIR/ca"
+  chmod 700 "$CERT_DIR" "$CERT_DIR/ca"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -sha256 -days 30 \
+    -subj "/CN=kidp-local-kafka-ca" -keyout "$CERT_DIR/ca/ca.key" -out "$CERT_DIR/ca/ca.crt" 2>/dev/null
+  chmod 600 "$CERT_DIR/ca/ca.key"
+}
+
+# issue_cert NAME DIR [server]: a certificate whose subject is exactly CN=NAME (the
+# principal), signed by the run's CA, written as DIR/{ca.crt,tls.crt,tls.key}. The files
+# are renamed into place, so a client re-reading them on rotation never sees half a pair.
+issue_cert() {
+  local name=$1 dir=$2 server=${3:-}
+  [[ "$name" =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "principal name must be lower-case DNS-like: $name"
+  [[ -f "$CERT_DIR/ca/ca.key" ]] || die "no CA in $CERT_DIR/ca; is Kafka running from this run dir?"
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  local tmp
+  tmp=$(mktemp -d "$dir/.issue.XXXXXX")
+  local eku=clientAuth
+  [[ -n "$server" ]] && eku="serverAuth,clientAuth"
+  {
+    printf 'basicConstraints=critical,CA:FALSE\n'
+    printf 'keyUsage=critical,digitalSignature\n'
+    printf 'extendedKeyUsage=%s\n' "$eku"
+    [[ -n "$server" ]] && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n'
+  } >"$tmp/ext"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+    -keyout "$tmp/tls.key" -out "$tmp/csr" 2>/dev/null
+  openssl x509 -req -in "$tmp/csr" -CA "$CERT_DIR/ca/ca.crt" -CAkey "$CERT_DIR/ca/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days "$CERT_DAYS" -sha256 -extfile "$tmp/ext" -out "$tmp/tls.crt" 2>/dev/null
+  chmod 600 "$tmp/tls.key"
+  cp "$CERT_DIR/ca/ca.crt" "$tmp/ca.crt"
+  mv -f "$tmp/ca.crt" "$dir/ca.crt"
+  # Key before certificate would pair a new key with the old certificate for a moment; a
+  # client reading then gets a mismatch and retries, so the order matters less than the
+  # renames being atomic. The certificate goes second so a reader keyed on it sees the pair.
+  mv -f "$tmp/tls.key" "$dir/tls.key"
+  mv -f "$tmp/tls.crt" "$dir/tls.crt"
+  rm -rf "$tmp"
+}
+
+# The broker's own identity as a PKCS#12 keystore (Kafka reads the CA as a PEM truststore).
+make_broker_keystore() {
+  issue_cert kidp-kafka "$CERT_DIR/kidp-kafka" server
+  KEYSTORE_PASSWORD=$(openssl rand -hex 16)
+  openssl pkcs12 -export -name kidp-kafka -in "$CERT_DIR/kidp-kafka/tls.crt" -inkey "$CERT_DIR/kidp-kafka/tls.key" \
+    -out "$CERT_DIR/kidp-kafka/keystore.p12" -passout "pass:$KEYSTORE_PASSWORD"
+  chmod 600 "$CERT_DIR/kidp-kafka/keystore.p12"
+}
+
+make_certificates() {
+  make_ca
+  make_broker_keystore
+  local p
+  for p in "${CLIENT_PRINCIPALS[@]}"; do issue_cert "$p" "$CERT_DIR/$p"; done
 }
 
 # Two distinct free loopback ports, from the kernel rather than guessed.
@@ -177,11 +253,27 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$broker_port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$broker_port
+# Only TLS with a client certificate, on both listeners: no PLAINTEXT port exists.
+listeners=SSL://127.0.0.1:$broker_port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=SSL://127.0.0.1:$broker_port
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SSL
+listener.security.protocol.map=CONTROLLER:SSL,SSL:SSL
+ssl.client.auth=required
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$CERT_DIR/kidp-kafka/keystore.p12
+ssl.keystore.password=$KEYSTORE_PASSWORD
+ssl.key.password=$KEYSTORE_PASSWORD
+ssl.truststore.type=PEM
+ssl.truststore.location=$CERT_DIR/ca/ca.crt
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+# The principal is the certificate's CN: User:kidp-controllers, not the whole DN. A
+# subject with anything beside the CN keeps its full DN, which no ACL names.
+ssl.principal.mapping.rules=RULE:^CN=([a-z0-9.-]+)$/\$1/,DEFAULT
+# Deny by default; KIDP's ACLs (brokers/kafka-access.ts) allow each principal its part.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=$SUPER_USERS
 log.dirs=$RUN_DIR/data
 
 # One broker: every internal topic must be satisfiable with a single replica, or
@@ -197,7 +289,8 @@ share.coordinator.state.topic.min.isr=1
 # waits for all of them to be created, which costs seconds on 2 cores.
 offsets.topic.num.partitions=5
 
-auto.create.topics.enable=true
+# Topics are created by the ACL'd setup and the brokers, never by a producer's first write.
+auto.create.topics.enable=false
 num.partitions=1
 # Tests join groups one member at a time; the default 3 s delay would only slow them.
 group.initial.rebalance.delay.ms=0
@@ -231,7 +324,7 @@ show_logs() {
 metadata_ok() {
   local bootstrap=$1
   if [[ -d "$REPO/node_modules/kafkajs" ]]; then
-    node "$HERE/health-check.js" "$bootstrap" >>"$LOG_DIR/health.log" 2>&1
+    KIDP_KAFKA_TLS_DIR="$CERT_DIR/kidp-admin" node "$HERE/health-check.js" "$bootstrap" >>"$LOG_DIR/health.log" 2>&1
   else
     grep -q 'Kafka Server started' "$LOG_DIR/server.log" 2>/dev/null
   fi
@@ -329,6 +422,7 @@ launch_broker() {
   local ports controller_port
   ports=$(free_ports)
   read -r BROKER_PORT controller_port <<<"$ports"
+  make_certificates
   write_config "$BROKER_PORT" "$controller_port"
 
   local jvm=(-Xms128m "-Xmx$HEAP" -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
@@ -366,6 +460,7 @@ cmd_start() {
   fi
   command -v java >/dev/null || die "java (17+) is needed: apt-get install -y openjdk-17-jre-headless"
   command -v node >/dev/null || die "node is needed"
+  command -v openssl >/dev/null || die "openssl is needed for the broker's certificates: apt-get install -y openssl"
 
   trap cleanup_failed_start EXIT
   trap 'exit 130' INT
@@ -387,11 +482,36 @@ cmd_start() {
   done
   ((PORT_TAKEN == 0)) || die "broker could not bind its ports in 3 attempts"
   printf '127.0.0.1:%s\n' "$BROKER_PORT" >"$BOOTSTRAP_FILE"
+  setup_access "127.0.0.1:$BROKER_PORT"
 
   START_DONE=1
   trap - EXIT INT TERM
   log "ready in $(elapsed_since "$started") s (pid $BROKER_PID, logs in $LOG_DIR)"
   print_env
+}
+
+# KIDP's topics and ACLs, as the admin principal; the same code path as `kidp kafka setup`
+# on a real cluster. Without node_modules nothing is allowed yet (deny by default).
+setup_access() {
+  local bootstrap=$1
+  if [[ ! -x "$REPO/node_modules/.bin/tsx" ]]; then
+    log "node_modules missing (npm ci): topics and ACLs not created; every client but kidp-admin is refused"
+    return 0
+  fi
+  if ! run_child "$LOG_DIR/setup.log" "$REPO/node_modules/.bin/tsx" "$REPO/cli/main.ts" kafka setup \
+    --kafka "$bootstrap" --kafka-tls-dir "$CERT_DIR/kidp-admin" --broker-identity kubernetes-broker; then
+    sed 's/^/  | /' "$LOG_DIR/setup.log" >&2
+    die "creating KIDP's topics and ACLs failed"
+  fi
+  log "$(tail -n 1 "$LOG_DIR/setup.log")"
+}
+
+cmd_cert() {
+  local name=${1:-} dir=${2:-}
+  [[ -n "$name" ]] || die "usage: kafka.sh cert NAME [DIR]"
+  running || die "not running; start it with: bash test/env/kafka/kafka.sh start"
+  issue_cert "$name" "${dir:-$CERT_DIR/$name}"
+  printf '%s\n' "${dir:-$CERT_DIR/$name}"
 }
 
 cmd_stop() {
@@ -420,8 +540,9 @@ case "${1:-}" in
   stop) cmd_stop ;;
   status) cmd_status ;;
   env) cmd_env ;;
+  cert) shift; cmd_cert "$@" ;;
   *)
-    echo "usage: $0 start|stop|status|env" >&2
+    echo "usage: $0 start|stop|status|env|cert NAME [DIR]" >&2
     exit 2
     ;;
 esac
