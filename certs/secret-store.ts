@@ -3,6 +3,7 @@
 // loser gets StoreConflictError, re-reads, and adopts the winner's material.
 // Its end-to-end test against the real apiserver belongs in test/ (not written yet).
 import { ApiException, type CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { MANAGED_BY } from '../crds/registry.js';
 import { StoreConflictError, StoreFailedError } from './errors.js';
 import { MATERIAL_KEYS, type CertificateStore, type MaterialKey, type StoreSnapshot, type StoredFiles } from './store.js';
 
@@ -48,7 +49,7 @@ export class SecretCertificateStore implements CertificateStore {
       metadata: {
         name: this.options.name,
         namespace: this.options.namespace,
-        labels: { 'platform.kidp.io/managed-by': 'kidp', ...this.options.labels },
+        labels: { ...MANAGED_BY, ...this.options.labels },
         ...(expectedVersion === undefined ? {} : { resourceVersion: expectedVersion }),
       },
       type: 'kubernetes.io/tls',

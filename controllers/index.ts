@@ -11,7 +11,8 @@ import { keepConnectionsAlive } from '../kube/connections.js';
 import type { Action } from './actions.js';
 import { reconcileApplication } from './application.js';
 import { Applier } from './apply.js';
-import { DEPLOYABLE_PLURALS, reconcileDeployable, type Deployable } from './deployable.js';
+import { DEPLOYABLE_KINDS, DEPLOYABLE_PLURALS, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION, type DeployableKind } from '../crds/registry.js';
+import { reconcileDeployable, type Deployable } from './deployable.js';
 import { InvalidOptionsError, type TerminalError } from './errors.js';
 import { Watched } from './informers.js';
 import { LeaderElector } from './lease.js';
@@ -45,10 +46,9 @@ export const DEFAULT_LEASE_NAME = 'kidp-controllers';
  */
 export const APPLICATION_RECOUNT_DELAY_MS = 1_000;
 
-const GROUP = 'platform.kidp.io';
-const VERSION = 'v1alpha1';
-type DeployableKindName = keyof typeof DEPLOYABLE_PLURALS;
-const DEPLOYABLE_KINDS = Object.keys(DEPLOYABLE_PLURALS) as DeployableKindName[];
+const GROUP = PLATFORM_GROUP;
+const VERSION = PLATFORM_VERSION;
+type DeployableKindName = DeployableKind;
 
 export interface RunControllersOptions {
   /** Path of a kubeconfig; default: KUBECONFIG, then in-cluster. Ignored when kubeConfig is given. */
@@ -115,9 +115,9 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     watch<T>(plural, `/apis/${GROUP}/${VERSION}/${plural}`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
 
   const namespaces = watch<KubernetesObject>('namespaces', '/api/v1/namespaces', () => core.listNamespace());
-  const teams = crd<Team>('teams');
-  const applications = crd<Application>('applications');
-  const targets = crd<DeploymentTarget>('deploymenttargets');
+  const teams = crd<Team>(kindInfo('Team').plural);
+  const applications = crd<Application>(kindInfo('Application').plural);
+  const targets = crd<DeploymentTarget>(kindInfo('DeploymentTarget').plural);
   const deployables = Object.fromEntries(DEPLOYABLE_KINDS.map((k) => [k, crd<Deployable>(DEPLOYABLE_PLURALS[k])])) as Record<DeployableKindName, Watched<Deployable>>;
   const allDeployables = (): Deployable[] => DEPLOYABLE_KINDS.flatMap((k) => deployables[k].list().map((o) => ({ ...o, kind: k }) as Deployable));
 

@@ -21,7 +21,7 @@ import { auditObject, type ObjectAudit } from './audit.js';
 import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
 import { impactOf, sameImpact, type PolicyImpact } from './impact.js';
 import { buildReports, TEAM_LABEL } from './shard.js';
-import { kindsOfGroup } from '../crds/index.js';
+import { DEPLOYABLE_PLURALS as PLURAL_OF_DEPLOYABLE, kindInfo, PLATFORM_GROUP, PLATFORM_KINDS, PLATFORM_VERSION } from '../crds/registry.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
 import { DEFAULT_EXCLUDED_NAMESPACES, selectedKinds } from './api-resources.js';
@@ -29,17 +29,13 @@ import { KindWatchers } from './kind-watchers.js';
 import { DEFAULT_TREND_INTERVAL_MS, DEFAULT_TREND_RETENTION_MS, TrendStore, pointDue, type TrendBounds, type TrendLocation, type TrendPoint } from './trend.js';
 import { emptySummary } from './result.js';
 
-const GROUP = 'platform.kidp.io';
-const VERSION = 'v1alpha1';
-/** Audited KIDP kinds: plural -> Kind, from crds/ (Policy and PolicyException are the audit's input, not its subject). */
-const AUDITED: Record<string, string> = Object.fromEntries(
-  kindsOfGroup(GROUP)
-    .filter((k) => k.kind !== 'Policy' && k.kind !== 'PolicyException')
-    .map((k) => [k.plural, k.kind]),
-);
-const CLUSTER_SCOPED = new Set(kindsOfGroup(GROUP).filter((k) => !k.namespaced).map((k) => k.kind));
+const GROUP = PLATFORM_GROUP;
+const VERSION = PLATFORM_VERSION;
+/** Audited KIDP kinds: plural -> Kind, from crds/registry.ts (Policy and PolicyException are the audit's input, not its subject). */
+const AUDITED: Record<string, string> = Object.fromEntries(PLATFORM_KINDS.filter((k) => k.kind !== 'Policy' && k.kind !== 'PolicyException').map((k) => [k.plural, k.kind]));
+const CLUSTER_SCOPED = new Set<string>(PLATFORM_KINDS.filter((k) => !k.namespaced).map((k) => k.kind));
 /** Kinds that carry PolicyCompliant (DESIGN §3: deployable status). */
-const DEPLOYABLE_PLURALS: Record<string, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
+const DEPLOYABLE_PLURALS: Readonly<Record<string, string>> = PLURAL_OF_DEPLOYABLE;
 
 /** A full rescan this often: catches expired exceptions and drift no watch event announces. */
 export const DEFAULT_RESCAN_PERIOD_MS = 10 * 60_000;
@@ -139,8 +135,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const crd = <T,>(plural: string) => watch<T>(plural, `/apis/${GROUP}/${VERSION}/${plural}`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
 
   const namespaces = watch<KubeObject>('namespaces', '/api/v1/namespaces', () => core.listNamespace());
-  const policies = crd<Policy>('policies');
-  const exceptions = crd<PolicyException>('policyexceptions');
+  const policies = crd<Policy>(kindInfo('Policy').plural);
+  const exceptions = crd<PolicyException>(kindInfo('PolicyException').plural);
   const audited = Object.entries(AUDITED).map(([plural, kind]) => ({ kind, watched: crd<KubeObject>(plural) }));
   const kinds = new KindWatchers({
     kubeConfig,

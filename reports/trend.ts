@@ -6,6 +6,7 @@
 // (`kidp-compliance-trend`, key `trend.json`), which the dashboard reads.
 import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { emptySummary, type ReportSummary } from './result.js';
+import { MANAGED_BY } from '../crds/registry.js';
 
 export const TREND_CONFIGMAP = 'kidp-compliance-trend';
 export const TREND_KEY = 'trend.json';
@@ -146,7 +147,7 @@ export class TrendStore {
     const next = appendPoint(points, point, bounds);
     if (!next) return { written: false, points };
     const data = { [TREND_KEY]: serializeTrend(next, bounds) };
-    const labels = { 'platform.kidp.io/managed-by': 'kidp' };
+    const labels = { ...MANAGED_BY };
     if (current) {
       await this.api.replaceNamespacedConfigMap({ namespace: this.namespace, name: this.name, body: { ...current, data: { ...current.data, ...data } } });
     } else {
