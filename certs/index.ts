@@ -1,6 +1,6 @@
 // Public API of certs/: the admission server uses these and nothing deeper.
 export { createCertificateManager } from './rotation.js';
-export type { CertificateManager, CertificateManagerOptions, RotateListener, SetTimer, TimerHandle } from './rotation.js';
+export type { CertificateManager, CertificateManagerOptions, RotateListener } from './rotation.js';
 export { attachHotReload, type MaterialSource } from './hot-reload.js';
 export { applyCaBundle, injectCaBundle } from './ca-bundle.js';
 export type { AdmissionregistrationApi, ApplyResult, WebhookConfiguration, WebhookConfigurationNames } from './ca-bundle.js';

@@ -4,7 +4,8 @@
 // what it would have denied among recent admission decisions (the decision log).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/index.js';
 import { parse as parseYaml } from 'yaml';
 import { compilePolicy, evaluatePolicy, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { auditObject, keyOf } from '../reports/audit.js';
@@ -92,9 +93,7 @@ export async function policyImpact(args: string[], out: (line: string) => void, 
     err(`${values.file}: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}), keepAlive: false });
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
 

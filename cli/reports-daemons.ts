@@ -1,7 +1,8 @@
 // `kidp reports run` (the background audit controller) and `kidp dashboard serve` (the
 // read-only compliance page): long-running, stopped by SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/index.js';
 import pino from 'pino';
 import { runReports } from '../reports/controller.js';
 import { startDashboard } from '../dashboard/server.js';
@@ -27,10 +28,7 @@ function positive(flag: string, text: string | undefined, stderr: (line: string)
 }
 
 function kubeConfigFrom(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+  return loadKubeConfig(path ? { kubeconfig: path } : {});
 }
 
 function untilSignal(stop: () => Promise<void>): Promise<number> {

@@ -2,7 +2,7 @@
 // with counts. Pure: (application, the deployables in its namespace) → actions.
 import type { Application } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
-import { sameJson, setCondition, type Condition } from './conditions.js';
+import { sameJson, setCondition, type Condition } from '../kube/index.js';
 import { kindInfo } from '../crds/registry.js';
 import type { Deployable } from './deployable.js';
 

@@ -8,8 +8,8 @@ import { parseRequestId, requestIdFor } from '../brokers/protocol.js';
 import { CLEANUP_FINALIZER, DEPLOYABLE_PLURALS, PLATFORM_API_VERSION, type DeployableResource } from '../crds/registry.js';
 import type { DeploymentTarget } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
-import { BROKER_RETRY_BACKOFF, backoffDelay, seededFraction } from './backoff.js';
-import { findCondition, sameJson, setCondition, type Condition } from './conditions.js';
+import { backoffDelay, findCondition, sameJson, seededFraction, setCondition, type Condition } from '../kube/index.js';
+import { BROKER_RETRY_BACKOFF } from './backoff.js';
 
 export { CLEANUP_FINALIZER };
 

@@ -7,18 +7,16 @@ import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Dispatcher } from '../brokers/index.js';
 import type { Application, DeploymentTarget, Team } from '../crds/types.js';
-import { keepConnectionsAlive } from '../kube/connections.js';
+import { loadKubeConfig, systemClock, Watched, type Clock } from '../kube/index.js';
 import type { Action } from './actions.js';
 import { reconcileApplication } from './application.js';
 import { Applier } from './apply.js';
 import { DEPLOYABLE_KINDS, DEPLOYABLE_PLURALS, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION, type DeployableKind } from '../crds/registry.js';
 import { reconcileDeployable, type Deployable } from './deployable.js';
 import { InvalidOptionsError, type TerminalError } from './errors.js';
-import { Watched } from './informers.js';
 import { LeaderElector } from './lease.js';
 import { Controller, type KindController } from './manager.js';
 import { ControllerMetrics } from './metrics.js';
-import { systemClock, type Clock } from './queue.js';
 import { clusterRoles } from './rbac.js';
 import { reconcileTeam, teamFailed, TEAM_LABEL, type ObservedNamespace } from './team.js';
 
@@ -94,12 +92,7 @@ function splitKey(key: string): { namespace?: string; name: string } {
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
   if (!options.identity) throw new InvalidOptionsError('runControllers: identity is required (the replica name in the Lease), for example the pod name');
   if (!options.leaseNamespace) throw new InvalidOptionsError('runControllers: leaseNamespace is required (where the kidp-controllers Lease lives)');
-  const kubeConfig = options.kubeConfig ?? new KubeConfig();
-  if (!options.kubeConfig) {
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
-  }
-  keepConnectionsAlive(kubeConfig);
+  const kubeConfig = loadKubeConfig(options);
   const logger = (options.logger ?? pino({ name: 'kidp-controllers' })).child({ identity: options.identity });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;

@@ -3,10 +3,10 @@
 import type { Logger } from 'pino';
 import type { Action } from './actions.js';
 import type { Applier } from './apply.js';
-import type { BackoffPolicy } from './backoff.js';
 import { ConflictError, TerminalError } from './errors.js';
 import type { ControllerMetrics, ReconcileResult } from './metrics.js';
-import { WorkQueue, type Clock } from './queue.js';
+import type { BackoffPolicy, Clock } from '../kube/index.js';
+import { WorkQueue } from './queue.js';
 
 export interface KindController {
   kind: string;

@@ -5,7 +5,7 @@
 import { kindInfo, LABELS, MANAGED_BY_VALUE } from '../crds/registry.js';
 import type { Team } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
-import { sameJson, setCondition, type Condition } from './conditions.js';
+import { sameJson, setCondition, type Condition } from '../kube/index.js';
 import { TEAM_DEVELOPER_ROLE } from './rbac.js';
 
 export const TEAM_LABEL = LABELS.team;

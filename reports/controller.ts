@@ -7,13 +7,12 @@
 // status.impact once the scopes are done. A Policy created or changed re-queues every
 // scope; a periodic rescan catches what no event announces (an exception expiring). When
 // a scan is done, a point of the compliance trend is appended (trend.ts).
-import { keepConnectionsAlive } from '../kube/connections.js';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { Watched } from '../controllers/informers.js';
+import { loadKubeConfig, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
 import { LeaderElector } from '../controllers/lease.js';
-import { WorkQueue, systemClock, type Clock, type Timer } from '../controllers/queue.js';
+import { WorkQueue } from '../controllers/queue.js';
 import { PolicyStore } from '../admission/policy-store.js';
 import type { KubeObject } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
@@ -98,13 +97,8 @@ export interface RunningReports {
 
 
 export async function runReports(options: ReportsOptions = {}): Promise<RunningReports> {
-  const kubeConfig = options.kubeConfig ?? new KubeConfig();
-  if (!options.kubeConfig) {
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
-  }
   // Report writes and lists reuse connections instead of a TLS handshake per call (kube/connections.ts).
-  keepConnectionsAlive(kubeConfig);
+  const kubeConfig = loadKubeConfig(options);
   const logger = options.logger ?? pino({ name: 'kidp-reports' });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;

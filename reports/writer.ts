@@ -1,10 +1,11 @@
 // Writes report objects to the apiserver: create what is missing, replace what changed
 // (by digest, with the resourceVersion read, so a concurrent writer gets a 409 and the
 // scope is retried), delete shards no longer wanted. Counts bytes and objects written.
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { DIGEST_ANNOTATION, REPORT_LABEL, type ReportObject } from './shard.js';
 import { inParallel } from './parallel.js';
 import { kindInfo, REPORTS_GROUP, REPORTS_VERSION } from '../crds/registry.js';
+import { apiStatusOf } from '../kube/index.js';
 
 /** Report objects written at once: each is up to ~500 KB, so fewer than status writes. */
 const REPORT_WRITE_CONCURRENCY = 4;
@@ -34,7 +35,7 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
-const isStatus = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
+const isStatus = (err: unknown, code: number) => apiStatusOf(err) === code;
 
 export class ReportWriter {
   private readonly api: CustomObjectsApi;
