@@ -8,10 +8,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import { parse as parseYaml } from 'yaml';
 import { compilePolicy, evaluatePolicy, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
-import { auditObject, keyOf } from '../reports/audit.js';
-import { ApiReader, DEFAULT_EXCLUDED_NAMESPACES, selectedKindOf } from '../reports/api-resources.js';
-import { impactOf } from '../reports/impact.js';
-import { oldObjectRules, requestDependentRules } from '../reports/request-dependence.js';
+import { ApiReader, auditObject, DEFAULT_EXCLUDED_NAMESPACES, impactOf, keyOf, oldObjectRules, requestDependentRules, selectedKindOf } from '../reports/index.js';
 import type { DecisionRecord } from '../admission/decision-log.js';
 import { findKind, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 

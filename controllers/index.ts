@@ -15,11 +15,14 @@ import { DEPLOYABLE_KINDS, DEPLOYABLE_PLURALS, kindInfo, PLATFORM_GROUP, PLATFOR
 import { reconcileDeployable, type Deployable } from './deployable.js';
 import { InvalidOptionsError, type TerminalError } from './errors.js';
 import { LeaderElector } from './lease.js';
-import { Controller, type KindController } from './manager.js';
-import { ControllerMetrics } from './metrics.js';
+import { appliedReconciler, Controller, type KindController } from './manager.js';
+import { ControllerMetrics, type ReconcileResult } from './metrics.js';
 import { clusterRoles } from './rbac.js';
 import { reconcileTeam, teamFailed, TEAM_LABEL, type ObservedNamespace } from './team.js';
 
+export { Controller, type Reconciler, type ReconcileOutcome, type ControllerOptions } from './manager.js';
+export { LeaderElector, type LeaderElectorOptions } from './lease.js';
+export { WorkQueue } from './queue.js';
 export { LEASE_DURATION_MS, RENEW_DEADLINE_MS, RETRY_PERIOD_MS } from './lease.js';
 export { CLEANUP_FINALIZER, requestIdFor } from './deployable.js';
 export { TEAM_DEVELOPER_ROLE, PLATFORM_ADMIN_ROLE } from './rbac.js';
@@ -210,7 +213,8 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     for (const role of clusterRoles()) {
       await applier.apply([{ type: 'apply', object: role }], logger).catch((err: unknown) => logger.error({ err: String(err), role: role.metadata.name }, 'could not apply ClusterRole'));
     }
-    running = new Map(kinds.map((k) => [k.kind, new Controller(k, { workers, clock, random, applier, metrics, logger })]));
+    const observe = (kind: string, result: ReconcileResult, seconds: number) => metrics.reconcileDuration.observe({ kind, result }, seconds);
+    running = new Map(kinds.map((k) => [k.kind, new Controller(appliedReconciler(k, applier), { workers, clock, random, logger, observe })]));
     for (const c of running.values()) c.start();
     enqueueAll();
   };

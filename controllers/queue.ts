@@ -118,6 +118,11 @@ export class WorkQueue {
     return this.processing.size;
   }
 
+  /** Keys added with a delay (addAfter, backoff) whose time has not come yet. */
+  delayedKeys(): string[] {
+    return [...this.delayed.keys()];
+  }
+
   /**
    * Stops handing out keys and drops what waits (the next leader lists everything
    * again); resolves once every key in flight is done.

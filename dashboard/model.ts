@@ -2,8 +2,7 @@
 // per team, namespace and policy, the violations with their messages, and the trend the
 // reports controller persists. The reports are the source of truth; the page never
 // evaluates policy.
-import { emptySummary, type PolicyReportResult, type ReportSummary } from '../reports/result.js';
-import type { TrendPoint } from '../reports/trend.js';
+import { emptySummary, type PolicyReportResult, type ReportSummary, type TrendPoint } from '../reports/index.js';
 import { LABELS } from '../crds/registry.js';
 
 export interface StoredReport {

@@ -3,14 +3,14 @@
 // drill-down to the violations and their messages, and the compliance trend the reports
 // controller persists in a ConfigMap of the platform namespace (reports/trend.ts), so a
 // restart of either process keeps it. GET only; nothing here writes.
-import { keepConnectionsAlive } from '../kube/connections.js';
+import { keepConnectionsAlive } from '../kube/index.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { buildModel, snapshots, type ComplianceModel, type Row, type Snapshot, type StoredReport, type Violation } from './model.js';
-import { TrendStore, type TrendLocation } from '../reports/trend.js';
+import { TrendStore, type TrendLocation } from '../reports/index.js';
 import { kindInfo } from '../crds/registry.js';
 
 /** Reports are listed at most this often; a page load in between uses the last list. */

@@ -11,9 +11,8 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, typ
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { loadKubeConfig, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
-import { LeaderElector } from '../controllers/lease.js';
-import { WorkQueue } from '../controllers/queue.js';
-import { PolicyStore } from '../admission/policy-store.js';
+import { Controller, LeaderElector, type Reconciler } from '../controllers/index.js';
+import { PolicyStore } from '../admission/index.js';
 import type { KubeObject } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { auditObject, type ObjectAudit } from './audit.js';
@@ -175,18 +174,15 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const scopeAudits = new Map<string, ObjectAudit[]>();
   /** Scopes that had reports, so a scope whose last object went is cleaned once. */
   const knownScopes = new Set<string>();
-  let queue: WorkQueue | undefined;
+  /** The controller of report scopes, while this replica leads (or always, without a Lease). */
+  let controller: Controller | undefined;
   let scanTotals: ScanTotals | undefined;
 
-  /** Keys added with a delay and not yet taken: the queue does not expose its delayed set. */
-  const due = new Map<string, number>();
   const enqueue = (key: string, delay = debounceMs) => {
-    if (!queue || (key.startsWith('ns/') && !inScope(key.slice(3)))) return;
-    queue.addAfter(key, delay);
-    due.set(key, Math.min(due.get(key) ?? Infinity, clock.now() + delay));
+    if (!controller || (key.startsWith('ns/') && !inScope(key.slice(3)))) return;
+    controller.enqueueAfter(key, delay);
   };
-  const busy = (except?: string): boolean =>
-    !!queue && (queue.len() > 0 || queue.inFlight() > (except ? 1 : 0) || [...due.keys()].some((k) => k !== except));
+  const busy = (except?: string): boolean => !!controller && controller.busy(except);
   const enqueueAll = () => {
     for (const s of allScopes()) enqueue(s, 0);
     enqueue(IMPACT_KEY);
@@ -278,24 +274,15 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     }
   };
 
-  const worker = async (q: WorkQueue): Promise<void> => {
-    for (;;) {
-      const key = await q.get();
-      if (key === undefined) return;
-      due.delete(key);
-      try {
-        if (key === IMPACT_KEY) await reconcileImpact();
-        else await reconcileScope(key);
-        q.forget(key);
-      } catch (err) {
-        metrics.failures.inc({ controller: 'reports' });
-        const delay = q.addRateLimited(key);
-        due.set(key, clock.now() + delay);
-        logger.warn({ key, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'report reconcile failed; retrying');
-      } finally {
-        q.done(key);
-      }
-    }
+  // Keys are report scopes and `impact`; the shared manager (controllers/) runs them: queue,
+  // workers, per-key serialization and backoff.
+  const reconciler: Reconciler = {
+    name: 'reports',
+    reconcile: async (key) => {
+      if (key === IMPACT_KEY) await reconcileImpact();
+      else await reconcileScope(key);
+      return {};
+    },
   };
 
   // Events -> keys (STYLE §3).
@@ -339,18 +326,21 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   await kinds.refresh();
   for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) if (inScope(ns)) knownScopes.add(`ns/${ns}`);
 
-  let loops: Promise<void>[] = [];
   const startWorking = () => {
-    const q = new WorkQueue({ clock, random });
-    queue = q;
-    loops = Array.from({ length: options.workers ?? DEFAULT_WORKERS }, () => worker(q));
+    controller = new Controller(reconciler, {
+      workers: options.workers ?? DEFAULT_WORKERS,
+      clock,
+      random,
+      logger,
+      onRetry: () => metrics.failures.inc({ controller: 'reports' }),
+    });
+    controller.start();
     enqueueAll();
   };
   const stopWorking = async () => {
-    const q = queue;
-    queue = undefined;
-    await q?.shutDown();
-    await Promise.all(loops);
+    const current = controller;
+    controller = undefined;
+    await current?.stop();
   };
 
   let elector: LeaderElector | undefined;
@@ -396,8 +386,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     scanAll: async () => {
       const started = Date.now();
       scanTotals = { scopes: 0, objects: 0, results: 0, written: 0, bytes: 0, unchanged: 0, deleted: 0, maxBytes: 0, ms: 0 };
-      for (const s of allScopes()) if (!s.startsWith('ns/') || inScope(s.slice(3))) queue?.add(s);
-      queue?.add(IMPACT_KEY);
+      for (const s of allScopes()) if (!s.startsWith('ns/') || inScope(s.slice(3))) controller?.enqueue(s);
+      controller?.enqueue(IMPACT_KEY);
       await idle();
       const totals = { ...scanTotals, ms: Date.now() - started };
       scanTotals = undefined;
