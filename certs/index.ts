@@ -9,7 +9,8 @@ export { FileCertificateStore } from './file-store.js';
 export { SecretCertificateStore, type SecretCertificateStoreOptions } from './secret-store.js';
 export { MATERIAL_KEYS, type CertificateStore, type StoreSnapshot, type StoredFiles } from './store.js';
 export { DEFAULT_ROTATION_POLICY, type RotationPolicy } from './rotation-plan.js';
-export { servingDnsNames, type ServingIdentity } from './serving.js';
+export { servingDnsNames, issueServingCertificate, type ServingIdentity, type IssueServingOptions } from './serving.js';
+export { createCa, type CreateCaOptions, type IssuedCertificate } from './ca.js';
 export {
   CertsError,
   CaBundleApplyError,

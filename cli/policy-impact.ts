@@ -9,7 +9,7 @@ import { loadKubeConfig } from '../kube/index.js';
 import { parse as parseYaml } from 'yaml';
 import { compilePolicy, evaluatePolicy, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { ApiReader, auditObject, DEFAULT_EXCLUDED_NAMESPACES, impactOf, keyOf, oldObjectRules, requestDependentRules, selectedKindOf } from '../reports/index.js';
-import type { DecisionRecord } from '../admission/decision-log.js';
+import type { DecisionRecord } from '../admission/index.js';
 import { findKind, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 
 export const POLICY_IMPACT_USAGE = `  kidp policy impact -f policy.yaml [--kubeconfig FILE] [--decisions FILE] [--json]

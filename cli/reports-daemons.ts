@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino from 'pino';
 import { runReports, TREND_CONFIGMAP } from '../reports/index.js';
-import { startDashboard } from '../dashboard/server.js';
+import { startDashboard } from '../dashboard/index.js';
 
 export const REPORTS_USAGE = `  kidp reports run [--kubeconfig FILE] [--lease-namespace kidp-system] [--rescan-minutes 10]
                    [--platform-namespace kidp-system] [--trend-interval-minutes 60] [--trend-retention-days 30]

@@ -8,10 +8,8 @@
 import { MemoryView, mutate, PolicyStore, TEAM_LABEL, validate, webhookConfigurations, type AdmissionRequest, type Decision } from '../admission/index.js';
 import { validateManifest } from '../crds/index.js';
 import { findKind, PLATFORM_GROUP } from '../crds/registry.js';
-import { compilePolicy, type CompiledPolicy } from '../policy-engine/policy/compile.js';
-import { KidpPolicyError, PolicyInvalidError } from '../policy-engine/policy/errors.js';
+import { compilePolicy, KidpPolicyError, PolicyInvalidError, type CompiledPolicy, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
-import type { KubeObject, Policy, PolicyException } from '../policy-engine/policy/types.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
 import { applyJsonPatch } from './json-patch.js';
 

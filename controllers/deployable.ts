@@ -3,8 +3,7 @@
 // DESIGN §3 (outbox pattern). The brokers' status handler owns Ready, Deployed,
 // StatusReported, lastStatus* and connection refs; this file owns Dispatched, the phases
 // Pending/Deploying/Unknown/Deleting, the cleanup finalizer and the Events of its transitions.
-import { PROTOCOL_VERSION, type DeploymentRequest, type TargetRef } from '../brokers/contract.js';
-import { parseRequestId, requestIdFor } from '../brokers/protocol.js';
+import { parseRequestId, PROTOCOL_VERSION, requestIdFor, type DeploymentRequest, type TargetRef } from '../brokers/index.js';
 import { CLEANUP_FINALIZER, DEPLOYABLE_PLURALS, PLATFORM_API_VERSION, type DeployableResource } from '../crds/registry.js';
 import type { DeploymentTarget } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
