@@ -159,4 +159,24 @@ describe('kidp validate and the webhook', () => {
       { object: 'Deployment/web', patched: false, allowed: expect.any(Boolean), reason: expect.anything(), warned: expect.any(Boolean) },
     ]);
   });
+
+  it('sends to each webhook only what its generated configuration matches, as the apiserver does', () => {
+    const store = offlineContext([], inputs, { now: NOW }).store;
+    const cases: Array<[string, KubeObject]> = [
+      ['Database in a team namespace', { apiVersion: 'platform.kidp.io/v1alpha1', kind: 'Database', metadata: { name: 'd', namespace: 'payments' } }],
+      ['Database in kube-system', { apiVersion: 'platform.kidp.io/v1alpha1', kind: 'Database', metadata: { name: 'd', namespace: 'kube-system' } }],
+      ['Policy (cluster-scoped)', { apiVersion: 'platform.kidp.io/v1alpha1', kind: 'Policy', metadata: { name: 'p' } }],
+      ['Deployment a Policy selects', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'w', namespace: 'payments' } }],
+      ['ConfigMap no Policy selects', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'payments' } }],
+      ['the platform namespace itself', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kidp-system' } }],
+    ];
+    expect(cases.map(([what, o]) => [what, webhookCalled('mutating', createRequest(o), store), webhookCalled('validating', createRequest(o), store)])).toEqual([
+      ['Database in a team namespace', true, true],
+      ['Database in kube-system', false, false],
+      ['Policy (cluster-scoped)', false, true],
+      ['Deployment a Policy selects', false, true],
+      ['ConfigMap no Policy selects', false, false],
+      ['the platform namespace itself', false, false],
+    ]);
+  });
 });

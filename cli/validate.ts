@@ -103,13 +103,20 @@ export const NOT_CALLED: Decision = { allowed: true, warnings: [], auditAnnotati
 /**
  * Whether the apiserver would send `request` to KIDP's mutating or validating webhook: its
  * group, resource and operation against the rules of the generated configurations
- * (admission/webhook-config.ts), with the core kinds the current Policies select.
+ * (admission/webhook-config.ts), with the core kinds the current Policies select, and
+ * their namespaceSelector (kube-system and the platform namespace are never sent).
  */
 export function webhookCalled(webhook: 'mutating' | 'validating', request: AdmissionRequest, store: PolicyStore): boolean {
   const coreResourceTypes = [...new Set(store.policies().flatMap((p) => [...p.resourceTypes]))];
   const configs = webhookConfigurations({ endpoint: { url: 'https://offline.invalid' }, coreResourceTypes });
   const hooks = webhook === 'mutating' ? (configs.mutating.webhooks ?? []) : (configs.validating.webhooks ?? []);
+  // The namespace a namespaceSelector judges: the object's, or a Namespace's own; none for other cluster-scoped kinds.
+  const namespace = request.namespace ?? (request.kind.group === '' && request.kind.kind === 'Namespace' ? request.name : undefined);
+  const excluded = (h: (typeof hooks)[number]) =>
+    namespace !== undefined &&
+    (h.namespaceSelector?.matchExpressions ?? []).some((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn' && (e.values ?? []).includes(namespace));
   return hooks.some((h) =>
+    !excluded(h) &&
     (h.rules ?? []).some(
       (r) =>
         (r.apiGroups ?? []).some((g) => g === '*' || g === request.kind.group) &&
