@@ -5,12 +5,13 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type Informer, t
 import type { Logger } from 'pino';
 import { MemoryView } from './memory-view.js';
 import { kindsOfGroup } from '../crds/index.js';
+import { PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 import type { PolicyStore } from './policy-store.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 
-const GROUP = 'platform.kidp.io';
-const VERSION = 'v1alpha1';
+const GROUP = PLATFORM_GROUP;
+const VERSION = PLATFORM_VERSION;
 /** Watched KIDP kinds, plural → Kind: every kind of the group, from crds/. */
 const KINDS: Record<string, string> = Object.fromEntries(kindsOfGroup(GROUP).map((k) => [k.plural, k.kind]));
 /** An informer that failed (apiserver restart, expired watch) is restarted after this. */

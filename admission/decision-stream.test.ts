@@ -1,7 +1,7 @@
 // The decision stream's buffer and flusher under a manual clock (no Kafka: the transport is
 // the injected `send`; the real Kafka path is in test/reports.e2e.test.ts).
 import { Registry } from 'prom-client';
-import { ManualClock } from '../controllers/manual-clock.js';
+import { ManualClock } from '../kube/index.js';
 import { BoundedBuffer, DecisionStream, decisionResults, teeSinks, type DecisionMessage } from './decision-stream.js';
 import type { DecisionRecord } from './decision-log.js';
 

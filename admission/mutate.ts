@@ -4,13 +4,14 @@
 import { patched, allowed, type Decision, type JsonPatchOperation } from './decision.js';
 import { GROUP, ownerOf, teamOf, type OwnershipView } from './ownership.js';
 import type { AdmissionRequest, KubeObject } from './review.js';
+import { CLEANUP_FINALIZER as FINALIZER, DEPLOYABLE_KINDS as DEPLOYABLES, LABELS, MANAGED_BY_VALUE } from '../crds/registry.js';
 
-export const MANAGED_BY_LABEL = 'platform.kidp.io/managed-by';
-export const TEAM_LABEL = 'platform.kidp.io/team';
-export const APPLICATION_LABEL = 'platform.kidp.io/application';
+export const MANAGED_BY_LABEL = LABELS.managedBy;
+export const TEAM_LABEL = LABELS.team;
+export const APPLICATION_LABEL = LABELS.application;
 export const ENVIRONMENT_LABEL = 'environment';
-export const CLEANUP_FINALIZER = 'platform.kidp.io/cleanup';
-export const DEPLOYABLE_KINDS: readonly string[] = ['Service', 'Database', 'Cache', 'Topic'];
+export const CLEANUP_FINALIZER = FINALIZER;
+export const DEPLOYABLE_KINDS: readonly string[] = DEPLOYABLES;
 const ENVIRONMENTS = ['development', 'staging', 'production'];
 
 /** JSON Pointer escaping (RFC 6901) for label keys such as platform.kidp.io/team. */
@@ -20,7 +21,7 @@ function pointer(segment: string): string {
 
 /** The labels KIDP wants on an object, from its owner chain and environment. */
 export function desiredLabels(obj: KubeObject, namespace: string | undefined, view: OwnershipView, environment: string | undefined): Record<string, string> {
-  const labels: Record<string, string> = { [MANAGED_BY_LABEL]: 'kidp' };
+  const labels: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
   const team = teamOf(obj, namespace, view) ?? (namespace ? view.namespaceLabels(namespace)?.[TEAM_LABEL] : undefined);
   if (team) labels[TEAM_LABEL] = team;
   const owner = ownerOf(obj);

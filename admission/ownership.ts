@@ -7,23 +7,16 @@
 // namespace of no team holds nothing; UPDATE re-checks all of it.
 import { allowed, denied, type Decision } from './decision.js';
 import type { AdmissionRequest, KubeObject } from './review.js';
+import { ALLOWED_OWNERS as OWNERS, LABELS, OWNED_KINDS as OWNED, PLATFORM_GROUP } from '../crds/registry.js';
 
-export const GROUP = 'platform.kidp.io';
-export const TEAM_LABEL = 'platform.kidp.io/team';
+export const GROUP = PLATFORM_GROUP;
+export const TEAM_LABEL = LABELS.team;
 
-/** Who may own whom. Team and DeploymentTarget have no owner. */
-export const ALLOWED_OWNERS: Readonly<Record<string, readonly string[]>> = {
-  Application: ['Team'],
-  Service: ['Application'],
-  Database: ['Application', 'Team'],
-  Cache: ['Application', 'Team'],
-  Topic: ['Application', 'Team'],
-  Policy: [],
-  PolicyException: [],
-};
+/** Who may own whom (crds/registry.ts). Team and DeploymentTarget have no owner. */
+export const ALLOWED_OWNERS: Readonly<Record<string, readonly string[]>> = OWNERS;
 
 /** Kinds whose spec.owner ownership rules apply. */
-export const OWNED_KINDS = ['Application', 'Service', 'Database', 'Cache', 'Topic'] as const;
+export const OWNED_KINDS = OWNED;
 
 export interface ResourceRef {
   kind: string;

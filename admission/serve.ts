@@ -20,6 +20,7 @@ import { DEFAULT_OWNERSHIP_OPTIONS } from './ownership.js';
 import { PLATFORM_GROUP } from '../policy-engine/policy/index.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
+import { isPlatformKind, MANAGED_BY } from '../crds/registry.js';
 
 export interface ServeOptions {
   /** Standalone: Policies, PolicyExceptions and owner objects from this folder; no cluster. */
@@ -104,7 +105,7 @@ export function loadFolder(dir: string, view: MemoryView, store: PolicyStore): {
 /** Core kinds the current policies select: the core webhook's rules follow them. */
 function coreResourceTypes(store: PolicyStore): string[] {
   const types = new Set<string>();
-  for (const p of store.policies()) for (const t of p.resourceTypes) if (!/^(Team|Application|Service|Database|Cache|Topic|DeploymentTarget|Policy|PolicyException)$/.test(t)) types.add(t);
+  for (const p of store.policies()) for (const t of p.resourceTypes) if (!isPlatformKind(t)) types.add(t);
   return [...types].sort();
 }
 
@@ -178,7 +179,7 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
   if (options.certSecret) {
     const [namespace, name] = options.certSecret.split('/');
     if (!kubeConfig || !namespace || !name) throw new Error('--cert-secret needs the form namespace/name and a cluster (not --policies)');
-    certStore = new SecretCertificateStore({ api: kubeConfig.makeApiClient(CoreV1Api), namespace, name, labels: { 'platform.kidp.io/managed-by': 'kidp' } });
+    certStore = new SecretCertificateStore({ api: kubeConfig.makeApiClient(CoreV1Api), namespace, name, labels: { ...MANAGED_BY } });
   } else if (!options.certDir) {
     throw new Error('give a certificate directory (--cert-dir) or Secret (--cert-secret)');
   }

@@ -3,8 +3,11 @@
 // in deploy/ (a real cluster).
 import type { V1MutatingWebhookConfiguration, V1RuleWithOperations, V1ValidatingWebhook, V1ValidatingWebhookConfiguration, AdmissionregistrationV1WebhookClientConfig } from '@kubernetes/client-node';
 
-export const PLATFORM_KINDS_PLURAL = ['teams', 'applications', 'services', 'databases', 'caches', 'topics', 'deploymenttargets', 'policies', 'policyexceptions'];
-const MUTATED_PLURAL = ['teams', 'applications', 'services', 'databases', 'caches', 'topics'];
+import { MANAGED_BY, PLATFORM_GROUP, PLATFORM_KINDS, PLATFORM_VERSION, TENANT_KINDS } from '../crds/registry.js';
+
+export const PLATFORM_KINDS_PLURAL = PLATFORM_KINDS.map((k) => k.plural);
+/** The kinds that belong to a team get labels, defaults and finalizers (crds/registry.ts TENANT_KINDS). */
+const MUTATED_PLURAL = TENANT_KINDS.map((k) => k.plural);
 
 /** Core kinds a Policy may select, as `Kind` or `Kind.group` → API group and resource. */
 export const CORE_RESOURCES: Readonly<Record<string, { group: string; resource: string }>> = {
@@ -82,10 +85,10 @@ export function webhookConfigurations(options: WebhookConfigOptions): { validati
   const name = options.name ?? 'kidp';
   const timeoutSeconds = Math.min(options.timeoutSeconds ?? 5, 5);
   const common = { admissionReviewVersions: ['v1'], sideEffects: 'None', timeoutSeconds, matchPolicy: 'Equivalent' };
-  const labels = { 'platform.kidp.io/managed-by': 'kidp' };
+  const labels = { ...MANAGED_BY };
   const platformRule = (operations: string[], resources: string[]): V1RuleWithOperations => ({
-    apiGroups: ['platform.kidp.io'],
-    apiVersions: ['v1alpha1'],
+    apiGroups: [PLATFORM_GROUP],
+    apiVersions: [PLATFORM_VERSION],
     operations,
     resources,
     scope: '*',

@@ -2,11 +2,14 @@
 // and brokers/ (transports, status API, broker runtime). Types only; the JSON schemas
 // (ajv) and versioning live in brokers/protocol.ts, which must agree with these.
 
+import type { DeployableKind } from '../crds/registry.js';
+
 export const PROTOCOL_VERSION = 'broker.kidp.io/v1';
 export const REQUESTS_TOPIC = 'kidp.deployment-requests';
 export const STATUS_TOPIC = 'kidp.deployment-status';
 
-export type DeployableKind = 'Service' | 'Database' | 'Cache' | 'Topic';
+/** The kinds controllers hand to brokers: those crds/registry.ts marks deployable. */
+export type { DeployableKind };
 
 export interface TargetRef {
   /** DeploymentTarget name */

@@ -4,6 +4,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { PROTOCOL_VERSION, type DeploymentRequest, type StatusEvent } from './contract.js';
+import { DEPLOYABLE_KINDS } from '../crds/registry.js';
 import { MalformedMessageError, UnsupportedVersionError, type ProtocolError } from './errors.js';
 
 /** Versions this build reads. A new version is added here beside its schema, never in place. */
@@ -15,7 +16,7 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 const DNS_LABELISH = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 const resourceRefProperties = {
-  kind: { enum: ['Service', 'Database', 'Cache', 'Topic'] },
+  kind: { enum: DEPLOYABLE_KINDS },
   namespace: { type: 'string', minLength: 1, maxLength: 63 },
   name: { type: 'string', minLength: 1, maxLength: 253 },
   uid: { type: 'string', minLength: 1, maxLength: 128 },

@@ -8,15 +8,16 @@ import { hostname } from 'node:os';
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { keepConnectionsAlive } from '../kube/connections.js';
+import { DEPLOYABLE_PLURALS, PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 import { parseRequestId } from './protocol.js';
 import type { DeployableKind, StatusEvent } from './contract.js';
 import { ForbiddenError, ResourceNotFoundError, StatusConflictError } from './errors.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { TargetKeys } from './status-jwt.js';
 
-export const GROUP = 'platform.kidp.io';
-export const VERSION = 'v1alpha1';
-export const PLURALS: Record<DeployableKind, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
+export const GROUP = PLATFORM_GROUP;
+export const VERSION = PLATFORM_VERSION;
+export const PLURALS: Readonly<Record<DeployableKind, string>> = DEPLOYABLE_PLURALS;
 
 export const CONDITION = { Ready: 'Ready', Deployed: 'Deployed', Dispatched: 'Dispatched', StatusReported: 'StatusReported' } as const;
 /** Deployed=False with this reason means the broker confirmed cleanup: remove the finalizer. */

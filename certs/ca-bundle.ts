@@ -1,11 +1,7 @@
 // Puts the CA bundle into webhook configurations, so the apiserver trusts the webhook's
 // serving certificate. Run on start and after every rotation.
-import {
-  ApiException,
-  type AdmissionregistrationV1Api,
-  type V1MutatingWebhookConfiguration,
-  type V1ValidatingWebhookConfiguration,
-} from '@kubernetes/client-node';
+import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { isConflict } from '../kube/index.js';
 import { CaBundleApplyError } from './errors.js';
 
 export type WebhookConfiguration = V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration;
@@ -36,7 +32,6 @@ export type AdmissionregistrationApi = Pick<
 
 /** A conflict means someone else updated the configuration in between; re-reading settles it. */
 export const MAX_APPLY_CONFLICT_RETRIES = 5;
-const HTTP_CONFLICT = 409;
 
 export interface ApplyResult {
   kind: 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
@@ -85,7 +80,7 @@ async function applyOne<T extends WebhookConfiguration>(
       await io.replace(patched);
       return { kind, name, updated: true };
     } catch (err) {
-      if (err instanceof ApiException && err.code === HTTP_CONFLICT && attempt < MAX_APPLY_CONFLICT_RETRIES) continue;
+      if (isConflict(err) && attempt < MAX_APPLY_CONFLICT_RETRIES) continue;
       throw new CaBundleApplyError(kind, name, { cause: err });
     }
   }

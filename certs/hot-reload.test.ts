@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { attachHotReload } from './hot-reload.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../kube/index.js';
 import { createCertificateManager } from './rotation.js';
 
 const MIN = 60 * 1000;
@@ -71,8 +71,7 @@ describe('hot reload of a real HTTPS server', () => {
       serviceName: 'kidp-webhook',
       namespace: 'kidp-system',
       dir,
-      now: clock.now,
-      setTimer: clock.setTimer,
+      clock,
       servingValidityMs: 60 * MIN,
       caValidityMs: 24 * 60 * MIN,
     });
@@ -103,7 +102,7 @@ describe('hot reload of a real HTTPS server', () => {
     };
     const load = Promise.all(Array.from({ length: WORKERS }, worker));
     while (outcomes.length < 20) await new Promise((r) => setTimeout(r, 5));
-    await clock.advance(40 * MIN);
+    await clock.jump(40 * MIN);
     const rotated = manager.current();
     const servedBeforeRotationDone = outcomes.length;
     rotating = false;

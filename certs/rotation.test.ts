@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createCa } from './ca.js';
 import { InvalidOptionsError, MaterialCorruptError } from './errors.js';
 import { FileCertificateStore } from './file-store.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../kube/index.js';
 import type { Material } from './material.js';
 import type { CertificateStore } from './store.js';
 import { MAX_TIMER_DELAY_MS, createCertificateManager, type CertificateManagerOptions } from './rotation.js';
@@ -39,7 +39,7 @@ async function readAll(dir: string): Promise<Record<string, string>> {
 function setup(dir: string, clock: ManualClock, extra: Partial<CertificateManagerOptions> = {}) {
   const errors: unknown[] = [];
   const rotations: Material[] = [];
-  const manager = createCertificateManager({ ...identity, dir, now: clock.now, setTimer: clock.setTimer, onError: (e) => errors.push(e), ...extra });
+  const manager = createCertificateManager({ ...identity, dir, clock, onError: (e) => errors.push(e), ...extra });
   manager.onRotate((m) => void rotations.push(m));
   return { manager, errors, rotations };
 }
@@ -84,11 +84,11 @@ describe('certificate manager on a directory store', () => {
     const { manager, errors, rotations } = setup(await tempDir(), clock);
     const initial = await manager.start();
 
-    await clock.advance(servingRenewAfter - MIN);
+    await clock.jump(servingRenewAfter - MIN);
     expect(rotations).toEqual([]);
     expect(manager.current()).toEqual(initial);
 
-    await clock.advance(2 * MIN);
+    await clock.jump(2 * MIN);
     expect(rotations.length).toBe(1);
     const rotated = manager.current();
     expect(rotations[0]).toEqual(rotated);
@@ -101,7 +101,7 @@ describe('certificate manager on a directory store', () => {
       serialChanged: true,
       sameBundle: true,
       chain: { trustedByBundle: true, caCount: 1, serial: rotated.serial },
-      notAfter: new Date(clock.now().getTime() + 90 * DAY).toISOString(),
+      notAfter: new Date(clock.date().getTime() + 90 * DAY).toISOString(),
     });
     manager.stop();
     expect(errors).toEqual([]);
@@ -125,16 +125,16 @@ describe('certificate manager on a directory store', () => {
       });
     };
     // Serving renewals every ~60 days along the way are expected; only the CA events matter here.
-    await clock.advance(caRenewAfter - MIN);
+    await clock.jump(caRenewAfter - MIN);
     record('just before CA threshold');
     const before = rotations.length;
-    await clock.advance(2 * MIN);
+    await clock.jump(2 * MIN);
     record('CA threshold passed');
-    await clock.advance(10 * MIN);
+    await clock.jump(10 * MIN);
     record('10 min into propagation');
-    await clock.advance(10 * MIN);
+    await clock.jump(10 * MIN);
     record('propagation over');
-    await clock.advance(365 * DAY - caRenewAfter);
+    await clock.jump(365 * DAY - caRenewAfter);
     record('old CA expired');
     manager.stop();
 
@@ -205,7 +205,7 @@ describe('certificate manager on a directory store', () => {
     const { manager, errors, rotations } = setup(dir, clock);
     const material = await manager.start();
     await writeFile(join(dir, 'tls.key'), 'garbage');
-    await clock.advance(5 * MIN);
+    await clock.jump(5 * MIN);
     expect({
       errors: errors.map((e) => (e instanceof MaterialCorruptError ? e.code : String(e))),
       current: manager.current() === material,
@@ -225,9 +225,9 @@ describe('certificate manager on a directory store', () => {
     // A second store writer replaces the serving certificate with one from the same CA.
     const files = await new FileCertificateStore(dir).read();
     const ca = { certPem: files.files['ca.crt'] ?? '', keyPem: files.files['ca.key'] ?? '' };
-    const reissued = await issueServingCertificate({ ...identity, ca, now: clock.now() });
+    const reissued = await issueServingCertificate({ ...identity, ca, now: clock.date() });
     await new FileCertificateStore(dir).write({ ...(files.files as Record<'ca.crt' | 'ca.key', string>), 'tls.crt': reissued.certPem, 'tls.key': reissued.keyPem }, files.version);
-    await clock.advance(5 * MIN);
+    await clock.jump(5 * MIN);
     const serial = new X509Certificate(reissued.certPem).serialNumber;
     expect([a.manager.current().serial, b.manager.current().serial, a.rotations.length, b.rotations.length]).toEqual([serial, serial, 1, 1]);
     a.manager.stop();
@@ -290,7 +290,7 @@ describe('certificate manager on a directory store', () => {
     };
     const loser = setup(dir, clock, { dir: undefined, store: racing });
     await loser.manager.start();
-    await clock.advance(servingRenewAfter + MIN);
+    await clock.jump(servingRenewAfter + MIN);
     const onDisk = await readFile(join(dir, 'tls.crt'), 'utf8');
     expect({
       raced,

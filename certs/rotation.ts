@@ -1,6 +1,7 @@
 // The certificate manager: loads material from a store, issues what is missing or due,
-// and keeps rotating on a timer. Time is injected (STYLE §4): tests pass `now` and
-// `setTimer` and move the clock instead of waiting.
+// and keeps rotating on a timer. Time is injected (STYLE §4): tests pass a ManualClock
+// (kube/) and move it instead of waiting.
+import { backgroundClock, type Clock, type Timer } from '../kube/index.js';
 import { createCa, type IssuedCertificate } from './ca.js';
 import { InvalidOptionsError, StoreConflictError } from './errors.js';
 import { FileCertificateStore } from './file-store.js';
@@ -21,12 +22,6 @@ export const RETRY_AFTER_FAILURE_MS = 30_000;
  */
 export const MAX_CONFLICT_RETRIES = 3;
 
-export interface TimerHandle {
-  cancel(): void;
-}
-
-/** Runs `callback` after `delayMs`; the manager awaits nothing from it but tests may. */
-export type SetTimer = (callback: () => Promise<void>, delayMs: number) => TimerHandle;
 
 export type RotateListener = (material: Material) => void | Promise<void>;
 
@@ -34,8 +29,8 @@ export interface CertificateManagerOptions extends ServingIdentity, Partial<Rota
   /** Where material lives; or give `dir` for a FileCertificateStore. */
   store?: CertificateStore;
   dir?: string;
-  now?: () => Date;
-  setTimer?: SetTimer;
+  /** Default: backgroundClock (kube/clock.ts), whose timer does not keep the process alive: the server does. */
+  clock?: Clock;
   /** Failures of background checks and of listeners; the manager itself never throws there. */
   onError?: (error: unknown) => void;
 }
@@ -51,13 +46,6 @@ export interface CertificateManager {
   stop(): void;
 }
 
-const defaultSetTimer: SetTimer = (callback, delayMs) => {
-  const timer = setTimeout(() => void callback(), delayMs);
-  // The server keeps the process alive; a pending rotation alone should not.
-  timer.unref();
-  return { cancel: () => clearTimeout(timer) };
-};
-
 export function createCertificateManager(options: CertificateManagerOptions): CertificateManager {
   return new Manager(options);
 }
@@ -66,12 +54,11 @@ class Manager implements CertificateManager {
   private readonly store: CertificateStore;
   private readonly policy: RotationPolicy;
   private readonly identity: ServingIdentity;
-  private readonly now: () => Date;
-  private readonly setTimer: SetTimer;
+  private readonly clock: Clock;
   private readonly onError: (error: unknown) => void;
   private readonly listeners = new Set<RotateListener>();
   private material: Material | undefined;
-  private timer: TimerHandle | undefined;
+  private timer: Timer | undefined;
   private started = false;
   private stopped = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -83,8 +70,7 @@ class Manager implements CertificateManager {
     this.identity = { serviceName: options.serviceName, namespace: options.namespace, clusterDomain: options.clusterDomain };
     if (!options.serviceName) throw new InvalidOptionsError('serviceName', 'must not be empty');
     if (!options.namespace) throw new InvalidOptionsError('namespace', 'must not be empty');
-    this.now = options.now ?? (() => new Date());
-    this.setTimer = options.setTimer ?? defaultSetTimer;
+    this.clock = options.clock ?? backgroundClock;
     this.onError = options.onError ?? (() => undefined);
   }
 
@@ -128,7 +114,7 @@ class Manager implements CertificateManager {
     }
     const previous = this.material;
     this.material = result.material;
-    this.schedule(result.plan.nextCheckAt - this.now().getTime());
+    this.schedule(result.plan.nextCheckAt - this.clock.now());
     if (this.started && previous !== undefined && changed(previous, result.material)) await this.notify(result.material);
     return result.material;
   }
@@ -137,7 +123,7 @@ class Manager implements CertificateManager {
     for (let attempt = 0; ; attempt++) {
       const snapshot = await this.store.read();
       const parsed = parseMaterial(snapshot.files, this.store.location);
-      const now = this.now();
+      const now = new Date(this.clock.now());
       const plan = planRotation({ parsed, now: now.getTime(), policy: this.policy, identity: this.identity });
       if (!plan.newCa && !plan.newServing && plan.dropCaSerials.length === 0 && parsed.serving !== undefined) {
         return { material: toMaterial({ ...parsed, serving: parsed.serving }), plan };
@@ -183,7 +169,7 @@ class Manager implements CertificateManager {
     this.timer = undefined;
     if (this.stopped) return;
     const delay = Math.min(Math.max(delayMs, 0), MAX_TIMER_DELAY_MS);
-    this.timer = this.setTimer(async () => {
+    this.timer = this.clock.setTimer(async () => {
       this.timer = undefined;
       if (this.stopped) return;
       try {

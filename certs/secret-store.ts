@@ -2,12 +2,12 @@
 // conditional on resourceVersion, so two replicas rotating at once cannot both win: the
 // loser gets StoreConflictError, re-reads, and adopts the winner's material.
 // Its end-to-end test against the real apiserver belongs in test/ (not written yet).
-import { ApiException, type CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { isConflict, isNotFound } from '../kube/index.js';
+import { MANAGED_BY } from '../crds/registry.js';
 import { StoreConflictError, StoreFailedError } from './errors.js';
 import { MATERIAL_KEYS, type CertificateStore, type MaterialKey, type StoreSnapshot, type StoredFiles } from './store.js';
 
-const HTTP_NOT_FOUND = 404;
-const HTTP_CONFLICT = 409;
 
 export interface SecretCertificateStoreOptions {
   api: Pick<CoreV1Api, 'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret'>;
@@ -28,7 +28,7 @@ export class SecretCertificateStore implements CertificateStore {
     try {
       secret = await this.options.api.readNamespacedSecret({ name: this.options.name, namespace: this.options.namespace });
     } catch (err) {
-      if (err instanceof ApiException && err.code === HTTP_NOT_FOUND) return { files: {}, version: undefined };
+      if (isNotFound(err)) return { files: {}, version: undefined };
       throw new StoreFailedError(this.location, 'read', { cause: err });
     }
     const files: StoredFiles = {};
@@ -48,7 +48,7 @@ export class SecretCertificateStore implements CertificateStore {
       metadata: {
         name: this.options.name,
         namespace: this.options.namespace,
-        labels: { 'platform.kidp.io/managed-by': 'kidp', ...this.options.labels },
+        labels: { ...MANAGED_BY, ...this.options.labels },
         ...(expectedVersion === undefined ? {} : { resourceVersion: expectedVersion }),
       },
       type: 'kubernetes.io/tls',
@@ -61,7 +61,7 @@ export class SecretCertificateStore implements CertificateStore {
           : await this.options.api.replaceNamespacedSecret({ name: this.options.name, namespace: this.options.namespace, body });
       return written.metadata?.resourceVersion ?? '';
     } catch (err) {
-      if (err instanceof ApiException && err.code === HTTP_CONFLICT) throw new StoreConflictError(this.location, { cause: err });
+      if (isConflict(err)) throw new StoreConflictError(this.location, { cause: err });
       throw new StoreFailedError(this.location, 'write', { cause: err });
     }
   }

@@ -3,9 +3,8 @@
 // Exit codes: 0 evaluated; 1 evaluation error (cost limit included); 2 the expression does
 // not parse or type-check, or the input is unusable.
 
-import { CelCompileError, CelEvalError, createEnvironment, celTypeName, toJson, types, type CelTypeRef } from '../policy-engine/policy/cel.js';
-import { MAX_EXPRESSION_LENGTH } from '../policy-engine/policy/compile.js';
-import { InputInvalidError } from '../policy-engine/policy/errors.js';
+import { CelCompileError, CelEvalError, createEnvironment, celTypeName, toJson, types, type CelTypeRef } from '../policy-engine/cel/index.js';
+import { InputInvalidError, MAX_EXPRESSION_LENGTH } from '../policy-engine/policy/index.js';
 import { readYamlFile } from '../policy-engine/suite/yaml-input.js';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;

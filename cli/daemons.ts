@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { serveWebhook } from '../admission/serve.js';
+import { serveWebhook } from '../admission/index.js';
 import { policyImpact } from './policy-impact.js';
 import { dashboardServe, reportsRun } from './reports-daemons.js';
 

@@ -5,7 +5,8 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
 import { createDispatcher, generateBrokerKeyPair, runReferenceBroker, runStatusService } from '../brokers/index.js';
@@ -49,10 +50,7 @@ function positiveInteger(flag: string, value: string | undefined): number | unde
 }
 
 function kubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+  return loadKubeConfig(path ? { kubeconfig: path } : {});
 }
 
 /** An ES256 key pair at `file` (0600) and `file.pub`, created when `file` is missing; returns the private PEM. */

@@ -4,26 +4,24 @@
 // what it would have denied among recent admission decisions (the decision log).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/index.js';
 import { parse as parseYaml } from 'yaml';
 import { compilePolicy, evaluatePolicy, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
-import { auditObject, keyOf } from '../reports/audit.js';
-import { ApiReader, DEFAULT_EXCLUDED_NAMESPACES, selectedKindOf } from '../reports/api-resources.js';
-import { impactOf } from '../reports/impact.js';
-import { oldObjectRules, requestDependentRules } from '../reports/request-dependence.js';
-import type { DecisionRecord } from '../admission/decision-log.js';
+import { ApiReader, auditObject, DEFAULT_EXCLUDED_NAMESPACES, impactOf, keyOf, oldObjectRules, requestDependentRules, selectedKindOf } from '../reports/index.js';
+import type { DecisionRecord } from '../admission/index.js';
+import { findKind, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 
 export const POLICY_IMPACT_USAGE = `  kidp policy impact -f policy.yaml [--kubeconfig FILE] [--decisions FILE] [--json]
       What the Policy would deny among existing resources if it were Enforced, with up to
       10 examples; rules that read the request are replayed against the decision log
       (--decisions, JSON lines as written by webhook serve --decision-log).`;
 
-const GROUP = 'platform.kidp.io';
-const VERSION = 'v1alpha1';
+const GROUP = PLATFORM_GROUP;
+const VERSION = PLATFORM_VERSION;
 
 function pluralOf(kind: string): string {
-  const k = kind.toLowerCase();
-  return k.endsWith('y') ? `${k.slice(0, -1)}ies` : `${k}s`;
+  return findKind(kind)?.plural ?? `${kind.toLowerCase()}s`;
 }
 
 export interface ReplaySummary {
@@ -92,9 +90,7 @@ export async function policyImpact(args: string[], out: (line: string) => void, 
     err(`${values.file}: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
+  const kc = loadKubeConfig({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}), keepAlive: false });
   const custom = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
 
@@ -120,7 +116,7 @@ export async function policyImpact(args: string[], out: (line: string) => void, 
       for (const o of list.items) if (!DEFAULT_EXCLUDED_NAMESPACES.includes(o.metadata?.namespace ?? '')) objects.push({ ...o, apiVersion: resource.apiVersion, kind: resource.kind });
     } else err(`note: existing ${type} objects are not previewed`);
   }
-  const exceptions = ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policyexceptions' })) as { items: PolicyException[] }).items;
+  const exceptions = ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: kindInfo('PolicyException').plural })) as { items: PolicyException[] }).items;
   const now = new Date();
   const audits = objects.map((o) => auditObject([compiled], o, { now, exceptions, namespaceObject: o.metadata?.namespace ? (namespaces.get(o.metadata.namespace) ?? null) : null }));
   const impact = impactOf(compiled.name, audits, now);

@@ -1,11 +1,11 @@
 // `kidp reports run` (the background audit controller) and `kidp dashboard serve` (the
 // read-only compliance page): long-running, stopped by SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/index.js';
 import pino from 'pino';
-import { runReports } from '../reports/controller.js';
-import { startDashboard } from '../dashboard/server.js';
-import { TREND_CONFIGMAP } from '../reports/trend.js';
+import { runReports, TREND_CONFIGMAP } from '../reports/index.js';
+import { startDashboard } from '../dashboard/index.js';
 
 export const REPORTS_USAGE = `  kidp reports run [--kubeconfig FILE] [--lease-namespace kidp-system] [--rescan-minutes 10]
                    [--platform-namespace kidp-system] [--trend-interval-minutes 60] [--trend-retention-days 30]
@@ -27,10 +27,7 @@ function positive(flag: string, text: string | undefined, stderr: (line: string)
 }
 
 function kubeConfigFrom(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+  return loadKubeConfig(path ? { kubeconfig: path } : {});
 }
 
 function untilSignal(stop: () => Promise<void>): Promise<number> {

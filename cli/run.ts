@@ -1,7 +1,7 @@
 // The `kidp` command as a function: tests call run(argv, io) directly; main.ts is the bin.
 
 import { parseArgs } from 'node:util';
-import { KidpPolicyError } from '../policy-engine/policy/errors.js';
+import { KidpPolicyError } from '../policy-engine/policy/index.js';
 import { formatSuiteRun, runSuites } from '../policy-engine/suite/runner.js';
 import { celEval, readVars } from './cel-eval.js';
 import { formatVerdict, validateResources } from './validate.js';

@@ -1,17 +1,17 @@
-// `kidp validate -f <file|dir>... --policies <dir>`: offline admission. Each resource gets
-// what the apiserver and the validating webhook would give it on CREATE, minus what needs a
-// cluster: its CRD schema (ajv, crds/), the offline ownership rules (ownership.ts), and
-// every matching Policy (with PolicyExceptions from either input).
+// `kidp validate -f <file|dir>... --policies <dir>`: offline admission. Each resource goes
+// through what the apiserver does on CREATE, minus what needs a cluster: the mutating
+// webhook, its patch applied, the CRD schema (ajv, crds/), then the validating webhook
+// (ownership over the input set, Policy and PolicyException objects, every matching Policy
+// with PolicyExceptions from either input). Both webhooks are admission's own functions
+// (admission/index.ts), so an offline verdict is the online one for the same inputs.
 
+import { MemoryView, mutate, PolicyStore, TEAM_LABEL, validate, webhookConfigurations, type AdmissionRequest, type Decision } from '../admission/index.js';
 import { validateManifest } from '../crds/index.js';
-import { compilePolicy, type CompiledPolicy } from '../policy-engine/policy/compile.js';
-import { KidpPolicyError, PolicyInvalidError } from '../policy-engine/policy/errors.js';
-import { evaluate } from '../policy-engine/policy/evaluate.js';
+import { findKind, PLATFORM_GROUP } from '../crds/registry.js';
+import { compilePolicy, KidpPolicyError, PolicyInvalidError, type CompiledPolicy, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
-import type { KubeObject, Policy, PolicyException } from '../policy-engine/policy/types.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
-import { MemoryView } from '../admission/memory-view.js';
-import { validateCreate, TEAM_LABEL } from '../admission/ownership.js';
+import { applyJsonPatch } from './json-patch.js';
 
 export interface ValidateOptions {
   files: readonly string[];
@@ -45,8 +45,9 @@ function schemaMessages(obj: unknown): string[] {
 }
 
 /** Compiles every Policy in the --policies directory; a bad one is an input error naming its file. */
-export function loadPolicies(dir: string): { policies: CompiledPolicy[]; exceptions: PolicyException[] } {
+export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources: Policy[]; exceptions: PolicyException[] } {
   const policies: CompiledPolicy[] = [];
+  const sources: Policy[] = [];
   const exceptions: PolicyException[] = [];
   for (const file of expandPaths([dir])) {
     for (const doc of readYamlFile(file)) {
@@ -61,6 +62,7 @@ export function loadPolicies(dir: string): { policies: CompiledPolicy[]; excepti
       }
       try {
         policies.push(compilePolicy(doc.value as unknown as Policy));
+        sources.push(doc.value as unknown as Policy);
       } catch (err) {
         if (!(err instanceof KidpPolicyError)) throw err;
         // Re-thrown as the same class with the file in front, so the CLI can say where.
@@ -70,15 +72,84 @@ export function loadPolicies(dir: string): { policies: CompiledPolicy[]; excepti
       }
     }
   }
-  return { policies, exceptions };
+  return { policies, sources, exceptions };
 }
 
-export function validateResources(options: ValidateOptions): ResourceVerdict[] {
-  const { policies, exceptions: policyDirExceptions } = options.policies
-    ? loadPolicies(options.policies)
-    : { policies: [], exceptions: [] };
-  const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
-  const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
+/** What the two webhooks answered for one object, and the object the apiserver would store. */
+export interface OfflineAdmission {
+  mutation: Decision;
+  /** Absent when the mutated object fails its CRD schema: the apiserver then never calls the validating webhook. */
+  validation?: Decision;
+  schema: string[];
+  object: KubeObject;
+}
+
+export interface OfflineContext {
+  view: MemoryView;
+  store: PolicyStore;
+  now: Date;
+}
+
+/** The request the apiserver would send for creating `object`, with the plural it serves it under. */
+export function createRequest(object: KubeObject): AdmissionRequest {
+  const request = syntheticRequest(object, { operation: 'CREATE' });
+  const plural = findKind(request.kind.kind, request.kind.group)?.plural ?? request.resource?.resource ?? '';
+  return { ...request, resource: { group: request.kind.group, version: request.kind.version, resource: plural } };
+}
+
+/** What a webhook the apiserver does not call for a request amounts to. */
+export const NOT_CALLED: Decision = { allowed: true, warnings: [], auditAnnotations: {} };
+
+/**
+ * Whether the apiserver would send `request` to KIDP's mutating or validating webhook: its
+ * group, resource and operation against the rules of the generated configurations
+ * (admission/webhook-config.ts), with the core kinds the current Policies select, and
+ * their namespaceSelector (kube-system and the platform namespace are never sent).
+ */
+export function webhookCalled(webhook: 'mutating' | 'validating', request: AdmissionRequest, store: PolicyStore): boolean {
+  const coreResourceTypes = [...new Set(store.policies().flatMap((p) => [...p.resourceTypes]))];
+  const configs = webhookConfigurations({ endpoint: { url: 'https://offline.invalid' }, coreResourceTypes });
+  const hooks = webhook === 'mutating' ? (configs.mutating.webhooks ?? []) : (configs.validating.webhooks ?? []);
+  // The namespace a namespaceSelector judges: the object's, or a Namespace's own; none for other cluster-scoped kinds.
+  const namespace = request.namespace ?? (request.kind.group === '' && request.kind.kind === 'Namespace' ? request.name : undefined);
+  const excluded = (h: (typeof hooks)[number]) =>
+    namespace !== undefined &&
+    (h.namespaceSelector?.matchExpressions ?? []).some((e) => e.key === 'kubernetes.io/metadata.name' && e.operator === 'NotIn' && (e.values ?? []).includes(namespace));
+  return hooks.some((h) =>
+    !excluded(h) &&
+    (h.rules ?? []).some(
+      (r) =>
+        (r.apiGroups ?? []).some((g) => g === '*' || g === request.kind.group) &&
+        (r.resources ?? []).some((res) => res === '*' || res === request.resource.resource) &&
+        (r.operations ?? []).some((op) => op === '*' || op === request.operation),
+    ),
+  );
+}
+
+/**
+ * One CREATE through admission as the apiserver runs it: the mutating webhook's mutate(),
+ * its patch applied, the CRD schema on the result, then the validating webhook's validate(),
+ * the same functions `kidp webhook serve` answers with; each only when the generated
+ * webhook configurations send the request there.
+ */
+export function admitOffline(object: KubeObject, ctx: OfflineContext): OfflineAdmission {
+  const request = createRequest(object);
+  const mutation = webhookCalled('mutating', request, ctx.store) ? mutate(request, ctx.view) : NOT_CALLED;
+  const mutated = mutation.patch ? applyJsonPatch(object, mutation.patch) : object;
+  const schema = request.kind.group === PLATFORM_GROUP ? schemaMessages(mutated) : [];
+  if (schema.length > 0) return { mutation, schema, object: mutated };
+  const namespaceObject = (name: string): KubeObject | undefined => {
+    const labels = ctx.view.namespaceLabels(name);
+    return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : undefined;
+  };
+  const validation = webhookCalled('validating', request, ctx.store)
+    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject })
+    : NOT_CALLED;
+  return { mutation, validation, schema, object: mutated };
+}
+
+/** The view and store `kidp validate` admits against: the input objects and the --policies directory. */
+export function offlineContext(objects: readonly KubeObject[], loaded: { policies: readonly Policy[]; exceptions: readonly PolicyException[] }, options: { now: Date; requireOwners?: boolean }): OfflineContext {
   // The webhook's own ownership rules over the input set. Without --require-owners the view
   // is partial: an owner not in the input may exist in the cluster.
   const view = new MemoryView(options.requireOwners ?? false);
@@ -90,14 +161,21 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
       if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [TEAM_LABEL]: o.metadata?.name ?? '' } } });
     }
   }
-  const namespaceObject = (name: string): KubeObject | null => {
-    const labels = view.namespaceLabels(name);
-    return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : null;
-  };
-  const exceptions = [
-    ...policyDirExceptions,
-    ...objects.filter((o) => o.kind === 'PolicyException' && typeof o.apiVersion === 'string' && o.apiVersion.startsWith('platform.kidp.io/')),
-  ] as PolicyException[];
+  const store = new PolicyStore();
+  for (const p of loaded.policies) store.upsertPolicy(p);
+  const inputExceptions = objects.filter((o) => o.kind === 'PolicyException' && typeof o.apiVersion === 'string' && o.apiVersion.startsWith(`${PLATFORM_GROUP}/`));
+  for (const e of [...loaded.exceptions, ...(inputExceptions as unknown as PolicyException[])]) store.upsertException(e);
+  return { view, store, now: options.now };
+}
+
+/** Decision messages on one line each, as `kidp validate` prints them. */
+const oneLine = (message: string) => message.replace(/\n\s*/g, ' ');
+
+export function validateResources(options: ValidateOptions): ResourceVerdict[] {
+  const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [] };
+  const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
+  const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
+  const ctx = offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options);
 
   return docs.map((doc): ResourceVerdict => {
     const obj = doc.value;
@@ -108,38 +186,15 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
         messages: ['not a Kubernetes object: it needs apiVersion, kind and metadata'],
       };
     }
-    const object = obj as KubeObject;
-    const denials: string[] = [];
-    if ((obj.apiVersion as string).startsWith('platform.kidp.io/')) {
-      denials.push(...schemaMessages(obj));
-      // The apiserver validates the schema before any webhook runs: policies never see
-      // (and their typed CEL is never fed) an object that fails it.
-      if (denials.length > 0) return { resource: label(doc), verdict: 'DENIED', messages: denials };
-      const ownership = validateCreate(
-        { ...syntheticRequest(object, { operation: 'CREATE' }), resource: { group: 'platform.kidp.io', version: 'v1alpha1', resource: '' } },
-        object,
-        view,
-      );
-      if (!ownership.allowed && ownership.message) denials.push(ownership.message);
-      if (denials.length === 0 && obj.kind === 'Policy') {
-        try {
-          compilePolicy(obj as unknown as Policy);
-        } catch (err) {
-          if (!(err instanceof KidpPolicyError)) throw err;
-          denials.push(err.message.replace(/\n\s*/g, ' '));
-        }
-      }
-    }
-    const request = syntheticRequest(object, { operation: 'CREATE' });
-    const decision = evaluate(
-      policies,
-      { request, namespaceObject: request.namespace ? namespaceObject(request.namespace) : null },
-      { now: options.now, exceptions },
-    );
-    if (!decision.allowed && decision.message) denials.push(decision.message);
     const resource = label(doc);
-    if (denials.length > 0) return { resource, verdict: 'DENIED', messages: denials };
-    if (decision.warnings.length > 0) return { resource, verdict: 'WARN', messages: decision.warnings };
+    const admission = admitOffline(obj as KubeObject, ctx);
+    // What later objects see of this one is what the cluster would hold: the mutated object.
+    ctx.view.upsert(admission.object);
+    const { validation } = admission;
+    if (!validation) return { resource, verdict: 'DENIED', messages: admission.schema };
+    if (!validation.allowed) return { resource, verdict: 'DENIED', messages: [oneLine(validation.message ?? 'denied')] };
+    const warnings = [...admission.mutation.warnings, ...validation.warnings];
+    if (warnings.length > 0) return { resource, verdict: 'WARN', messages: warnings };
     return { resource, verdict: 'ADMITTED', messages: [] };
   });
 }

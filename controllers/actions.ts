@@ -1,7 +1,7 @@
 // What reconcilers ask for (STYLE §3): values, computed by pure functions from (desired,
 // observed), executed in order by apply.ts. A closure in `dispatch` is still a value of
 // the reconcile: it maps the transport the broker call used to the actions that record it.
-import type { DeploymentRequest } from '../brokers/contract.js';
+import type { DeploymentRequest } from '../brokers/index.js';
 
 /** Enough to address an object through the API and to name it in an Event. */
 export interface ObjectRef {

@@ -2,8 +2,9 @@
 // with counts. Pure: (application, the deployables in its namespace) → actions.
 import type { Application } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
-import { sameJson, setCondition, type Condition } from './conditions.js';
-import { GROUP_VERSION, type Deployable } from './deployable.js';
+import { sameJson, setCondition, type Condition } from '../kube/index.js';
+import { kindInfo } from '../crds/registry.js';
+import type { Deployable } from './deployable.js';
 
 export interface ApplicationInput {
   application: Application;
@@ -18,7 +19,8 @@ export function ownedBy(application: Application, resources: readonly Deployable
 }
 
 function appRef(app: Application): ObjectRef {
-  return { apiVersion: GROUP_VERSION, kind: 'Application', plural: 'applications', namespace: app.metadata.namespace ?? '', name: app.metadata.name ?? '', uid: app.metadata.uid ?? '' };
+  const { apiVersion, kind, plural } = kindInfo('Application');
+  return { apiVersion, kind, plural, namespace: app.metadata.namespace ?? '', name: app.metadata.name ?? '', uid: app.metadata.uid ?? '' };
 }
 
 export function reconcileApplication(input: ApplicationInput): Action[] {

@@ -5,6 +5,7 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { PermanentDispatchError, type Dispatcher } from '../brokers/index.js';
+import { apiErrorDetail, apiErrorKind, isNotFound } from '../kube/index.js';
 import type { Action, ObjectRef } from './actions.js';
 import { ApiError, ConflictError, TerminalError } from './errors.js';
 
@@ -36,22 +37,17 @@ function describe(ref: ObjectRef): string {
 }
 
 function classify(err: unknown, operation: string): Error {
-  if (err instanceof ApiException) {
-    const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
-    let detail = body;
-    try {
-      detail = (JSON.parse(body) as { message?: string }).message ?? body;
-    } catch {
-      // not JSON: keep the raw body
-    }
-    if (err.code === 409) return new ConflictError(operation, { cause: err });
-    if (err.code === 400 || err.code === 422) return new TerminalError('Invalid', `${operation} was refused by the apiserver: ${detail}`, { cause: err });
-    return new ApiError(operation, err.code, detail, { cause: err });
+  const detail = apiErrorDetail(err);
+  if (!(err instanceof ApiException)) return new ApiError(operation, undefined, detail, { cause: err });
+  switch (apiErrorKind(err)) {
+    case 'conflict':
+      return new ConflictError(operation, { cause: err });
+    case 'invalid':
+      return new TerminalError('Invalid', `${operation} was refused by the apiserver: ${detail}`, { cause: err });
+    default:
+      return new ApiError(operation, err.code, detail, { cause: err });
   }
-  return new ApiError(operation, undefined, err instanceof Error ? err.message : String(err), { cause: err });
 }
-
-const isNotFound = (err: unknown) => err instanceof ApiException && err.code === 404;
 
 /** Whether a dispatcher rejection is permanent: the brokers' class, or anything marked `permanent`. */
 function isPermanent(err: unknown): boolean {

@@ -3,18 +3,16 @@
 // DESIGN §3 (outbox pattern). The brokers' status handler owns Ready, Deployed,
 // StatusReported, lastStatus* and connection refs; this file owns Dispatched, the phases
 // Pending/Deploying/Unknown/Deleting, the cleanup finalizer and the Events of its transitions.
-import { PROTOCOL_VERSION, type DeployableKind, type DeploymentRequest, type TargetRef } from '../brokers/contract.js';
-import { parseRequestId, requestIdFor } from '../brokers/protocol.js';
-import type { Cache, Database, DeploymentTarget, Service, Topic } from '../crds/types.js';
+import { parseRequestId, PROTOCOL_VERSION, requestIdFor, type DeploymentRequest, type TargetRef } from '../brokers/index.js';
+import { CLEANUP_FINALIZER, DEPLOYABLE_PLURALS, PLATFORM_API_VERSION, type DeployableResource } from '../crds/registry.js';
+import type { DeploymentTarget } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
-import { BROKER_RETRY_BACKOFF, backoffDelay, seededFraction } from './backoff.js';
-import { findCondition, sameJson, setCondition, type Condition } from './conditions.js';
+import { backoffDelay, findCondition, sameJson, seededFraction, setCondition, type Condition } from '../kube/index.js';
+import { BROKER_RETRY_BACKOFF } from './backoff.js';
 
-export const CLEANUP_FINALIZER = 'platform.kidp.io/cleanup';
-export const GROUP_VERSION = 'platform.kidp.io/v1alpha1';
-export const DEPLOYABLE_PLURALS: Record<DeployableKind, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
+export { CLEANUP_FINALIZER };
 
-export type Deployable = Service | Database | Cache | Topic;
+export type Deployable = DeployableResource;
 export type Phase = 'Pending' | 'Deploying' | 'Ready' | 'Failed' | 'Deleting' | 'Unknown';
 
 export interface DeployableInput {
@@ -33,7 +31,7 @@ type Status = NonNullable<Deployable['status']>;
 export { parseRequestId, requestIdFor };
 
 export function refOf(obj: Deployable): ObjectRef {
-  return { apiVersion: GROUP_VERSION, kind: obj.kind, plural: DEPLOYABLE_PLURALS[obj.kind], namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' };
+  return { apiVersion: PLATFORM_API_VERSION, kind: obj.kind, plural: DEPLOYABLE_PLURALS[obj.kind], namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', uid: obj.metadata.uid ?? '' };
 }
 
 export type TargetResolution = { target: DeploymentTarget } | { reason: 'NoDeploymentTarget' | 'AmbiguousDeploymentTarget' | 'TargetEnvironmentMismatch'; message: string };

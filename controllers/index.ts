@@ -7,20 +7,22 @@ import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Dispatcher } from '../brokers/index.js';
 import type { Application, DeploymentTarget, Team } from '../crds/types.js';
-import { keepConnectionsAlive } from '../kube/connections.js';
+import { loadKubeConfig, systemClock, Watched, type Clock } from '../kube/index.js';
 import type { Action } from './actions.js';
 import { reconcileApplication } from './application.js';
 import { Applier } from './apply.js';
-import { DEPLOYABLE_PLURALS, reconcileDeployable, type Deployable } from './deployable.js';
+import { DEPLOYABLE_KINDS, DEPLOYABLE_PLURALS, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION, type DeployableKind } from '../crds/registry.js';
+import { reconcileDeployable, type Deployable } from './deployable.js';
 import { InvalidOptionsError, type TerminalError } from './errors.js';
-import { Watched } from './informers.js';
 import { LeaderElector } from './lease.js';
-import { Controller, type KindController } from './manager.js';
-import { ControllerMetrics } from './metrics.js';
-import { systemClock, type Clock } from './queue.js';
+import { appliedReconciler, Controller, type KindController } from './manager.js';
+import { ControllerMetrics, type ReconcileResult } from './metrics.js';
 import { clusterRoles } from './rbac.js';
 import { reconcileTeam, teamFailed, TEAM_LABEL, type ObservedNamespace } from './team.js';
 
+export { Controller, type Reconciler, type ReconcileOutcome, type ControllerOptions } from './manager.js';
+export { LeaderElector, type LeaderElectorOptions } from './lease.js';
+export { WorkQueue } from './queue.js';
 export { LEASE_DURATION_MS, RENEW_DEADLINE_MS, RETRY_PERIOD_MS } from './lease.js';
 export { CLEANUP_FINALIZER, requestIdFor } from './deployable.js';
 export { TEAM_DEVELOPER_ROLE, PLATFORM_ADMIN_ROLE } from './rbac.js';
@@ -45,10 +47,9 @@ export const DEFAULT_LEASE_NAME = 'kidp-controllers';
  */
 export const APPLICATION_RECOUNT_DELAY_MS = 1_000;
 
-const GROUP = 'platform.kidp.io';
-const VERSION = 'v1alpha1';
-type DeployableKindName = keyof typeof DEPLOYABLE_PLURALS;
-const DEPLOYABLE_KINDS = Object.keys(DEPLOYABLE_PLURALS) as DeployableKindName[];
+const GROUP = PLATFORM_GROUP;
+const VERSION = PLATFORM_VERSION;
+type DeployableKindName = DeployableKind;
 
 export interface RunControllersOptions {
   /** Path of a kubeconfig; default: KUBECONFIG, then in-cluster. Ignored when kubeConfig is given. */
@@ -94,12 +95,7 @@ function splitKey(key: string): { namespace?: string; name: string } {
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
   if (!options.identity) throw new InvalidOptionsError('runControllers: identity is required (the replica name in the Lease), for example the pod name');
   if (!options.leaseNamespace) throw new InvalidOptionsError('runControllers: leaseNamespace is required (where the kidp-controllers Lease lives)');
-  const kubeConfig = options.kubeConfig ?? new KubeConfig();
-  if (!options.kubeConfig) {
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
-  }
-  keepConnectionsAlive(kubeConfig);
+  const kubeConfig = loadKubeConfig(options);
   const logger = (options.logger ?? pino({ name: 'kidp-controllers' })).child({ identity: options.identity });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
@@ -115,9 +111,9 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     watch<T>(plural, `/apis/${GROUP}/${VERSION}/${plural}`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
 
   const namespaces = watch<KubernetesObject>('namespaces', '/api/v1/namespaces', () => core.listNamespace());
-  const teams = crd<Team>('teams');
-  const applications = crd<Application>('applications');
-  const targets = crd<DeploymentTarget>('deploymenttargets');
+  const teams = crd<Team>(kindInfo('Team').plural);
+  const applications = crd<Application>(kindInfo('Application').plural);
+  const targets = crd<DeploymentTarget>(kindInfo('DeploymentTarget').plural);
   const deployables = Object.fromEntries(DEPLOYABLE_KINDS.map((k) => [k, crd<Deployable>(DEPLOYABLE_PLURALS[k])])) as Record<DeployableKindName, Watched<Deployable>>;
   const allDeployables = (): Deployable[] => DEPLOYABLE_KINDS.flatMap((k) => deployables[k].list().map((o) => ({ ...o, kind: k }) as Deployable));
 
@@ -217,7 +213,8 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     for (const role of clusterRoles()) {
       await applier.apply([{ type: 'apply', object: role }], logger).catch((err: unknown) => logger.error({ err: String(err), role: role.metadata.name }, 'could not apply ClusterRole'));
     }
-    running = new Map(kinds.map((k) => [k.kind, new Controller(k, { workers, clock, random, applier, metrics, logger })]));
+    const observe = (kind: string, result: ReconcileResult, seconds: number) => metrics.reconcileDuration.observe({ kind, result }, seconds);
+    running = new Map(kinds.map((k) => [k.kind, new Controller(appliedReconciler(k, applier), { workers, clock, random, logger, observe })]));
     for (const c of running.values()) c.start();
     enqueueAll();
   };

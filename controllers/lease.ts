@@ -3,9 +3,9 @@
 // by the renewTime written by another machine, so clock skew between replicas is harmless.
 // A leader that cannot renew within the renew deadline stops leading before any other
 // candidate may take over.
-import { ApiException, CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { systemClock, type Clock, type Timer } from './queue.js';
+import { isConflict, isNotFound, systemClock, type Clock, type Timer } from '../kube/index.js';
 
 /** How long a silent leader keeps the lease; the bound on failover time. client-go's default. */
 export const LEASE_DURATION_MS = 15_000;
@@ -14,8 +14,6 @@ export const RENEW_DEADLINE_MS = 10_000;
 /** Period of renewals and of candidates' attempts: several renewals fit in one renew deadline. */
 export const RETRY_PERIOD_MS = 2_000;
 
-const HTTP_NOT_FOUND = 404;
-const HTTP_CONFLICT = 409;
 
 export interface LeaderElectorOptions {
   kubeConfig: KubeConfig;
@@ -127,7 +125,7 @@ export class LeaderElector {
       try {
         lease = await this.api.readNamespacedLease({ name, namespace });
       } catch (err) {
-        if (!(err instanceof ApiException && err.code === HTTP_NOT_FOUND)) throw err;
+        if (!isNotFound(err)) throw err;
         const created = await this.api.createNamespacedLease({
           namespace,
           body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 } },
@@ -155,7 +153,7 @@ export class LeaderElector {
       if (!mine) logger.info({ identity, previous: holder || '(released)' }, 'acquired the lease');
       return true;
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === HTTP_CONFLICT)) logger.warn({ err: String(err), identity }, 'lease call failed');
+      if (!isConflict(err)) logger.warn({ err: String(err), identity }, 'lease call failed');
       return false;
     }
   }

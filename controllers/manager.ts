@@ -1,12 +1,28 @@
-// One controller per kind: a work queue, N workers, and a reconcile that reads the caches,
-// computes actions with a pure reconciler and hands them to the applier (STYLE §3).
+// One controller: a work queue, N workers, and a reconcile per key, with per-key backoff,
+// terminal errors, duration metrics and a logger per key (STYLE §3). The KIDP kinds'
+// reconcilers are pure (compute actions from the caches, then the applier runs them:
+// appliedReconciler); the reports controller reconciles report scopes on the same machinery.
 import type { Logger } from 'pino';
+import type { BackoffPolicy, Clock } from '../kube/index.js';
 import type { Action } from './actions.js';
 import type { Applier } from './apply.js';
-import type { BackoffPolicy } from './backoff.js';
 import { ConflictError, TerminalError } from './errors.js';
-import type { ControllerMetrics, ReconcileResult } from './metrics.js';
-import { WorkQueue, type Clock } from './queue.js';
+import type { ReconcileResult } from './metrics.js';
+import { WorkQueue } from './queue.js';
+
+export interface ReconcileOutcome {
+  /** Reconcile the key again after this long (a deadline, not a failure). */
+  requeueAfterMs?: number;
+}
+
+export interface Reconciler {
+  /** Names the controller: correlationId `<name>/<key>` in logs, `kind` in metrics. */
+  name: string;
+  /** Brings `key` in line; undefined when there is nothing (left) to reconcile. Throwing means "retry with backoff". */
+  reconcile(key: string, log: Logger): Promise<ReconcileOutcome | undefined>;
+  /** Records a terminal error (retrying cannot help); it is not retried. */
+  terminal?(key: string, error: TerminalError, log: Logger): Promise<void>;
+}
 
 export interface KindController {
   kind: string;
@@ -18,14 +34,32 @@ export interface KindController {
   keys(): string[];
 }
 
+/** A KIDP kind's controller: its pure compute, executed by the applier. */
+export function appliedReconciler(kind: KindController, applier: Applier): Reconciler {
+  return {
+    name: kind.kind,
+    reconcile: async (key, log) => {
+      const actions = kind.compute(key);
+      if (actions === undefined) return undefined;
+      const applied = await applier.apply(actions, log);
+      return applied.requeueAfterMs !== undefined ? { requeueAfterMs: applied.requeueAfterMs } : {};
+    },
+    terminal: async (key, error, log) => {
+      await applier.apply(kind.terminal(key, error), log);
+    },
+  };
+}
+
 export interface ControllerOptions {
   workers: number;
   clock: Clock;
   random: () => number;
   backoff?: BackoffPolicy;
-  applier: Applier;
-  metrics: ControllerMetrics;
   logger: Logger;
+  /** Every reconcile's duration, by result. */
+  observe?: (name: string, result: ReconcileResult, seconds: number) => void;
+  /** A reconcile failed and is retried after `delayMs`. */
+  onRetry?: (key: string, error: unknown, delayMs: number) => void;
 }
 
 export class Controller {
@@ -33,7 +67,7 @@ export class Controller {
   private readonly loops: Promise<void>[] = [];
 
   constructor(
-    private readonly kind: KindController,
+    private readonly reconciler: Reconciler,
     private readonly options: ControllerOptions,
   ) {
     this.queue = new WorkQueue({ clock: options.clock, random: options.random, ...(options.backoff ? { backoff: options.backoff } : {}) });
@@ -46,6 +80,11 @@ export class Controller {
   /** Adds `key` after `ms` (an earlier pending deadline for it wins): coalesces bursts of triggers. */
   enqueueAfter(key: string, ms: number): void {
     this.queue.addAfter(key, ms);
+  }
+
+  /** Whether any key is queued, delayed or in flight; `except` (the key the caller is reconciling) does not count. */
+  busy(except?: string): boolean {
+    return this.queue.len() > 0 || this.queue.inFlight() > (except === undefined ? 0 : 1) || this.queue.delayedKeys().some((k) => k !== except);
   }
 
   start(): void {
@@ -71,21 +110,16 @@ export class Controller {
   }
 
   private async reconcile(key: string): Promise<void> {
-    const { kind } = this.kind;
-    const log = this.options.logger.child({ correlationId: `${kind}/${key}`, kind, key });
+    const { name } = this.reconciler;
+    const log = this.options.logger.child({ correlationId: `${name}/${key}`, kind: name, key });
     const started = this.options.clock.now();
     let result: ReconcileResult = 'success';
     try {
-      const actions = this.kind.compute(key);
-      if (actions === undefined) {
-        this.queue.forget(key);
-        return;
-      }
-      const applied = await this.options.applier.apply(actions, log);
+      const outcome = await this.reconciler.reconcile(key, log);
       this.queue.forget(key);
-      if (applied.requeueAfterMs !== undefined) {
+      if (outcome?.requeueAfterMs !== undefined) {
         result = 'requeue';
-        this.queue.addAfter(key, applied.requeueAfterMs);
+        this.queue.addAfter(key, outcome.requeueAfterMs);
       }
     } catch (err) {
       if (err instanceof TerminalError) {
@@ -93,7 +127,7 @@ export class Controller {
         log.error({ err: err.message, reason: err.reason }, 'terminal error; recorded in status, not retried');
         this.queue.forget(key);
         try {
-          await this.options.applier.apply(this.kind.terminal(key, err), log);
+          await this.reconciler.terminal?.(key, err, log);
         } catch (recordErr) {
           log.error({ err: String(recordErr) }, 'could not record the terminal error');
         }
@@ -101,11 +135,12 @@ export class Controller {
       }
       result = 'error';
       const delay = this.queue.addRateLimited(key);
+      this.options.onRetry?.(key, err, delay);
       // Conflicts are routine (the status handler writes the same objects): debug, not warn.
       const level = err instanceof ConflictError ? 'debug' : 'warn';
       log[level]({ err: err instanceof Error ? err.message : String(err), retryInMs: delay, failures: this.queue.failures(key) }, 'reconcile failed; retrying with backoff');
     } finally {
-      this.options.metrics.reconcileDuration.observe({ kind, result }, (this.options.clock.now() - started) / 1000);
+      this.options.observe?.(name, result, (this.options.clock.now() - started) / 1000);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { WorkQueue } from './queue.js';
-import { backoffDelay, seededFraction, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BACKOFF_JITTER, BROKER_RETRY_BACKOFF, BROKER_RETRY_BASE_MS, BROKER_RETRY_MAX_MS, DEFAULT_BACKOFF } from './backoff.js';
-import { ManualClock } from './manual-clock.js';
+import { backoffDelay, seededFraction, BACKOFF_BASE_MS, BACKOFF_MAX_MS, BACKOFF_JITTER, DEFAULT_BACKOFF, ManualClock } from '../kube/index.js';
+import { BROKER_RETRY_BACKOFF, BROKER_RETRY_BASE_MS, BROKER_RETRY_MAX_MS } from './backoff.js';
 
 /** Keys available right now, without waiting (each taken key is marked processing). */
 async function takeAll(q: WorkQueue): Promise<string[]> {

@@ -2,25 +2,7 @@
 // or `name`), never events. A key waits at most once (dedupe); a key being processed is
 // never handed to a second worker, and an add during processing is coalesced into one
 // re-run after `done`. Failures back off per key, exponentially with jitter.
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
-
-export interface Timer {
-  cancel(): void;
-}
-
-/** Time as the queue sees it (STYLE §4): tests move it by hand. */
-export interface Clock {
-  now(): number;
-  setTimer(fn: () => void, ms: number): Timer;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
-  },
-};
+import { backoffDelay, DEFAULT_BACKOFF, systemClock, type BackoffPolicy, type Clock, type Timer } from '../kube/index.js';
 
 export interface WorkQueueOptions {
   clock?: Clock;
@@ -134,6 +116,11 @@ export class WorkQueue {
 
   inFlight(): number {
     return this.processing.size;
+  }
+
+  /** Keys added with a delay (addAfter, backoff) whose time has not come yet. */
+  delayedKeys(): string[] {
+    return [...this.delayed.keys()];
   }
 
   /**

@@ -2,14 +2,15 @@
 // Each listed namespace is created if missing and labelled for the team, gets a
 // RoleBinding of the members to kidp-team-developer and a ResourceQuota from spec.quota.
 // A namespace labelled for another team is never taken over: it is reported instead.
+import { kindInfo, LABELS, MANAGED_BY_VALUE } from '../crds/registry.js';
 import type { Team } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
-import { sameJson, setCondition, type Condition } from './conditions.js';
-import { GROUP_VERSION } from './deployable.js';
+import { sameJson, setCondition, type Condition } from '../kube/index.js';
 import { TEAM_DEVELOPER_ROLE } from './rbac.js';
 
-export const TEAM_LABEL = 'platform.kidp.io/team';
-export const MANAGED_BY_LABEL = 'platform.kidp.io/managed-by';
+export const TEAM_LABEL = LABELS.team;
+const MANAGED_BY_LABEL = LABELS.managedBy;
+const TEAM = kindInfo('Team');
 export const ROLE_BINDING_NAME = 'kidp-team-developers';
 export const QUOTA_NAME = 'kidp-team-quota';
 
@@ -26,12 +27,12 @@ export interface TeamInput {
 }
 
 function teamRef(team: Team): ObjectRef {
-  return { apiVersion: GROUP_VERSION, kind: 'Team', plural: 'teams', name: team.metadata.name ?? '', uid: team.metadata.uid ?? '' };
+  return { apiVersion: TEAM.apiVersion, kind: TEAM.kind, plural: TEAM.plural, name: team.metadata.name ?? '', uid: team.metadata.uid ?? '' };
 }
 
 /** Cluster-scoped owners may own namespaced objects: with a garbage collector these go with the Team. */
 function ownerReference(team: Team) {
-  return [{ apiVersion: GROUP_VERSION, kind: 'Team', name: team.metadata.name ?? '', uid: team.metadata.uid ?? '', controller: true, blockOwnerDeletion: false }];
+  return [{ apiVersion: TEAM.apiVersion, kind: TEAM.kind, name: team.metadata.name ?? '', uid: team.metadata.uid ?? '', controller: true, blockOwnerDeletion: false }];
 }
 
 function quotaHard(quota: NonNullable<Team['spec']['quota']>): Record<string, string> {
@@ -46,7 +47,7 @@ function quotaHard(quota: NonNullable<Team['spec']['quota']>): Record<string, st
 export function reconcileTeam(input: TeamInput): Action[] {
   const { team, now } = input;
   const name = team.metadata.name ?? '';
-  const labels = { [TEAM_LABEL]: name, [MANAGED_BY_LABEL]: 'kidp' };
+  const labels = { [TEAM_LABEL]: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
   const observed = new Map(input.namespaces.map((n) => [n.name, n]));
   const wanted = [...new Set(team.spec.namespaces ?? [])].sort();
   const actions: Action[] = [];
@@ -80,7 +81,7 @@ export function reconcileTeam(input: TeamInput): Action[] {
   // Namespaces the team has let go of keep their label (their objects are still the team's)
   // but lose the team's access and quota.
   for (const ns of input.namespaces) {
-    if (ns.labels[TEAM_LABEL] === name && ns.labels[MANAGED_BY_LABEL] === 'kidp' && !wanted.includes(ns.name)) {
+    if (ns.labels[TEAM_LABEL] === name && ns.labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && !wanted.includes(ns.name)) {
       actions.push({ type: 'delete', ref: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings', namespace: ns.name, name: ROLE_BINDING_NAME } });
       actions.push({ type: 'delete', ref: { apiVersion: 'v1', kind: 'ResourceQuota', plural: 'resourcequotas', namespace: ns.name, name: QUOTA_NAME } });
     }

@@ -1,5 +1,5 @@
 import { buildModel, snapshots, type StoredReport } from './model.js';
-import type { PolicyReportResult } from '../reports/result.js';
+import type { PolicyReportResult } from '../reports/index.js';
 
 const r = (policy: string, result: PolicyReportResult['result'], kind: string, name: string, namespace?: string, message?: string): PolicyReportResult => ({
   source: 'kidp', policy, rule: 'r1', result, severity: 'high', ...(message ? { message } : {}), timestamp: { seconds: 0, nanos: 0 }, scored: true,

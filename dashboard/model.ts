@@ -2,8 +2,8 @@
 // per team, namespace and policy, the violations with their messages, and the trend the
 // reports controller persists. The reports are the source of truth; the page never
 // evaluates policy.
-import { emptySummary, type PolicyReportResult, type ReportSummary } from '../reports/result.js';
-import type { TrendPoint } from '../reports/trend.js';
+import { emptySummary, type PolicyReportResult, type ReportSummary, type TrendPoint } from '../reports/index.js';
+import { LABELS } from '../crds/registry.js';
 
 export interface StoredReport {
   kind?: string;
@@ -65,7 +65,7 @@ function rows(map: Map<string, ReportSummary>): Row[] {
 }
 
 function teamOf(report: StoredReport, r: PolicyReportResult): string {
-  const label = report.metadata.labels?.['platform.kidp.io/team'];
+  const label = report.metadata.labels?.[LABELS.team];
   if (label) return label;
   const res = r.resources[0];
   if (res?.kind === 'Team') return res.name;

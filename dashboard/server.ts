@@ -3,14 +3,15 @@
 // drill-down to the violations and their messages, and the compliance trend the reports
 // controller persists in a ConfigMap of the platform namespace (reports/trend.ts), so a
 // restart of either process keeps it. GET only; nothing here writes.
-import { keepConnectionsAlive } from '../kube/connections.js';
+import { keepConnectionsAlive } from '../kube/index.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { buildModel, snapshots, type ComplianceModel, type Row, type Snapshot, type StoredReport, type Violation } from './model.js';
-import { TrendStore, type TrendLocation } from '../reports/trend.js';
+import { TrendStore, type TrendLocation } from '../reports/index.js';
+import { kindInfo } from '../crds/registry.js';
 
 /** Reports are listed at most this often; a page load in between uses the last list. */
 export const DEFAULT_REFRESH_MS = 5_000;
@@ -103,11 +104,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   };
   const load = async (): Promise<{ model: ComplianceModel; trend: Snapshot[] | undefined }> => {
     if (cached && now().getTime() - cached.at < refreshMs) return cached;
-    const group = 'wgpolicyk8s.io';
-    const version = 'v1alpha2';
+    const reports = kindInfo('PolicyReport');
+    const clusterReports = kindInfo('ClusterPolicyReport');
     const [ns, cluster, trend] = await Promise.all([
-      api.listClusterCustomObject({ group, version, plural: 'policyreports' }) as Promise<{ items: StoredReport[] }>,
-      api.listClusterCustomObject({ group, version, plural: 'clusterpolicyreports' }) as Promise<{ items: StoredReport[] }>,
+      api.listClusterCustomObject({ group: reports.group, version: reports.version, plural: reports.plural }) as Promise<{ items: StoredReport[] }>,
+      api.listClusterCustomObject({ group: clusterReports.group, version: clusterReports.version, plural: clusterReports.plural }) as Promise<{ items: StoredReport[] }>,
       readTrend(),
     ]);
     cached = { at: now().getTime(), model: buildModel([...ns.items, ...cluster.items]), trend };

@@ -3,8 +3,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { createCa } from '../certs/ca.js';
-import { issueServingCertificate } from '../certs/serving.js';
+import { createCa, issueServingCertificate } from '../certs/index.js';
 import { keepConnectionsAlive } from './connections.js';
 
 let server: Server;

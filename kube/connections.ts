@@ -6,7 +6,7 @@
 // (applyToFetchOptions) and are left as they are.
 import { createHash } from 'node:crypto';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 
 /**
  * Idle sockets are closed after this long: well under the apiserver's idle timeout (Go's
@@ -60,4 +60,27 @@ export function keepConnectionsAlive(kubeConfig: KubeConfig): KubeConfig {
     context.setAgent(agent);
   };
   return kubeConfig;
+}
+
+/** Where a process finds its cluster: a KubeConfig made by the caller, or a kubeconfig file. */
+export interface KubeConfigSource {
+  kubeConfig?: KubeConfig;
+  /** Path of a kubeconfig; default: KUBECONFIG, then in-cluster. Ignored when kubeConfig is given. */
+  kubeconfig?: string;
+  /** Reuse connections (default). A one-shot command passes false, so idle sockets never hold its exit. */
+  keepAlive?: boolean;
+}
+
+/**
+ * The one way KIDP loads its connection to the apiserver: the given KubeConfig, else the
+ * file, else KUBECONFIG / in-cluster; with kept-alive connections unless told otherwise.
+ */
+export function loadKubeConfig(source: KubeConfigSource = {}): KubeConfig {
+  let kubeConfig = source.kubeConfig;
+  if (!kubeConfig) {
+    kubeConfig = new KubeConfig();
+    if (source.kubeconfig) kubeConfig.loadFromFile(source.kubeconfig);
+    else kubeConfig.loadFromDefault();
+  }
+  return source.keepAlive === false ? kubeConfig : keepConnectionsAlive(kubeConfig);
 }

@@ -7,11 +7,12 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { PLATFORM_GROUP, PLATFORM_KINDS } from '../policy-engine/policy/index.js';
+import { REPORTS_GROUP } from '../crds/registry.js';
 
 /** Kinds the controller already watches for its own reasons, or writes itself: never a selected kind. */
 const NOT_SELECTED_KINDS: ReadonlySet<string> = new Set(['Namespace']);
 /** KIDP's own output: auditing it would make every report write a reason to rescan. */
-const OWN_OUTPUT_GROUP = 'wgpolicyk8s.io';
+const OWN_OUTPUT_GROUP = REPORTS_GROUP;
 
 /**
  * Namespaces whose objects of selected kinds are not audited: the core-kind webhook excludes

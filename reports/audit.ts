@@ -2,9 +2,8 @@
 // evaluated as at admission (policy-engine evaluatePolicy on a synthetic CREATE request,
 // the same exceptions and the same injected clock), except that rules reading the request
 // or the old object are `skip`: a stored object has neither.
-import { evaluatePolicy, resourceTypeOf, type CompiledPolicy, type KubeObject, type PolicyException, type Severity } from '../policy-engine/policy/index.js';
+import { evaluatePolicy, gvkOf, resourceTypeOf, type CompiledPolicy, type KubeObject, type PolicyException, type Severity } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
-import { gvkOf } from '../policy-engine/policy/match.js';
 import { requestDependentRules } from './request-dependence.js';
 import type { ReportResultValue, ResourceRef } from './result.js';
 

@@ -2,6 +2,7 @@
 // line summarising the object's audit results. The reports controller owns this one
 // condition and nothing else in status (server-side apply, its own field manager), so it
 // never races the deployable controller or the brokers' status handler for theirs.
+import { conditionTime } from '../kube/index.js';
 import type { ObjectAudit } from './audit.js';
 
 export const POLICY_COMPLIANT = 'PolicyCompliant';
@@ -45,6 +46,6 @@ export function complianceCondition(audit: ObjectAudit, generation: number, exis
     next = { type: POLICY_COMPLIANT, status: 'True', reason: 'AllRulesPass', message: `${passing} policy rules pass${skipped > 0 ? `, ${skipped} skipped` : ''} (${audit.applied.join(', ')})`, observedGeneration: generation };
   }
   if (existing && existing.status === next.status && existing.reason === next.reason && existing.message === next.message && existing.observedGeneration === next.observedGeneration) return undefined;
-  const lastTransitionTime = existing && existing.status === next.status && existing.lastTransitionTime ? existing.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const lastTransitionTime = existing && existing.status === next.status && existing.lastTransitionTime ? existing.lastTransitionTime : conditionTime(now);
   return { ...next, lastTransitionTime };
 }

@@ -7,21 +7,19 @@
 // status.impact once the scopes are done. A Policy created or changed re-queues every
 // scope; a periodic rescan catches what no event announces (an exception expiring). When
 // a scan is done, a point of the compliance trend is appended (trend.ts).
-import { keepConnectionsAlive } from '../kube/connections.js';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { Watched } from '../controllers/informers.js';
-import { LeaderElector } from '../controllers/lease.js';
-import { WorkQueue, systemClock, type Clock, type Timer } from '../controllers/queue.js';
-import { PolicyStore } from '../admission/policy-store.js';
+import { loadKubeConfig, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
+import { Controller, LeaderElector, type Reconciler } from '../controllers/index.js';
+import { PolicyStore } from '../admission/index.js';
 import type { KubeObject } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { auditObject, type ObjectAudit } from './audit.js';
 import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
 import { impactOf, sameImpact, type PolicyImpact } from './impact.js';
 import { buildReports, TEAM_LABEL } from './shard.js';
-import { kindsOfGroup } from '../crds/index.js';
+import { DEPLOYABLE_PLURALS as PLURAL_OF_DEPLOYABLE, kindInfo, PLATFORM_GROUP, PLATFORM_KINDS, PLATFORM_VERSION } from '../crds/registry.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
 import { DEFAULT_EXCLUDED_NAMESPACES, selectedKinds } from './api-resources.js';
@@ -29,17 +27,13 @@ import { KindWatchers } from './kind-watchers.js';
 import { DEFAULT_TREND_INTERVAL_MS, DEFAULT_TREND_RETENTION_MS, TrendStore, pointDue, type TrendBounds, type TrendLocation, type TrendPoint } from './trend.js';
 import { emptySummary } from './result.js';
 
-const GROUP = 'platform.kidp.io';
-const VERSION = 'v1alpha1';
-/** Audited KIDP kinds: plural -> Kind, from crds/ (Policy and PolicyException are the audit's input, not its subject). */
-const AUDITED: Record<string, string> = Object.fromEntries(
-  kindsOfGroup(GROUP)
-    .filter((k) => k.kind !== 'Policy' && k.kind !== 'PolicyException')
-    .map((k) => [k.plural, k.kind]),
-);
-const CLUSTER_SCOPED = new Set(kindsOfGroup(GROUP).filter((k) => !k.namespaced).map((k) => k.kind));
+const GROUP = PLATFORM_GROUP;
+const VERSION = PLATFORM_VERSION;
+/** Audited KIDP kinds: plural -> Kind, from crds/registry.ts (Policy and PolicyException are the audit's input, not its subject). */
+const AUDITED: Record<string, string> = Object.fromEntries(PLATFORM_KINDS.filter((k) => k.kind !== 'Policy' && k.kind !== 'PolicyException').map((k) => [k.plural, k.kind]));
+const CLUSTER_SCOPED = new Set<string>(PLATFORM_KINDS.filter((k) => !k.namespaced).map((k) => k.kind));
 /** Kinds that carry PolicyCompliant (DESIGN §3: deployable status). */
-const DEPLOYABLE_PLURALS: Record<string, string> = { Service: 'services', Database: 'databases', Cache: 'caches', Topic: 'topics' };
+const DEPLOYABLE_PLURALS: Readonly<Record<string, string>> = PLURAL_OF_DEPLOYABLE;
 
 /** A full rescan this often: catches expired exceptions and drift no watch event announces. */
 export const DEFAULT_RESCAN_PERIOD_MS = 10 * 60_000;
@@ -102,13 +96,8 @@ export interface RunningReports {
 
 
 export async function runReports(options: ReportsOptions = {}): Promise<RunningReports> {
-  const kubeConfig = options.kubeConfig ?? new KubeConfig();
-  if (!options.kubeConfig) {
-    if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
-    else kubeConfig.loadFromDefault();
-  }
   // Report writes and lists reuse connections instead of a TLS handshake per call (kube/connections.ts).
-  keepConnectionsAlive(kubeConfig);
+  const kubeConfig = loadKubeConfig(options);
   const logger = options.logger ?? pino({ name: 'kidp-reports' });
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
@@ -139,8 +128,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const crd = <T,>(plural: string) => watch<T>(plural, `/apis/${GROUP}/${VERSION}/${plural}`, () => custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }));
 
   const namespaces = watch<KubeObject>('namespaces', '/api/v1/namespaces', () => core.listNamespace());
-  const policies = crd<Policy>('policies');
-  const exceptions = crd<PolicyException>('policyexceptions');
+  const policies = crd<Policy>(kindInfo('Policy').plural);
+  const exceptions = crd<PolicyException>(kindInfo('PolicyException').plural);
   const audited = Object.entries(AUDITED).map(([plural, kind]) => ({ kind, watched: crd<KubeObject>(plural) }));
   const kinds = new KindWatchers({
     kubeConfig,
@@ -185,18 +174,15 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const scopeAudits = new Map<string, ObjectAudit[]>();
   /** Scopes that had reports, so a scope whose last object went is cleaned once. */
   const knownScopes = new Set<string>();
-  let queue: WorkQueue | undefined;
+  /** The controller of report scopes, while this replica leads (or always, without a Lease). */
+  let controller: Controller | undefined;
   let scanTotals: ScanTotals | undefined;
 
-  /** Keys added with a delay and not yet taken: the queue does not expose its delayed set. */
-  const due = new Map<string, number>();
   const enqueue = (key: string, delay = debounceMs) => {
-    if (!queue || (key.startsWith('ns/') && !inScope(key.slice(3)))) return;
-    queue.addAfter(key, delay);
-    due.set(key, Math.min(due.get(key) ?? Infinity, clock.now() + delay));
+    if (!controller || (key.startsWith('ns/') && !inScope(key.slice(3)))) return;
+    controller.enqueueAfter(key, delay);
   };
-  const busy = (except?: string): boolean =>
-    !!queue && (queue.len() > 0 || queue.inFlight() > (except ? 1 : 0) || [...due.keys()].some((k) => k !== except));
+  const busy = (except?: string): boolean => !!controller && controller.busy(except);
   const enqueueAll = () => {
     for (const s of allScopes()) enqueue(s, 0);
     enqueue(IMPACT_KEY);
@@ -288,24 +274,15 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     }
   };
 
-  const worker = async (q: WorkQueue): Promise<void> => {
-    for (;;) {
-      const key = await q.get();
-      if (key === undefined) return;
-      due.delete(key);
-      try {
-        if (key === IMPACT_KEY) await reconcileImpact();
-        else await reconcileScope(key);
-        q.forget(key);
-      } catch (err) {
-        metrics.failures.inc({ controller: 'reports' });
-        const delay = q.addRateLimited(key);
-        due.set(key, clock.now() + delay);
-        logger.warn({ key, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'report reconcile failed; retrying');
-      } finally {
-        q.done(key);
-      }
-    }
+  // Keys are report scopes and `impact`; the shared manager (controllers/) runs them: queue,
+  // workers, per-key serialization and backoff.
+  const reconciler: Reconciler = {
+    name: 'reports',
+    reconcile: async (key) => {
+      if (key === IMPACT_KEY) await reconcileImpact();
+      else await reconcileScope(key);
+      return {};
+    },
   };
 
   // Events -> keys (STYLE §3).
@@ -349,18 +326,21 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   await kinds.refresh();
   for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) if (inScope(ns)) knownScopes.add(`ns/${ns}`);
 
-  let loops: Promise<void>[] = [];
   const startWorking = () => {
-    const q = new WorkQueue({ clock, random });
-    queue = q;
-    loops = Array.from({ length: options.workers ?? DEFAULT_WORKERS }, () => worker(q));
+    controller = new Controller(reconciler, {
+      workers: options.workers ?? DEFAULT_WORKERS,
+      clock,
+      random,
+      logger,
+      onRetry: () => metrics.failures.inc({ controller: 'reports' }),
+    });
+    controller.start();
     enqueueAll();
   };
   const stopWorking = async () => {
-    const q = queue;
-    queue = undefined;
-    await q?.shutDown();
-    await Promise.all(loops);
+    const current = controller;
+    controller = undefined;
+    await current?.stop();
   };
 
   let elector: LeaderElector | undefined;
@@ -406,8 +386,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     scanAll: async () => {
       const started = Date.now();
       scanTotals = { scopes: 0, objects: 0, results: 0, written: 0, bytes: 0, unchanged: 0, deleted: 0, maxBytes: 0, ms: 0 };
-      for (const s of allScopes()) if (!s.startsWith('ns/') || inScope(s.slice(3))) queue?.add(s);
-      queue?.add(IMPACT_KEY);
+      for (const s of allScopes()) if (!s.startsWith('ns/') || inScope(s.slice(3))) controller?.enqueue(s);
+      controller?.enqueue(IMPACT_KEY);
       await idle();
       const totals = { ...scanTotals, ms: Date.now() - started };
       scanTotals = undefined;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { CORE_RESOURCES } from '../admission/webhook-config.js';
+import { CORE_RESOURCES } from '../admission/index.js';
 import { crdDirectory } from '../crds/index.js';
 
 interface Rule {

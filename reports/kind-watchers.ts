@@ -5,8 +5,7 @@
 // (once per kind and reason), retried on every refresh (the rescan), never a crash.
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Watched } from '../controllers/informers.js';
-import type { Clock } from '../controllers/queue.js';
+import { Watched, type Clock } from '../kube/index.js';
 import type { KubeObject } from '../policy-engine/policy/index.js';
 import { ApiReader, ApiStatusError, selectedKindOf, type ApiResource } from './api-resources.js';
 

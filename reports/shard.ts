@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { ObjectAudit } from './audit.js';
 import { REPORT_SOURCE, summarize, timestampOf, type PolicyReportResult, type ReportSummary } from './result.js';
+import { LABELS, MANAGED_BY_VALUE, REPORTS_API_VERSION } from '../crds/registry.js';
 
 /** The issue's bound on any report object, as stored (JSON). */
 export const MAX_REPORT_BYTES = 500 * 1024;
@@ -20,13 +21,13 @@ export const SHARD_LIMIT_BYTES = MAX_REPORT_BYTES - 16 * 1024;
 /** Average shard size aimed for: with hash spread the largest stays well under the limit. */
 export const TARGET_SHARD_BYTES = 192 * 1024;
 
-export const MANAGED_BY = 'platform.kidp.io/managed-by';
+export const MANAGED_BY = LABELS.managedBy;
 export const REPORT_LABEL = 'reports.kidp.io/report';
 export const SHARD_LABEL = 'reports.kidp.io/shard';
 export const SHARDS_LABEL = 'reports.kidp.io/shards';
-export const TEAM_LABEL = 'platform.kidp.io/team';
+export const TEAM_LABEL = LABELS.team;
 export const DIGEST_ANNOTATION = 'reports.kidp.io/digest';
-export const REPORT_API_VERSION = 'wgpolicyk8s.io/v1alpha2';
+export const REPORT_API_VERSION = REPORTS_API_VERSION;
 
 export interface ReportObject {
   apiVersion: string;
@@ -102,7 +103,7 @@ export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[],
       metadata: {
         name: cluster ? `kidp-cluster-${i}` : `kidp-${i}`,
         ...(cluster ? {} : { namespace: scope.namespace }),
-        labels: { [MANAGED_BY]: 'kidp', [REPORT_LABEL]: 'audit', [SHARD_LABEL]: String(i), [SHARDS_LABEL]: String(shards), ...(scope.team ? { [TEAM_LABEL]: scope.team } : {}) },
+        labels: { [MANAGED_BY]: MANAGED_BY_VALUE, [REPORT_LABEL]: 'audit', [SHARD_LABEL]: String(i), [SHARDS_LABEL]: String(shards), ...(scope.team ? { [TEAM_LABEL]: scope.team } : {}) },
         annotations: { [DIGEST_ANNOTATION]: digestOf(results) },
       },
       summary: summarize(results),

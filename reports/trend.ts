@@ -4,8 +4,10 @@
 // keeps the retention (default 30 days): at most 720 points, ~70 KB of JSON, far under a
 // ConfigMap's 1 MiB. They live in one ConfigMap of the platform namespace
 // (`kidp-compliance-trend`, key `trend.json`), which the dashboard reads.
-import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { emptySummary, type ReportSummary } from './result.js';
+import { MANAGED_BY } from '../crds/registry.js';
+import { isNotFound } from '../kube/index.js';
 
 export const TREND_CONFIGMAP = 'kidp-compliance-trend';
 export const TREND_KEY = 'trend.json';
@@ -107,7 +109,6 @@ export interface TrendLocation {
   name?: string;
 }
 
-const statusOf = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
 
 /** The ConfigMap holding the series: read by the dashboard, appended to by the reports controller. */
 export class TrendStore {
@@ -125,7 +126,7 @@ export class TrendStore {
     try {
       return await this.api.readNamespacedConfigMap({ namespace: this.namespace, name: this.name });
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
+      if (isNotFound(err)) return undefined;
       throw err;
     }
   }
@@ -146,7 +147,7 @@ export class TrendStore {
     const next = appendPoint(points, point, bounds);
     if (!next) return { written: false, points };
     const data = { [TREND_KEY]: serializeTrend(next, bounds) };
-    const labels = { 'platform.kidp.io/managed-by': 'kidp' };
+    const labels = { ...MANAGED_BY };
     if (current) {
       await this.api.replaceNamespacedConfigMap({ namespace: this.namespace, name: this.name, body: { ...current, data: { ...current.data, ...data } } });
     } else {

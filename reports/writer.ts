@@ -1,15 +1,20 @@
 // Writes report objects to the apiserver: create what is missing, replace what changed
 // (by digest, with the resourceVersion read, so a concurrent writer gets a 409 and the
 // scope is retried), delete shards no longer wanted. Counts bytes and objects written.
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { DIGEST_ANNOTATION, REPORT_LABEL, type ReportObject } from './shard.js';
 import { inParallel } from './parallel.js';
+import { kindInfo, REPORTS_GROUP, REPORTS_VERSION } from '../crds/registry.js';
+import { apiStatusOf } from '../kube/index.js';
 
 /** Report objects written at once: each is up to ~500 KB, so fewer than status writes. */
 const REPORT_WRITE_CONCURRENCY = 4;
 
-const GROUP = 'wgpolicyk8s.io';
-const VERSION = 'v1alpha2';
+const GROUP = REPORTS_GROUP;
+const VERSION = REPORTS_VERSION;
+const POLICY_REPORTS = kindInfo('PolicyReport').plural;
+const CLUSTER_POLICY_REPORTS = kindInfo('ClusterPolicyReport').plural;
+const POLICIES = kindInfo('Policy');
 
 export interface WriteStats {
   written: number;
@@ -30,7 +35,7 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
-const isStatus = (err: unknown, code: number) => err instanceof ApiException && err.code === code;
+const isStatus = (err: unknown, code: number) => apiStatusOf(err) === code;
 
 export class ReportWriter {
   private readonly api: CustomObjectsApi;
@@ -40,21 +45,21 @@ export class ReportWriter {
   }
 
   private plural(namespace: string | undefined): string {
-    return namespace === undefined ? 'clusterpolicyreports' : 'policyreports';
+    return namespace === undefined ? CLUSTER_POLICY_REPORTS : POLICY_REPORTS;
   }
 
   /** KIDP's audit reports in a scope (namespace, or undefined for the cluster-scoped ones). */
   async list(namespace: string | undefined): Promise<Listed[]> {
     const labelSelector = `${REPORT_LABEL}=audit`;
     const list = (namespace === undefined
-      ? await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'clusterpolicyreports', labelSelector })
-      : await this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'policyreports', labelSelector })) as { items: Listed[] };
+      ? await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CLUSTER_POLICY_REPORTS, labelSelector })
+      : await this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: POLICY_REPORTS, labelSelector })) as { items: Listed[] };
     return list.items;
   }
 
   /** Namespaces that hold KIDP audit PolicyReports (to clean up scopes gone while not running). */
   async namespacesWithReports(): Promise<string[]> {
-    const list = (await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policyreports', labelSelector: `${REPORT_LABEL}=audit` })) as { items: { metadata: { namespace?: string } }[] };
+    const list = (await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: POLICY_REPORTS, labelSelector: `${REPORT_LABEL}=audit` })) as { items: { metadata: { namespace?: string } }[] };
     return [...new Set(list.items.map((i) => i.metadata.namespace ?? ''))].filter(Boolean);
   }
 
@@ -103,7 +108,7 @@ export class ReportWriter {
   /** Policy status.impact by merge patch on the status subresource: nothing else in status is touched. */
   async writeImpact(policy: string, impact: unknown): Promise<void> {
     await this.api.patchClusterCustomObjectStatus(
-      { group: 'platform.kidp.io', version: 'v1alpha1', plural: 'policies', name: policy, body: { status: { impact } } },
+      { group: POLICIES.group, version: POLICIES.version, plural: POLICIES.plural, name: policy, body: { status: { impact } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }

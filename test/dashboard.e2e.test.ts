@@ -10,9 +10,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { chromium, type Browser } from 'playwright-core';
 import { kubectl, kubectlOk } from './kubectl.js';
-import { runReports, type RunningReports } from '../reports/controller.js';
+import { emptySummary, runReports, type ReportSummary, type RunningReports } from '../reports/index.js';
 import { startDashboard, type RunningDashboard } from '../dashboard/server.js';
-import { emptySummary, type ReportSummary } from '../reports/result.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');

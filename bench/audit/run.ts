@@ -6,7 +6,7 @@
 import { cpus, totalmem } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
-import { runReports } from '../../reports/controller.js';
+import { runReports } from '../../reports/index.js';
 
 const RESOURCES = Number(process.env.BENCH_RESOURCES ?? 5_000);
 const POLICIES = Number(process.env.BENCH_POLICIES ?? 20);

@@ -2,22 +2,13 @@
 // Label selectors follow Kubernetes semantics:
 // https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors
 
+import { PLATFORM_GROUP, PLATFORM_KINDS as KINDS_OF_PLATFORM } from '../../crds/registry.js';
 import type { GroupVersionKind, KubeObject, LabelSelector, LabelSelectorRequirement, Operation } from './types.js';
 
-export const PLATFORM_GROUP = 'platform.kidp.io';
+export { PLATFORM_GROUP };
 
-/** The kinds of platform.kidp.io (DESIGN.md §3). */
-export const PLATFORM_KINDS: ReadonlySet<string> = new Set([
-  'Team',
-  'Application',
-  'Service',
-  'Database',
-  'Cache',
-  'Topic',
-  'DeploymentTarget',
-  'Policy',
-  'PolicyException',
-]);
+/** The kinds of platform.kidp.io (DESIGN.md §3), from crds/registry.ts. */
+export const PLATFORM_KINDS: ReadonlySet<string> = new Set(KINDS_OF_PLATFORM.map((k) => k.kind));
 
 /**
  * The name a selector uses for a kind: `Kind` for platform.kidp.io and the core group,

@@ -1,10 +1,10 @@
-// Informer caches (list + watch) from @kubernetes/client-node, restarted with backoff when
-// the watch fails (apiserver restart, expired resourceVersion). Handlers receive objects;
+// Informer caches (list + watch) from @kubernetes/client-node, restarted with one policy
+// (INFORMER_BACKOFF) when the watch fails (apiserver restart, expired resourceVersion). Handlers receive objects;
 // what they enqueue are keys (STYLE §3).
 import { makeInformer, type Informer, type ObjectCache, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import type { Clock, Timer } from './queue.js';
+import type { Clock, Timer } from './clock.js';
 
 /**
  * Restart backoff of a failed watch: an apiserver restart takes seconds, so start at half a

@@ -1,5 +1,7 @@
-// metav1.Condition handling: a condition's lastTransitionTime moves only when its status
-// changes (Kubernetes API conventions), so reconciling twice writes nothing new.
+// metav1.Condition handling, once for every KIDP writer of conditions: a condition's
+// lastTransitionTime moves only when its status changes (Kubernetes API conventions), so
+// reconciling twice writes nothing new; times have second precision, as the apiserver
+// stores metav1.Time.
 import { isDeepStrictEqual } from 'node:util';
 
 export interface Condition {
@@ -14,7 +16,7 @@ export interface Condition {
 export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
 
 /** RFC 3339 at second precision, the way metav1.Time serializes. */
-export function timestamp(now: Date): string {
+export function conditionTime(now: Date): string {
   return now.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
@@ -31,7 +33,7 @@ export function setCondition(conditions: readonly Condition[] | undefined, next:
   const list = [...(conditions ?? [])];
   const i = list.findIndex((c) => c.type === next.type);
   const old = i >= 0 ? list[i] : undefined;
-  const lastTransitionTime = old && old.status === next.status && !transition ? old.lastTransitionTime : timestamp(now);
+  const lastTransitionTime = old && old.status === next.status && !transition ? old.lastTransitionTime : conditionTime(now);
   const value: Condition = { ...next, lastTransitionTime };
   if (i >= 0) list[i] = value;
   else list.push(value);
