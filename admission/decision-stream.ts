@@ -10,11 +10,11 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { DecisionRecord, DecisionSink } from './decision-log.js';
 import { REPORT_SOURCE, timestampOf, type PolicyReportResult, type ReportResultValue } from '../reports/result.js';
 import type { Severity } from '../policy-engine/policy/index.js';
-import { createKafkaClient, kafkaTls, type KafkaTls } from '../kube/kafka.js';
+import { createKafkaClient, DECISIONS_TOPIC, kafkaTls, type KafkaTls } from '../kube/kafka.js';
 
 const { Partitioners } = kafkajs;
 
-export const DECISIONS_TOPIC = 'kidp.admission-decisions';
+export { DECISIONS_TOPIC };
 /** Ten thousand records (~2-4 MB) ride out a Kafka restart at a few hundred decisions/s. */
 export const DEFAULT_CAPACITY = 10_000;
 /** One produce request per 500 records keeps requests well under Kafka's 1 MB default. */

@@ -4,9 +4,7 @@
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import pino from 'pino';
-import { createCa, CLOCK_SKEW_ALLOWANCE_MS, exportPrivateKeyPem, importSigningKey, KEY_ALGORITHM, randomSerial, SIGNING_ALGORITHM, withNewline, type IssuedCertificate } from '../certs/ca.js';
-import { issueServingCertificate } from '../certs/serving.js';
-import { x509, subtle } from '../certs/x509-provider.js';
+import { createCa, issueClientCertificate, issueServingCertificate, type IssuedCertificate } from '../certs/index.js';
 import { startWebhookServer, PolicyStore, type WebhookServer, type WebhookServerOptions } from './server.js';
 import { MemoryView } from './memory-view.js';
 import { request, resource, world } from './testdata.js';
@@ -16,22 +14,8 @@ let authority: IssuedCertificate;
 let serving: IssuedCertificate;
 const servers: WebhookServer[] = [];
 
-async function clientCertificate(ca: IssuedCertificate, cn: string): Promise<IssuedCertificate> {
-  const caCert = new x509.X509Certificate(ca.certPem);
-  const keys = await subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: [{ CN: [cn] }],
-    issuer: caCert.subject,
-    notBefore: new Date(now - CLOCK_SKEW_ALLOWANCE_MS),
-    notAfter: new Date(now + 3600_000),
-    publicKey: keys.publicKey,
-    signingKey: await importSigningKey(ca.keyPem),
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
-  });
-  return { certPem: withNewline(cert.toString('pem')), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+function clientCertificate(ca: IssuedCertificate, cn: string): Promise<IssuedCertificate> {
+  return issueClientCertificate(ca, { commonName: cn });
 }
 
 async function start(extra: Partial<WebhookServerOptions> = {}): Promise<WebhookServer> {

@@ -68,4 +68,14 @@ describe('validating handler', () => {
     const d = validate(request('CREATE', 'Topic', resource('Topic', 't', 'payments', { kind: 'Team', name: 'payments' }, { partitions: 6 })), ctx);
     expect({ allowed: d.allowed, warnings: d.warnings, auditAnnotations: d.auditAnnotations }).toEqual({ allowed: true, warnings: [], auditAnnotations: {} });
   });
+
+  it('refuses a Topic that would map onto a protocol topic, with what to do (issue 10 item 5)', () => {
+    const d = validate(request('CREATE', 'Topic', resource('Topic', 'deployment-requests', 'kidp', { kind: 'Team', name: 'payments' }, { partitions: 6 })), ctx);
+    expect({ allowed: d.allowed, code: d.code }).toEqual({ allowed: false, code: 403 });
+    expect(d.message).toContain(
+      "Topic kidp/deployment-requests would be the Kafka topic kidp.deployment-requests, and the prefix kidp. is reserved for KIDP's protocol and Kafka's own topics; use another namespace or name",
+    );
+    const ordinary = validate(request('CREATE', 'Topic', resource('Topic', 'requests', 'payments', { kind: 'Team', name: 'payments' }, { partitions: 6 })), ctx);
+    expect(ordinary.allowed).toBe(true);
+  });
 });

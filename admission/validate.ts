@@ -7,6 +7,7 @@ import type { PolicyStore } from './policy-store.js';
 import type { AdmissionRequest, KubeObject } from './review.js';
 import { compilePolicy, evaluate, resourceTypeOf } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
+import { reservedTopicRefusal } from '../crds/registry.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** An exemption is a debt with a due date: 90 days unless the platform team says otherwise. */
@@ -68,6 +69,11 @@ export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision 
   if (req.kind.group === GROUP && (req.operation === 'CREATE' || req.operation === 'UPDATE') && !req.subResource) {
     if (req.kind.kind === 'Policy') problems.push(validatePolicyObject(req));
     else if (req.kind.kind === 'PolicyException') problems.push(validateExceptionObject(req, ctx));
+  }
+  if (req.kind.group === GROUP && req.kind.kind === 'Topic' && req.operation === 'CREATE' && !req.subResource && req.namespace) {
+    // With generateName the apiserver has named the object before admission; req.name may be empty.
+    const refusal = reservedTopicRefusal(req.namespace, req.name || ((req.object as KubeObject | undefined)?.metadata?.name ?? ''));
+    if (refusal) problems.push(denied('ReservedTopicName', refusal));
   }
   const denials = problems.filter((d) => !d.allowed);
   // Only the policies that select this kind: the others cannot match, and need no look.

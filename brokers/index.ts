@@ -20,6 +20,7 @@ export {
 export { BrokerMetrics } from './metrics.js';
 export { createDispatcher, KAFKA_DISPATCH_DEADLINE_MS, KAFKA_RETRY_AFTER_FAILURE_MS, type DispatcherOptions, type DispatchTarget, type BrokerDispatcher } from './dispatcher.js';
 export { ensureTopics, createKafka, PROTOCOL_TOPICS, DLQ_SUFFIX, DLQ_REASON_HEADER } from './kafka.js';
+export { setupKafkaAccess, kidpAcls, CONTROLLERS_PRINCIPAL, DECISION_STREAM_PRINCIPAL, brokerPrincipal, brokerGroup } from './kafka-access.js';
 export {
   createStatusHandler,
   statusAfterEvent,

@@ -9,10 +9,10 @@
 // reserved prefixes below.
 import kafkajs from 'kafkajs';
 import type { AclEntry, Kafka as KafkaClient } from 'kafkajs';
-import { DECISIONS_TOPIC } from '../admission/decision-stream.js';
 import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
 import { DEFAULT_STATUS_GROUP } from './status-consumer.js';
 import { DEFAULT_PARTITIONS, DLQ_SUFFIX } from './kafka.js';
+import { DECISIONS_TOPIC } from '../kube/kafka.js';
 import { RESERVED_TOPIC_PREFIXES } from './reference/topic.js';
 
 const { AclOperationTypes: Op, AclPermissionTypes: Perm, AclResourceTypes: Res, ResourcePatternTypes: Pattern } = kafkajs;

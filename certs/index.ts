@@ -20,3 +20,4 @@ export {
   StoreFailedError,
   type CertsErrorCode,
 } from './errors.js';
+export { issueClientCertificate, DEFAULT_CLIENT_VALIDITY_MS, type ClientIdentity } from './client.js';

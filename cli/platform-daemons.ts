@@ -9,9 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { createDispatcher, generateBrokerKeyPair, runReferenceBroker, runStatusService } from '../brokers/index.js';
-import { createKafka } from '../brokers/kafka.js';
-import { setupKafkaAccess } from '../brokers/kafka-access.js';
+import { createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 

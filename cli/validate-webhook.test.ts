@@ -172,7 +172,9 @@ describe('kidp validate and the webhook', () => {
     ];
     expect(cases.map(([what, o]) => [what, webhookCalled('mutating', createRequest(o), store), webhookCalled('validating', createRequest(o), store)])).toEqual([
       ['Database in a team namespace', true, true],
-      ['Database in kube-system', false, false],
+      // KIDP's own kinds are validated in every namespace (so ownership refuses a Database in
+      // kube-system), while mutation and core kinds stay out of the excluded namespaces.
+      ['Database in kube-system', false, true],
       ['Policy (cluster-scoped)', false, true],
       ['Deployment a Policy selects', false, true],
       ['ConfigMap no Policy selects', false, false],

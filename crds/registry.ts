@@ -116,3 +116,24 @@ export const MANAGED_BY: Readonly<Record<string, string>> = { [LABELS.managedBy]
 
 /** The finalizer of the deployable kinds (their rows name it; they all name this one). */
 export const CLEANUP_FINALIZER = KIND_TABLE.Service.finalizer;
+
+/**
+ * Kafka topic name prefixes that KIDP's protocol and Kafka itself use (kidp.deployment-requests,
+ * kidp.admission-decisions, __consumer_offsets, ...). A Topic resource never maps onto one:
+ * a namespace `kidp` with a Topic `deployment-requests` would otherwise be the request topic
+ * (issue 10 item 5). Admission refuses such a Topic; the broker refuses it too, and its ACLs
+ * deny it these prefixes.
+ */
+export const RESERVED_TOPIC_PREFIXES: readonly string[] = ['kidp.', '__'];
+
+/** The Kafka topic of a Topic resource: namespaced, so two teams' `events` do not collide. */
+export function kafkaTopicNameOf(namespace: string, name: string): string {
+  return `${namespace}.${name}`;
+}
+
+/** Why a Topic `namespace/name` may not exist, or undefined. */
+export function reservedTopicRefusal(namespace: string, name: string): string | undefined {
+  const topic = kafkaTopicNameOf(namespace, name);
+  const prefix = RESERVED_TOPIC_PREFIXES.find((p) => topic.startsWith(p));
+  return prefix ? `Topic ${namespace}/${name} would be the Kafka topic ${topic}, and the prefix ${prefix} is reserved for KIDP's protocol and Kafka's own topics; use another namespace or name` : undefined;
+}

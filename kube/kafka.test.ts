@@ -1,7 +1,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCa } from '../certs/ca.js';
+import { createCa } from '../certs/index.js';
 import { KafkaTls, type KafkaTlsTimer } from './kafka.js';
 
 /** Timers that fire when the test says so (STYLE §4). */

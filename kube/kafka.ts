@@ -19,6 +19,12 @@ import type { Logger } from 'pino';
 const { Kafka: KafkaClient, logLevel } = kafkajs;
 
 /** File names inside a Kafka TLS directory: the keys of a kubernetes.io/tls Secret plus its CA. */
+/**
+ * The topic the webhook's decision stream writes (DESIGN §6): named here, beside the client
+ * factory both sides use, because admission/ produces it and brokers/ grants its ACLs.
+ */
+export const DECISIONS_TOPIC = 'kidp.admission-decisions';
+
 export const KAFKA_TLS_FILES = { ca: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;
 /** How often watch() looks at the files: a rotation is picked up within this, and a stat + hash of three small files costs nothing. */
 export const KAFKA_TLS_WATCH_INTERVAL_MS = 10_000;

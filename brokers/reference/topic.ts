@@ -4,27 +4,17 @@
 // when the cap applied.
 import type { Kafka as KafkaClient } from 'kafkajs';
 import type { DeploymentRequest } from '../contract.js';
+import { kafkaTopicNameOf, reservedTopicRefusal } from '../../crds/registry.js';
 import { DeployFailedError } from '../errors.js';
 import type { ApplyOutcome } from './apply.js';
 
-/**
- * Topic name prefixes KIDP's protocol and Kafka itself use (kidp.deployment-requests,
- * __consumer_offsets, ...). A Topic resource never maps onto one: a namespace `kidp` with a
- * Topic `deployment-requests` would otherwise be the request topic. The broker's ACLs deny
- * it these prefixes as well (brokers/kafka-access.ts).
- */
-export const RESERVED_TOPIC_PREFIXES: readonly string[] = ['kidp.', '__'];
+// The naming rule (and the reserved prefixes) is a fact of the Topic kind, in the registry,
+// so admission and the broker refuse the same names.
+export { RESERVED_TOPIC_PREFIXES, reservedTopicRefusal } from '../../crds/registry.js';
 
-/** The Kafka topic for a Topic resource: namespaced, so two teams' `events` do not collide. */
+/** The Kafka topic for a Topic resource. */
 export function kafkaTopicName(request: DeploymentRequest): string {
-  return `${request.resource.namespace}.${request.resource.name}`;
-}
-
-/** Why a Topic in `namespace` named `name` may not exist, or undefined: for admission and for the broker. */
-export function reservedTopicRefusal(namespace: string, name: string): string | undefined {
-  const topic = `${namespace}.${name}`;
-  const prefix = RESERVED_TOPIC_PREFIXES.find((p) => topic.startsWith(p));
-  return prefix ? `Topic ${namespace}/${name} would be the Kafka topic ${topic}, and the prefix ${prefix} is reserved for KIDP's protocol and Kafka's own topics; use another namespace or name` : undefined;
+  return kafkaTopicNameOf(request.resource.namespace, request.resource.name);
 }
 
 /** Who created a Topic resource's Kafka topic (apply.ts keeps the record). */
