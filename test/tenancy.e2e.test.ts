@@ -19,7 +19,6 @@ import { parseAllDocuments } from 'yaml';
 import { kubectl, kubectlOk, type KubectlResult } from './kubectl.js';
 import { poll } from './until.js';
 import { serveWebhook, type RunningWebhook } from '../admission/serve.js';
-import { clusterRoles } from '../controllers/rbac.js';
 import { reconcileTeam } from '../controllers/team.js';
 import type { Team } from '../crds/types.js';
 
@@ -286,7 +285,7 @@ let webhookPort = 0;
 /** The platform team installs deploy/'s RBAC (service accounts, roles, bindings) in kidp-system. */
 async function installDeployRbac(): Promise<void> {
   const docs: unknown[] = [];
-  for (const file of ['rbac.yaml', 'controllers.yaml', 'reports.yaml', 'people.yaml']) {
+  for (const file of ['rbac.yaml', 'controllers.yaml', 'reports.yaml', 'people.yaml', 'team-roles.yaml']) {
     for (const doc of parseAllDocuments(readFileSync(join(root, 'deploy', file), 'utf8'))) {
       const o = doc.toJS() as { kind?: string; metadata?: { namespace?: string } } | null;
       if (!o?.kind || !['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind)) continue;
@@ -316,9 +315,9 @@ beforeAll(async () => {
   await cleanup();
   for (const ns of [PLATFORM_NS, NS_SHARED, NS_ORPHAN]) await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }) });
   await installDeployRbac();
-  // The controllers create these two ClusterRoles at start (controllers/index.ts); here as their service account.
+  // The two ClusterRoles the Team controller binds ship in deploy/team-roles.yaml (installed
+  // above by the platform team): the controllers may bind them, not write ClusterRoles.
   kubeconfigs['sa-controllers'] = identity('serviceaccount', PLATFORM_NS, 'kidp-controllers');
-  await kubectlOk(['--kubeconfig', kubeconfigs['sa-controllers'], 'apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'List', items: clusterRoles() }) });
   kubeconfigs['sa-broker'] = identity('serviceaccount', PLATFORM_NS, 'kidp-broker-kubernetes');
   kubeconfigs['sa-webhook'] = identity('serviceaccount', PLATFORM_NS, 'kidp-webhook');
   kubeconfigs['sa-reports'] = identity('serviceaccount', PLATFORM_NS, 'kidp-reports');
