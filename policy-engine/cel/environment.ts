@@ -93,7 +93,7 @@ class Compiled implements CompiledExpression {
     try {
       return this.root(frame);
     } catch (e) {
-      if (e instanceof CelCostLimitError && limit !== perCall) throw new CelCostLimitError(budget?.limit ?? limit, 'budget', { cause: e });
+      if (e instanceof CelCostLimitError && e.scope === 'call' && limit !== perCall) throw new CelCostLimitError(budget?.limit ?? limit, 'budget', { cause: e });
       throw e;
     } finally {
       if (budget !== undefined) budget.used += frame.cost;

@@ -152,8 +152,8 @@ table('regex find/findAll', [
   ["'a1b22c333'.findAll('[0-9]+', 2)", ok('list', ['1', '22'])],
   ["'a1b22c333'.findAll('[0-9]+', 0)", ok('list', [])],
   ["'ABC'.matches('(?i)^abc$')", ok('bool', true)],
-  ["'x'.find('(?=x)')", compileErr("1:10: invalid regex '(?=x)': lookaround assertions are not supported (RE2)")],
-  ["'aa'.matches('(a)\\\\1')", compileErr("1:14: invalid regex '(a)\\1': backreferences are not supported (RE2)")],
+  ["'x'.find('(?=x)')", compileErr("1:10: invalid regex at offset 0: error parsing regexp: invalid or unsupported Perl syntax: `(?=`")],
+  ["'aa'.matches('(a)\\\\1')", compileErr("1:14: invalid regex at offset 3: error parsing regexp: invalid escape sequence: `\\1`")],
 ]);
 
 table('format, strings ext', [

@@ -127,19 +127,9 @@ export function registerLists(r: Registry): void {
   // ---- regex (Kubernetes) ----
   const reCost = (args: readonly unknown[]): number => Math.ceil(strSize(args[0]) * STRING_COST_FACTOR) * Math.ceil(strSize(args[1]) * 0.25);
   const checkPattern = (i: number, v: unknown): string | undefined => (i === 1 && typeof v === 'string' ? checkRe2(v) : undefined);
-  r.member('find', 'string_find_string', [STRING, STRING], STRING, (s: string, re: string) => compileRe2(re).exec(s)?.[0] ?? '', { cost: reCost, checkLiteral: checkPattern });
-  const findAll = (s: string, re: string, n = -1n): string[] => {
-    if (n === 0n) return [];
-    const out: string[] = [];
-    const g = compileRe2(re, true);
-    g.lastIndex = 0;
-    for (let m = g.exec(s); m !== null; m = g.exec(s)) {
-      if (m[0] === '') g.lastIndex++;
-      out.push(m[0]);
-      if (n > 0n && BigInt(out.length) >= n) break;
-    }
-    return out;
-  };
+  r.member('find', 'string_find_string', [STRING, STRING], STRING, (s: string, re: string) => compileRe2(re).find(s), { cost: reCost, checkLiteral: checkPattern });
+  // Go's FindAllString takes an int; a count beyond the input's length is "all".
+  const findAll = (s: string, re: string, n = -1n): string[] => compileRe2(re).findAll(s, n < 0n || n > BigInt(s.length + 1) ? -1 : Number(n));
   r.member('findAll', 'string_find_all_string', [STRING, STRING], listOf(STRING), (s: string, re: string) => findAll(s, re), { cost: reCost, checkLiteral: checkPattern });
   r.member('findAll', 'string_find_all_string_int', [STRING, STRING, INT], listOf(STRING), findAll, { cost: reCost, checkLiteral: checkPattern });
 }

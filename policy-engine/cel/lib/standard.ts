@@ -286,7 +286,7 @@ export function registerStandard(r: Registry): void {
   });
   r.member('startsWith', 'starts_with_string', [STRING, STRING], BOOL, (a: string, b: string) => a.startsWith(b), { cost: strCost });
   r.member('endsWith', 'ends_with_string', [STRING, STRING], BOOL, (a: string, b: string) => a.endsWith(b), { cost: strCost });
-  const matches = (s: string, re: string): boolean => compileRe2(re).test(s);
+  const matches = (s: string, re: string): boolean => compileRe2(re).matches(s);
   const reCost = (args: readonly unknown[]): number =>
     Math.ceil(1 + strSize(args[0]) * STRING_COST_FACTOR) * Math.ceil(strSize(args[1]) * 0.25);
   const checkPattern = (i: number, v: unknown): string | undefined => (i === 1 && typeof v === 'string' ? checkRe2(v) : undefined);
