@@ -93,6 +93,9 @@ class Compiled implements CompiledExpression {
     try {
       return this.root(frame);
     } catch (e) {
+      // A JavaScript limit (string or array length, stack) reached by a value the cost
+      // model let through: an evaluation error of this call, never a crash of the caller.
+      if (e instanceof RangeError) throw new CelEvalError(`evaluation exceeded a runtime limit: ${e.message}`, { cause: e });
       if (e instanceof CelCostLimitError && e.scope === 'call' && limit !== perCall) throw new CelCostLimitError(budget?.limit ?? limit, 'budget', { cause: e });
       throw e;
     } finally {

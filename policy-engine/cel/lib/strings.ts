@@ -81,9 +81,33 @@ function substring(s: string, start: bigint, end?: bigint): string {
   return s.slice(utf16Offset(s, Number(start)), utf16Offset(s, Number(e)));
 }
 
+/**
+ * The longest string replace() and join() may build: 16 Mi UTF-16 units, five times the
+ * largest request the apiserver accepts. The apiserver has no such bound (its cost counts
+ * only the input), so `s.replace('', s)` on a 100 KB annotation would build 10 GB; here it
+ * is a typed evaluation error before any of it is built.
+ */
+export const MAX_STRING_RESULT = 16 * 1024 * 1024;
+
+function tooLarge(fn: string, n: number): CelEvalError {
+  return new CelEvalError(`${fn}: result of ${n} characters exceeds the limit of ${MAX_STRING_RESULT}`);
+}
+
+/** Occurrences strings.Replace would substitute (up to n when n >= 0). */
+function occurrences(s: string, from: string, n: bigint): number {
+  let count = 0;
+  if (from === '') count = cpLen(s) + 1;
+  else for (let i = s.indexOf(from); i >= 0; i = s.indexOf(from, i + from.length)) count++;
+  return n >= 0n && BigInt(count) > n ? Number(n) : count;
+}
+
 /** Go's strings.Replace with n < 0 meaning all. */
 function replace(s: string, from: string, to: string, n = -1n): string {
-  if (n === 0n || (from === '' && false)) return s;
+  if (n === 0n) return s;
+  if (to.length > from.length) {
+    const size = s.length + occurrences(s, from, n) * (to.length - from.length);
+    if (size > MAX_STRING_RESULT) throw tooLarge('replace', size);
+  }
   if (from === '') {
     // Go inserts `to` before each code point and at the end, up to n times.
     const parts = Array.from(s);
@@ -360,12 +384,17 @@ export function registerStrings(r: Registry): void {
     if (Array.isArray(l)) for (const x of l) n += strSize(x);
     return Math.ceil(n * STRING_COST_FACTOR);
   };
-  const checkStrings = (l: readonly unknown[]): readonly string[] => {
-    for (const x of l) if (typeof x !== 'string') throw new CelEvalError(`join: list element is ${typeName(x)}, not string`);
+  const checkStrings = (l: readonly unknown[], sep: string): readonly string[] => {
+    let size = Math.max(0, l.length - 1) * sep.length;
+    for (const x of l) {
+      if (typeof x !== 'string') throw new CelEvalError(`join: list element is ${typeName(x)}, not string`);
+      size += x.length;
+    }
+    if (size > MAX_STRING_RESULT) throw tooLarge('join', size);
     return l as readonly string[];
   };
-  r.member('join', 'list_join', [listOf(STRING)], STRING, (l: readonly unknown[]) => checkStrings(l).join(''), { cost: joinCost });
-  r.member('join', 'list_join_string', [listOf(STRING), STRING], STRING, (l: readonly unknown[], sep: string) => checkStrings(l).join(sep), { cost: joinCost });
+  r.member('join', 'list_join', [listOf(STRING)], STRING, (l: readonly unknown[]) => checkStrings(l, '').join(''), { cost: joinCost });
+  r.member('join', 'list_join_string', [listOf(STRING), STRING], STRING, (l: readonly unknown[], sep: string) => checkStrings(l, sep).join(sep), { cost: joinCost });
   r.global('strings.quote', 'strings_quote', [STRING], STRING, quote, { cost: (a) => Math.ceil(strSize(a[0]) * STRING_COST_FACTOR) });
   r.member('format', 'string_format', [STRING, listOf({ kind: 'prim', name: 'dyn' })], STRING, format, {
     cost: (a) => Math.ceil(strSize(a[0]) * STRING_COST_FACTOR) + strSize(a[1]),
