@@ -111,9 +111,9 @@ export class CelMap {
     for (const [k, v] of this.m) yield [u !== undefined && typeof k === 'bigint' && u.has(k) ? new CelUint(k) : k, v];
   }
   /** Adds an entry; returns false when the key already exists. */
-  set(key: unknown, value: unknown): boolean {
+  set(key: unknown, value: unknown, overwrite = false): boolean {
     const k = storeKey(key);
-    if (this.m.has(k)) return false;
+    if (this.m.has(k) && !overwrite) return false;
     this.m.set(k, value);
     if (key instanceof CelUint) (this.uintKeys ??= new Set()).add(k as bigint);
     return true;

@@ -3,7 +3,6 @@ import { Registry } from './registry.js';
 import { registerOptionals } from './optionals.js';
 import { registerStandard } from './standard.js';
 import { registerStrings } from './strings.js';
-import { registerMath } from './math.js';
 import { registerLists } from './lists.js';
 import { registerQuantity } from './quantity.js';
 import { registerIP } from './ip.js';
@@ -18,7 +17,6 @@ export function kubernetesLibrary(): Registry {
   registerStandard(r);
   registerOptionals(r);
   registerStrings(r);
-  registerMath(r);
   registerLists(r);
   registerQuantity(r);
   registerIP(r);

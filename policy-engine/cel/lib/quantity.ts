@@ -135,7 +135,7 @@ function isInt64(q: Quantity): boolean {
 export function registerQuantity(r: Registry): void {
   r.global('quantity', 'string_to_quantity', [STRING], QUANTITY, parseQuantity);
   r.global('isQuantity', 'is_quantity_string', [STRING], BOOL, (s: string) => QUANTITY_RE.test(s));
-  r.member('sign', 'quantity_sign', [QUANTITY], INT, (q: Quantity) => (q.num > 0n ? 1n : q.num < 0n ? -1n : 0n));
+  r.global('sign', 'quantity_sign', [QUANTITY], INT, (q: Quantity) => (q.num > 0n ? 1n : q.num < 0n ? -1n : 0n));
   r.member('isInteger', 'quantity_is_integer', [QUANTITY], BOOL, isInt64);
   r.member('asInteger', 'quantity_as_integer', [QUANTITY], INT, (q: Quantity) => {
     if (!isInt64(q)) throw new CelEvalError(`cannot convert value to integer: ${q.toString()} is not an int64 integer`);

@@ -55,21 +55,41 @@ function cpLen(s: string): number {
   return cpIndex(s, s.length);
 }
 
-function indexOf(s: string, sub: string, start?: bigint): bigint {
-  const n = cpLen(s);
-  const st = start ?? 0n;
-  if (st < 0n || st > BigInt(n)) throw outOfRange(st);
-  const r = s.indexOf(sub, utf16Offset(s, Number(st)));
-  return BigInt(r < 0 ? -1 : cpIndex(s, r));
+// cel-go ext/strings.go indexOfOffset / lastIndexOfOffset, rune for rune: an offset past
+// the end is -1 (or the clamped offset for an empty substring), never an error.
+function runeAt(runes: readonly string[], sub: readonly string[], i: number): boolean {
+  for (let j = 0; j < sub.length; j++) if (runes[i + j] !== sub[j]) return false;
+  return true;
 }
 
-function lastIndexOf(s: string, sub: string, start?: bigint): bigint {
-  const n = cpLen(s);
-  if (start !== undefined && (start < 0n || start > BigInt(n))) throw outOfRange(start);
-  if (sub === '' && start === undefined) return BigInt(n);
-  const from = start === undefined ? s.length : utf16Offset(s, Number(start));
-  const r = s.lastIndexOf(sub, from);
-  return BigInt(r < 0 ? -1 : cpIndex(s, r));
+function indexOf(s: string, t: string, start = 0n): bigint {
+  if (start < 0n) throw outOfRange(start);
+  const runes = Array.from(s);
+  const n = BigInt(runes.length);
+  if (t === '') return start > n ? n : start;
+  if (start >= n) return -1n;
+  if (cps(s) === undefined && cps(t) === undefined) return BigInt(s.indexOf(t, Number(start)));
+  const sub = Array.from(t);
+  for (let i = Number(start); i < runes.length - (sub.length - 1); i++) if (runeAt(runes, sub, i)) return BigInt(i);
+  return -1n;
+}
+
+function lastIndexOf(s: string, t: string, start?: bigint): bigint {
+  const runes = Array.from(s);
+  if (start === undefined) {
+    if (t === '') return BigInt(runes.length);
+    if (encodeUtf8(s).length < encodeUtf8(t).length) return -1n;
+    start = BigInt(runes.length - 1);
+  }
+  if (start < 0n) throw outOfRange(start);
+  const n = BigInt(runes.length);
+  if (t === '') return start > n ? n : start;
+  if (start >= n) return -1n;
+  const sub = Array.from(t);
+  let off = Number(start);
+  if (off > runes.length - sub.length) off = runes.length - sub.length;
+  for (let i = off; i >= 0; i--) if (runeAt(runes, sub, i)) return BigInt(i);
+  return -1n;
 }
 
 function substring(s: string, start: bigint, end?: bigint): string {
@@ -377,7 +397,6 @@ export function registerStrings(r: Registry): void {
   r.member('substring', 'string_substring_int', [STRING, INT], STRING, (s: string, a: bigint) => substring(s, a), { cost: lin });
   r.member('substring', 'string_substring_int_int', [STRING, INT, INT], STRING, substring, { cost: lin });
   r.member('trim', 'string_trim', [STRING], STRING, (s: string) => s.replace(TRIM_RE, ''), { cost: lin });
-  r.member('reverse', 'string_reverse', [STRING], STRING, (s: string) => Array.from(s).reverse().join(''), { cost: lin });
   const joinCost = (args: readonly unknown[]): number => {
     const l = args[0] as readonly unknown[];
     let n = 0;
