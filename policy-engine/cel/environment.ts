@@ -7,7 +7,7 @@ import { PER_CALL_COST_LIMIT } from './api.js';
 import { Checker } from './checker.js';
 import { converterFor, type Converter } from './convert.js';
 import { estimateCost } from './cost.js';
-import { constantConversionProblems } from './fold.js';
+import { constantConversionProblems, formatCallProblems } from './fold.js';
 import { CelCompileError, CelCostLimitError, issueAt } from './errors.js';
 import { kubernetesLibrary } from './lib/index.js';
 import type { Registry } from './lib/registry.js';
@@ -64,7 +64,7 @@ class Environment implements CelEnvironment {
       if (!isAssignableTo(want, checked.type))
         issues.push(issueAt(expression, 0, `expected type '${formatType(want)}' but found '${formatType(checked.type)}'`));
     }
-    if (issues.length === 0 && typeCheck) issues.push(...constantConversionProblems(expression, ast, checked));
+    if (issues.length === 0 && typeCheck) issues.push(...constantConversionProblems(expression, ast, checked), ...formatCallProblems(expression, ast, checked));
     if (issues.length > 0) throw new CelCompileError(expression, issues);
     const names = [...this.vars.keys()];
     const varSlots = new Map(names.map((n, i) => [n, i]));

@@ -161,8 +161,10 @@ table('format, strings ext', [
   ["'%x %X %o %b'.format([255, 255, 8, 5])", ok('string', 'ff FF 10 101')],
   ["'%e'.format([1234.5])", ok('string', '1.234500e+03')],
   ["'%s'.format([[1, 'a', {'k': true}]])", ok('string', '[1, a, {k: true}]')],
-  ["'%d'.format(['x'])", evalErr('error during formatting: decimal clause can only be used on integers, was given string')],
-  ["'%d %d'.format([1])", evalErr('index 1 out of range')],
+  // Checked when written, as ext strings' format validator does in the apiserver.
+  ["'%d'.format(['x'])", compileErr('1:14: error during formatting: decimal clause can only be used on integers, was given string')],
+  ["'%d %d'.format([1])", compileErr('1:15: index 1 out of range')],
+  ["'%d'.format(dyn(['x']))", evalErr('error during formatting: decimal clause can only be used on integers, was given string')],
   ["'hello'.charAt(1)", ok('string', 'e')],
   ["'  x  '.trim()", ok('string', 'x')],
   ["'a,b,c'.split(',', 2)", ok('list', ['a', 'b,c'])],

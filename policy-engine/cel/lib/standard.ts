@@ -227,6 +227,7 @@ export function registerStandard(r: Registry): void {
   r.global('int', 'double_to_int64', [DOUBLE], INT, doubleToInt);
   r.global('int', 'string_to_int64', [STRING], INT, parseIntStrict);
   r.global('int', 'timestamp_to_int64', [TIMESTAMP], INT, (t: CelTimestamp) => t.seconds);
+  r.global('int', 'duration_to_int64', [DURATION], INT, (d: CelDuration) => d.nanos);
   r.global('uint', 'uint64_to_uint64', [UINT], UINT, (a: CelUint) => a);
   r.global('uint', 'int64_to_uint64', [INT], UINT, (a: bigint) => {
     if (a < 0n) throw new CelEvalError('unsigned integer overflow in conversion');
