@@ -270,7 +270,7 @@ const VARIABLE_SETS: { variables: { name: string; expression: string }[]; expres
 
 const CONFIGMAP_EXPRESSIONS = [
   "!has(object.data) || object.data.all(k, k.matches('^[a-z0-9.-]+$'))", 'has(object.data)', 'object.data.size()', "object.data['ratio']", "double(object.data.ratio) < 1.0",
-  "object.data.exists(k, v, v.contains('='))", "object.data.map(k, k)", "object.data.filter(k, k.contains(' '))", "object.?data.orValue({}).size()", 'object.data.all(k, k.size() < 64)',
+  "object.data.exists(k, v, v.contains('='))", "object.data.map(k, k).sort()", "object.data.filter(k, k.contains(' '))", "object.?data.orValue({}).size()", 'object.data.all(k, k.size() < 64)',
 ];
 
 function objectCases(): OracleCase[] {

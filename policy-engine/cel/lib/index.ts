@@ -8,6 +8,7 @@ import { registerQuantity } from './quantity.js';
 import { registerIP } from './ip.js';
 import { registerURL } from './url.js';
 import { registerSemver } from './semver.js';
+import { registerFormat } from './format.js';
 
 let shared: Registry | undefined;
 
@@ -22,6 +23,7 @@ export function kubernetesLibrary(): Registry {
   registerIP(r);
   registerURL(r);
   registerSemver(r);
+  registerFormat(r);
   shared = r;
   return r;
 }

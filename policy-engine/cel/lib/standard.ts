@@ -305,7 +305,8 @@ export function registerStandard(r: Registry): void {
   r.member('getHours', 'duration_to_hours', [DURATION], INT, (d: CelDuration) => d.nanos / (3600n * NANOS));
   r.member('getMinutes', 'duration_to_minutes', [DURATION], INT, (d: CelDuration) => d.nanos / (60n * NANOS));
   r.member('getSeconds', 'duration_to_seconds', [DURATION], INT, (d: CelDuration) => d.nanos / NANOS);
-  r.member('getMilliseconds', 'duration_to_milliseconds', [DURATION], INT, (d: CelDuration) => (d.nanos % NANOS) / 1_000_000n);
+  // cel-go: the whole duration in milliseconds (duration('1.5s').getMilliseconds() == 1500).
+  r.member('getMilliseconds', 'duration_to_milliseconds', [DURATION], INT, (d: CelDuration) => d.nanos / 1_000_000n);
   void NULL;
 }
 
