@@ -98,7 +98,7 @@ function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 function addDurationNanos(t: CelTimestamp, d: bigint): CelTimestamp {
-  return new CelTimestamp(t.nanos + d);
+  return new CelTimestamp(t.nanos + d, t.offsetSeconds);
 }
 
 /** cel-go v0.29: an ordering with NaN on either side is an error, not false. */
