@@ -3,7 +3,7 @@
 import { CelEvalError } from '../errors.js';
 import { BOOL, INT, STRING, listOf } from '../types.js';
 import {
-  CelDuration, CelMap, CelTimestamp, CelTypeValue, CelUint, compareStrings, decodeUtf8, encodeUtf8,
+  CelDuration, CelMap, CelTimestamp, CelTypeValue, CelUint, decodeUtf8, encodeUtf8,
   formatDuration, formatTimestamp, isOpaque,
 } from '../values.js';
 import type { Registry } from './registry.js';
@@ -240,6 +240,25 @@ function doubleSpecial(d: number): string | undefined {
   return undefined;
 }
 
+/** Go's %q of a string (strconv.Quote), for strings inside lists and maps under %s. */
+function goQuote(s: string): string {
+  return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+/** A list element or map value under %s, as cel-go's clauseForType + quoteForCEL print it. */
+function formatMember(x: unknown): string {
+  if (typeof x === 'string') return goQuote(x);
+  if (x instanceof Uint8Array) return `b${goQuote(decodeUtf8(x, false))}`;
+  if (typeof x === 'number') {
+    if (Number.isNaN(x)) return '"NaN"';
+    if (!Number.isFinite(x)) return x < 0 ? '"-Inf"' : '"+Inf"';
+    return toFixedEven(x, 6);
+  }
+  if (x instanceof CelTimestamp) return `timestamp(${goQuote(formatTimestamp(x))})`;
+  if (x instanceof CelDuration) return `duration(${goQuote(formatDuration(x))})`;
+  return formatString(x, true);
+}
+
 /** Value as the %s clause prints it. */
 export function formatString(v: unknown, nested = false): string {
   switch (typeof v) {
@@ -248,7 +267,7 @@ export function formatString(v: unknown, nested = false): string {
     case 'bigint':
       return v.toString();
     case 'number':
-      return doubleSpecial(v) ?? formatDouble(v);
+      return formatDouble(v);
     case 'boolean':
       return String(v);
     default:
@@ -258,11 +277,11 @@ export function formatString(v: unknown, nested = false): string {
       if (v instanceof CelTypeValue) return v.name;
       if (v instanceof CelTimestamp) return formatTimestamp(v);
       if (v instanceof CelDuration) return formatDuration(v);
-      if (Array.isArray(v)) return `[${v.map((x) => formatString(x, true)).join(', ')}]`;
+      if (Array.isArray(v)) return `[${v.map(formatMember).join(', ')}]`;
       if (v instanceof CelMap) {
-        const items = [...v.entries()].map(([k, x]) => [formatString(k, true), formatString(x, true)] as const);
-        items.sort((a, b) => compareStrings(a[0], b[0]));
-        return `{${items.map(([k, x]) => `${k}: ${x}`).join(', ')}}`;
+        const items = [...v.entries()].map(([k, x]) => [typeof k === 'string' ? goQuote(k) : formatString(k), formatMember(x)] as const);
+        items.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        return `{${items.map(([k, x]) => `${k}:${x}`).join(', ')}}`;
       }
       if (isOpaque(v)) return v.toString();
       void nested;
@@ -284,9 +303,33 @@ export function toFixedEven(d: number, prec: number): string {
   return s;
 }
 
-function toExp(d: number, prec: number): string {
-  const s = d.toExponential(prec);
-  return s.replace(/e([+-])(\d)$/, 'e$10$2');
+// cel-go ext strings v2 prints %f and %e through golang.org/x/text's message printer for
+// en_US: digit grouping, '∞' for infinities, and for %e a mantissa of 6 decimals with a
+// superscript exponent ('3.141590×10⁰⁰'); its %e passes the precision as a width
+// ("%<n>e"), so '%.3e' pads to 3 runes and keeps 6 decimals. Reproduced as printed.
+function groupThousands(intPart: string): string {
+  return intPart.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+function localeFixed(d: number, prec: number): string {
+  if (Number.isNaN(d)) return 'NaN';
+  if (!Number.isFinite(d)) return d < 0 ? '-∞' : '∞';
+  const s = toFixedEven(d, prec);
+  const neg = s.startsWith('-');
+  const [i, f] = (neg ? s.slice(1) : s).split('.') as [string, string?];
+  return `${neg ? '-' : ''}${groupThousands(i)}${f !== undefined ? `.${f}` : ''}`;
+}
+const SUPERSCRIPT = '⁰¹²³⁴⁵⁶⁷⁸⁹';
+function localeScientific(d: number, width: number): string {
+  let body: string;
+  if (Number.isNaN(d)) body = 'NaN';
+  else if (!Number.isFinite(d)) body = d < 0 ? '-∞' : '∞';
+  else {
+    const m = /^(-?[\d.]+)e([+-])(\d+)$/.exec(d.toExponential(6)) as RegExpExecArray;
+    const exp = (m[3] as string).padStart(2, '0');
+    body = `${m[1]}×10${m[2] === '-' ? '⁻' : ''}${[...exp].map((c) => SUPERSCRIPT[Number(c)]).join('')}`;
+  }
+  const runes = [...body].length;
+  return runes < width ? ' '.repeat(width - runes) + body : body;
 }
 
 function intLike(v: unknown): bigint | undefined {
@@ -355,13 +398,12 @@ export function format(fmt: string, args: readonly unknown[]): string {
       }
       case 'f':
       case 'e': {
+        // cel-go accepts a double, or the strings "NaN", "Infinity", "-Infinity".
         let d: number;
         if (typeof v === 'number') d = v;
-        else if (intLike(v) !== undefined) d = Number(intLike(v));
+        else if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') d = Number(v);
         else throw formatErr(`${verb === 'f' ? 'fixed-point' : 'scientific'} clause can only be used on doubles, was given ${typeName(v)}`);
-        const sp = doubleSpecial(d);
-        if (sp !== undefined) out += sp;
-        else out += verb === 'f' ? toFixedEven(d, prec ?? 6) : toExp(d, prec ?? 6);
+        out += verb === 'f' ? localeFixed(d, prec ?? 6) : localeScientific(d, prec ?? 6);
         break;
       }
       case 'b':
