@@ -104,7 +104,8 @@ function parseRequestURI(s: string): string[] {
   if (s === '') return [`parse ${q}: empty url`];
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(s);
   if (scheme === null) {
-    if (/^[^/]*:/.test(s)) return [`parse ${q}: missing protocol scheme`];
+    // Go getScheme: only a leading ':' is a missing scheme; a digit or '+-.' first means none.
+    if (s.startsWith(':')) return [`parse ${q}: missing protocol scheme`];
     if (!s.startsWith('/')) return [`parse ${q}: invalid URI for request`];
     return [];
   }
