@@ -27,8 +27,9 @@ export interface ValidateContext {
 function validatePolicyObject(req: AdmissionRequest): Decision {
   const policy = req.object as unknown as Policy;
   try {
-    compilePolicy(policy);
-    return allowed();
+    // Warnings (an estimated cost over the per-call limit) admit the Policy, as VAP's do.
+    const compiled = compilePolicy(policy);
+    return allowed({ warnings: compiled.warnings.map((w) => `Policy ${policy.metadata?.name ?? req.name}: ${w}`) });
   } catch (e) {
     return denied('PolicyInvalid', `Policy ${policy.metadata?.name ?? req.name}: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -76,14 +77,15 @@ export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision 
     if (refusal) problems.push(denied('ReservedTopicName', refusal));
   }
   const denials = problems.filter((d) => !d.allowed);
+  const objectWarnings = problems.flatMap((d) => (d.allowed ? d.warnings : []));
   // Only the policies that select this kind: the others cannot match, and need no look.
   const policies = ctx.store.policiesFor(resourceTypeOf(req.kind));
   if (policies.length === 0) {
-    return denials[0] ? denied(denials[0].reason ?? 'Denied', denials.map((d) => d.message).join('; ')) : allowed();
+    return denials[0] ? denied(denials[0].reason ?? 'Denied', denials.map((d) => d.message).join('; ')) : allowed({ warnings: objectWarnings });
   }
   const namespaceObject = req.namespace ? (ctx.namespaceObject(req.namespace) ?? null) : null;
   const verdict = evaluate(policies, { request: req, namespaceObject }, { now: ctx.now(), exceptions: ctx.store.policyExceptions() });
-  const extras = { warnings: verdict.warnings, auditAnnotations: verdict.auditAnnotations, evaluations: verdict.evaluations };
+  const extras = { warnings: [...objectWarnings, ...verdict.warnings], auditAnnotations: verdict.auditAnnotations, evaluations: verdict.evaluations };
   const messages = [...denials.map((d) => d.message ?? ''), ...(verdict.allowed ? [] : [verdict.message ?? 'denied by policy'])];
   if (messages.length === 0) return allowed(extras);
   // The first problem names the reason: ownership before policy.

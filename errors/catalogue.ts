@@ -59,7 +59,6 @@ export const ERROR_CATALOGUE: Readonly<Record<KidpErrorCode, CatalogueEntry>> = 
   KIDP_POLICY_DUPLICATE_NAME: { folder: 'policy-engine/policy', meaning: 'Two rules, variables or matchConditions of one Policy share a name.' },
   KIDP_POLICY_EXPRESSION_TOO_LARGE: { folder: 'policy-engine/policy', meaning: "An expression is longer than Kubernetes allows; split it, or move parts into variables." },
   KIDP_POLICY_COMPILE: { folder: 'policy-engine/policy', meaning: 'An expression of a Policy does not compile; the message names the rule and position.' },
-  KIDP_POLICY_COST_LIMIT: { folder: 'policy-engine/policy', meaning: "A Policy's estimated cost is over the limit; bound the lists its rules iterate." },
   KIDP_INPUT_YAML: { folder: 'policy-engine/policy', meaning: 'An input file (manifests, --vars) is not valid YAML; the message gives the line.' },
   KIDP_INPUT_INVALID: { folder: 'policy-engine/policy', meaning: 'An input parses but has the wrong shape (e.g. --vars is not a mapping); the message says which.' },
   KIDP_INPUT_TOO_DEEP: { folder: 'policy-engine/policy', meaning: 'An input nests deeper than KIDP converts; flatten it.' },

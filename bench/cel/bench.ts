@@ -1,6 +1,8 @@
 // `npm run bench:cel`: median nanoseconds per evaluation of realistic Kubernetes rules,
 // each compiled once, on a realistic Deployment-like object. Not a test: it prints figures.
+import { execFileSync } from 'node:child_process';
 import { createEnvironment, types } from '../../policy-engine/cel/index.js';
+import { oracleBinary } from '../../test/oracle/differential.js';
 
 const deployment = {
   apiVersion: 'apps/v1',
@@ -83,3 +85,34 @@ for (const [name, src] of rules) {
   console.log(`${name.padEnd(20)} ${m.toFixed(0).padStart(6)} ns/eval  result=${String(result)}  est=${JSON.stringify(c.estimatedCost)}`);
 }
 console.log(`median over ${rules.length} rules: ${median(medians).toFixed(0)} ns/eval`);
+
+// Side by side: the reference evaluator (test/oracle: cel-go + k8s.io/apiserver v0.37.2,
+// the apiserver's VAP compiler and ForInput with its cost tracking) on the same rules and
+// object, compiled once, same machine, same run. Skipped with BENCH_ORACLE=0 or without Go.
+if (process.env.BENCH_ORACLE !== '0') {
+  let binary: string | undefined;
+  try {
+    binary = oracleBinary();
+  } catch (e) {
+    console.log(`oracle: not built (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); no side-by-side figures`);
+  }
+  if (binary !== undefined) {
+    const input = rules.map(([name, src]) => JSON.stringify({ id: name, expression: src, object: deployment })).join('\n');
+    const out = execFileSync(binary, ['-bench'], { input, encoding: 'utf8', timeout: 600_000 });
+    const parsed = out.trim().split('\n').map((l) => JSON.parse(l) as { id: string; nsPerEval?: number; nsPerRequest?: number });
+    const theirs = new Map(parsed.map((r) => [r.id, r.nsPerEval] as const));
+    console.log('side by side, ns per evaluation (Kubernetes: Program.Eval with its cost tracking); ratio = KIDP / Kubernetes:');
+    const ratios: number[] = [];
+    rules.forEach(([name], i) => {
+      const k = theirs.get(name);
+      const ours = medians[i] as number;
+      if (k === undefined) return void console.log(`  ${name.padEnd(20)} ${ours.toFixed(0).padStart(6)}  oracle: compile error`);
+      ratios.push(ours / k);
+      console.log(`  ${name.padEnd(20)} ${ours.toFixed(0).padStart(6)}  ${k.toFixed(0).padStart(6)}  ${(ours / k).toFixed(2)}x`);
+    });
+    const theirMedian = median([...theirs.values()].filter((x): x is number => x !== undefined));
+    console.log(`median: KIDP ${median(medians).toFixed(0)} ns, Kubernetes ${theirMedian.toFixed(0)} ns (${(median(medians) / theirMedian).toFixed(2)}x); median ratio ${median(ratios).toFixed(2)}x`);
+    const perRequest = parsed.map((r) => r.nsPerRequest).filter((x): x is number => x !== undefined);
+    console.log(`Kubernetes admission path (ForInput: request, object and activation built per call), median over the rules: ${median(perRequest).toFixed(0)} ns`);
+  }
+}

@@ -62,3 +62,5 @@ export interface CelEnvironment {
 /** Kubernetes' numbers (k8s.io/apiserver/pkg/apis/cel/config.go). */
 export const PER_CALL_COST_LIMIT = 1_000_000;
 export const PER_POLICY_COST_LIMIT = 10_000_000;
+/** A policy's matchConditions share their own budget (RuntimeCELCostBudgetMatchConditions). */
+export const MATCH_CONDITIONS_COST_LIMIT = 2_500_000;

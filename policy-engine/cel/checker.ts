@@ -10,6 +10,11 @@ import {
 } from './types.js';
 import { CelUint } from './values.js';
 
+function isNullable(a: string, b: string): boolean {
+  const wk = (n: string): boolean => n === 'google.protobuf.Timestamp' || n === 'google.protobuf.Duration';
+  return (a === 'null_type' && wk(b)) || (b === 'null_type' && wk(a));
+}
+
 export interface CheckedExpr {
   readonly type: CelType;
   /** Type of each node. */
@@ -193,7 +198,7 @@ export class Checker {
             if (r.kind === 'optional') t = r.elem;
             else if (!isDynOrError(r)) this.error((e.elems[i] as Expr).pos, `expected type 'optional_type' but found '${formatType(r)}'`);
           }
-          elem = this.join(elem, t);
+          elem = this.joinHomogeneous(elem, t, e.elems[i] as Expr);
         }
         return listOf(elem);
       }
@@ -204,14 +209,14 @@ export class Checker {
           const kt = this.resolve(this.visit(en.key), false);
           if (!isDynOrError(kt) && !['int', 'uint', 'bool', 'string'].includes(kt.name) && kt.kind !== 'param')
             this.error(en.key.pos, `unsupported map key type: ${formatType(kt)}`);
-          k = this.join(k, kt);
+          k = this.joinHomogeneous(k, kt, en.key);
           let vt = this.visit(en.value);
           if (en.optional) {
             const r = this.resolve(vt, false);
             if (r.kind === 'optional') vt = r.elem;
             else if (!isDynOrError(r)) this.error(en.value.pos, `expected type 'optional_type' but found '${formatType(r)}'`);
           }
-          v = this.join(v, vt);
+          v = this.joinHomogeneous(v, vt, en.value);
         }
         return mapOf(k, v);
       }
@@ -227,10 +232,22 @@ export class Checker {
       }
       case 'macro':
         return this.visitMacro(e);
-      case 'call':
-        return this.visitCall(e);
+      case 'call': {
+        // ext strings marks format()'s arguments exempt from homogeneous literals
+        // (cel.HomogeneousAggregateLiteralExemptFunctions): '%s %d'.format(['a', 1]).
+        if (e.fn !== 'format' || e.target === undefined) return this.visitCall(e);
+        this.exempt++;
+        try {
+          return this.visitCall(e);
+        } finally {
+          this.exempt--;
+        }
+      }
     }
   }
+
+  /** > 0 while checking the arguments of a call exempt from homogeneous literals. */
+  private exempt = 0;
 
   private fieldType(e: Expr, ot: CelType, field: string): CelType {
     switch (ot.kind) {
@@ -485,6 +502,20 @@ export class Checker {
     }
   }
 
+  /**
+   * Element types of a literal must agree: the apiserver enables
+   * cel.HomogeneousAggregateLiterals, so `[1, 'a']` is "expected type 'int' but found
+   * 'string'" at the element (cel-go checker joinTypes); dyn() elements fit anything.
+   */
+  private joinHomogeneous(prev: CelType, t: CelType, at: Expr): CelType {
+    if (this.exempt > 0) return this.join(prev, t);
+    const saved = new Map(this.sub);
+    if (this.unify(prev, t)) return prev;
+    this.sub = saved;
+    this.error(at.pos, `expected type '${formatType(this.resolve(prev, true))}' but found '${formatType(this.resolve(t, true))}'`);
+    return prev;
+  }
+
   /** Most specific common type of two element types (cel-go joins to dyn when they differ). */
   private join(a: CelType, b: CelType): CelType {
     const saved = new Map(this.sub);
@@ -509,6 +540,9 @@ export class Checker {
       return true;
     }
     if (isDynOrError(t) || isDynOrError(s)) return true;
+    // cel-go: null is assignable to the well-known message types Timestamp and Duration
+    // (so `null == duration('1h')` checks and is false; `null < null` fails at runtime).
+    if (t.kind === 'prim' && s.kind === 'prim' && isNullable(t.name, s.name)) return true;
     // '@numeric': any of int, uint, double (math.greatest/least arguments).
     if (t.kind === 'opaque' && t.name === '@numeric') return s.kind === 'prim' && (s.name === 'int' || s.name === 'uint' || s.name === 'double');
     switch (t.kind) {

@@ -7,6 +7,7 @@ import { PER_CALL_COST_LIMIT } from './api.js';
 import { Checker } from './checker.js';
 import { converterFor, type Converter } from './convert.js';
 import { estimateCost } from './cost.js';
+import { constantConversionProblems, formatCallProblems } from './fold.js';
 import { CelCompileError, CelCostLimitError, issueAt } from './errors.js';
 import { kubernetesLibrary } from './lib/index.js';
 import type { Registry } from './lib/registry.js';
@@ -63,6 +64,7 @@ class Environment implements CelEnvironment {
       if (!isAssignableTo(want, checked.type))
         issues.push(issueAt(expression, 0, `expected type '${formatType(want)}' but found '${formatType(checked.type)}'`));
     }
+    if (issues.length === 0 && typeCheck) issues.push(...constantConversionProblems(expression, ast, checked), ...formatCallProblems(expression, ast, checked));
     if (issues.length > 0) throw new CelCompileError(expression, issues);
     const names = [...this.vars.keys()];
     const varSlots = new Map(names.map((n, i) => [n, i]));
@@ -93,7 +95,10 @@ class Compiled implements CompiledExpression {
     try {
       return this.root(frame);
     } catch (e) {
-      if (e instanceof CelCostLimitError && limit !== perCall) throw new CelCostLimitError(budget?.limit ?? limit, 'budget', { cause: e });
+      // A JavaScript limit (string or array length, stack) reached by a value the cost
+      // model let through: an evaluation error of this call, never a crash of the caller.
+      if (e instanceof RangeError) throw new CelEvalError(`evaluation exceeded a runtime limit: ${e.message}`, { cause: e });
+      if (e instanceof CelCostLimitError && e.scope === 'call' && limit !== perCall) throw new CelCostLimitError(budget?.limit ?? limit, 'budget', { cause: e });
       throw e;
     } finally {
       if (budget !== undefined) budget.used += frame.cost;

@@ -30,13 +30,17 @@ export class CelEvalError extends Error {
 export class CelCostLimitError extends CelEvalError {
   override readonly code: CelErrorCode = 'CEL_COST_LIMIT';
   readonly limit: number;
-  constructor(limit: number, scope: 'call' | 'budget', options?: { cause?: unknown }) {
+  readonly scope: 'call' | 'budget' | 'regex';
+  constructor(limit: number, scope: 'call' | 'budget' | 'regex', options?: { cause?: unknown }) {
     super(
       scope === 'call'
         ? `operation cancelled: actual cost limit exceeded (per-call limit ${limit})`
-        : `operation cancelled: policy cost budget exceeded (limit ${limit})`,
+        : scope === 'budget'
+          ? `operation cancelled: policy cost budget exceeded (limit ${limit})`
+          : `operation cancelled: regex work limit exceeded (input length x pattern size over ${limit} steps)`,
       options,
     );
+    this.scope = scope;
     this.name = 'CelCostLimitError';
     this.limit = limit;
   }

@@ -277,7 +277,8 @@ export class Planner {
         }
         if (typeof k === 'number' || k === null || (typeof k === 'object' && !(k instanceof CelUint)))
           throw new CelEvalError(`unsupported key type: ${celTypeName(k)}`);
-        if (!m.set(k, v)) throw new CelEvalError(`Failed with repeated key: ${k instanceof CelUint ? k.value : String(k)}`);
+        // cel-go builds map literals without a duplicate check: the last entry wins.
+        m.set(k, v, true);
       }
       return m;
     };
@@ -464,6 +465,8 @@ export class Planner {
           const y = b(f);
           f.cost += typeof x === 'string' && typeof y === 'string' ? 1 + Math.ceil(Math.min(x.length, y.length) * 0.1) : 1;
           const c = celCompare(x, y);
+          // cel-go v0.29: ordering NaN is an error, not false.
+          if (c === undefined) throw new CelEvalError('NaN values cannot be ordered');
           return c === lo || (eq && c === 0);
         };
       }

@@ -32,8 +32,15 @@ export const TIMESTAMP_MAX_SECONDS = 253402300799n;
 const DURATION_MAX_NANOS = INT64_MAX;
 
 export class CelTimestamp {
-  /** Nanoseconds since the Unix epoch. */
-  constructor(readonly nanos: bigint) {
+  /**
+   * Nanoseconds since the Unix epoch, and the UTC offset (seconds) it was written with:
+   * cel-go keeps a timestamp's location, so string(timestamp('...-02:00')) keeps -02:00;
+   * comparisons and the (UTC-default) getters use the instant only.
+   */
+  constructor(
+    readonly nanos: bigint,
+    readonly offsetSeconds = 0,
+  ) {
     const s = floorDiv(nanos, NANOS);
     if (s < TIMESTAMP_MIN_SECONDS || s > TIMESTAMP_MAX_SECONDS) throw new CelEvalError('timestamp out of range');
   }
@@ -111,9 +118,9 @@ export class CelMap {
     for (const [k, v] of this.m) yield [u !== undefined && typeof k === 'bigint' && u.has(k) ? new CelUint(k) : k, v];
   }
   /** Adds an entry; returns false when the key already exists. */
-  set(key: unknown, value: unknown): boolean {
+  set(key: unknown, value: unknown, overwrite = false): boolean {
     const k = storeKey(key);
-    if (this.m.has(k)) return false;
+    if (this.m.has(k) && !overwrite) return false;
     this.m.set(k, value);
     if (key instanceof CelUint) (this.uintKeys ??= new Set()).add(k as bigint);
     return true;
@@ -334,7 +341,8 @@ export function floorDiv(a: bigint, b: bigint): bigint {
 }
 
 export function formatTimestamp(t: CelTimestamp): string {
-  const secs = t.seconds;
+  const off = t.offsetSeconds;
+  const secs = t.seconds + BigInt(off);
   const nanos = t.subNanos;
   const d = new Date(Number(secs) * 1000);
   const y = d.getUTCFullYear();
@@ -344,7 +352,8 @@ export function formatTimestamp(t: CelTimestamp): string {
     frac = '.' + String(nanos).padStart(9, '0');
     frac = frac.replace(/0+$/, '');
   }
-  return `${pad(y, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${frac}Z`;
+  const zone = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(off) / 3600))}:${pad(Math.floor((Math.abs(off) % 3600) / 60))}`;
+  return `${pad(y, 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${frac}${zone}`;
 }
 
 /** Like Go's protojson duration: seconds with up to 9 fractional digits, e.g. "1.5s". */

@@ -13,6 +13,7 @@ export {
   toJson,
   PER_CALL_COST_LIMIT,
   PER_POLICY_COST_LIMIT,
+  MATCH_CONDITIONS_COST_LIMIT,
 } from '../cel/index.js';
 export type { CelType, CelEnvironment, CelIssue, CelTypeRef, CompiledExpression, CostBudget, OpenApiSchema as CelOpenApiSchema } from '../cel/index.js';
 

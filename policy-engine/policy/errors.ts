@@ -16,7 +16,6 @@ export type PolicyErrorCode =
   | 'KIDP_POLICY_DUPLICATE_NAME'
   | 'KIDP_POLICY_EXPRESSION_TOO_LARGE'
   | 'KIDP_POLICY_COMPILE'
-  | 'KIDP_POLICY_COST_LIMIT'
   | 'KIDP_INPUT_YAML'
   | 'KIDP_INPUT_INVALID'
   | 'KIDP_INPUT_TOO_DEEP'
@@ -59,11 +58,6 @@ export class PolicyExpressionTooLargeError extends KidpPolicyError {
 /** One or more expressions do not parse or type-check; `locations` has every position. */
 export class PolicyCompileError extends KidpPolicyError {
   readonly code = 'KIDP_POLICY_COMPILE';
-}
-
-/** An expression's estimated cost is over the limit. */
-export class PolicyCostLimitError extends KidpPolicyError {
-  readonly code = 'KIDP_POLICY_COST_LIMIT';
 }
 
 /** A YAML or JSON input does not parse; `locations` has file, line and column. */

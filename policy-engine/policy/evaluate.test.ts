@@ -241,17 +241,7 @@ describe('evaluatePolicy', () => {
   ];
 
   test.each(cases)('%s', (_name, spec, inp, want) => {
-    let policy: CompiledPolicy;
-    try {
-      policy = compile(spec);
-    } catch (err) {
-      // The runaway expression may already be refused at compile time by its estimate.
-      if (want === 'runaway') {
-        expect((err as Error).name).toBe('PolicyCostLimitError');
-        return;
-      }
-      throw err;
-    }
+    const policy: CompiledPolicy = compile(spec);
     const started = Date.now();
     const got = evaluatePolicy(policy, inp, { now });
     if (want === 'runaway') {
@@ -374,5 +364,29 @@ describe('evaluate (aggregate) with exceptions', () => {
           }
         : { rule: 'require-backup', result: 'fail', severity: 'high', message: 'database orders must enable backups' },
     );
+  });
+});
+
+describe('runtime cost budgets as the apiserver gives them', () => {
+  // ~900,000 units each: under the per-call limit, three of them over 2.5M, four under 10M.
+  const heavy = 'lists.range(300).all(x, lists.range(1000).all(y, true))';
+  const four = [1, 2, 3, 4].map((i) => ({ name: `c${i}`, expression: heavy }));
+
+  test('matchConditions share their own 2,500,000 budget and fail closed past it', () => {
+    const got = evaluatePolicy(compile({ matchConditions: four }), input(database({})), { now });
+    expect(got).toEqual({
+      policy: 'db',
+      mode: 'Audit',
+      applied: true,
+      rules: [],
+      matchConditionError:
+        'matchCondition "c3" errored: operation cancelled: policy cost budget exceeded (limit 2500000); ' +
+        'matchCondition "c4" errored: operation cancelled: policy cost budget exceeded (limit 2500000)',
+    });
+  });
+
+  test('the same four as rules fit in the 10,000,000 per-evaluation budget', () => {
+    const got = evaluatePolicy(compile({ rules: four }), input(database({})), { now });
+    expect(got).toMatchObject({ applied: true, rules: four.map((r) => ({ rule: r.name, result: 'pass' })) });
   });
 });

@@ -3,7 +3,7 @@
 // request and policy. Every outcome is a value (decision.ts); nothing here throws for a
 // rule that errors: that is a failure that says so (fail closed, DESIGN.md §4).
 
-import { CelEvalError, CelMap, PER_POLICY_COST_LIMIT, type CompiledExpression, type CostBudget } from './cel.js';
+import { CelEvalError, CelMap, MATCH_CONDITIONS_COST_LIMIT, PER_POLICY_COST_LIMIT, type CompiledExpression, type CostBudget } from './cel.js';
 import type { CompiledPolicy } from './compile.js';
 import { decide, type PolicyDecision, type PolicyEvaluation, type RuleResult } from './decision.js';
 import { findExemption } from './exception.js';
@@ -216,10 +216,13 @@ export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, o
   const activation = activationFor(policy, p, budget);
 
   // Kubernetes: any false matchCondition skips the policy; otherwise any error fails closed.
+  // Their budget is their own, as the apiserver's matcher gives them
+  // (RuntimeCELCostBudgetMatchConditions); validations then start from the full budget.
   if (policy.matchConditions.length > 0) {
     const conditionErrors: string[] = [];
+    const conditionBudget: CostBudget = { used: 0, limit: Math.min(MATCH_CONDITIONS_COST_LIMIT, budget.limit) };
     for (const cond of policy.matchConditions) {
-      const r = run(cond.program, activation, budget);
+      const r = run(cond.program, activation, conditionBudget);
       if (r.ok && r.value === false) return { policy: policy.name, mode: policy.mode, applied: false, reason: `matchCondition "${cond.name}" is false` };
       if (!r.ok) conditionErrors.push(`matchCondition "${cond.name}" errored: ${r.error}`);
       else if (r.value !== true) conditionErrors.push(`matchCondition "${cond.name}" returned a non-bool value`);

@@ -1,6 +1,6 @@
 // The policy layer's public API: the admission webhook, the background audit and the CLI
 // import from here.
-export { compilePolicy, MAX_EXPRESSION_LENGTH, MAX_ESTIMATED_COST } from './compile.js';
+export { compilePolicy, MAX_EXPRESSION_LENGTH, ESTIMATED_COST_WARNING } from './compile.js';
 export type { CompiledPolicy, CompiledRule, CompileOptions } from './compile.js';
 export { evaluate, evaluatePolicy } from './evaluate.js';
 export type { EvaluateOptions, EvaluationInput } from './evaluate.js';

@@ -3,12 +3,12 @@ import { Registry } from './registry.js';
 import { registerOptionals } from './optionals.js';
 import { registerStandard } from './standard.js';
 import { registerStrings } from './strings.js';
-import { registerMath } from './math.js';
 import { registerLists } from './lists.js';
 import { registerQuantity } from './quantity.js';
 import { registerIP } from './ip.js';
 import { registerURL } from './url.js';
 import { registerSemver } from './semver.js';
+import { registerFormat } from './format.js';
 
 let shared: Registry | undefined;
 
@@ -18,12 +18,12 @@ export function kubernetesLibrary(): Registry {
   registerStandard(r);
   registerOptionals(r);
   registerStrings(r);
-  registerMath(r);
   registerLists(r);
   registerQuantity(r);
   registerIP(r);
   registerURL(r);
   registerSemver(r);
+  registerFormat(r);
   shared = r;
   return r;
 }

@@ -3,14 +3,15 @@
 // ext sets (sets.contains/equivalent/intersects) and the Kubernetes regex functions
 // find/findAll.
 import { CelEvalError } from '../errors.js';
-import { BOOL, DURATION, DYN, INT, STRING, UINT, DOUBLE, listOf, optionalOf, param } from '../types.js';
+import { BOOL, BYTES, DURATION, DYN, INT, STRING, TIMESTAMP, UINT, DOUBLE, listOf, optionalOf, param } from '../types.js';
 import { CelDuration, CelOptional, CelUint, celCompare, celEquals, celTypeName, checkInt, checkUint } from '../values.js';
 import { checkRe2, compileRe2 } from './regex.js';
 import type { Registry } from './registry.js';
 import { STRING_COST_FACTOR, strSize } from './standard.js';
 
 const A = param('A');
-const B = param('B');
+/** cel-go ext lists / Kubernetes lists comparableTypes. */
+const COMPARABLE = [INT, UINT, DOUBLE, BOOL, DURATION, TIMESTAMP, STRING, BYTES];
 
 function ordered(l: readonly unknown[], fn: string): void {
   for (let i = 1; i < l.length; i++) {
@@ -79,26 +80,35 @@ function sortList(l: readonly unknown[], keys?: readonly unknown[]): unknown[] {
 
 export function registerLists(r: Registry): void {
   const lin = (args: readonly unknown[]): number => strSize(args[0]);
-  r.member('isSorted', 'list_is_sorted', [listOf(A)], BOOL, (l: readonly unknown[]) => {
-    ordered(l, 'isSorted');
-    for (let i = 1; i < l.length; i++) if (cmpOrThrow(l[i - 1], l[i]) > 0) return false;
-    return true;
-  }, { cost: lin });
+  // isSorted/min/max (Kubernetes lists) and sort/sortBy (ext lists) are declared per
+  // comparable element type, so a list of lists or maps is a compile error, as there.
+  for (const t of COMPARABLE) {
+    r.member('isSorted', `list_${t.name}_is_sorted`, [listOf(t)], BOOL, (l: readonly unknown[]) => {
+      ordered(l, 'isSorted');
+      for (let i = 1; i < l.length; i++) if (cmpOrThrow(l[i - 1], l[i]) > 0) return false;
+      return true;
+    }, { cost: lin });
+    r.member('min', `list_${t.name}_min`, [listOf(t)], t, (l: readonly unknown[]) => minMax(l, -1, 'min'), { cost: lin });
+    r.member('max', `list_${t.name}_max`, [listOf(t)], t, (l: readonly unknown[]) => minMax(l, 1, 'max'), { cost: lin });
+    r.member('sort', `list_${t.name}_sort`, [listOf(t)], listOf(t), (l: readonly unknown[]) => sortList(l), { cost: lin });
+    r.global('@sortByAssociatedKeys', `list_${t.name}_sortByAssociatedKeys`, [listOf(A), listOf(t)], listOf(A), (l: readonly unknown[], keys: readonly unknown[]) => sortList(l, keys), { cost: lin });
+  }
   r.member('sum', 'list_int_sum', [listOf(INT)], INT, (l: readonly unknown[]) => sum(l, 0n), { cost: lin });
   r.member('sum', 'list_uint_sum', [listOf(UINT)], UINT, (l: readonly unknown[]) => sum(l, new CelUint(0n)), { cost: lin });
   r.member('sum', 'list_double_sum', [listOf(DOUBLE)], DOUBLE, (l: readonly unknown[]) => sum(l, 0), { cost: lin });
   r.member('sum', 'list_duration_sum', [listOf(DURATION)], DURATION, (l: readonly unknown[]) => sum(l, new CelDuration(0n)), { cost: lin });
-  r.member('min', 'list_min', [listOf(A)], A, (l: readonly unknown[]) => minMax(l, -1, 'min'), { cost: lin });
-  r.member('max', 'list_max', [listOf(A)], A, (l: readonly unknown[]) => minMax(l, 1, 'max'), { cost: lin });
   r.member('indexOf', 'list_index_of', [listOf(A), A], INT, (l: readonly unknown[], x: unknown) => indexOf(l, x, false), { cost: lin });
   r.member('lastIndexOf', 'list_last_index_of', [listOf(A), A], INT, (l: readonly unknown[], x: unknown) => indexOf(l, x, true), { cost: lin });
+  // Kubernetes lists library v1 (base environment from 1.37).
+  // <dyn>.includes(<dyn>): a list contains it, or the receiver equals it.
+  r.member('includes', 'list_includes_dyn_dyn', [DYN, DYN], BOOL, (l: unknown, x: unknown) => (Array.isArray(l) ? indexOf(l, x, false) >= 0n : celEquals(l, x)), { cost: lin });
   r.member('slice', 'list_slice', [listOf(A), INT, INT], listOf(A), (l: readonly unknown[], s: bigint, e: bigint) => {
     if (s < 0n || e < 0n) throw new CelEvalError(`cannot slice(${s}, ${e}), negative indexes not supported`);
     if (s > e) throw new CelEvalError(`cannot slice(${s}, ${e}), start index must be less than or equal to end index`);
     if (e > BigInt(l.length)) throw new CelEvalError(`cannot slice(${s}, ${e}), list is length ${l.length}`);
     return l.slice(Number(s), Number(e));
   }, { cost: lin });
-  r.member('flatten', 'list_flatten', [listOf(DYN)], listOf(DYN), (l: readonly unknown[]) => flatten(l, 1n), { cost: lin });
+  r.member('flatten', 'list_flatten', [listOf(listOf(A))], listOf(A), (l: readonly unknown[]) => flatten(l, 1n), { cost: lin });
   r.member('flatten', 'list_flatten_int', [listOf(DYN), INT], listOf(DYN), flatten, { cost: lin });
   r.member('distinct', 'list_distinct', [listOf(A)], listOf(A), (l: readonly unknown[]) => {
     const out: unknown[] = [];
@@ -106,14 +116,13 @@ export function registerLists(r: Registry): void {
     return out;
   }, { cost: (a) => strSize(a[0]) * strSize(a[0]) });
   r.member('reverse', 'list_reverse', [listOf(A)], listOf(A), (l: readonly unknown[]) => [...l].reverse(), { cost: lin });
-  r.member('sort', 'list_sort', [listOf(A)], listOf(A), (l: readonly unknown[]) => sortList(l), { cost: lin });
-  r.global('@sortByAssociatedKeys', 'list_sort_by_keys', [listOf(A), listOf(B)], listOf(A), (l: readonly unknown[], keys: readonly unknown[]) => sortList(l, keys), { cost: lin });
   r.global('lists.range', 'lists_range', [INT], listOf(INT), (n: bigint) => {
-    if (n > 1_000_000n) throw new CelEvalError('lists.range: size too large');
+    if (n < 0n) throw new CelEvalError(`lists.range: size must be non-negative, got ${n}`);
+    if (n > 1_000_000n) throw new CelEvalError(`lists.range: size ${n} exceeds maximum allowed (1000000)`);
     const out: bigint[] = [];
     for (let i = 0n; i < n; i++) out.push(i);
     return out;
-  }, { cost: (a) => (typeof a[0] === 'bigint' ? Number(a[0]) : strSize(a[0])) });
+  }, { cost: (a) => (typeof a[0] === 'bigint' && a[0] > 0n && a[0] <= 1_000_000n ? Number(a[0]) : 1) });
   r.member('first', 'list_first', [listOf(A)], optionalOf(A), (l: readonly unknown[]) => (l.length ? CelOptional.of(l[0]) : CelOptional.NONE));
   r.member('last', 'list_last', [listOf(A)], optionalOf(A), (l: readonly unknown[]) => (l.length ? CelOptional.of(l[l.length - 1]) : CelOptional.NONE));
 
@@ -127,19 +136,9 @@ export function registerLists(r: Registry): void {
   // ---- regex (Kubernetes) ----
   const reCost = (args: readonly unknown[]): number => Math.ceil(strSize(args[0]) * STRING_COST_FACTOR) * Math.ceil(strSize(args[1]) * 0.25);
   const checkPattern = (i: number, v: unknown): string | undefined => (i === 1 && typeof v === 'string' ? checkRe2(v) : undefined);
-  r.member('find', 'string_find_string', [STRING, STRING], STRING, (s: string, re: string) => compileRe2(re).exec(s)?.[0] ?? '', { cost: reCost, checkLiteral: checkPattern });
-  const findAll = (s: string, re: string, n = -1n): string[] => {
-    if (n === 0n) return [];
-    const out: string[] = [];
-    const g = compileRe2(re, true);
-    g.lastIndex = 0;
-    for (let m = g.exec(s); m !== null; m = g.exec(s)) {
-      if (m[0] === '') g.lastIndex++;
-      out.push(m[0]);
-      if (n > 0n && BigInt(out.length) >= n) break;
-    }
-    return out;
-  };
+  r.member('find', 'string_find_string', [STRING, STRING], STRING, (s: string, re: string) => compileRe2(re).find(s), { cost: reCost, checkLiteral: checkPattern });
+  // Go's FindAllString takes an int; a count beyond the input's length is "all".
+  const findAll = (s: string, re: string, n = -1n): string[] => compileRe2(re).findAll(s, n < 0n || n > BigInt(s.length + 1) ? -1 : Number(n));
   r.member('findAll', 'string_find_all_string', [STRING, STRING], listOf(STRING), (s: string, re: string) => findAll(s, re), { cost: reCost, checkLiteral: checkPattern });
   r.member('findAll', 'string_find_all_string_int', [STRING, STRING, INT], listOf(STRING), findAll, { cost: reCost, checkLiteral: checkPattern });
 }

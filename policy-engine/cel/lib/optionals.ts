@@ -1,6 +1,6 @@
 // Optional values (cel-go ext optional library, enabled in Kubernetes since 1.29).
 // `or` / `orValue` are also planned lazily in planner.ts; these are their signatures.
-import { BOOL, DYN, optionalOf, param } from '../types.js';
+import { BOOL, DYN, listOf, optionalOf, param } from '../types.js';
 import { CelEvalError } from '../errors.js';
 import { CelMap, CelOptional, CelUint, CelTimestamp, CelDuration } from '../values.js';
 import type { Registry } from './registry.js';
@@ -45,4 +45,16 @@ export function registerOptionals(r: Registry): void {
     o.hasValue ? o : b,
   );
   r.member('orValue', 'optional_orValue_value', [optionalOf(A), A], A, (o: CelOptional, b: unknown) => (o.hasValue ? o.value : b));
+  // cel-go OptionalTypes (version 2+ as the apiserver enables them): the present values of
+  // a list of optionals, in order.
+  const unwrap = (l: readonly unknown[]): unknown[] => {
+    const out: unknown[] = [];
+    for (const o of l) {
+      if (!(o instanceof CelOptional)) throw new CelEvalError(`optional.unwrap: list element is not an optional`);
+      if (o.hasValue) out.push(o.value);
+    }
+    return out;
+  };
+  r.global('optional.unwrap', 'optional_unwrap', [listOf(optionalOf(A))], listOf(A), unwrap, { cost: (a) => (Array.isArray(a[0]) ? a[0].length : 1) });
+  r.member('unwrapOpt', 'optional_unwrapOpt', [listOf(optionalOf(A))], listOf(A), unwrap, { cost: (a) => (Array.isArray(a[0]) ? a[0].length : 1) });
 }

@@ -28,7 +28,12 @@ export class Quantity implements CelOpaque {
     num: bigint,
     den: bigint,
     readonly format: Format,
-    private readonly text?: string,
+    /**
+     * resource.Quantity holds an int64Amount or, for what that cannot hold exactly (a
+     * binary suffix on a fraction, more than 18 digits), an inf.Dec; AsInt64 - and so
+     * isInteger()/asInteger() - fails on the inf.Dec form even for whole values.
+     */
+    readonly decForm = false,
   ) {
     const g = gcd(num, den) || 1n;
     this.num = num / g;
@@ -42,8 +47,9 @@ export class Quantity implements CelOpaque {
   equals(other: unknown): boolean {
     return other instanceof Quantity && this.cmp(other) === 0;
   }
+  /** Kubernetes prints a quantity in canonical form ('1.5Gi' is 1536Mi, '0.5' is 500m). */
   toString(): string {
-    return this.text ?? canonical(this);
+    return canonical(this);
   }
 }
 
@@ -94,7 +100,9 @@ function parseQuantityUncached(s: string): Quantity {
     num = scaled;
     den = nanoDen;
   }
-  return new Quantity(neg ? -num : num, den, format, s);
+  const mantissa = (m[2] as string).replace('.', '').replace(/^0+/, '');
+  const decForm = ((m[2] as string).includes('.') && format === 'BinarySI') || mantissa.length > 18;
+  return new Quantity(neg ? -num : num, den, format, decForm);
 }
 
 /** A readable canonical form for computed quantities, in the first operand's format. */
@@ -125,20 +133,20 @@ function asQuantity(v: Quantity | bigint): Quantity {
 
 function addQ(a: Quantity, b: Quantity | bigint, sign: bigint): Quantity {
   const o = asQuantity(b);
-  return new Quantity(a.num * o.den + sign * o.num * a.den, a.den * o.den, a.format);
+  return new Quantity(a.num * o.den + sign * o.num * a.den, a.den * o.den, a.format, a.decForm || o.decForm);
 }
 
 function isInt64(q: Quantity): boolean {
-  return q.den === 1n && q.num >= INT64_MIN && q.num <= INT64_MAX;
+  return !q.decForm && q.den === 1n && q.num >= INT64_MIN && q.num <= INT64_MAX;
 }
 
 export function registerQuantity(r: Registry): void {
   r.global('quantity', 'string_to_quantity', [STRING], QUANTITY, parseQuantity);
   r.global('isQuantity', 'is_quantity_string', [STRING], BOOL, (s: string) => QUANTITY_RE.test(s));
-  r.member('sign', 'quantity_sign', [QUANTITY], INT, (q: Quantity) => (q.num > 0n ? 1n : q.num < 0n ? -1n : 0n));
+  r.global('sign', 'quantity_sign', [QUANTITY], INT, (q: Quantity) => (q.num > 0n ? 1n : q.num < 0n ? -1n : 0n));
   r.member('isInteger', 'quantity_is_integer', [QUANTITY], BOOL, isInt64);
   r.member('asInteger', 'quantity_as_integer', [QUANTITY], INT, (q: Quantity) => {
-    if (!isInt64(q)) throw new CelEvalError(`cannot convert value to integer: ${q.toString()} is not an int64 integer`);
+    if (!isInt64(q)) throw new CelEvalError('cannot convert value to integer');
     return q.num;
   });
   r.member('asApproximateFloat', 'quantity_as_approximate_float', [QUANTITY], DOUBLE, (q: Quantity) => Number(q.num) / Number(q.den));

@@ -49,7 +49,7 @@ export function doubleToInt(d: number): bigint {
   return BigInt(Math.trunc(d));
 }
 
-/** Go's strconv.FormatFloat(d, 'g', -1, 64) as used by cel-go's string(double). */
+/** Go's fmt %g, as cel-go's string(double) prints. */
 export function formatDouble(d: number): string {
   if (Number.isNaN(d)) return 'NaN';
   if (d === Infinity) return '+Inf';
@@ -58,7 +58,9 @@ export function formatDouble(d: number): string {
   const e = d.toExponential(); // shortest round-trip digits
   const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(e) as RegExpExecArray;
   const exp = Number(m[4]);
-  if (exp < -4 || exp >= 21) {
+  // cel-go prints doubles with Go's %g: shortest digits, and %e when the exponent is
+  // below -4 or at least 6 (strconv uses precision 6 for that choice when shortest).
+  if (exp < -4 || exp >= 6) {
     const mant = m[3] ? `${m[2]}.${m[3]}` : (m[2] as string);
     const ae = Math.abs(exp);
     return `${m[1]}${mant}e${exp < 0 ? '-' : '+'}${ae < 10 ? '0' : ''}${ae}`;
@@ -96,25 +98,26 @@ function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 function addDurationNanos(t: CelTimestamp, d: bigint): CelTimestamp {
-  return new CelTimestamp(t.nanos + d);
+  return new CelTimestamp(t.nanos + d, t.offsetSeconds);
+}
+
+/** cel-go v0.29: an ordering with NaN on either side is an error, not false. */
+function ordered(a: unknown, b: unknown): number {
+  const c = celCompare(a, b);
+  if (c === undefined) throw new CelEvalError('NaN values cannot be ordered');
+  return c;
 }
 
 function cmp(op: string): (a: unknown, b: unknown) => boolean {
   switch (op) {
     case '_<_':
-      return (a, b) => celCompare(a, b) === -1;
+      return (a, b) => ordered(a, b) === -1;
     case '_<=_':
-      return (a, b) => {
-        const c = celCompare(a, b);
-        return c === -1 || c === 0;
-      };
+      return (a, b) => ordered(a, b) <= 0;
     case '_>_':
-      return (a, b) => celCompare(a, b) === 1;
+      return (a, b) => ordered(a, b) === 1;
     default:
-      return (a, b) => {
-        const c = celCompare(a, b);
-        return c === 1 || c === 0;
-      };
+      return (a, b) => ordered(a, b) >= 0;
   }
 }
 
@@ -136,14 +139,8 @@ export function registerStandard(r: Registry): void {
   r.global('_!=_', 'not_equals', [A, A], BOOL, (a: unknown, b: unknown) => !celEquals(a, b), {
     cost: (args) => Math.ceil(Math.min(strSize(args[0]), strSize(args[1])) * STRING_COST_FACTOR),
   });
-  // Heterogeneous numeric equality at check time too (`1 == 1.0`, `1u != 2`), which
-  // the brief asks for; cel-go would require dyn() here. Evaluation is celEquals either way.
-  for (const a of [INT, UINT, DOUBLE])
-    for (const b of [INT, UINT, DOUBLE])
-      if (a !== b) {
-        r.global('_==_', `equals_${a.name}_${b.name}`, [a, b], BOOL, (x: unknown, y: unknown) => celEquals(x, y));
-        r.global('_!=_', `not_equals_${a.name}_${b.name}`, [a, b], BOOL, (x: unknown, y: unknown) => !celEquals(x, y));
-      }
+  // No int/uint/double cross-type == overloads: cel-go declares none, so `1 == 1.0` is a
+  // compile error there and needs dyn(); at runtime celEquals compares numbers across types.
   r.global('_?_:_', 'conditional', [BOOL, A, A], A, (c: boolean, a: unknown, b: unknown) => (c ? a : b));
   const ordered: CelType[] = [BOOL, INT, UINT, DOUBLE, STRING, BYTES, TIMESTAMP, DURATION];
   const numeric: CelType[] = [INT, UINT, DOUBLE];
@@ -230,6 +227,7 @@ export function registerStandard(r: Registry): void {
   r.global('int', 'double_to_int64', [DOUBLE], INT, doubleToInt);
   r.global('int', 'string_to_int64', [STRING], INT, parseIntStrict);
   r.global('int', 'timestamp_to_int64', [TIMESTAMP], INT, (t: CelTimestamp) => t.seconds);
+  r.global('int', 'duration_to_int64', [DURATION], INT, (d: CelDuration) => d.nanos);
   r.global('uint', 'uint64_to_uint64', [UINT], UINT, (a: CelUint) => a);
   r.global('uint', 'int64_to_uint64', [INT], UINT, (a: bigint) => {
     if (a < 0n) throw new CelEvalError('unsigned integer overflow in conversion');
@@ -286,7 +284,7 @@ export function registerStandard(r: Registry): void {
   });
   r.member('startsWith', 'starts_with_string', [STRING, STRING], BOOL, (a: string, b: string) => a.startsWith(b), { cost: strCost });
   r.member('endsWith', 'ends_with_string', [STRING, STRING], BOOL, (a: string, b: string) => a.endsWith(b), { cost: strCost });
-  const matches = (s: string, re: string): boolean => compileRe2(re).test(s);
+  const matches = (s: string, re: string): boolean => compileRe2(re).matches(s);
   const reCost = (args: readonly unknown[]): number =>
     Math.ceil(1 + strSize(args[0]) * STRING_COST_FACTOR) * Math.ceil(strSize(args[1]) * 0.25);
   const checkPattern = (i: number, v: unknown): string | undefined => (i === 1 && typeof v === 'string' ? checkRe2(v) : undefined);
@@ -307,7 +305,8 @@ export function registerStandard(r: Registry): void {
   r.member('getHours', 'duration_to_hours', [DURATION], INT, (d: CelDuration) => d.nanos / (3600n * NANOS));
   r.member('getMinutes', 'duration_to_minutes', [DURATION], INT, (d: CelDuration) => d.nanos / (60n * NANOS));
   r.member('getSeconds', 'duration_to_seconds', [DURATION], INT, (d: CelDuration) => d.nanos / NANOS);
-  r.member('getMilliseconds', 'duration_to_milliseconds', [DURATION], INT, (d: CelDuration) => (d.nanos % NANOS) / 1_000_000n);
+  // cel-go: the whole duration in milliseconds (duration('1.5s').getMilliseconds() == 1500).
+  r.member('getMilliseconds', 'duration_to_milliseconds', [DURATION], INT, (d: CelDuration) => d.nanos / 1_000_000n);
   void NULL;
 }
 

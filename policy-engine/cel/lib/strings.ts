@@ -3,7 +3,7 @@
 import { CelEvalError } from '../errors.js';
 import { BOOL, INT, STRING, listOf } from '../types.js';
 import {
-  CelDuration, CelMap, CelTimestamp, CelTypeValue, CelUint, compareStrings, decodeUtf8, encodeUtf8,
+  CelDuration, CelMap, CelTimestamp, CelTypeValue, CelUint, decodeUtf8, encodeUtf8,
   formatDuration, formatTimestamp, isOpaque,
 } from '../values.js';
 import type { Registry } from './registry.js';
@@ -55,21 +55,41 @@ function cpLen(s: string): number {
   return cpIndex(s, s.length);
 }
 
-function indexOf(s: string, sub: string, start?: bigint): bigint {
-  const n = cpLen(s);
-  const st = start ?? 0n;
-  if (st < 0n || st > BigInt(n)) throw outOfRange(st);
-  const r = s.indexOf(sub, utf16Offset(s, Number(st)));
-  return BigInt(r < 0 ? -1 : cpIndex(s, r));
+// cel-go ext/strings.go indexOfOffset / lastIndexOfOffset, rune for rune: an offset past
+// the end is -1 (or the clamped offset for an empty substring), never an error.
+function runeAt(runes: readonly string[], sub: readonly string[], i: number): boolean {
+  for (let j = 0; j < sub.length; j++) if (runes[i + j] !== sub[j]) return false;
+  return true;
 }
 
-function lastIndexOf(s: string, sub: string, start?: bigint): bigint {
-  const n = cpLen(s);
-  if (start !== undefined && (start < 0n || start > BigInt(n))) throw outOfRange(start);
-  if (sub === '' && start === undefined) return BigInt(n);
-  const from = start === undefined ? s.length : utf16Offset(s, Number(start));
-  const r = s.lastIndexOf(sub, from);
-  return BigInt(r < 0 ? -1 : cpIndex(s, r));
+function indexOf(s: string, t: string, start = 0n): bigint {
+  if (start < 0n) throw outOfRange(start);
+  const runes = Array.from(s);
+  const n = BigInt(runes.length);
+  if (t === '') return start > n ? n : start;
+  if (start >= n) return -1n;
+  if (cps(s) === undefined && cps(t) === undefined) return BigInt(s.indexOf(t, Number(start)));
+  const sub = Array.from(t);
+  for (let i = Number(start); i < runes.length - (sub.length - 1); i++) if (runeAt(runes, sub, i)) return BigInt(i);
+  return -1n;
+}
+
+function lastIndexOf(s: string, t: string, start?: bigint): bigint {
+  const runes = Array.from(s);
+  if (start === undefined) {
+    if (t === '') return BigInt(runes.length);
+    if (encodeUtf8(s).length < encodeUtf8(t).length) return -1n;
+    start = BigInt(runes.length - 1);
+  }
+  if (start < 0n) throw outOfRange(start);
+  const n = BigInt(runes.length);
+  if (t === '') return start > n ? n : start;
+  if (start >= n) return -1n;
+  const sub = Array.from(t);
+  let off = Number(start);
+  if (off > runes.length - sub.length) off = runes.length - sub.length;
+  for (let i = off; i >= 0; i--) if (runeAt(runes, sub, i)) return BigInt(i);
+  return -1n;
 }
 
 function substring(s: string, start: bigint, end?: bigint): string {
@@ -81,9 +101,33 @@ function substring(s: string, start: bigint, end?: bigint): string {
   return s.slice(utf16Offset(s, Number(start)), utf16Offset(s, Number(e)));
 }
 
+/**
+ * The longest string replace() and join() may build: 16 Mi UTF-16 units, five times the
+ * largest request the apiserver accepts. The apiserver has no such bound (its cost counts
+ * only the input), so `s.replace('', s)` on a 100 KB annotation would build 10 GB; here it
+ * is a typed evaluation error before any of it is built.
+ */
+export const MAX_STRING_RESULT = 16 * 1024 * 1024;
+
+function tooLarge(fn: string, n: number): CelEvalError {
+  return new CelEvalError(`${fn}: result of ${n} characters exceeds the limit of ${MAX_STRING_RESULT}`);
+}
+
+/** Occurrences strings.Replace would substitute (up to n when n >= 0). */
+function occurrences(s: string, from: string, n: bigint): number {
+  let count = 0;
+  if (from === '') count = cpLen(s) + 1;
+  else for (let i = s.indexOf(from); i >= 0; i = s.indexOf(from, i + from.length)) count++;
+  return n >= 0n && BigInt(count) > n ? Number(n) : count;
+}
+
 /** Go's strings.Replace with n < 0 meaning all. */
 function replace(s: string, from: string, to: string, n = -1n): string {
-  if (n === 0n || (from === '' && false)) return s;
+  if (n === 0n) return s;
+  if (to.length > from.length) {
+    const size = s.length + occurrences(s, from, n) * (to.length - from.length);
+    if (size > MAX_STRING_RESULT) throw tooLarge('replace', size);
+  }
   if (from === '') {
     // Go inserts `to` before each code point and at the end, up to n times.
     const parts = Array.from(s);
@@ -196,6 +240,25 @@ function doubleSpecial(d: number): string | undefined {
   return undefined;
 }
 
+/** Go's %q of a string (strconv.Quote), for strings inside lists and maps under %s. */
+function goQuote(s: string): string {
+  return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+/** A list element or map value under %s, as cel-go's clauseForType + quoteForCEL print it. */
+function formatMember(x: unknown): string {
+  if (typeof x === 'string') return goQuote(x);
+  if (x instanceof Uint8Array) return `b${goQuote(decodeUtf8(x, false))}`;
+  if (typeof x === 'number') {
+    if (Number.isNaN(x)) return '"NaN"';
+    if (!Number.isFinite(x)) return x < 0 ? '"-Inf"' : '"+Inf"';
+    return toFixedEven(x, 6);
+  }
+  if (x instanceof CelTimestamp) return `timestamp(${goQuote(formatTimestamp(x))})`;
+  if (x instanceof CelDuration) return `duration(${goQuote(formatDuration(x))})`;
+  return formatString(x, true);
+}
+
 /** Value as the %s clause prints it. */
 export function formatString(v: unknown, nested = false): string {
   switch (typeof v) {
@@ -204,7 +267,7 @@ export function formatString(v: unknown, nested = false): string {
     case 'bigint':
       return v.toString();
     case 'number':
-      return doubleSpecial(v) ?? formatDouble(v);
+      return formatDouble(v);
     case 'boolean':
       return String(v);
     default:
@@ -214,11 +277,11 @@ export function formatString(v: unknown, nested = false): string {
       if (v instanceof CelTypeValue) return v.name;
       if (v instanceof CelTimestamp) return formatTimestamp(v);
       if (v instanceof CelDuration) return formatDuration(v);
-      if (Array.isArray(v)) return `[${v.map((x) => formatString(x, true)).join(', ')}]`;
+      if (Array.isArray(v)) return `[${v.map(formatMember).join(', ')}]`;
       if (v instanceof CelMap) {
-        const items = [...v.entries()].map(([k, x]) => [formatString(k, true), formatString(x, true)] as const);
-        items.sort((a, b) => compareStrings(a[0], b[0]));
-        return `{${items.map(([k, x]) => `${k}: ${x}`).join(', ')}}`;
+        const items = [...v.entries()].map(([k, x]) => [typeof k === 'string' ? goQuote(k) : formatString(k), formatMember(x)] as const);
+        items.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        return `{${items.map(([k, x]) => `${k}:${x}`).join(', ')}}`;
       }
       if (isOpaque(v)) return v.toString();
       void nested;
@@ -240,9 +303,33 @@ export function toFixedEven(d: number, prec: number): string {
   return s;
 }
 
-function toExp(d: number, prec: number): string {
-  const s = d.toExponential(prec);
-  return s.replace(/e([+-])(\d)$/, 'e$10$2');
+// cel-go ext strings v2 prints %f and %e through golang.org/x/text's message printer for
+// en_US: digit grouping, '∞' for infinities, and for %e a mantissa of 6 decimals with a
+// superscript exponent ('3.141590×10⁰⁰'); its %e passes the precision as a width
+// ("%<n>e"), so '%.3e' pads to 3 runes and keeps 6 decimals. Reproduced as printed.
+function groupThousands(intPart: string): string {
+  return intPart.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+function localeFixed(d: number, prec: number): string {
+  if (Number.isNaN(d)) return 'NaN';
+  if (!Number.isFinite(d)) return d < 0 ? '-∞' : '∞';
+  const s = toFixedEven(d, prec);
+  const neg = s.startsWith('-');
+  const [i, f] = (neg ? s.slice(1) : s).split('.') as [string, string?];
+  return `${neg ? '-' : ''}${groupThousands(i)}${f !== undefined ? `.${f}` : ''}`;
+}
+const SUPERSCRIPT = '⁰¹²³⁴⁵⁶⁷⁸⁹';
+function localeScientific(d: number, width: number): string {
+  let body: string;
+  if (Number.isNaN(d)) body = 'NaN';
+  else if (!Number.isFinite(d)) body = d < 0 ? '-∞' : '∞';
+  else {
+    const m = /^(-?[\d.]+)e([+-])(\d+)$/.exec(d.toExponential(6)) as RegExpExecArray;
+    const exp = (m[3] as string).padStart(2, '0');
+    body = `${m[1]}×10${m[2] === '-' ? '⁻' : ''}${[...exp].map((c) => SUPERSCRIPT[Number(c)]).join('')}`;
+  }
+  const runes = [...body].length;
+  return runes < width ? ' '.repeat(width - runes) + body : body;
 }
 
 function intLike(v: unknown): bigint | undefined {
@@ -311,13 +398,12 @@ export function format(fmt: string, args: readonly unknown[]): string {
       }
       case 'f':
       case 'e': {
+        // cel-go accepts a double, or the strings "NaN", "Infinity", "-Infinity".
         let d: number;
         if (typeof v === 'number') d = v;
-        else if (intLike(v) !== undefined) d = Number(intLike(v));
+        else if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') d = Number(v);
         else throw formatErr(`${verb === 'f' ? 'fixed-point' : 'scientific'} clause can only be used on doubles, was given ${typeName(v)}`);
-        const sp = doubleSpecial(d);
-        if (sp !== undefined) out += sp;
-        else out += verb === 'f' ? toFixedEven(d, prec ?? 6) : toExp(d, prec ?? 6);
+        out += verb === 'f' ? localeFixed(d, prec ?? 6) : localeScientific(d, prec ?? 6);
         break;
       }
       case 'b':
@@ -353,19 +439,23 @@ export function registerStrings(r: Registry): void {
   r.member('substring', 'string_substring_int', [STRING, INT], STRING, (s: string, a: bigint) => substring(s, a), { cost: lin });
   r.member('substring', 'string_substring_int_int', [STRING, INT, INT], STRING, substring, { cost: lin });
   r.member('trim', 'string_trim', [STRING], STRING, (s: string) => s.replace(TRIM_RE, ''), { cost: lin });
-  r.member('reverse', 'string_reverse', [STRING], STRING, (s: string) => Array.from(s).reverse().join(''), { cost: lin });
   const joinCost = (args: readonly unknown[]): number => {
     const l = args[0] as readonly unknown[];
     let n = 0;
     if (Array.isArray(l)) for (const x of l) n += strSize(x);
     return Math.ceil(n * STRING_COST_FACTOR);
   };
-  const checkStrings = (l: readonly unknown[]): readonly string[] => {
-    for (const x of l) if (typeof x !== 'string') throw new CelEvalError(`join: list element is ${typeName(x)}, not string`);
+  const checkStrings = (l: readonly unknown[], sep: string): readonly string[] => {
+    let size = Math.max(0, l.length - 1) * sep.length;
+    for (const x of l) {
+      if (typeof x !== 'string') throw new CelEvalError(`join: list element is ${typeName(x)}, not string`);
+      size += x.length;
+    }
+    if (size > MAX_STRING_RESULT) throw tooLarge('join', size);
     return l as readonly string[];
   };
-  r.member('join', 'list_join', [listOf(STRING)], STRING, (l: readonly unknown[]) => checkStrings(l).join(''), { cost: joinCost });
-  r.member('join', 'list_join_string', [listOf(STRING), STRING], STRING, (l: readonly unknown[], sep: string) => checkStrings(l).join(sep), { cost: joinCost });
+  r.member('join', 'list_join', [listOf(STRING)], STRING, (l: readonly unknown[]) => checkStrings(l, '').join(''), { cost: joinCost });
+  r.member('join', 'list_join_string', [listOf(STRING), STRING], STRING, (l: readonly unknown[], sep: string) => checkStrings(l, sep).join(sep), { cost: joinCost });
   r.global('strings.quote', 'strings_quote', [STRING], STRING, quote, { cost: (a) => Math.ceil(strSize(a[0]) * STRING_COST_FACTOR) });
   r.member('format', 'string_format', [STRING, listOf({ kind: 'prim', name: 'dyn' })], STRING, format, {
     cost: (a) => Math.ceil(strSize(a[0]) * STRING_COST_FACTOR) + strSize(a[1]),

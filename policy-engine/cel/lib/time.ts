@@ -17,12 +17,14 @@ export function parseTimestamp(s: string): CelTimestamp {
   dt.setUTCFullYear(y);
   if (dt.getUTCDate() !== d) throw new CelEvalError(`timestamp parse error: '${s}' has an invalid day`);
   let secs = BigInt(Math.floor(dt.getTime() / 1000));
+  let offset = 0;
   if (m[9] !== undefined) {
     const off = (Number(m[10]) * 60 + Number(m[11])) * 60;
-    secs -= BigInt(m[9] === '+' ? off : -off);
+    offset = m[9] === '+' ? off : -off;
+    secs -= BigInt(offset);
   }
   const frac = m[7] === undefined ? 0n : BigInt((m[7] as string).padEnd(9, '0'));
-  return new CelTimestamp(secs * NANOS + frac);
+  return new CelTimestamp(secs * NANOS + frac, offset);
 }
 
 const UNIT_NANOS: Record<string, bigint> = {

@@ -45,9 +45,13 @@ function hasControl(s: string): boolean {
 export function parseURL(s: string): CelURL {
   const bad = (why: string): CelEvalError => new CelEvalError(`URL parse error during conversion from string: ${why}: '${s}'`);
   if (hasControl(s)) throw bad('invalid control character in URL');
+  // Go's url.Parse cuts the fragment off first: it is in neither the query nor the path.
+  const hash = s.indexOf('#');
+  const whole = s;
+  if (hash >= 0) s = s.slice(0, hash);
   if (s.startsWith('/')) {
     const q = s.indexOf('?');
-    return new CelURL(s, '', '', q < 0 ? s : s.slice(0, q), q < 0 ? '' : s.slice(q + 1));
+    return new CelURL(whole, '', '', q < 0 ? s : s.slice(0, q), q < 0 ? '' : s.slice(q + 1));
   }
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/.exec(s);
   if (!m) throw bad('invalid URI for request');
@@ -69,6 +73,8 @@ export function parseURL(s: string): CelURL {
       if (close < 0) throw bad("missing ']' in host");
       const after = authority.slice(close + 1);
       if (after !== '' && !/^:\d*$/.test(after)) throw bad('invalid port');
+      // An IPv6 zone is percent-encoded in a URL ('%25en0'); Go's Host holds it decoded.
+      authority = authority.slice(0, close).replace(/%25/g, '%') + authority.slice(close);
     } else {
       const colon = authority.lastIndexOf(':');
       if (colon >= 0 && !/^\d*$/.test(authority.slice(colon + 1))) throw bad(`invalid port "${authority.slice(colon)}" after host`);
@@ -77,9 +83,9 @@ export function parseURL(s: string): CelURL {
     host = authority;
   } else if (!rest.startsWith('/') && rest !== '') {
     // opaque URI (mailto:x) — Go keeps it in Opaque; path is empty
-    return new CelURL(s, scheme, '', '', rawQuery);
+    return new CelURL(whole, scheme, '', '', rawQuery);
   }
-  return new CelURL(s, scheme, host, rest, rawQuery);
+  return new CelURL(whole, scheme, host, rest, rawQuery);
 }
 
 function parseQuery(raw: string): CelMap {

@@ -374,15 +374,8 @@ class Parser {
       }
       return call(pos, fn, undefined, args);
     }
-    if (target.kind === 'ident' && target.name === 'cel') {
-      const block = this.celBlock(fn, args, pos);
-      if (block !== undefined) return block;
-    }
-    if (fn === 'bind' && args.length === 3 && target.kind === 'ident' && target.name === 'cel') {
-      const v = args[0] as Expr;
-      if (v.kind !== 'ident') this.fail('cel.bind() variable names must be simple identifiers', v.pos);
-      return { kind: 'bind', name: v.name, init: args[1] as Expr, body: args[2] as Expr, pos, id: 0 };
-    }
+    // No cel.bind / cel.block macros: the apiserver's base environment declares neither
+    // (k8s.io/apiserver pkg/cel/environment/base.go has no ext.Bindings).
     if (fn === 'sortBy' && args.length === 2) {
       // cel-go ext lists: l.sortBy(v, key) sorts l by the keys l.map(v, key).
       const v = args[0] as Expr;
