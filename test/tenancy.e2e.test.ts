@@ -35,6 +35,23 @@ const NS_ORPHAN = 'tenancy-orphan';
 const NS_WORKLOADS = 'tenancy-workloads';
 const NS_WORKLOADS_DEV = 'tenancy-workloads-dev';
 const APISERVER_CN = 'kube-apiserver-webhook-client';
+/** The running local control plane's directory (test/env/control-plane). */
+const CONTROL_PLANE_DIR = join(process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? ''}`, 'control-plane');
+
+/** The webhook as deployed: a service account's credentials, configurations it updates but never creates, only the apiserver as client. */
+function serveAsDeployed(kubeconfig: string): Promise<RunningWebhook> {
+  return serveWebhook({
+    kubeconfig,
+    host: '127.0.0.1',
+    port: 0,
+    certDir: join(work, 'certs'),
+    namespace: PLATFORM_NS,
+    clientCaFile: join(CONTROL_PLANE_DIR, 'certs', 'ca.crt'),
+    clientNames: [APISERVER_CN],
+    registrationSyncMs: 500,
+    logger: pino({ level: 'silent' }),
+  });
+}
 
 type Identity = 'dev-a' | 'dev-b' | 'platform-admin' | 'policy-author' | 'anonymous' | 'forged-admin' | 'sa-controllers' | 'sa-broker' | 'sa-webhook' | 'sa-reports' | 'cluster-admin';
 const kubeconfigs = {} as Record<Identity, string>;
@@ -338,19 +355,7 @@ beforeAll(async () => {
   });
   await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'List', items: [bind('tenancy-platform-admins', 'kidp-platform-admin', 'kidp-platform-admins'), bind('tenancy-policy-authors', 'kidp-policy-author', 'kidp-policy-authors')] }) });
 
-  // The webhook as deployed: its own service account, configurations it updates but never creates.
-  const runDir = process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? ''}`;
-  webhook = await serveWebhook({
-    kubeconfig: kubeconfigs['sa-webhook'],
-    host: '127.0.0.1',
-    port: 0,
-    certDir: join(work, 'certs'),
-    namespace: PLATFORM_NS,
-    clientCaFile: join(runDir, 'control-plane', 'certs', 'ca.crt'),
-    clientNames: [APISERVER_CN],
-    registrationSyncMs: 500,
-    logger: pino({ level: 'silent' }),
-  });
+  webhook = await serveAsDeployed(kubeconfigs['sa-webhook']);
   webhookPort = webhook.server.port;
   const deployed = parseAllDocuments(readFileSync(join(root, 'deploy', 'webhook-configurations.yaml'), 'utf8')).map((d) => d.toJS() as { webhooks: Array<{ clientConfig: Record<string, unknown> }> });
   for (const config of deployed) {
@@ -422,18 +427,7 @@ describe('a webhook whose caches are not synced', () => {
     const role = (rules: unknown) => ({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'tenancy-webhook-blind' }, rules });
     const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'tenancy-webhook-blind' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'tenancy-webhook-blind' }, subjects: [{ kind: 'ServiceAccount', name: 'kidp-webhook-blind', namespace: PLATFORM_NS }] };
     await kubectlOk(['apply', '-f', '-'], { input: json({ apiVersion: 'v1', kind: 'List', items: [role(blindRules), binding] }) });
-    const runDir = process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? ''}`;
-    const blind = await serveWebhook({
-      kubeconfig: identity('serviceaccount', PLATFORM_NS, 'kidp-webhook-blind'),
-      host: '127.0.0.1',
-      port: 0,
-      certDir: join(work, 'certs'),
-      namespace: PLATFORM_NS,
-      clientCaFile: join(runDir, 'control-plane', 'certs', 'ca.crt'),
-      clientNames: [APISERVER_CN],
-      registrationSyncMs: 500,
-      logger: pino({ level: 'silent' }),
-    });
+    const blind = await serveAsDeployed(identity('serviceaccount', PLATFORM_NS, 'kidp-webhook-blind'));
     // The apiserver now calls this replica only.
     await webhook.stop();
     webhook = blind;
@@ -478,8 +472,7 @@ describe('the webhook port, tried directly', () => {
   }
 
   it('refuses a forged review from anyone but the apiserver: no certificate, or a user certificate of the same CA', async () => {
-    const runDir = process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? ''}`;
-    const certs = join(runDir, 'control-plane', 'identities');
+    const certs = join(CONTROL_PLANE_DIR, 'identities');
     expect(await post()).toBe(401);
     expect(await post({ cert: readFileSync(join(certs, 'user-pat.crt'), 'utf8'), key: readFileSync(join(certs, 'user-pat.key'), 'utf8') })).toBe(403);
     expect(await post({ cert: readFileSync(join(certs, 'forged-pat.crt'), 'utf8'), key: readFileSync(join(certs, 'forged-pat.key'), 'utf8') })).toBe(401);
