@@ -65,6 +65,21 @@ const REQUEST_NAMESPACE = "request.?namespace.orValue('')";
 const REQUEST_NAME = "request.?name.orValue('')";
 const MAX_NAME = 253;
 
+/** The Policy condition that says whether the apiserver enforces it (reports/native.ts writes it). */
+export const NATIVE_ENFORCED = 'NativeEnforced';
+
+/**
+ * Whether KIDP's webhook may leave `policy` to the apiserver: it asks for Native and its
+ * ValidatingAdmissionPolicy was written for this very generation. Until then the webhook
+ * keeps evaluating it, so a change is never a gap.
+ */
+export function nativelyEnforced(policy: Policy): boolean {
+  if (policy.spec?.enforcement !== 'Native') return false;
+  const conditions = (policy as { status?: { conditions?: { type: string; status: string; observedGeneration?: number }[] } }).status?.conditions ?? [];
+  const c = conditions.find((x) => x.type === NATIVE_ENFORCED);
+  return c?.status === 'True' && c.observedGeneration === (policy.metadata?.generation ?? 0);
+}
+
 /** The name of the generated ValidatingAdmissionPolicy and its Binding. */
 export function nativeName(policyName: string): string {
   return `${NAME_PREFIX}${policyName}`;
