@@ -277,6 +277,8 @@ export interface DeploymentTarget {
 export type PolicySpec = {
   description?: string;
   mode?: "Enforce" | "Warn" | "Audit";
+  /** Who evaluates the rules at admission. Webhook (default): KIDP's validating webhook. Native: a ValidatingAdmissionPolicy and Binding that KIDP generates and keeps in step with this Policy and its PolicyExceptions, evaluated inside the apiserver; only for Policies that need nothing beyond the ValidatingAdmissionPolicy environment (admission refuses others, with the reason). */
+  enforcement?: "Webhook" | "Native";
   selector: {
     matchLabels?: Record<string, string>;
     matchExpressions?: Array<{
