@@ -25,6 +25,7 @@ import {
 } from './errors.js';
 import { DEFAULT_OPERATIONS, labelSelectorProblems } from './match.js';
 import { admissionRequestSchema, coreSchemas, defaultSchemaResolver, type OpenApiSchema, type SchemaResolver } from '../schemas/index.js';
+import type { ParamKind, ParamRef } from './params.js';
 import type { LabelSelector, Operation, Policy, PolicyMode, Severity } from './types.js';
 
 /**
@@ -71,6 +72,9 @@ export interface CompiledPolicy {
   matchConditions: readonly CompiledNamed[];
   variables: readonly CompiledNamed[];
   rules: readonly CompiledRule[];
+  /** The parameter object's kind and reference (params.ts); without paramKind `params` is undeclared. */
+  paramKind?: ParamKind;
+  paramRef?: ParamRef;
   /**
    * Problems that do not stop the Policy (estimated worst case over the per-call limit),
    * for its status beside VAP-style typeChecking warnings.
@@ -158,6 +162,35 @@ function checkShape(policy: Policy): void {
     throw new PolicyInvalidError(`${at}: ${selectorProblems.join('; ')}`, {
       locations: selectorProblems.map((p) => ({ where: p })),
     });
+  }
+  if (spec.paramKind !== undefined) {
+    const k = spec.paramKind as unknown;
+    if (!isRecord(k) || typeof k.apiVersion !== 'string' || k.apiVersion === '' || typeof k.kind !== 'string' || k.kind === '') {
+      throw new PolicyInvalidError(`${at}: spec.paramKind needs apiVersion and kind (e.g. {apiVersion: v1, kind: ConfigMap})`, {
+        locations: [{ where: 'spec.paramKind' }],
+      });
+    }
+  }
+  if (spec.paramRef !== undefined) {
+    const r = spec.paramRef as unknown;
+    if (spec.paramKind === undefined) {
+      throw new PolicyInvalidError(`${at}: spec.paramRef names a parameter object but spec.paramKind does not say its kind`, {
+        locations: [{ where: 'spec.paramRef' }],
+      });
+    }
+    const hasName = isRecord(r) && typeof r.name === 'string' && r.name !== '';
+    const hasSelector = isRecord(r) && r.selector !== undefined;
+    if (hasName === hasSelector) {
+      throw new PolicyInvalidError(`${at}: spec.paramRef needs exactly one of name or selector`, { locations: [{ where: 'spec.paramRef' }] });
+    }
+    const action = isRecord(r) ? r.parameterNotFoundAction : undefined;
+    if (action !== undefined && action !== 'Allow' && action !== 'Deny') {
+      throw new PolicyInvalidError(`${at}: spec.paramRef.parameterNotFoundAction must be Allow or Deny`, {
+        locations: [{ where: 'spec.paramRef.parameterNotFoundAction' }],
+      });
+    }
+    const problems = hasSelector ? labelSelectorProblems((r as { selector: LabelSelector }).selector, 'spec.paramRef.selector') : [];
+    if (problems.length > 0) throw new PolicyInvalidError(`${at}: ${problems.join('; ')}`, { locations: problems.map((p) => ({ where: p })) });
   }
   if (!Array.isArray(spec.rules) || spec.rules.length === 0) {
     throw new PolicyNoRulesError(`${at} has no rules: add at least one entry to spec.rules`, {
@@ -250,6 +283,9 @@ function baseVariables(policy: Policy, resolve: SchemaResolver): Record<string, 
     status: field('status'),
     request: typeOf(admissionRequestSchema),
     namespaceObject: typeOf(coreSchemas.Namespace),
+    // VAP declares params (dyn) only for a policy with a paramKind
+    // (admission/plugin/policy/validating/plugin.go compilePolicy: HasParams).
+    ...(policy.spec.paramKind ? { params: types.dyn } : {}),
   };
 }
 
@@ -350,6 +386,8 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
     matchConditions,
     variables,
     rules,
+    ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
+    ...(spec.paramKind && spec.paramRef ? { paramRef: spec.paramRef } : {}),
     warnings,
     source: policy,
   };

@@ -8,6 +8,7 @@ import type { CompiledPolicy } from './compile.js';
 import { decide, type PolicyDecision, type PolicyEvaluation, type RuleResult } from './decision.js';
 import { findExemption } from './exception.js';
 import { labelSelectorMatches, resourceTypeOf } from './match.js';
+import { NO_PARAM_SOURCE, paramName, resolveParams, type ParamSource } from './params.js';
 import type { AdmissionRequest, KubeObject, PolicyException } from './types.js';
 
 export interface EvaluationInput {
@@ -24,6 +25,8 @@ export interface EvaluateOptions {
   clusterExceptionNamespace?: string;
   /** Cost budget per policy evaluation; Kubernetes' 10,000,000 unless set. */
   policyCostLimit?: number;
+  /** Where the param objects of Policies with a paramKind come from (params.ts). */
+  params?: ParamSource;
 }
 
 function errorText(err: unknown): string {
@@ -164,7 +167,7 @@ function prepare(input: EvaluationInput): PreparedInput {
   return p;
 }
 
-function activationOf(p: PreparedInput, variables: CelMap): (name: string) => unknown {
+function activationOf(p: PreparedInput, variables: CelMap, params: KubeObject | null): (name: string) => unknown {
   return (name: string): unknown => {
     switch (name) {
       case 'object':
@@ -177,6 +180,8 @@ function activationOf(p: PreparedInput, variables: CelMap): (name: string) => un
         return p.namespaceObject;
       case 'variables':
         return variables;
+      case 'params':
+        return params;
       case 'spec':
       case 'metadata':
       case 'status':
@@ -188,10 +193,10 @@ function activationOf(p: PreparedInput, variables: CelMap): (name: string) => un
 }
 
 /** One request's activation for one policy: plain fields plus lazily computed variables. */
-function activationFor(policy: CompiledPolicy, p: PreparedInput, budget: CostBudget): (name: string) => unknown {
-  if (policy.variables.length === 0) return (p.plain ??= activationOf(p, NO_VARIABLES));
+function activationFor(policy: CompiledPolicy, p: PreparedInput, budget: CostBudget, params: KubeObject | null): (name: string) => unknown {
+  if (policy.variables.length === 0) return params === null ? (p.plain ??= activationOf(p, NO_VARIABLES, null)) : activationOf(p, NO_VARIABLES, params);
   const lazy = new LazyVariables();
-  const activation = activationOf(p, new CelMap(lazy));
+  const activation = activationOf(p, new CelMap(lazy), params);
   for (const v of policy.variables) lazy.define(v.name, () => v.program.evaluate(activation, { budget }));
   return activation;
 }
@@ -206,14 +211,53 @@ function run(program: CompiledExpression, activation: (name: string) => unknown,
   }
 }
 
+/** The rule name a params problem is reported under (as `(matchConditions)` for those). */
+export const PARAMS_RULE = '(params)';
+
 /** One Policy's verdict on one request. Never throws for CEL problems. */
 export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, options: EvaluateOptions): PolicyEvaluation {
   const p = prepare(input);
   const why = mismatch(policy, input, p);
   if (why !== undefined) return { policy: policy.name, mode: policy.mode, applied: false, reason: why };
+  if (!policy.paramKind) return evaluateWith(policy, p, null, options);
 
+  const resolved = resolveParams(policy.paramKind, policy.paramRef, input.request.namespace ?? '', options.params ?? NO_PARAM_SOURCE);
+  if (resolved.kind === 'skip') return { policy: policy.name, mode: policy.mode, applied: false, reason: resolved.reason };
+  if (resolved.kind === 'error') {
+    // A params problem fails closed, as a binding's configuration error does under VAP's
+    // failurePolicy Fail; one result under its own name says why.
+    return { policy: policy.name, mode: policy.mode, applied: true, rules: [{ rule: PARAMS_RULE, result: 'error', severity: 'high', message: resolved.message }] };
+  }
+  if (resolved.objects.length === 1) return evaluateWith(policy, p, resolved.objects[0] ?? null, options);
+  return mergeByParam(
+    resolved.objects.map((o) => [o === null ? '' : paramName(o), evaluateWith(policy, p, o, options)] as const),
+  );
+}
+
+/**
+ * Several param objects (paramRef.selector): VAP evaluates the policy once per object and
+ * any failure denies. Here one evaluation per rule: the first failing or erroring object's
+ * result, its message naming the object; pass when every object passes.
+ */
+function mergeByParam(runs: readonly (readonly [string, PolicyEvaluation])[]): PolicyEvaluation {
+  const applied = runs.filter((r): r is readonly [string, Extract<PolicyEvaluation, { applied: true }>] => r[1].applied);
+  const first = runs[0]![1];
+  if (applied.length === 0) return first;
+  const conditionErrors = applied.filter(([, ev]) => ev.matchConditionError !== undefined).map(([name, ev]) => `params ${name}: ${ev.matchConditionError}`);
+  if (conditionErrors.length > 0) return { policy: first.policy, mode: first.mode, applied: true, rules: [], matchConditionError: conditionErrors.join('; ') };
+  const rules = applied[0]![1].rules.map((r, i) => {
+    for (const [name, ev] of applied) {
+      const other = ev.rules[i]!;
+      if (other.result === 'fail' || other.result === 'error') return { ...other, message: `params ${name}: ${other.message ?? `failed rule ${other.rule}`}` };
+    }
+    return r;
+  });
+  return { policy: first.policy, mode: first.mode, applied: true, rules };
+}
+
+function evaluateWith(policy: CompiledPolicy, p: PreparedInput, params: KubeObject | null, options: EvaluateOptions): PolicyEvaluation {
   const budget: CostBudget = { used: 0, limit: options.policyCostLimit ?? PER_POLICY_COST_LIMIT };
-  const activation = activationFor(policy, p, budget);
+  const activation = activationFor(policy, p, budget, params);
 
   // Kubernetes: any false matchCondition skips the policy; otherwise any error fails closed.
   // Their budget is their own, as the apiserver's matcher gives them

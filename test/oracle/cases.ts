@@ -185,6 +185,10 @@ function literalCases(): string[] {
   for (const op of BINARY) for (const a of OPERANDS) for (const b of OPERANDS) out.push(`${a} ${op} ${b}`);
   for (const f of CONVERSIONS) for (const v of CONVERSION_INPUTS) out.push(`${f}(${v})`);
   for (const v of VALUES) out.push(`-${v}`, `!${v}`, `dyn(${v}) == dyn(${v})`, `[${v}] == [${v}]`, `{'k': ${v}}.k`);
+  // Runs of unary operators: cel-go keeps one call for an odd run and none for an even one.
+  for (const v of ['5', '1.5', "'a'", 'true', '9223372036854775808', '-9223372036854775808', '9223372036854775807', '[1]'])
+    out.push(`--${v}`, `---${v}`, `- -${v}`, `-(-${v})`, `!!${v}`, `!!!${v}`);
+  out.push('-9223372036854775809', '-0x8000000000000000', '--0x10', '-1.5.abs()', '-(1)', '- 9223372036854775808');
   return out;
 }
 

@@ -1,6 +1,6 @@
 // Runs the generated cases through KIDP's engine (declared as a Policy's expressions are:
-// object/oldObject dyn as VAP has them, request and namespaceObject typed, variables
-// compiled in order) and through the reference evaluator, and compares the outcomes:
+// object/oldObject dyn as VAP has them, request and namespaceObject typed, params dyn as
+// for a Policy with a paramKind, variables compiled in order) and through the reference evaluator, and compares the outcomes:
 // same CEL type and JSON value, or the same error class (compile / evaluation / cost).
 // `tsx test/oracle/differential.ts` prints the agreement and every disagreement.
 import { execFileSync } from 'node:child_process';
@@ -39,6 +39,8 @@ const base: Record<string, CelTypeRef> = {
   oldObject: types.dyn,
   request: types.fromOpenApiSchema(admissionRequestSchema),
   namespaceObject: types.fromOpenApiSchema(coreSchemas.Namespace as never),
+  // The oracle declares params as a policy with a paramKind has it (dyn; null when unbound).
+  params: types.dyn,
 };
 
 /** The admission request as the apiserver hands VAP expressions `request`. */
@@ -80,6 +82,7 @@ export function kidpOutcome(c: OracleCase): Outcome {
       oldObject: c.oldObject ?? null,
       request: requestOf(c),
       namespaceObject: c.namespaceObject ?? null,
+      params: c.params ?? null,
     };
     const values: Record<string, unknown> = {};
     // Variables evaluate lazily in Kubernetes: an erroring one fails only its users.
