@@ -8,7 +8,7 @@
 import { MemoryView, mutate, PolicyStore, TEAM_LABEL, validate, webhookConfigurations, type AdmissionRequest, type Decision } from '../admission/index.js';
 import { validateManifest } from '../crds/index.js';
 import { findKind, PLATFORM_GROUP } from '../crds/registry.js';
-import { compilePolicy, KidpPolicyError, PolicyInvalidError, type CompiledPolicy, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
+import { compilePolicy, KidpPolicyError, MemoryParamSource, PolicyInvalidError, type CompiledPolicy, type KubeObject, type ParamSource, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
 import { applyJsonPatch } from './json-patch.js';
@@ -16,6 +16,8 @@ import { applyJsonPatch } from './json-patch.js';
 export interface ValidateOptions {
   files: readonly string[];
   policies?: string;
+  /** Files or directories of param objects (Policies' paramKind/paramRef). */
+  params?: readonly string[];
   now: Date;
   requireOwners?: boolean;
 }
@@ -45,14 +47,17 @@ function schemaMessages(obj: unknown): string[] {
 }
 
 /** Compiles every Policy in the --policies directory; a bad one is an input error naming its file. */
-export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources: Policy[]; exceptions: PolicyException[] } {
+export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources: Policy[]; exceptions: PolicyException[]; params: KubeObject[] } {
   const policies: CompiledPolicy[] = [];
   const sources: Policy[] = [];
   const exceptions: PolicyException[] = [];
+  // Other objects beside the Policies (a ConfigMap a Policy names in paramRef) are params.
+  const params: KubeObject[] = [];
   for (const file of expandPaths([dir])) {
     for (const doc of readYamlFile(file)) {
       if (!isRecord(doc.value)) continue;
       if (doc.value.kind === 'PolicyException') exceptions.push(doc.value as unknown as PolicyException);
+      else if (doc.value.kind !== 'Policy' && typeof doc.value.kind === 'string' && typeof doc.value.apiVersion === 'string') params.push(doc.value as KubeObject);
       if (doc.value.kind !== 'Policy') continue;
       const schema = schemaMessages(doc.value);
       if (schema.length > 0) {
@@ -72,7 +77,7 @@ export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources
       }
     }
   }
-  return { policies, sources, exceptions };
+  return { policies, sources, exceptions, params };
 }
 
 /** What the two webhooks answered for one object, and the object the apiserver would store. */
@@ -88,6 +93,8 @@ export interface OfflineContext {
   view: MemoryView;
   store: PolicyStore;
   now: Date;
+  /** Param objects from files: offline, `params` binds only what was given. */
+  params?: ParamSource;
 }
 
 /** The request the apiserver would send for creating `object`, with the plural it serves it under. */
@@ -143,7 +150,7 @@ export function admitOffline(object: KubeObject, ctx: OfflineContext): OfflineAd
     return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : undefined;
   };
   const validation = webhookCalled('validating', request, ctx.store)
-    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject })
+    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject, ...(ctx.params ? { params: ctx.params } : {}) })
     : NOT_CALLED;
   return { mutation, validation, schema, object: mutated };
 }
@@ -172,10 +179,11 @@ export function offlineContext(objects: readonly KubeObject[], loaded: { policie
 const oneLine = (message: string) => message.replace(/\n\s*/g, ' ');
 
 export function validateResources(options: ValidateOptions): ResourceVerdict[] {
-  const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [] };
+  const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [], params: [] };
   const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
   const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
-  const ctx = offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options);
+  const paramObjects = expandPaths(options.params ?? []).flatMap((f) => readYamlFile(f)).map((d) => d.value).filter(isRecord) as KubeObject[];
+  const ctx = { ...offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options), params: new MemoryParamSource([...loaded.params, ...paramObjects]) };
 
   return docs.map((doc): ResourceVerdict => {
     const obj = doc.value;

@@ -4,7 +4,7 @@ export { compilePolicy, MAX_EXPRESSION_LENGTH, ESTIMATED_COST_WARNING } from './
 export type { CompiledPolicy, CompiledRule, CompileOptions } from './compile.js';
 export { evaluate, evaluatePolicy, PARAMS_RULE } from './evaluate.js';
 export { MemoryParamSource, NO_PARAM_SOURCE, resolveParams, paramName } from './params.js';
-export type { ParamKind, ParamKindObjects, ParamRef, ParamSource, ResolvedParams } from './params.js';
+export type { ParamKind, ParamRef, ParamSource, ResolvedParams } from './params.js';
 export type { EvaluateOptions, EvaluationInput } from './evaluate.js';
 export { decide, violations } from './decision.js';
 export type { PolicyDecision, PolicyEvaluation, RuleOutcome, RuleResult } from './decision.js';

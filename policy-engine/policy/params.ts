@@ -10,12 +10,12 @@ import type { KubeObject, LabelSelector, PolicySpec } from './types.js';
 export type ParamKind = NonNullable<PolicySpec['paramKind']>;
 export type ParamRef = NonNullable<PolicySpec['paramRef']>;
 
-/** What a source knows of one param kind: all its objects, or why it cannot say. */
-export type ParamKindObjects = { namespaced: boolean; objects: readonly KubeObject[] } | { error: string };
-
 /** Where param objects come from: informer caches, files, a test's table. */
 export interface ParamSource {
-  objectsOf(kind: ParamKind): ParamKindObjects;
+  /** Whether objects of the kind are namespaced, or why they cannot be known (not served, not synced, forbidden). */
+  scope(kind: ParamKind): { namespaced: boolean } | { error: string };
+  /** The objects of the kind in one namespace ('' for a cluster-scoped kind). */
+  list(kind: ParamKind, namespace: string): readonly KubeObject[];
 }
 
 /** The parameters of one evaluation of a Policy. */
@@ -29,7 +29,8 @@ export type ResolvedParams =
 
 /** A source that knows no param kind (no source given): every lookup says so. */
 export const NO_PARAM_SOURCE: ParamSource = {
-  objectsOf: (kind) => ({ error: `no source of ${kind.kind} (${kind.apiVersion}) objects is configured` }),
+  scope: (kind) => ({ error: `no source of ${kind.kind} (${kind.apiVersion}) objects is configured` }),
+  list: () => [],
 };
 
 /** Objects held in memory (files given to `kidp validate`/`kidp test`, tests). */
@@ -38,7 +39,8 @@ export class MemoryParamSource implements ParamSource {
 
   /**
    * @param namespaced Known scopes by `apiVersion/kind`; a kind not listed is namespaced
-   *   when any of its objects has a namespace (files carry no discovery).
+   *   when any of its objects has a namespace (files carry no discovery), and unknown
+   *   (an error naming it) when none is given.
    */
   constructor(
     objects: readonly KubeObject[] = [],
@@ -51,10 +53,20 @@ export class MemoryParamSource implements ParamSource {
     this.objects.push(object);
   }
 
-  objectsOf(kind: ParamKind): ParamKindObjects {
-    const objects = this.objects.filter((o) => o.apiVersion === kind.apiVersion && o.kind === kind.kind);
+  private of(kind: ParamKind): KubeObject[] {
+    return this.objects.filter((o) => o.apiVersion === kind.apiVersion && o.kind === kind.kind);
+  }
+
+  scope(kind: ParamKind): { namespaced: boolean } | { error: string } {
     const known = this.namespaced.get(`${kind.apiVersion}/${kind.kind}`);
-    return { namespaced: known ?? objects.some((o) => (o.metadata?.namespace ?? '') !== ''), objects };
+    if (known !== undefined) return { namespaced: known };
+    const objects = this.of(kind);
+    if (objects.length === 0) return { error: `no ${kind.kind} (${kind.apiVersion}) object was given (--params)` };
+    return { namespaced: objects.some((o) => (o.metadata?.namespace ?? '') !== '') };
+  }
+
+  list(kind: ParamKind, namespace: string): readonly KubeObject[] {
+    return this.of(kind).filter((o) => (o.metadata?.namespace ?? '') === namespace);
   }
 }
 
@@ -78,7 +90,7 @@ export function resolveParams(
   if (!paramKind) return { kind: 'objects', objects: [null] };
   // VAP: a binding without paramRef evaluates its policy with params null.
   if (!paramRef) return { kind: 'objects', objects: [null] };
-  const known = source.objectsOf(paramKind);
+  const known = source.scope(paramKind);
   if ('error' in known) return { kind: 'error', message: `params: ${known.error}` };
   const hasNamespace = (paramRef.namespace ?? '') !== '';
   if (hasNamespace && !known.namespaced) {
@@ -91,14 +103,15 @@ export function resolveParams(
       return { kind: 'error', message: `params: ${describe(paramKind)} is namespaced and this request is cluster-scoped: set paramRef.namespace` };
     }
   }
-  const inScope = known.objects.filter((o) => (o.metadata?.namespace ?? '') === namespace);
   const hasName = (paramRef.name ?? '') !== '';
   if (hasName && paramRef.selector) return { kind: 'error', message: 'params: paramRef.name and paramRef.selector are mutually exclusive' };
   if (!hasName && !paramRef.selector) return { kind: 'error', message: 'params: paramRef needs a name or a selector' };
+  const inScope = source.list(paramKind, namespace);
   const found = hasName
     ? inScope.filter((o) => o.metadata?.name === paramRef.name)
     : inScope.filter((o) => labelSelectorMatches(paramRef.selector as LabelSelector, o.metadata?.labels));
-  if (found.length > 0) return { kind: 'objects', objects: found };
+  // Informer lists carry no apiVersion/kind; the param object VAP binds has both.
+  if (found.length > 0) return { kind: 'objects', objects: found.map((o) => (o.apiVersion && o.kind ? o : { ...o, apiVersion: paramKind.apiVersion, kind: paramKind.kind })) };
   const where = namespace ? ` in namespace ${namespace}` : '';
   const what = hasName ? `no ${describe(paramKind)} named ${paramRef.name}${where}` : `no ${describe(paramKind)}${where} matches paramRef.selector`;
   // The CRD defaults the action to Deny; a Policy read from a file may not have it.
