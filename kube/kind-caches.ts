@@ -34,8 +34,8 @@ export interface KindCachesOptions {
 interface Entry {
   namespaced: boolean;
   watched: Watched<RawObject>;
-  /** Set after a list succeeded, cleared by a failed one. */
-  listed: boolean;
+  /** listed: set after a list succeeded, cleared by a failed one. */
+  state: { listed: boolean };
 }
 
 interface DiscoveryResources {
@@ -67,7 +67,7 @@ export class KindCaches {
   scope(kind: KindKey): { namespaced: boolean } | { error: string } {
     const e = this.entries.get(keyOf(kind));
     if (!e) return { error: this.unavailable.get(keyOf(kind)) ?? `${kind.kind} (${kind.apiVersion}) is not watched yet; retry in a few seconds` };
-    if (!e.listed) return { error: `${kind.kind} (${kind.apiVersion}) objects are not synced yet (the last list failed); retry in a few seconds` };
+    if (!e.state.listed) return { error: `${kind.kind} (${kind.apiVersion}) objects are not synced yet (the last list failed); retry in a few seconds` };
     return { namespaced: e.namespaced };
   }
 
@@ -124,7 +124,9 @@ export class KindCaches {
     const r = (doc.resources ?? []).find((x) => x.kind === kind.kind && !x.name.includes('/'));
     if (!r) return `the apiserver serves no kind ${kind.kind} in ${kind.apiVersion}`;
     const path = `${base}/${r.name}`;
-    let entry: Entry | undefined;
+    // The list callback outlives this call (every re-list after a failed watch), so it
+    // reports into the entry through this holder.
+    const state = { listed: false };
     let listError: unknown;
     const watched = new Watched<RawObject>({
       name: path,
@@ -137,16 +139,16 @@ export class KindCaches {
         try {
           const list = await getJson<KubernetesListObject<KubernetesObject>>(kubeConfig, path);
           listError = undefined;
-          if (entry) entry.listed = true;
+          state.listed = true;
           return list;
         } catch (err) {
           listError = err;
-          if (entry) entry.listed = false;
+          state.listed = false;
           throw err;
         }
       },
     });
-    entry = { namespaced: r.namespaced, watched, listed: false };
+    const entry: Entry = { namespaced: r.namespaced, watched, state };
     const onEvent = this.options.onEvent;
     if (onEvent) watched.on((o) => onEvent(kind, o));
     await watched.start();
@@ -154,7 +156,6 @@ export class KindCaches {
       await watched.stop();
       return `forbidden to list ${r.name} (${kind.apiVersion}): grant get, list and watch on it`;
     }
-    entry.listed = listError === undefined;
     this.entries.set(keyOf(kind), entry);
     return undefined;
   }
