@@ -10,7 +10,7 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { KindCaches, loadKubeConfig, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
+import { KindCaches, loadKubeConfig, sameJson, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
 import { Controller, LeaderElector, type Reconciler } from '../controllers/index.js';
 import { PolicyStore } from '../admission/index.js';
 import type { KubeObject, ParamSource } from '../policy-engine/policy/index.js';
@@ -280,6 +280,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
       const impact = impactOf(p.name, all, now);
       const current = policies.get(p.name) as (Policy & { status?: { impact?: PolicyImpact } }) | undefined;
       if (!current) continue;
+      // The compile warnings (estimated cost) go beside the impact: the one writer of Policy status.
+      if (!sameJson(current.status?.warnings ?? [], p.statusWarnings)) await writer.writeWarnings(p.name, p.statusWarnings);
       const last = current.status?.impact;
       // The scan time alone is refreshed at most once per rescan period.
       const fresh = last?.lastScanTime && clock.now() - Date.parse(last.lastScanTime) < rescanPeriodMs / 2;

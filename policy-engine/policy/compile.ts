@@ -80,6 +80,8 @@ export interface CompiledPolicy {
    * for its status beside VAP-style typeChecking warnings.
    */
   warnings: readonly string[];
+  /** The same warnings by expression, as the Policy's status.warnings holds them. */
+  statusWarnings: readonly { where: string; warning: string }[];
   /** The Policy as given, for reports. */
   source: Policy;
 }
@@ -363,13 +365,15 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
       ...(r.messageProgram ? [{ where: `rule "${r.name}" messageExpression`, program: r.messageProgram }] : []),
     ]),
   ];
-  const warnings = compiled
+  const statusWarnings = compiled
     .filter((c) => c.program.estimatedCost.max > ESTIMATED_COST_WARNING)
-    .map(
-      (c) =>
-        `${c.where}: estimated worst-case cost ${c.program.estimatedCost.max} exceeds the per-call limit of ${ESTIMATED_COST_WARNING}; ` +
+    .map((c) => ({
+      where: c.where,
+      warning:
+        `estimated worst-case cost ${c.program.estimatedCost.max} exceeds the per-call limit of ${ESTIMATED_COST_WARNING}; ` +
         'accepted (as Kubernetes accepts it), an evaluation that really costs that much stops with a cost-limit error',
-    );
+    }));
+  const warnings = statusWarnings.map((w) => `${w.where}: ${w.warning}`);
 
   const selector = spec.selector;
   return {
@@ -389,6 +393,7 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
     ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
     ...(spec.paramKind && spec.paramRef ? { paramRef: spec.paramRef } : {}),
     warnings,
+    statusWarnings,
     source: policy,
   };
 }
