@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { createCertificateManager, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
 import { ClusterView } from './cluster-view.js';
+import { subjectAccessReviewer } from './authorizer.js';
 import { MemoryView } from './memory-view.js';
 import { PolicyStore } from './policy-store.js';
 import { startWebhookServer, type WebhookServer } from './server.js';
@@ -244,6 +245,8 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     view,
     store,
     params,
+    // The requesting user's checks go to the apiserver; standalone (files) has none to ask.
+    ...(clusterView && kubeConfig ? { authorize: subjectAccessReviewer(kubeConfig) } : {}),
     decisionLog,
     metrics,
     host: options.host,

@@ -10,6 +10,7 @@ import { validateManifest } from '../crds/index.js';
 import { findKind, PLATFORM_GROUP } from '../crds/registry.js';
 import { compilePolicy, KidpPolicyError, MemoryParamSource, PolicyInvalidError, type CompiledPolicy, type KubeObject, type ParamSource, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
+import { tableBackend, type AuthzBackend, type AuthzRule } from '../policy-engine/policy/index.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
 import { applyJsonPatch } from './json-patch.js';
 
@@ -18,6 +19,8 @@ export interface ValidateOptions {
   policies?: string;
   /** Files or directories of param objects (Policies' paramKind/paramRef). */
   params?: readonly string[];
+  /** A YAML file of answers for `authorizer` checks (see authzFromFile). */
+  authz?: string;
   now: Date;
   requireOwners?: boolean;
 }
@@ -95,6 +98,25 @@ export interface OfflineContext {
   now: Date;
   /** Param objects from files: offline, `params` binds only what was given. */
   params?: ParamSource;
+  /** Answers for `authorizer` checks from a file; without it every check is "no authorizer offline". */
+  authorizer?: AuthzBackend;
+}
+
+/**
+ * `--authz FILE`: a list of rules, the first that matches a check answers it:
+ *   - {match: {username: alice, verb: get, apiGroup: '', resource: secrets, namespace: shop}, decision: allow, reason: rbac}
+ * `match` may name username, group (one of the user's), verb, apiGroup, resource,
+ * subresource, namespace, name or path (a path check); decision is allow, deny or
+ * no-opinion. A check no rule matches has no opinion (not allowed), reason "no rule in FILE".
+ */
+export function authzFromFile(file: string): AuthzBackend {
+  const docs = readYamlFile(file);
+  const rules = docs.length === 1 ? docs[0]!.value : undefined;
+  const decisions = ['allow', 'deny', 'no-opinion'];
+  if (!Array.isArray(rules) || !rules.every((r) => isRecord(r) && isRecord(r.match) && decisions.includes(r.decision as string))) {
+    throw new PolicyInvalidError(`${file}: --authz expects one YAML list of {match: {...}, decision: allow|deny|no-opinion, reason?}`, { locations: [{ where: file }] });
+  }
+  return tableBackend(rules as AuthzRule[], { decision: 'no-opinion', reason: `no rule in ${file}` });
 }
 
 /** The request the apiserver would send for creating `object`, with the plural it serves it under. */
@@ -150,7 +172,7 @@ export function admitOffline(object: KubeObject, ctx: OfflineContext): OfflineAd
     return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : undefined;
   };
   const validation = webhookCalled('validating', request, ctx.store)
-    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject, ...(ctx.params ? { params: ctx.params } : {}) })
+    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject, ...(ctx.params ? { params: ctx.params } : {}), ...(ctx.authorizer ? { authorizer: ctx.authorizer } : {}) })
     : NOT_CALLED;
   return { mutation, validation, schema, object: mutated };
 }
@@ -183,7 +205,7 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
   const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
   const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
   const paramObjects = expandPaths(options.params ?? []).flatMap((f) => readYamlFile(f)).map((d) => d.value).filter(isRecord) as KubeObject[];
-  const ctx = { ...offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options), params: new MemoryParamSource([...loaded.params, ...paramObjects]) };
+  const ctx = { ...offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options), params: new MemoryParamSource([...loaded.params, ...paramObjects]), ...(options.authz ? { authorizer: authzFromFile(options.authz) } : {}) };
 
   return docs.map((doc): ResourceVerdict => {
     const obj = doc.value;

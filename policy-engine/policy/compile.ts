@@ -314,6 +314,9 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
   for (const site of [...variableSites, ...conditionSites, ...ruleSites, ...messageSites]) checkSize(name, site);
 
   const base = baseVariables(policy, resolve);
+  // VAP gives variables, matchConditions and validations the authorizer, not
+  // messageExpressions (validating/plugin.go compilePolicy: expressionOptionalVars).
+  const withAuthz = { ...base, authorizer: types.authorizer, 'authorizer.requestResource': types.resourceCheck };
   const problems = new Problems();
 
   // Variables are compiled in order; each sees the earlier ones as variables.NAME with
@@ -322,12 +325,13 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
   const variableTypes: Record<string, CelTypeRef> = {};
   const variables: CompiledNamed[] = [];
   for (const site of variableSites) {
-    const env = createEnvironment({ variables: { ...base, variables: objectType('variables', variableTypes) } });
+    const env = createEnvironment({ variables: { ...withAuthz, variables: objectType('variables', variableTypes) } });
     const program = problems.compile(env, site);
     variableTypes[site.name] = program ? program.outputType : types.dyn;
     if (program) variables.push({ name: site.name, program });
   }
-  const env = createEnvironment({ variables: { ...base, variables: objectType('variables', variableTypes) } });
+  const env = createEnvironment({ variables: { ...withAuthz, variables: objectType('variables', variableTypes) } });
+  const messageEnv = createEnvironment({ variables: { ...base, variables: objectType('variables', variableTypes) } });
 
   const matchConditions: CompiledNamed[] = [];
   for (const site of conditionSites) {
@@ -339,7 +343,7 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
     const ruleSpec = spec.rules[i]!;
     const program = problems.compile(env, site, types.bool);
     const messageSite = messageSites.find((m) => m.name === site.name);
-    const messageProgram = messageSite ? problems.compile(env, messageSite, types.string) : undefined;
+    const messageProgram = messageSite ? problems.compile(messageEnv, messageSite, types.string) : undefined;
     if (!program || (messageSite && !messageProgram)) continue;
     rules.push({
       name: site.name,

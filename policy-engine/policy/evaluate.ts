@@ -3,7 +3,7 @@
 // request and policy. Every outcome is a value (decision.ts); nothing here throws for a
 // rule that errors: that is a failure that says so (fail closed, DESIGN.md §4).
 
-import { CelEvalError, CelMap, MATCH_CONDITIONS_COST_LIMIT, PER_POLICY_COST_LIMIT, type CompiledExpression, type CostBudget } from './cel.js';
+import { AuthorizerValue, CelEvalError, CelMap, MATCH_CONDITIONS_COST_LIMIT, PER_POLICY_COST_LIMIT, requestResourceCheck, type AuthzBackend, type CompiledExpression, type CostBudget } from './cel.js';
 import type { CompiledPolicy } from './compile.js';
 import { decide, type PolicyDecision, type PolicyEvaluation, type RuleResult } from './decision.js';
 import { findExemption } from './exception.js';
@@ -15,6 +15,11 @@ export interface EvaluationInput {
   request: AdmissionRequest;
   /** The request's Namespace object (null for cluster-scoped resources or when unknown). */
   namespaceObject?: KubeObject | null;
+  /**
+   * Answers `authorizer` checks for the request's user (SubjectAccessReview in the
+   * webhook); without one every check is "no opinion", reason NO_AUTHORIZER_REASON.
+   */
+  authorizer?: AuthzBackend;
 }
 
 export interface EvaluateOptions {
@@ -28,6 +33,10 @@ export interface EvaluateOptions {
   /** Where the param objects of Policies with a paramKind come from (params.ts). */
   params?: ParamSource;
 }
+
+/** What an `authorizer` check answers where no authorizer is configured (offline). */
+export const NO_AUTHORIZER_REASON = 'no authorizer offline: checks are answered only by the webhook (SubjectAccessReview) or kidp validate --authz';
+const NO_AUTHORIZER: AuthzBackend = { authorize: () => ({ decision: 'no-opinion', reason: NO_AUTHORIZER_REASON }) };
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
@@ -133,6 +142,10 @@ interface PreparedInput {
   target: { resourceType: string; name: string; namespace: string; labels: Readonly<Record<string, string>> };
   /** Lazily made: the activation of a policy without variables. */
   plain?: (name: string) => unknown;
+  /** Who answers authorizer checks for this request, and the values made for it. */
+  authz: AuthzBackend;
+  authorizer?: AuthorizerValue;
+  requestResource?: unknown;
 }
 
 /**
@@ -154,6 +167,7 @@ function prepare(input: EvaluationInput): PreparedInput {
       oldObject: oldObject ?? null,
       request,
       namespaceObject: input.namespaceObject ?? null,
+      authz: input.authorizer ?? NO_AUTHORIZER,
       resourceType,
       target: {
         resourceType,
@@ -182,6 +196,16 @@ function activationOf(p: PreparedInput, variables: CelMap, params: KubeObject | 
         return variables;
       case 'params':
         return params;
+      case 'authorizer':
+        return (p.authorizer ??= new AuthorizerValue(p.authz, p.request.userInfo));
+      case 'authorizer.requestResource':
+        return (p.requestResource ??= requestResourceCheck((p.authorizer ??= new AuthorizerValue(p.authz, p.request.userInfo)), {
+          group: p.request.resource?.group ?? p.request.kind.group,
+          resource: p.request.resource?.resource ?? '',
+          subresource: p.request.subResource ?? '',
+          namespace: p.request.namespace ?? '',
+          name: p.request.name ?? '',
+        }));
       case 'spec':
       case 'metadata':
       case 'status':

@@ -13,3 +13,6 @@ export { gvkOf, labelSelectorMatches, nameMatches, resourceTypeOf, PLATFORM_GROU
 export * from './errors.js';
 export type * from './types.js';
 export { defaultSchemaResolver, type SchemaResolver } from '../schemas/index.js';
+export { AuthzPendingError, authzKey, tableBackend } from './cel.js';
+export type { AuthzAnswer, AuthzAttributes, AuthzBackend, AuthzRule, AuthzUser } from './cel.js';
+export { NO_AUTHORIZER_REASON } from './evaluate.js';
