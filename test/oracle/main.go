@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -38,6 +39,7 @@ import (
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/cel/environment"
 )
 
@@ -108,6 +110,20 @@ type prepared struct {
 	compileErr string
 }
 
+// The authorizer of every case, a fixed table (differential.ts answers the same): alice may
+// get secrets, everyone may get /healthz, checks on pods fail, everything else is denied.
+var fixedAuthorizer = authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	switch {
+	case a.IsResourceRequest() && a.GetUser().GetName() == "alice" && a.GetVerb() == "get" && a.GetAPIGroup() == "" && a.GetResource() == "secrets":
+		return authorizer.DecisionAllow, "alice reads secrets", nil
+	case !a.IsResourceRequest() && a.GetPath() == "/healthz" && a.GetVerb() == "get":
+		return authorizer.DecisionAllow, "public", nil
+	case a.IsResourceRequest() && a.GetResource() == "pods":
+		return authorizer.DecisionNoOpinion, "", errors.New("authorizer down")
+	}
+	return authorizer.DecisionDeny, "no rule", nil
+})
+
 // One compiler serves every case without variables; a case with variables gets its own,
 // since compiling a variable stores it in the compiler.
 var sharedCompiler *plugincel.CompositedCompiler
@@ -126,7 +142,7 @@ func prepare(c caseIn) (*prepared, error) {
 			sharedCompiler = compiler
 		}
 	}
-	decls := plugincel.OptionalVariableDeclarations{HasParams: true, HasAuthorizer: false}
+	decls := plugincel.OptionalVariableDeclarations{HasParams: true, HasAuthorizer: true}
 	p := &prepared{}
 	for _, v := range c.Variables {
 		r := compiler.CompileAndStoreVariable(named{v}, decls, environment.NewExpressions)
@@ -170,6 +186,7 @@ func prepare(c caseIn) (*prepared, error) {
 	if params != nil {
 		p.bindings.VersionedParams = params
 	}
+	p.bindings.Authorizer = fixedAuthorizer
 	if len(c.NamespaceObject) > 0 && string(c.NamespaceObject) != "null" {
 		ns := &corev1.Namespace{}
 		if err := json.Unmarshal(c.NamespaceObject, ns); err != nil {

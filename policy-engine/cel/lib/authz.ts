@@ -68,11 +68,14 @@ export function authzKey(a: AuthzAttributes): string {
   return JSON.stringify(a);
 }
 
-/** receiverOnlyObjectVal: no fields, equal only as the very same value. */
+/**
+ * receiverOnlyObjectVal: no fields, and no equality: its Equal accepts only the embedded
+ * base type, which no authz value is, so `authorizer == authorizer` is "no such overload".
+ */
 abstract class ReceiverOnly implements CelOpaque {
   abstract readonly celType: string;
-  equals(other: unknown): boolean {
-    return other === this;
+  equals(): boolean {
+    throw new CelEvalError('no such overload');
   }
   toString(): string {
     return this.celType;
