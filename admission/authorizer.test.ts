@@ -3,7 +3,7 @@ import { allowed, denied, type Decision } from './decision.js';
 import type { AuthzAttributes, AuthzBackend } from '../policy-engine/policy/index.js';
 
 const alice = { username: 'alice', groups: ['devs'] };
-const check = (resource: string): AuthzAttributes => ({ user: alice, kind: 'resource', verb: 'get', group: '', resource, subresource: '', namespace: 'shop', name: '', fieldSelector: '', labelSelector: '' });
+const check = (resource: string): Extract<AuthzAttributes, { kind: 'resource' }> => ({ user: alice, kind: 'resource', verb: 'get', group: '', resource, subresource: '', namespace: 'shop', name: '', fieldSelector: '', labelSelector: '' });
 
 // The apiserver's answers are a table here; test/admission.e2e.test.ts asks the real one.
 function asker(allowedResources: string[]): { ask: AskAuthorizer; asked: string[] } {
