@@ -195,6 +195,30 @@ spec: {owner: {kind: Team, name: payments}, partitions: 12}
   });
 });
 
+describe('kidp validate --authz', () => {
+  test('answers authorizer checks from the file; without it, no authorizer offline', () => {
+    const d = mkdtempSync(join(dir, 'authz-policies-'));
+    writeFileSync(
+      join(d, 'p.yaml'),
+      `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: readers}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  rules:
+    - {name: may-read, expression: "authorizer.group('').resource('secrets').namespace(object.metadata.namespace).check('get').allowed()"}
+`,
+    );
+    const topicFile = file('authz-topic.yaml', 'apiVersion: platform.kidp.io/v1alpha1\nkind: Topic\nmetadata: {name: events, namespace: payments}\nspec: {owner: {kind: Team, name: payments}, partitions: 3}\n');
+    const allow = file('authz-allow.yaml', '- {match: {username: kidp:offline, resource: secrets, namespace: payments}, decision: allow, reason: granted}\n');
+    expect(kidp('validate', '-f', topicFile, '--policies', d, '--authz', allow)).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
+    expect(kidp('validate', '-f', topicFile, '--policies', d)).toEqual({ exit: 1, stdout: ['Topic payments/events: DENIED: readers/may-read: failed rule may-read'], stderr: [] });
+    const bad = file('authz-bad.yaml', 'allow: everything\n');
+    expect(kidp('validate', '-f', topicFile, '--policies', d, '--authz', bad).exit).toBe(2);
+  });
+});
+
 describe('kidp test', () => {
   test('runs the built-in library and closes with the counts', () => {
     const got = kidp('test', join(root, 'policies'));

@@ -124,3 +124,28 @@ spec:
     ['none given', true, []],
   ]);
 });
+
+test('authorizer answers per suite or case; none given: no authorizer offline', () => {
+  suite('authz', {
+    'policy.yaml': `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: topic-writers}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  rules:
+    - {name: may-read, expression: "authorizer.group('').resource('secrets').namespace(object.metadata.namespace).check('get').allowed()"}
+`,
+    'tests.yaml': `authorizer: [{match: {username: alice, resource: secrets}, decision: allow}]
+cases:
+  - {name: alice may, object: ${topic(3)}, userInfo: {username: alice}, expect: {verdict: ADMITTED}}
+  - {name: bob may not, object: ${topic(3)}, userInfo: {username: bob}, expect: {verdict: DENIED, rules: {may-read: fail}}}
+  - {name: a case's own answers, object: ${topic(3)}, userInfo: {username: bob}, authorizer: [{match: {username: bob}, decision: allow}], expect: {verdict: ADMITTED}}
+`,
+  });
+  expect(runSuites(root).results.map((r) => [r.name, r.passed, r.problems])).toEqual([
+    ['alice may', true, []],
+    ['bob may not', true, []],
+    ["a case's own answers", true, []],
+  ]);
+});

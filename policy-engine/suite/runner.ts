@@ -9,6 +9,7 @@
 //   exceptions: [<PolicyException>...]
 //   params: [<object>...]            # param objects of a Policy with a paramKind (with
 //                                    # any other objects in policy.yaml); `params` binds as paramRef says
+//   authorizer: [{match, decision, reason}]  # answers for `authorizer` checks; none: "no authorizer offline"
 //   cases:
 //     - name: production database without backup is denied
 //       operation: CREATE            # default CREATE
@@ -16,6 +17,8 @@
 //       userInfo: {username: alice}  # optional
 //       exceptions: [...]            # optional, in addition to the suite's
 //       params: [...]                # optional, instead of the suite's
+//       authorizer: [{match, decision, reason}]  # optional answers for `authorizer` checks
+//                                    # (kidp validate --authz's format; default: the suite's, else none)
 //       now: ...                     # optional, overrides the suite's
 //       expect:
 //         applies: true              # default true; false = the policy must not match
@@ -32,6 +35,7 @@ import { decide, type PolicyDecision, type PolicyEvaluation, type RuleOutcome } 
 import { KidpPolicyError, SuiteInvalidError } from '../policy/errors.js';
 import { evaluatePolicy, PARAMS_RULE } from '../policy/evaluate.js';
 import { MemoryParamSource } from '../policy/params.js';
+import { tableBackend, type AuthzRule } from '../policy/cel.js';
 import { syntheticRequest } from '../policy/request.js';
 import type { KubeObject, Operation, Policy, PolicyException, UserInfo } from '../policy/types.js';
 import { readYamlFile } from './yaml-input.js';
@@ -97,6 +101,7 @@ interface Case {
   userInfo?: UserInfo;
   exceptions: PolicyException[];
   params?: KubeObject[];
+  authorizer?: AuthzRule[];
   now?: Date;
   applies: boolean;
   verdict?: Verdict;
@@ -149,6 +154,7 @@ function parseCase(raw: unknown, where: string, policy: CompiledPolicy): Case {
     ...(isRecord(raw.userInfo) ? { userInfo: raw.userInfo as unknown as UserInfo } : {}),
     exceptions: Array.isArray(raw.exceptions) ? (raw.exceptions as PolicyException[]) : [],
     ...(raw.params !== undefined ? { params: objectList(raw.params, `${at}: params`) } : {}),
+    ...(raw.authorizer !== undefined ? { authorizer: authzRules(raw.authorizer, `${at}: authorizer`) } : {}),
     ...(now ? { now } : {}),
     applies: expect.applies !== false,
     ...(expect.verdict !== undefined ? { verdict: expect.verdict as Verdict } : {}),
@@ -203,6 +209,7 @@ interface LoadedSuite {
   policy: CompiledPolicy;
   exceptions: PolicyException[];
   params: KubeObject[];
+  authorizer?: AuthzRule[];
   namespaces: Map<string, KubeObject>;
   now?: Date;
   cases: { where: string; raw: unknown }[];
@@ -245,11 +252,20 @@ function loadSuite(dir: string): LoadedSuite {
   return {
     policy,
     params: [...paramDocs, ...objectList(tests.params, `${testsFile}: params`)],
+    ...(tests.authorizer !== undefined ? { authorizer: authzRules(tests.authorizer, `${testsFile}: authorizer`) } : {}),
     exceptions: [...exceptions, ...((tests.exceptions as PolicyException[] | undefined) ?? [])],
     namespaces,
     ...(now ? { now } : {}),
     cases: tests.cases.map((raw, i) => ({ where: `${testsFile} cases[${i}]`, raw })),
   };
+}
+
+function authzRules(v: unknown, where: string): AuthzRule[] {
+  const decisions = ['allow', 'deny', 'no-opinion'];
+  if (!Array.isArray(v) || !v.every((r) => isRecord(r) && isRecord(r.match) && decisions.includes(r.decision as string))) {
+    throw new SuiteInvalidError(`${where} must be a list of {match: {...}, decision: allow|deny|no-opinion, reason?}`, { locations: [{ where }] });
+  }
+  return v as AuthzRule[];
 }
 
 function objectList(v: unknown, where: string): KubeObject[] {
@@ -277,9 +293,14 @@ export function runSuite(dir: string, options: RunOptions = {}): CaseResult[] {
         ...(c.userInfo ? { userInfo: c.userInfo } : {}),
       });
       const nsName = request.namespace;
+      const rules = c.authorizer ?? loaded.authorizer;
       const evaluation = evaluatePolicy(
         loaded.policy,
-        { request, namespaceObject: nsName ? (loaded.namespaces.get(nsName) ?? null) : null },
+        {
+          request,
+          namespaceObject: nsName ? (loaded.namespaces.get(nsName) ?? null) : null,
+          ...(rules ? { authorizer: tableBackend(rules, { decision: 'no-opinion', reason: `no rule in ${where}` }) } : {}),
+        },
         {
           now: c.now ?? loaded.now ?? options.now?.() ?? new Date(),
           exceptions: [...loaded.exceptions, ...c.exceptions],
