@@ -9,6 +9,8 @@ import { PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 import type { PolicyStore } from './policy-store.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
+import { KindCaches, systemClock } from '../kube/index.js';
+import type { KubeObject as PolicyObject, ParamKind, ParamSource } from '../policy-engine/policy/index.js';
 
 const GROUP = PLATFORM_GROUP;
 const VERSION = PLATFORM_VERSION;
@@ -24,8 +26,13 @@ export interface ClusterViewOptions {
   setTimer?: (fn: () => void, ms: number) => unknown;
 }
 
-export class ClusterView extends MemoryView {
+export class ClusterView extends MemoryView implements ParamSource {
   private readonly informers: Informer<KubernetesObject>[] = [];
+  /**
+   * The Policies' param objects (paramKind), cached like everything else a review reads.
+   * Not part of ready(): a kind not synced fails only the Policies that name it, closed.
+   */
+  private readonly paramCaches: KindCaches;
   private readonly namespaceObjects = new Map<string, KubeObject>();
   private stopped = false;
   /** Per informer: true once a list succeeded with no error since. */
@@ -33,6 +40,22 @@ export class ClusterView extends MemoryView {
 
   constructor(private readonly options: ClusterViewOptions) {
     super(true);
+    this.paramCaches = new KindCaches({ kubeConfig: options.kubeConfig, clock: systemClock, random: Math.random, logger: options.logger });
+  }
+
+  scope(kind: ParamKind): { namespaced: boolean } | { error: string } {
+    return this.paramCaches.scope(kind);
+  }
+
+  list(kind: ParamKind, namespace: string): readonly PolicyObject[] {
+    return this.paramCaches.list(kind, namespace) as readonly PolicyObject[];
+  }
+
+  /** Brings the param caches to the kinds the Policies name; resolves when new ones have listed. */
+  syncParamKinds(): Promise<void> {
+    return this.paramCaches.want(this.options.store.paramKinds()).catch((err: unknown) => {
+      this.options.logger.error({ err: String(err) }, 'could not update the param caches');
+    });
   }
 
   namespaceObject(name: string): KubeObject | undefined {
@@ -50,6 +73,7 @@ export class ClusterView extends MemoryView {
     if (kind === 'Policy') {
       if (event === 'delete') store.removePolicy(o.metadata?.name ?? '');
       else store.upsertPolicy(o as unknown as Policy);
+      void this.syncParamKinds();
       return;
     }
     if (kind === 'PolicyException') {
@@ -105,10 +129,12 @@ export class ClusterView extends MemoryView {
       );
     }
     await Promise.all(starts);
+    await this.syncParamKinds();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.informers.map((i) => i.stop()));
+    await this.paramCaches.stop();
   }
 }

@@ -2,7 +2,7 @@
 // informers (cluster-view.ts) or by files (`kidp webhook serve --policies`); compiles a
 // Policy once when it arrives or changes, never per request (STYLE §5).
 import type { Logger } from 'pino';
-import { compilePolicy, type CompiledPolicy } from '../policy-engine/policy/index.js';
+import { compilePolicy, type CompiledPolicy, type ParamKind } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 
 export interface StoredPolicyProblem {
@@ -92,6 +92,13 @@ export class PolicyStore {
   /** The policies selecting one resource type (resourceTypeOf), in a stable array. */
   policiesFor(resourceType: string): readonly CompiledPolicy[] {
     return this.byType.get(resourceType) ?? [];
+  }
+
+  /** The distinct paramKinds of the compiled Policies: what the param caches must hold. */
+  paramKinds(): ParamKind[] {
+    const kinds = new Map<string, ParamKind>();
+    for (const p of this.snapshot) if (p.paramKind) kinds.set(`${p.paramKind.apiVersion}/${p.paramKind.kind}`, p.paramKind);
+    return [...kinds.values()];
   }
 
   hasPolicy(name: string): boolean {

@@ -9,6 +9,7 @@ import pino, { type Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import { createCertificateManager, SecretCertificateStore, type CertificateManager } from '../certs/index.js';
 import { ClusterView } from './cluster-view.js';
+import { subjectAccessReviewer } from './authorizer.js';
 import { MemoryView } from './memory-view.js';
 import { PolicyStore } from './policy-store.js';
 import { startWebhookServer, type WebhookServer } from './server.js';
@@ -17,7 +18,7 @@ import { startDecisionStream, teeSinks, type DecisionStream } from './decision-s
 import { AdmissionMetrics } from './metrics.js';
 import { webhookConfigurations, type WebhookConfigOptions } from './webhook-config.js';
 import { DEFAULT_OWNERSHIP_OPTIONS } from './ownership.js';
-import { nativelyEnforced, PLATFORM_GROUP } from '../policy-engine/policy/index.js';
+import { MemoryParamSource, nativelyEnforced, PLATFORM_GROUP, type ParamSource } from '../policy-engine/policy/index.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { isPlatformKind, MANAGED_BY } from '../crds/registry.js';
@@ -71,7 +72,7 @@ export interface RunningWebhook {
 }
 
 /** Reads every YAML document under dir (recursively) into the view and the store. */
-export function loadFolder(dir: string, view: MemoryView, store: PolicyStore): { policies: number; exceptions: number; objects: number } {
+export function loadFolder(dir: string, view: MemoryView, store: PolicyStore, params?: MemoryParamSource): { policies: number; exceptions: number; objects: number } {
   const counts = { policies: 0, exceptions: 0, objects: 0 };
   const files: string[] = [];
   const walk = (d: string) => {
@@ -95,6 +96,8 @@ export function loadFolder(dir: string, view: MemoryView, store: PolicyStore): {
         counts.exceptions += 1;
       } else {
         view.upsert(obj);
+        // Any object may be a Policy's parameter (paramKind): files stand in for the cluster.
+        params?.add(obj);
         counts.objects += 1;
       }
     }
@@ -223,14 +226,18 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
 
   let view: MemoryView;
   let clusterView: ClusterView | undefined;
+  let params: ParamSource;
   if (options.policiesDir || !kubeConfig) {
     // Files are a partial picture: owners not among them are assumed to exist.
     view = new MemoryView(false);
-    const counts = options.policiesDir ? loadFolder(options.policiesDir, view, store) : { policies: 0, exceptions: 0, objects: 0 };
+    const fileParams = new MemoryParamSource();
+    params = fileParams;
+    const counts = options.policiesDir ? loadFolder(options.policiesDir, view, store, fileParams) : { policies: 0, exceptions: 0, objects: 0 };
     logger.info({ dir: options.policiesDir, ...counts, problems: store.problemsList() }, 'loaded policies from files (standalone: no cluster lookups)');
   } else {
     clusterView = new ClusterView({ kubeConfig, store, logger });
     view = clusterView;
+    params = clusterView;
   }
 
   const platformNamespace = options.namespace ?? DEFAULT_OWNERSHIP_OPTIONS.platformNamespace;
@@ -239,6 +246,9 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
     tls: { cert: material.certPem, key: material.keyPem },
     view,
     store,
+    params,
+    // The requesting user's checks go to the apiserver; standalone (files) has none to ask.
+    ...(clusterView && kubeConfig ? { authorize: subjectAccessReviewer(kubeConfig) } : {}),
     decisionLog,
     metrics,
     host: options.host,

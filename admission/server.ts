@@ -14,6 +14,8 @@ import { validate } from './validate.js';
 import { AdmissionMetrics } from './metrics.js';
 import { decisionRecord, type DecisionSink } from './decision-log.js';
 import { PolicyStore } from './policy-store.js';
+import type { ParamSource } from '../policy-engine/policy/index.js';
+import { withAuthorizer, type AskAuthorizer } from './authorizer.js';
 import type { MemoryView } from './memory-view.js';
 import type { KubeObject } from './review.js';
 
@@ -28,6 +30,10 @@ export interface WebhookServerOptions {
   /** What ownership and mutation read: a ClusterView (informers) or a MemoryView (files). */
   view: MemoryView & { namespaceObject?(name: string): KubeObject | undefined; ready?(): boolean };
   store: PolicyStore;
+  /** Param objects of Policies with a paramKind: the cluster view's caches, or files. */
+  params?: ParamSource;
+  /** Asks `authorizer` checks (SubjectAccessReview); without it checks answer "no authorizer". */
+  authorize?: AskAuthorizer;
   decisionLog?: DecisionSink;
   host?: string;
   port?: number;
@@ -104,8 +110,12 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const clientAuth = options.clientAuth;
   const listener = createAdmissionListener({
     logger,
-    validate: (req) =>
-      synced() ? validate(req, { view, store, now, namespaceObject, ownership: options.ownership, maxExceptionLifetimeMs: options.maxExceptionLifetimeMs }) : cacheNotSynced(),
+    validate: (req) => {
+      if (!synced()) return cacheNotSynced();
+      const ctx = { view, store, now, namespaceObject, ...(options.params ? { params: options.params } : {}), ownership: options.ownership, maxExceptionLifetimeMs: options.maxExceptionLifetimeMs };
+      const ask = options.authorize;
+      return ask ? withAuthorizer(ask, (authorizer) => validate(req, { ...ctx, authorizer })) : validate(req, ctx);
+    },
     mutate: (req) => (synced() ? mutate(req, view) : cacheNotSynced()),
     ...(clientAuth ? { authorize: (req: IncomingMessage) => clientCertificateProblem(req, clientAuth.names) } : {}),
     ...(options.maxInFlight !== undefined ? { maxInFlight: options.maxInFlight } : {}),

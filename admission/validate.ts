@@ -5,7 +5,8 @@ import { validateEnvironment } from './environment.js';
 import { DEFAULT_OWNERSHIP_OPTIONS, GROUP, validateOwnership, type OwnershipOptions, type OwnershipView } from './ownership.js';
 import type { PolicyStore } from './policy-store.js';
 import type { AdmissionRequest, KubeObject } from './review.js';
-import { compilePolicy, evaluate, nativeRefusals, resourceTypeOf } from '../policy-engine/policy/index.js';
+import { compilePolicy, evaluate, nativeRefusals, resourceTypeOf, type ParamSource } from '../policy-engine/policy/index.js';
+import type { AuthzBackend } from '../policy-engine/policy/index.js';
 import { resourceOfType } from './webhook-config.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { reservedTopicRefusal } from '../crds/registry.js';
@@ -21,6 +22,10 @@ export interface ValidateContext {
   /** Namespace objects for namespaceObject / namespaceSelector; undefined when unknown. */
   namespaceObject: (name: string) => KubeObject | undefined;
   ownership?: OwnershipOptions;
+  /** Where param objects come from (the cluster view's caches, or files). */
+  params?: ParamSource;
+  /** Answers `authorizer` checks for this request (authorizer.ts); offline none. */
+  authorizer?: AuthzBackend;
   /** The latest a PolicyException may expire, from now (default 90 days). */
   maxExceptionLifetimeMs?: number;
 }
@@ -95,7 +100,7 @@ export function validate(req: AdmissionRequest, ctx: ValidateContext): Decision 
     return denials[0] ? denied(denials[0].reason ?? 'Denied', denials.map((d) => d.message).join('; ')) : allowed({ warnings: objectWarnings });
   }
   const namespaceObject = req.namespace ? (ctx.namespaceObject(req.namespace) ?? null) : null;
-  const verdict = evaluate(policies, { request: req, namespaceObject }, { now: ctx.now(), exceptions: ctx.store.policyExceptions() });
+  const verdict = evaluate(policies, { request: req, namespaceObject, ...(ctx.authorizer ? { authorizer: ctx.authorizer } : {}) }, { now: ctx.now(), exceptions: ctx.store.policyExceptions(), ...(ctx.params ? { params: ctx.params } : {}) });
   const extras = { warnings: [...objectWarnings, ...verdict.warnings], auditAnnotations: verdict.auditAnnotations, evaluations: verdict.evaluations };
   const messages = [...denials.map((d) => d.message ?? ''), ...(verdict.allowed ? [] : [verdict.message ?? 'denied by policy'])];
   if (messages.length === 0) return allowed(extras);

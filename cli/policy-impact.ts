@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import { parse as parseYaml } from 'yaml';
-import { compilePolicy, evaluatePolicy, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
+import { compilePolicy, evaluatePolicy, MemoryParamSource, PLATFORM_KINDS, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { ApiReader, auditObject, DEFAULT_EXCLUDED_NAMESPACES, impactOf, keyOf, oldObjectRules, requestDependentRules, selectedKindOf } from '../reports/index.js';
 import type { DecisionRecord } from '../admission/index.js';
 import { findKind, kindInfo, PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
@@ -117,8 +117,25 @@ export async function policyImpact(args: string[], out: (line: string) => void, 
     } else err(`note: existing ${type} objects are not previewed`);
   }
   const exceptions = ((await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: kindInfo('PolicyException').plural })) as { items: PolicyException[] }).items;
+  // The param objects, read once, so the preview binds `params` as admission would.
+  let params: MemoryParamSource | undefined;
+  if (compiled.paramKind) {
+    const { apiVersion, kind } = compiled.paramKind;
+    const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    try {
+      const discovery = await reader.get<{ resources?: { name: string; kind: string; namespaced: boolean }[] }>(base);
+      const r = (discovery.resources ?? []).find((x) => x.kind === kind && !x.name.includes('/'));
+      if (!r) err(`note: the apiserver serves no ${kind} in ${apiVersion}: params are unbound in the preview`);
+      else {
+        const list = await reader.get<{ items: KubeObject[] }>(`${base}/${r.name}`);
+        params = new MemoryParamSource(list.items.map((o) => ({ ...o, apiVersion, kind })), new Map([[`${apiVersion}/${kind}`, r.namespaced]]));
+      }
+    } catch (e) {
+      err(`note: cannot read ${kind} (${apiVersion}) for params: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const now = new Date();
-  const audits = objects.map((o) => auditObject([compiled], o, { now, exceptions, namespaceObject: o.metadata?.namespace ? (namespaces.get(o.metadata.namespace) ?? null) : null }));
+  const audits = objects.map((o) => auditObject([compiled], o, { now, exceptions, ...(params ? { params } : {}), namespaceObject: o.metadata?.namespace ? (namespaces.get(o.metadata.namespace) ?? null) : null }));
   const impact = impactOf(compiled.name, audits, now);
 
   let replay: ReplaySummary | undefined;

@@ -142,6 +142,83 @@ spec: {owner: {kind: Team, name: marketing}, engine: redis, memoryMB: 64, evicti
   });
 });
 
+describe('kidp validate --params', () => {
+  const policyDir = () => {
+    const d = mkdtempSync(join(dir, 'param-policies-'));
+    writeFileSync(
+      join(d, 'p.yaml'),
+      `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: topic-limits}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  paramRef: {name: limits, parameterNotFoundAction: Deny}
+  rules:
+    - {name: max, expression: "object.spec.partitions <= int(params.data.max)", messageExpression: "'at most ' + params.data.max"}
+`,
+    );
+    return d;
+  };
+  const topics = () =>
+    file(
+      'topics.yaml',
+      `apiVersion: platform.kidp.io/v1alpha1
+kind: Topic
+metadata: {name: events, namespace: payments}
+spec: {owner: {kind: Team, name: payments}, partitions: 12}
+`,
+    );
+  const limits = (max: number) => file(`limits-${max}.yaml`, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: limits, namespace: payments}\ndata: {max: "${max}"}\n`);
+
+  test('binds the param object from the files, and its values decide', () => {
+    expect(kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', limits(24))).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
+    expect(kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', limits(6))).toEqual({
+      exit: 1,
+      stdout: ['Topic payments/events: DENIED: topic-limits/max: at most 6'],
+      stderr: [],
+    });
+  });
+
+  test('without the param object, parameterNotFoundAction Deny denies and says what is missing', () => {
+    expect(kidp('validate', '-f', topics(), '--policies', policyDir())).toEqual({
+      exit: 1,
+      stdout: ['Topic payments/events: DENIED: topic-limits/(params): params: no ConfigMap (v1) object was given (--params)'],
+      stderr: [],
+    });
+    // An object of the kind in another namespace is not this request's parameter.
+    const elsewhere = file('elsewhere.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: limits, namespace: other}\ndata: {max: "99"}\n');
+    expect(kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', elsewhere).stdout).toEqual([
+      'Topic payments/events: DENIED: topic-limits/(params): params: no ConfigMap (v1) named limits in namespace payments (parameterNotFoundAction: Deny): create it or fix spec.paramRef',
+    ]);
+  });
+});
+
+describe('kidp validate --authz', () => {
+  test('answers authorizer checks from the file; without it, no authorizer offline', () => {
+    const d = mkdtempSync(join(dir, 'authz-policies-'));
+    writeFileSync(
+      join(d, 'p.yaml'),
+      `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: readers}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  rules:
+    - {name: may-read, expression: "authorizer.group('').resource('secrets').namespace(object.metadata.namespace).check('get').allowed()"}
+`,
+    );
+    const topicFile = file('authz-topic.yaml', 'apiVersion: platform.kidp.io/v1alpha1\nkind: Topic\nmetadata: {name: events, namespace: payments}\nspec: {owner: {kind: Team, name: payments}, partitions: 3}\n');
+    const allow = file('authz-allow.yaml', '- {match: {username: kidp:offline, resource: secrets, namespace: payments}, decision: allow, reason: granted}\n');
+    expect(kidp('validate', '-f', topicFile, '--policies', d, '--authz', allow)).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
+    expect(kidp('validate', '-f', topicFile, '--policies', d)).toEqual({ exit: 1, stdout: ['Topic payments/events: DENIED: readers/may-read: failed rule may-read'], stderr: [] });
+    const bad = file('authz-bad.yaml', 'allow: everything\n');
+    expect(kidp('validate', '-f', topicFile, '--policies', d, '--authz', bad).exit).toBe(2);
+  });
+});
+
 describe('kidp test', () => {
   test('runs the built-in library and closes with the counts', () => {
     const got = kidp('test', join(root, 'policies'));

@@ -20,11 +20,15 @@ export const USAGE = `usage:
       Evaluate a CEL expression in the policy environment. FILE (JSON or YAML) maps
       variable names to values (declared dyn; integers are int, other numbers double).
       Prints {"type": T, "value": V}. Exit 1 on evaluation errors, 2 on compile errors.
-  kidp validate -f <file|dir>... [--policies <dir>] [--require-owners] [--now <RFC 3339>]
+  kidp validate -f <file|dir>... [--policies <dir>] [--params <file|dir>]... [--authz FILE] [--require-owners] [--now <RFC 3339>]
       Offline admission on CREATE: CRD schema, ownership rules that need no cluster
       (owner present and of an allowed kind; owners found in the input; team namespaces),
       and every matching Policy. One line per resource; exit 1 if any is denied.
       --require-owners also denies resources whose owner is not in the input.
+      --params: the objects a Policy's paramRef may bind (with any non-Policy objects in
+      --policies); a Policy whose param object is not given fails as parameterNotFoundAction says.
+      --authz FILE answers \`authorizer\` checks from a list of {match, decision, reason}; without
+      it every check is not allowed, reason "no authorizer offline".
   kidp test <dir> [--now <RFC 3339>]
       Run policy test suites (a directory with policy.yaml and tests.yaml, or a directory
       of them). Prints each case and "N passed, N failed"; exit 1 if any failed.
@@ -56,6 +60,8 @@ function validateCommand(args: string[], io: CliIo): number {
     options: {
       file: { type: 'string', short: 'f', multiple: true },
       policies: { type: 'string' },
+      params: { type: 'string', multiple: true },
+      authz: { type: 'string' },
       'require-owners': { type: 'boolean' },
       now: { type: 'string' },
     },
@@ -68,6 +74,8 @@ function validateCommand(args: string[], io: CliIo): number {
   const verdicts = validateResources({
     files,
     ...(values.policies !== undefined ? { policies: values.policies } : {}),
+    ...(values.params !== undefined ? { params: values.params } : {}),
+    ...(values.authz !== undefined ? { authz: values.authz } : {}),
     now: parseNow(values.now, io),
     requireOwners: values['require-owners'] ?? false,
   });

@@ -8,14 +8,19 @@
 import { MemoryView, mutate, PolicyStore, TEAM_LABEL, validate, webhookConfigurations, type AdmissionRequest, type Decision } from '../admission/index.js';
 import { validateManifest } from '../crds/index.js';
 import { findKind, PLATFORM_GROUP } from '../crds/registry.js';
-import { compilePolicy, KidpPolicyError, PolicyInvalidError, type CompiledPolicy, type KubeObject, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
+import { compilePolicy, KidpPolicyError, MemoryParamSource, PolicyInvalidError, type CompiledPolicy, type KubeObject, type ParamSource, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
+import { tableBackend, type AuthzBackend, type AuthzRule } from '../policy-engine/policy/index.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
 import { applyJsonPatch } from './json-patch.js';
 
 export interface ValidateOptions {
   files: readonly string[];
   policies?: string;
+  /** Files or directories of param objects (Policies' paramKind/paramRef). */
+  params?: readonly string[];
+  /** A YAML file of answers for `authorizer` checks (see authzFromFile). */
+  authz?: string;
   now: Date;
   requireOwners?: boolean;
 }
@@ -45,14 +50,17 @@ function schemaMessages(obj: unknown): string[] {
 }
 
 /** Compiles every Policy in the --policies directory; a bad one is an input error naming its file. */
-export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources: Policy[]; exceptions: PolicyException[] } {
+export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources: Policy[]; exceptions: PolicyException[]; params: KubeObject[] } {
   const policies: CompiledPolicy[] = [];
   const sources: Policy[] = [];
   const exceptions: PolicyException[] = [];
+  // Other objects beside the Policies (a ConfigMap a Policy names in paramRef) are params.
+  const params: KubeObject[] = [];
   for (const file of expandPaths([dir])) {
     for (const doc of readYamlFile(file)) {
       if (!isRecord(doc.value)) continue;
       if (doc.value.kind === 'PolicyException') exceptions.push(doc.value as unknown as PolicyException);
+      else if (doc.value.kind !== 'Policy' && typeof doc.value.kind === 'string' && typeof doc.value.apiVersion === 'string') params.push(doc.value as KubeObject);
       if (doc.value.kind !== 'Policy') continue;
       const schema = schemaMessages(doc.value);
       if (schema.length > 0) {
@@ -72,7 +80,7 @@ export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources
       }
     }
   }
-  return { policies, sources, exceptions };
+  return { policies, sources, exceptions, params };
 }
 
 /** What the two webhooks answered for one object, and the object the apiserver would store. */
@@ -88,6 +96,27 @@ export interface OfflineContext {
   view: MemoryView;
   store: PolicyStore;
   now: Date;
+  /** Param objects from files: offline, `params` binds only what was given. */
+  params?: ParamSource;
+  /** Answers for `authorizer` checks from a file; without it every check is "no authorizer offline". */
+  authorizer?: AuthzBackend;
+}
+
+/**
+ * `--authz FILE`: a list of rules, the first that matches a check answers it:
+ *   - {match: {username: alice, verb: get, apiGroup: '', resource: secrets, namespace: shop}, decision: allow, reason: rbac}
+ * `match` may name username, group (one of the user's), verb, apiGroup, resource,
+ * subresource, namespace, name or path (a path check); decision is allow, deny or
+ * no-opinion. A check no rule matches has no opinion (not allowed), reason "no rule in FILE".
+ */
+export function authzFromFile(file: string): AuthzBackend {
+  const docs = readYamlFile(file);
+  const rules = docs.length === 1 ? docs[0]!.value : undefined;
+  const decisions = ['allow', 'deny', 'no-opinion'];
+  if (!Array.isArray(rules) || !rules.every((r) => isRecord(r) && isRecord(r.match) && decisions.includes(r.decision as string))) {
+    throw new PolicyInvalidError(`${file}: --authz expects one YAML list of {match: {...}, decision: allow|deny|no-opinion, reason?}`, { locations: [{ where: file }] });
+  }
+  return tableBackend(rules as AuthzRule[], { decision: 'no-opinion', reason: `no rule in ${file}` });
 }
 
 /** The request the apiserver would send for creating `object`, with the plural it serves it under. */
@@ -143,7 +172,7 @@ export function admitOffline(object: KubeObject, ctx: OfflineContext): OfflineAd
     return labels ? { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } : undefined;
   };
   const validation = webhookCalled('validating', request, ctx.store)
-    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject })
+    ? validate({ ...request, object: mutated }, { view: ctx.view, store: ctx.store, now: () => ctx.now, namespaceObject, ...(ctx.params ? { params: ctx.params } : {}), ...(ctx.authorizer ? { authorizer: ctx.authorizer } : {}) })
     : NOT_CALLED;
   return { mutation, validation, schema, object: mutated };
 }
@@ -172,10 +201,11 @@ export function offlineContext(objects: readonly KubeObject[], loaded: { policie
 const oneLine = (message: string) => message.replace(/\n\s*/g, ' ');
 
 export function validateResources(options: ValidateOptions): ResourceVerdict[] {
-  const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [] };
+  const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [], params: [] };
   const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
   const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
-  const ctx = offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options);
+  const paramObjects = expandPaths(options.params ?? []).flatMap((f) => readYamlFile(f)).map((d) => d.value).filter(isRecord) as KubeObject[];
+  const ctx = { ...offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options), params: new MemoryParamSource([...loaded.params, ...paramObjects]), ...(options.authz ? { authorizer: authzFromFile(options.authz) } : {}) };
 
   return docs.map((doc): ResourceVerdict => {
     const obj = doc.value;

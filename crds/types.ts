@@ -330,6 +330,29 @@ export type PolicySpec = {
       }>;
     };
   };
+  /** The kind of the parameter object bound to `params` (VAP's paramKind). Without it `params` is not declared. */
+  paramKind?: {
+    /** group/version (v1, example.com/v1). */
+    apiVersion: string;
+    kind: string;
+  };
+  /** Which object of paramKind is `params` (VAP's binding paramRef). With paramKind and no paramRef, `params` is null. */
+  paramRef?: {
+    name?: string;
+    /** Every matching object is a parameter; the rules run once per object and all must pass. */
+    selector?: {
+      matchLabels?: Record<string, string>;
+      matchExpressions?: Array<{
+        key: string;
+        operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+        values?: Array<string>;
+      }>;
+    };
+    /** For a namespaced paramKind; default the namespace of the request. Not allowed for a cluster-scoped paramKind. */
+    namespace?: string;
+    /** No parameter object found - Deny fails the request with a message; Allow skips the Policy. */
+    parameterNotFoundAction?: "Allow" | "Deny";
+  };
   matchConditions?: Array<{
     name: string;
     expression: string;
@@ -357,6 +380,12 @@ export type PolicyStatus = {
     lastTransitionTime: string;
     reason: string;
     message: string;
+  }>;
+  /** Compile warnings (estimated worst-case cost over the per-call limit), as VAP's status.typeChecking. */
+  warnings?: Array<{
+    /** The expression, e.g. rule "require-backup". */
+    where: string;
+    warning: string;
   }>;
   /** What Enforce would deny among existing resources. */
   impact?: {

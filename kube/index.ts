@@ -20,3 +20,5 @@ export {
 } from './api-errors.js';
 export { keepConnectionsAlive, loadKubeConfig, IDLE_SOCKET_TIMEOUT_MS, type KubeConfigSource } from './connections.js';
 export { Watched, INFORMER_BACKOFF, type Handler, type WatchedOptions } from './informers.js';
+export { ApiStatusError, getJson, GET_TIMEOUT_MS } from './api-get.js';
+export { KindCaches, type KindCachesOptions, type KindKey, type RawObject } from './kind-caches.js';

@@ -3,9 +3,8 @@
 // the apiserver's discovery documents, and raw JSON reads of it. Raw rather than
 // client-node's typed lists, because those turn timestamps into Dates and drop fields the
 // generated models do not know; a policy sees an object exactly as admission does.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { ApiStatusError, getJson } from '../kube/index.js';
 import { PLATFORM_GROUP, PLATFORM_KINDS } from '../policy-engine/policy/index.js';
 import { REPORTS_GROUP } from '../crds/registry.js';
 
@@ -69,6 +68,8 @@ export interface ApiResource {
   path: string;
 }
 
+export { ApiStatusError };
+
 export type Resolution = { served: true; resource: ApiResource } | { served: false; reason: string };
 
 interface DiscoveryGroup {
@@ -93,52 +94,12 @@ export function resolveFrom(selected: SelectedKind, apiVersion: string, resource
   return { served: true, resource: { resourceType: selected.resourceType, apiVersion, kind: selected.kind, plural: r.name, namespaced: r.namespaced, path: `${base}/${r.name}` } };
 }
 
-/** An error status from the apiserver, with its code (403, 404, ...) and its Status message. */
-export class ApiStatusError extends Error {
-  constructor(
-    readonly code: number,
-    readonly path: string,
-    message: string,
-  ) {
-    super(`GET ${path}: ${code} ${message}`);
-    this.name = 'ApiStatusError';
-  }
-}
-
-/** A GET waits at most this long: a list of every Pod of a large cluster takes seconds, not minutes. */
-const GET_TIMEOUT_MS = 60_000;
-
 export class ApiReader {
   constructor(private readonly kubeConfig: KubeConfig) {}
 
   /** One GET of a JSON document; an error status throws ApiStatusError. */
-  async get<T>(path: string): Promise<T> {
-    const server = this.kubeConfig.getCurrentCluster()?.server;
-    if (!server) throw new Error('the kubeconfig names no cluster server');
-    const url = new URL(path, server);
-    const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' }, timeout: GET_TIMEOUT_MS };
-    await this.kubeConfig.applyToHTTPSOptions(options);
-    const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = send(url, options, resolve);
-      req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer within ${GET_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
-      req.end();
-    });
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status > 299) {
-      let message = text.slice(0, 300);
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? message;
-      } catch {
-        // Not a Status object (a proxy's error page): its first bytes say enough.
-      }
-      throw new ApiStatusError(status, path, message);
-    }
-    return JSON.parse(text) as T;
+  get<T>(path: string): Promise<T> {
+    return getJson<T>(this.kubeConfig, path);
   }
 
   /** The API resource serving a selected kind, or why there is none. Throws only when discovery itself fails. */

@@ -2,7 +2,7 @@
 // evaluated as at admission (policy-engine evaluatePolicy on a synthetic CREATE request,
 // the same exceptions and the same injected clock), except that rules reading the request
 // or the old object are `skip`: a stored object has neither.
-import { evaluatePolicy, gvkOf, resourceTypeOf, type CompiledPolicy, type KubeObject, type PolicyException, type Severity } from '../policy-engine/policy/index.js';
+import { evaluatePolicy, gvkOf, resourceTypeOf, type CompiledPolicy, type KubeObject, type ParamSource, type PolicyException, type Severity } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
 import { requestDependentRules } from './request-dependence.js';
 import type { ReportResultValue, ResourceRef } from './result.js';
@@ -29,6 +29,8 @@ export interface ObjectAudit {
 export interface AuditContext {
   now: Date;
   exceptions: readonly PolicyException[];
+  /** Param objects of Policies with a paramKind, as admission binds them. */
+  params?: ParamSource;
   namespaceObject: KubeObject | null;
 }
 
@@ -69,7 +71,7 @@ export function selectsKind(policy: CompiledPolicy, object: KubeObject): boolean
 export function auditObject(policies: readonly CompiledPolicy[], object: KubeObject, ctx: AuditContext): ObjectAudit {
   const ref = refOf(object);
   const audit: ObjectAudit = { ref, key: keyOf(ref), applied: [], verdicts: [] };
-  const options = { now: ctx.now, exceptions: ctx.exceptions };
+  const options = { now: ctx.now, exceptions: ctx.exceptions, ...(ctx.params ? { params: ctx.params } : {}) };
   // One input per operation, shared by the policies (the engine caches conversion per input).
   const inputs = new Map<string, Parameters<typeof evaluatePolicy>[1]>();
   const inputFor = (operation: 'CREATE' | 'UPDATE') => {

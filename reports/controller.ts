@@ -10,10 +10,10 @@
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { loadKubeConfig, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
+import { KindCaches, loadKubeConfig, sameJson, systemClock, Watched, type Clock, type Timer } from '../kube/index.js';
 import { Controller, LeaderElector, type Reconciler } from '../controllers/index.js';
 import { PolicyStore } from '../admission/index.js';
-import type { KubeObject } from '../policy-engine/policy/index.js';
+import type { KubeObject, ParamSource } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { auditObject, type ObjectAudit } from './audit.js';
 import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
@@ -151,6 +151,20 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     onChanged: () => enqueueAll(),
   });
 
+  // Param objects of Policies with a paramKind, as the webhook caches them; a change of one
+  // can change every verdict of the Policies naming it, so it re-queues every scope.
+  const paramCaches = new KindCaches({
+    kubeConfig,
+    clock,
+    random,
+    logger,
+    onEvent: () => {
+      for (const s of allScopes()) enqueue(s);
+      enqueue(IMPACT_KEY);
+    },
+  });
+  const params: ParamSource = { scope: (k) => paramCaches.scope(k), list: (k, ns) => paramCaches.list(k, ns) as readonly KubeObject[] };
+
   const withKind = (o: KubeObject, kind: string, apiVersion: string): KubeObject => ({ ...o, apiVersion, kind });
   const objectsIn = (scope: string): KubeObject[] => {
     const out: KubeObject[] = [];
@@ -203,7 +217,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     const namespace = scope === CLUSTER_KEY ? undefined : scope.slice(3);
     const namespaceObject = namespace ? (namespaces.get(namespace) ?? null) : null;
     const objects = objectsIn(scope);
-    const audits = objects.map((o) => auditObject(compiled, o, { now, exceptions: ctxExceptions, namespaceObject: namespaceObject ? withKind(namespaceObject, 'Namespace', 'v1') : null }));
+    const audits = objects.map((o) => auditObject(compiled, o, { now, exceptions: ctxExceptions, params, namespaceObject: namespaceObject ? withKind(namespaceObject, 'Namespace', 'v1') : null }));
     scopeAudits.set(scope, audits);
     const team = namespaceObject?.metadata?.labels?.[TEAM_LABEL];
     const reports = buildReports({ ...(namespace !== undefined ? { namespace } : {}), ...(team ? { team } : {}) }, audits, now);
@@ -273,6 +287,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
       const impact = impactOf(p.name, all, now);
       const current = policies.get(p.name) as (Policy & { status?: { impact?: PolicyImpact } }) | undefined;
       if (!current) continue;
+      // The compile warnings (estimated cost) go beside the impact: the one writer of Policy status.
+      if (!sameJson(current.status?.warnings ?? [], p.statusWarnings)) await writer.writeWarnings(p.name, p.statusWarnings);
       const last = current.status?.impact;
       // The scan time alone is refreshed at most once per rescan period.
       const fresh = last?.lastScanTime && clock.now() - Date.parse(last.lastScanTime) < rescanPeriodMs / 2;
@@ -316,6 +332,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     enqueueAll();
     // The kinds to watch follow the policy set; refresh() re-queues once new ones are listed.
     void kinds.refresh();
+    void paramCaches.want(store.paramKinds()).then(() => enqueueAll());
   });
   const expiryTimers = new Map<string, Timer>();
   exceptions.on((ex, event) => {
@@ -339,6 +356,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const informers = [namespaces, policies, exceptions, ...audited.map((a) => a.watched)];
   await Promise.all(informers.map((w) => w.start()));
   await kinds.refresh();
+  await paramCaches.want(store.paramKinds());
   for (const ns of await writer.namespacesWithReports().catch(() => [] as string[])) if (inScope(ns)) knownScopes.add(`ns/${ns}`);
 
   const startWorking = () => {
@@ -421,6 +439,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
       }
       await Promise.all(informers.map((w) => w.stop()));
       await kinds.stop();
+      await paramCaches.stop();
     },
   };
 }

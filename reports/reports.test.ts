@@ -1,6 +1,6 @@
 // Pure parts of the reports: request dependence, the audit of one object (exceptions under
 // an injected clock), sharding under the 500 KB bound, impact and PolicyCompliant.
-import { compilePolicy, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
+import { compilePolicy, MemoryParamSource, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { auditObject, SKIP_REQUEST_MESSAGE } from './audit.js';
 import { complianceCondition } from './compliance.js';
 import { impactOf } from './impact.js';
@@ -26,6 +26,39 @@ describe('requestDependentRules', () => {
     );
     expect([...requestDependentRules(p)].sort()).toEqual(['immutable', 'user', 'via-variable']);
     expect([...oldObjectRules(p)]).toEqual(['immutable']);
+  });
+});
+
+describe('auditObject with params', () => {
+  const p = compilePolicy({
+    apiVersion: V,
+    kind: 'Policy',
+    metadata: { name: 'limits' },
+    spec: {
+      mode: 'Enforce',
+      selector: { resourceTypes: ['Topic'] },
+      paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
+      paramRef: { name: 'limits' },
+      rules: [{ name: 'max', expression: 'object.spec.partitions <= int(params.data.max)', messageExpression: "'at most ' + params.data.max" }],
+    },
+  } as Policy);
+  const limits = (max: string) => new MemoryParamSource([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'limits', namespace: 'ns1' }, data: { max } }]);
+  const now = new Date('2030-01-01T00:00:00Z');
+  const verdicts = (params?: MemoryParamSource) => auditObject([p], topic('t', 6), { now, exceptions: [], namespaceObject: null, ...(params ? { params } : {}) }).verdicts;
+
+  it('binds the param object as admission does: its values decide, a missing one is an error that would deny', () => {
+    expect(verdicts(limits('8'))).toEqual([{ policy: 'limits', rule: 'max', severity: 'medium', result: 'pass', wouldDeny: false }]);
+    expect(verdicts(limits('4'))).toEqual([{ policy: 'limits', rule: 'max', severity: 'medium', result: 'fail', message: 'at most 4', wouldDeny: true }]);
+    expect(verdicts(new MemoryParamSource([], new Map([['v1/ConfigMap', true]])))).toEqual([
+      {
+        policy: 'limits',
+        rule: '(params)',
+        severity: 'high',
+        result: 'error',
+        message: 'params: no ConfigMap (v1) named limits in namespace ns1 (parameterNotFoundAction: Deny): create it or fix spec.paramRef',
+        wouldDeny: true,
+      },
+    ]);
   });
 });
 

@@ -84,7 +84,8 @@ function dependsOnRequest(r: Reads, dependentVariables: ReadonlySet<string>): bo
 
 /** Rule names (of a compiled, hence parseable, Policy) whose verdict depends on the request. */
 export function requestDependentRules(policy: CompiledPolicy): Set<string> {
-  return rulesReading(policy, new Set(['request', 'oldObject']));
+  // `authorizer` checks the requesting user: a stored object has none.
+  return rulesReading(policy, new Set(['request', 'oldObject', 'authorizer']));
 }
 
 /** Rules that read `oldObject`: a decision record cannot replay them (it keeps no objects). */

@@ -113,6 +113,17 @@ export class ReportWriter {
     );
   }
 
+  /**
+   * Policy status.warnings (compile warnings, as VAP's status.typeChecking) by merge patch;
+   * none removes the field.
+   */
+  async writeWarnings(policy: string, warnings: readonly { where: string; warning: string }[]): Promise<void> {
+    await this.api.patchClusterCustomObjectStatus(
+      { group: POLICIES.group, version: POLICIES.version, plural: POLICIES.plural, name: policy, body: { status: { warnings: warnings.length > 0 ? warnings : null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+
   /** One condition by server-side apply on status, as field manager `fieldManager`. */
   async applyCondition(ref: { apiVersion: string; kind: string; plural: string; namespace: string; name: string }, condition: unknown, fieldManager: string): Promise<void> {
     const [group, version] = ref.apiVersion.split('/') as [string, string];

@@ -69,7 +69,9 @@ afterAll(async () => {
   await webhook?.stop();
   await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
   // The cluster is shared with the other e2e files: leave no Policy of ours evaluating theirs.
-  await kubectl(['delete', 'policies', 'topics-have-6-partitions', 'topics-audit-retention', 'production-databases-require-backup', 'services-set-resource-limits', '--ignore-not-found']);
+  await kubectl(['delete', 'policies', 'topics-have-6-partitions', 'topics-audit-retention', 'production-databases-require-backup', 'services-set-resource-limits', 'topics-within-team-limits', 'topics-limits-optional', 'topics-need-secret-readers', '--ignore-not-found']);
+  await kubectl(['delete', 'role,rolebinding', 'e2e-topic-writers', 'e2e-secret-readers', '-n', 'payments', '--ignore-not-found']);
+  await kubectl(['delete', 'configmap', 'topic-limits', '-n', 'payments', '--ignore-not-found']);
   await kubectl(['delete', 'policyexceptions', '--all', '-n', 'payments', '--ignore-not-found']);
 });
 
@@ -209,5 +211,106 @@ describe('admission through kubectl', () => {
     });
     expect(past.code).toBe(1);
     expect(past.stderr).toContain('spec.expiresAt: 2020-01-01T00:00:00Z is not in the future');
+  });
+  it('binds params to the ConfigMap a Policy names: missing denies (Deny) or skips (Allow); a change of it changes the verdict', async () => {
+    await kubectl(['delete', 'configmap', 'topic-limits', '-n', 'payments', '--ignore-not-found']);
+    const limited = (name: string, action: 'Deny' | 'Allow') => ({
+      apiVersion: V,
+      kind: 'Policy',
+      metadata: { name },
+      spec: {
+        mode: 'Enforce',
+        selector: { resourceTypes: ['Topic'] },
+        paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
+        paramRef: { name: 'topic-limits', parameterNotFoundAction: action },
+        rules: [{ name: 'max-partitions', expression: 'object.spec.partitions <= int(params.data.maxPartitions)', messageExpression: "'at most ' + params.data.maxPartitions + ' partitions in ' + params.metadata.namespace" }],
+      },
+    });
+    await kubectlOk(['apply', '-f', '-'], { input: yaml(limited('topics-within-team-limits', 'Deny')) });
+    const eight = yaml(topic('eight', { partitions: 8 }));
+    const tryEight = () => kubectl(['apply', '--dry-run=server', '-f', '-'], { input: eight });
+    const waitFor = async (what: string, ok: (r: { code: number; stderr: string }) => boolean) => {
+      let last = '';
+      await until(what, async () => {
+        const r = await tryEight();
+        last = `${r.code} ${r.stderr}`;
+        return ok(r) ? true : undefined;
+      }, 10_000).catch((e: unknown) => {
+        throw new Error(`${String(e)}; kubectl said: ${last}`);
+      });
+    };
+    await waitFor('a missing param object to deny', (r) => r.code !== 0 && r.stderr.includes('topics-within-team-limits/(params): params: no ConfigMap (v1) named topic-limits in namespace payments (parameterNotFoundAction: Deny)'));
+
+    await kubectlOk(['create', 'configmap', 'topic-limits', '-n', 'payments', '--from-literal=maxPartitions=12']);
+    await waitFor('the param object to admit 8 partitions', (r) => r.code === 0);
+
+    await kubectlOk(['patch', 'configmap', 'topic-limits', '-n', 'payments', '--type', 'merge', '-p', yaml({ data: { maxPartitions: '7' } })]);
+    await waitFor('the changed param object to deny 8 partitions', (r) => r.code !== 0 && r.stderr.includes('topics-within-team-limits/max-partitions: at most 7 partitions in payments'));
+
+    // Allow: without the object the Policy does not apply; the Deny one still denies.
+    await kubectlOk(['delete', 'policy', 'topics-within-team-limits']);
+    await kubectlOk(['delete', 'configmap', 'topic-limits', '-n', 'payments']);
+    await kubectlOk(['apply', '-f', '-'], { input: yaml(limited('topics-limits-optional', 'Allow')) });
+    await until('Allow to admit without the param object, the Policy loaded and not applied', async () => {
+      const r = await tryEight();
+      const rec = decisions().filter((d) => d.resource.name === 'eight' && d.webhook === 'validate').at(-1);
+      const ours = rec?.policies.find((p) => p.policy === 'topics-limits-optional');
+      return r.code === 0 && rec?.allowed === true && ours?.applied === false ? true : undefined;
+    }, 10_000);
+    await kubectlOk(['create', 'configmap', 'topic-limits', '-n', 'payments', '--from-literal=maxPartitions=7']);
+    await waitFor('the Allow policy to bind the object once it exists', (r) => r.code !== 0 && r.stderr.includes('topics-limits-optional/max-partitions: at most 7 partitions in payments'));
+  });
+  it('authorizer: a rule checks the requesting user through SubjectAccessReview; RBAC admits one user and denies another', async () => {
+    const rbac = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'e2e-topic-writers', namespace: 'payments' }, rules: [{ apiGroups: ['platform.kidp.io'], resources: ['topics'], verbs: ['get', 'list', 'create', 'patch', 'update'] }] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'e2e-topic-writers', namespace: 'payments' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'e2e-topic-writers' }, subjects: [{ kind: 'User', name: 'e2e-alice' }, { kind: 'User', name: 'e2e-bob' }] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'e2e-secret-readers', namespace: 'payments' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'e2e-secret-readers', namespace: 'payments' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'e2e-secret-readers' }, subjects: [{ kind: 'User', name: 'e2e-alice' }] },
+      ],
+    };
+    await kubectlOk(['apply', '-f', '-'], { input: yaml(rbac) });
+    await kubectlOk(['apply', '-f', '-'], {
+      input: yaml({
+        apiVersion: V,
+        kind: 'Policy',
+        metadata: { name: 'topics-need-secret-readers' },
+        spec: {
+          mode: 'Enforce',
+          selector: { resourceTypes: ['Topic'] },
+          rules: [
+            {
+              name: 'reads-secrets',
+              expression: "authorizer.group('').resource('secrets').namespace(object.metadata.namespace).check('get').allowed()",
+              messageExpression: "request.userInfo.username + ' may not read secrets in ' + object.metadata.namespace",
+            },
+            { name: 'may-create-it', expression: "authorizer.requestResource.check('create').allowed()", message: 'the requester may not create topics here' },
+          ],
+        },
+      }),
+    });
+    const as = (user: string) => kubectl(['apply', '--dry-run=server', `--as=${user}`, '-f', '-'], { input: yaml(topic('checked', { partitions: 6 })) });
+    let last = '';
+    await until('the authorizer policy to deny the user without RBAC', async () => {
+      const r = await as('e2e-bob');
+      last = `${r.code} ${r.stderr}`;
+      return r.code !== 0 && r.stderr.includes('topics-need-secret-readers/reads-secrets: e2e-bob may not read secrets in payments') ? true : undefined;
+    }, 10_000).catch((e: unknown) => {
+      throw new Error(`${String(e)}; kubectl said: ${last}`);
+    });
+    // Bob may create topics (RBAC above): only the secrets rule denies him.
+    const bob = await as('e2e-bob');
+    expect(bob.stderr).not.toContain('may-create-it');
+    const alice = await as('e2e-alice');
+    expect({ code: alice.code, stderr: alice.stderr }).toEqual({ code: 0, stderr: '' });
+    // Take alice's grant away: the next request asks again (answers live for one request only).
+    await kubectlOk(['delete', 'rolebinding', 'e2e-secret-readers', '-n', 'payments']);
+    await until('alice denied once her grant is gone', async () => {
+      const r = await as('e2e-alice');
+      return r.code !== 0 && r.stderr.includes('e2e-alice may not read secrets in payments') ? true : undefined;
+    }, 10_000);
+    await kubectlOk(['delete', 'policy', 'topics-need-secret-readers']);
   });
 });

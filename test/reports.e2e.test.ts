@@ -315,6 +315,39 @@ describe('background audit: PolicyReports, PolicyCompliant, impact', () => {
     });
   });
 
+  it("writes the estimated-cost warnings into the Policy's status.warnings, shown by kubectl get -o yaml, and removes them when fixed", async () => {
+    const costly = `rpt-costly-${id}`;
+    const costlyPolicy = (expression: string) => ({
+      apiVersion: V,
+      kind: 'Policy',
+      metadata: { name: costly },
+      spec: { mode: 'Audit', selector: { resourceTypes: ['Database'], matchLabels: { 'kidp-e2e-run': ns } }, rules: [{ name: 'annotation-keys', expression }] },
+    });
+    try {
+      // Accepted (as VAP accepts it), with the warning in status (no webhook runs in this block).
+      const applied = await kubectl(['apply', '-f', '-'], { input: json(costlyPolicy("object.metadata.?annotations.orValue({}).all(k, k.matches('^[a-z0-9./-]+$'))")) });
+      expect(applied.code).toBe(0);
+      const yamlText = await until('status.warnings in kubectl get -o yaml', async () => {
+        const out = await kubectlOk(['get', 'policy', costly, '-o', 'yaml']);
+        return out.includes('warnings:') ? out : undefined;
+      }, 20_000);
+      const shown = parseAllDocuments(yamlText)[0]?.toJS() as { status: { warnings: unknown } };
+      expect(shown.status.warnings).toEqual([
+        {
+          where: 'rule "annotation-keys"',
+          warning: 'estimated worst-case cost 659710332134 exceeds the per-call limit of 1000000; accepted (as Kubernetes accepts it), an evaluation that really costs that much stops with a cost-limit error',
+        },
+      ]);
+      await kubectlOk(['apply', '-f', '-'], { input: json(costlyPolicy('object.metadata.name.size() < 64')) });
+      await until('status.warnings gone once the rule is cheap', async () => {
+        const p = JSON.parse(await kubectlOk(['get', 'policy', costly, '-o', 'json'])) as { status?: { warnings?: unknown[]; impact?: unknown } };
+        return p.status?.warnings === undefined && p.status?.impact !== undefined ? true : undefined;
+      }, 20_000);
+    } finally {
+      await kubectl(['delete', 'policy', costly, '--ignore-not-found']);
+    }
+  });
+
   it('re-evaluates when the Policy changes and when a resource is fixed', async () => {
     await kubectlOk(['apply', '-f', '-'], { input: json(policyObject('Warn', ' (changed)')) });
     await until('results of the changed Policy', async () => {

@@ -5,6 +5,9 @@ export { CelCompileError, CelCostLimitError, CelEvalError, type CelErrorCode } f
 export { celTypeName, CelDuration, CelMap, CelOptional, CelTimestamp, CelTypeValue, CelUint } from './values.js';
 export { toJson } from './json.js';
 export { formatType, type CelType, type OpenApiSchema } from './types.js';
+export { AuthorizerValue, AuthzPendingError, authzKey, requestResourceCheck, tableBackend, AUTHZ_CHECK_COST } from './lib/authz.js';
+export type { AuthzAnswer, AuthzAttributes, AuthzBackend, AuthzRule, AuthzUser } from './lib/authz.js';
+import { AUTHORIZER, RESOURCE_CHECK } from './lib/authz.js';
 import {
   BOOL, BYTES, DOUBLE, DURATION, DYN, INT, NULL, STRING, TIMESTAMP, UINT,
   fromOpenApiSchema, listOf, mapOf, optionalOf, type CelType, type OpenApiSchema,
@@ -26,4 +29,7 @@ export const types = {
   map: (key: CelType, value: CelType): CelType => mapOf(key, value),
   optional: (elem: CelType): CelType => optionalOf(elem),
   fromOpenApiSchema: (schema: OpenApiSchema, name?: string): CelType => fromOpenApiSchema(schema, name),
+  /** `authorizer` and `authorizer.requestResource` (VAP's authz variables). */
+  authorizer: AUTHORIZER,
+  resourceCheck: RESOURCE_CHECK,
 } as const;

@@ -194,7 +194,11 @@ function numEqIntDouble(i: bigint, d: number): boolean {
 }
 
 export function celEquals(a: unknown, b: unknown): boolean {
-  if (a === b) return typeof a !== 'number' || !Number.isNaN(a);
+  if (a === b) {
+    // An opaque value decides even about itself (the authz values have no equality).
+    if (typeof a === 'object' && a !== null && isOpaque(a)) return a.equals(b);
+    return typeof a !== 'number' || !Number.isNaN(a);
+  }
   switch (typeof a) {
     case 'bigint':
       if (b instanceof CelUint) return a === b.value;

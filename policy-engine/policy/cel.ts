@@ -14,7 +14,13 @@ export {
   PER_CALL_COST_LIMIT,
   PER_POLICY_COST_LIMIT,
   MATCH_CONDITIONS_COST_LIMIT,
+  AuthorizerValue,
+  AuthzPendingError,
+  authzKey,
+  requestResourceCheck,
+  tableBackend,
 } from '../cel/index.js';
+export type { AuthzAnswer, AuthzAttributes, AuthzBackend, AuthzRule, AuthzUser } from '../cel/index.js';
 export type { CelType, CelEnvironment, CelIssue, CelTypeRef, CompiledExpression, CostBudget, OpenApiSchema as CelOpenApiSchema } from '../cel/index.js';
 
 /**

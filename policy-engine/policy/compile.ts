@@ -25,6 +25,7 @@ import {
 } from './errors.js';
 import { DEFAULT_OPERATIONS, labelSelectorProblems } from './match.js';
 import { admissionRequestSchema, coreSchemas, defaultSchemaResolver, type OpenApiSchema, type SchemaResolver } from '../schemas/index.js';
+import type { ParamKind, ParamRef } from './params.js';
 import type { LabelSelector, Operation, Policy, PolicyMode, Severity } from './types.js';
 
 /**
@@ -71,11 +72,16 @@ export interface CompiledPolicy {
   matchConditions: readonly CompiledNamed[];
   variables: readonly CompiledNamed[];
   rules: readonly CompiledRule[];
+  /** The parameter object's kind and reference (params.ts); without paramKind `params` is undeclared. */
+  paramKind?: ParamKind;
+  paramRef?: ParamRef;
   /**
    * Problems that do not stop the Policy (estimated worst case over the per-call limit),
    * for its status beside VAP-style typeChecking warnings.
    */
   warnings: readonly string[];
+  /** The same warnings by expression, as the Policy's status.warnings holds them. */
+  statusWarnings: readonly { where: string; warning: string }[];
   /** The Policy as given, for reports. */
   source: Policy;
 }
@@ -163,6 +169,35 @@ function checkShape(policy: Policy): void {
     throw new PolicyInvalidError(`${at}: ${selectorProblems.join('; ')}`, {
       locations: selectorProblems.map((p) => ({ where: p })),
     });
+  }
+  if (spec.paramKind !== undefined) {
+    const k = spec.paramKind as unknown;
+    if (!isRecord(k) || typeof k.apiVersion !== 'string' || k.apiVersion === '' || typeof k.kind !== 'string' || k.kind === '') {
+      throw new PolicyInvalidError(`${at}: spec.paramKind needs apiVersion and kind (e.g. {apiVersion: v1, kind: ConfigMap})`, {
+        locations: [{ where: 'spec.paramKind' }],
+      });
+    }
+  }
+  if (spec.paramRef !== undefined) {
+    const r = spec.paramRef as unknown;
+    if (spec.paramKind === undefined) {
+      throw new PolicyInvalidError(`${at}: spec.paramRef names a parameter object but spec.paramKind does not say its kind`, {
+        locations: [{ where: 'spec.paramRef' }],
+      });
+    }
+    const hasName = isRecord(r) && typeof r.name === 'string' && r.name !== '';
+    const hasSelector = isRecord(r) && r.selector !== undefined;
+    if (hasName === hasSelector) {
+      throw new PolicyInvalidError(`${at}: spec.paramRef needs exactly one of name or selector`, { locations: [{ where: 'spec.paramRef' }] });
+    }
+    const action = isRecord(r) ? r.parameterNotFoundAction : undefined;
+    if (action !== undefined && action !== 'Allow' && action !== 'Deny') {
+      throw new PolicyInvalidError(`${at}: spec.paramRef.parameterNotFoundAction must be Allow or Deny`, {
+        locations: [{ where: 'spec.paramRef.parameterNotFoundAction' }],
+      });
+    }
+    const problems = hasSelector ? labelSelectorProblems((r as { selector: LabelSelector }).selector, 'spec.paramRef.selector') : [];
+    if (problems.length > 0) throw new PolicyInvalidError(`${at}: ${problems.join('; ')}`, { locations: problems.map((p) => ({ where: p })) });
   }
   if (!Array.isArray(spec.rules) || spec.rules.length === 0) {
     throw new PolicyNoRulesError(`${at} has no rules: add at least one entry to spec.rules`, {
@@ -253,6 +288,9 @@ function baseVariables(policy: Policy, resolve: SchemaResolver, vapOnly: boolean
     ...(vapOnly ? {} : { spec: field('spec'), metadata: field('metadata'), status: field('status') }),
     request: typeOf(admissionRequestSchema),
     namespaceObject: typeOf(coreSchemas.Namespace),
+    // VAP declares params (dyn) only for a policy with a paramKind
+    // (admission/plugin/policy/validating/plugin.go compilePolicy: HasParams).
+    ...(policy.spec.paramKind ? { params: types.dyn } : {}),
   };
 }
 
@@ -279,6 +317,9 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
   for (const site of [...variableSites, ...conditionSites, ...ruleSites, ...messageSites]) checkSize(name, site);
 
   const base = baseVariables(policy, resolve, options.vapVariablesOnly === true);
+  // VAP gives variables, matchConditions and validations the authorizer, not
+  // messageExpressions (validating/plugin.go compilePolicy: expressionOptionalVars).
+  const withAuthz = { ...base, authorizer: types.authorizer, 'authorizer.requestResource': types.resourceCheck };
   const problems = new Problems();
 
   // Variables are compiled in order; each sees the earlier ones as variables.NAME with
@@ -287,12 +328,13 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
   const variableTypes: Record<string, CelTypeRef> = {};
   const variables: CompiledNamed[] = [];
   for (const site of variableSites) {
-    const env = createEnvironment({ variables: { ...base, variables: objectType('variables', variableTypes) } });
+    const env = createEnvironment({ variables: { ...withAuthz, variables: objectType('variables', variableTypes) } });
     const program = problems.compile(env, site);
     variableTypes[site.name] = program ? program.outputType : types.dyn;
     if (program) variables.push({ name: site.name, program });
   }
-  const env = createEnvironment({ variables: { ...base, variables: objectType('variables', variableTypes) } });
+  const env = createEnvironment({ variables: { ...withAuthz, variables: objectType('variables', variableTypes) } });
+  const messageEnv = createEnvironment({ variables: { ...base, variables: objectType('variables', variableTypes) } });
 
   const matchConditions: CompiledNamed[] = [];
   for (const site of conditionSites) {
@@ -304,7 +346,7 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
     const ruleSpec = spec.rules[i]!;
     const program = problems.compile(env, site, types.bool);
     const messageSite = messageSites.find((m) => m.name === site.name);
-    const messageProgram = messageSite ? problems.compile(env, messageSite, types.string) : undefined;
+    const messageProgram = messageSite ? problems.compile(messageEnv, messageSite, types.string) : undefined;
     if (!program || (messageSite && !messageProgram)) continue;
     rules.push({
       name: site.name,
@@ -330,13 +372,15 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
       ...(r.messageProgram ? [{ where: `rule "${r.name}" messageExpression`, program: r.messageProgram }] : []),
     ]),
   ];
-  const warnings = compiled
+  const statusWarnings = compiled
     .filter((c) => c.program.estimatedCost.max > ESTIMATED_COST_WARNING)
-    .map(
-      (c) =>
-        `${c.where}: estimated worst-case cost ${c.program.estimatedCost.max} exceeds the per-call limit of ${ESTIMATED_COST_WARNING}; ` +
+    .map((c) => ({
+      where: c.where,
+      warning:
+        `estimated worst-case cost ${c.program.estimatedCost.max} exceeds the per-call limit of ${ESTIMATED_COST_WARNING}; ` +
         'accepted (as Kubernetes accepts it), an evaluation that really costs that much stops with a cost-limit error',
-    );
+    }));
+  const warnings = statusWarnings.map((w) => `${w.where}: ${w.warning}`);
 
   const selector = spec.selector;
   return {
@@ -353,7 +397,10 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
     matchConditions,
     variables,
     rules,
+    ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
+    ...(spec.paramKind && spec.paramRef ? { paramRef: spec.paramRef } : {}),
     warnings,
+    statusWarnings,
     source: policy,
   };
 }

@@ -3,17 +3,23 @@
 // request and policy. Every outcome is a value (decision.ts); nothing here throws for a
 // rule that errors: that is a failure that says so (fail closed, DESIGN.md §4).
 
-import { CelEvalError, CelMap, MATCH_CONDITIONS_COST_LIMIT, PER_POLICY_COST_LIMIT, type CompiledExpression, type CostBudget } from './cel.js';
+import { AuthorizerValue, CelEvalError, CelMap, MATCH_CONDITIONS_COST_LIMIT, PER_POLICY_COST_LIMIT, requestResourceCheck, type AuthzBackend, type CompiledExpression, type CostBudget } from './cel.js';
 import type { CompiledPolicy } from './compile.js';
 import { decide, type PolicyDecision, type PolicyEvaluation, type RuleResult } from './decision.js';
 import { findExemption } from './exception.js';
 import { labelSelectorMatches, resourceTypeOf } from './match.js';
+import { NO_PARAM_SOURCE, paramName, resolveParams, type ParamSource } from './params.js';
 import type { AdmissionRequest, KubeObject, PolicyException } from './types.js';
 
 export interface EvaluationInput {
   request: AdmissionRequest;
   /** The request's Namespace object (null for cluster-scoped resources or when unknown). */
   namespaceObject?: KubeObject | null;
+  /**
+   * Answers `authorizer` checks for the request's user (SubjectAccessReview in the
+   * webhook); without one every check is "no opinion", reason NO_AUTHORIZER_REASON.
+   */
+  authorizer?: AuthzBackend;
 }
 
 export interface EvaluateOptions {
@@ -24,7 +30,13 @@ export interface EvaluateOptions {
   clusterExceptionNamespace?: string;
   /** Cost budget per policy evaluation; Kubernetes' 10,000,000 unless set. */
   policyCostLimit?: number;
+  /** Where the param objects of Policies with a paramKind come from (params.ts). */
+  params?: ParamSource;
 }
+
+/** What an `authorizer` check answers where no authorizer is configured (offline). */
+export const NO_AUTHORIZER_REASON = 'no authorizer offline: checks are answered only by the webhook (SubjectAccessReview) or kidp validate --authz';
+const NO_AUTHORIZER: AuthzBackend = { authorize: () => ({ decision: 'no-opinion', reason: NO_AUTHORIZER_REASON }) };
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
@@ -130,6 +142,10 @@ interface PreparedInput {
   target: { resourceType: string; name: string; namespace: string; labels: Readonly<Record<string, string>> };
   /** Lazily made: the activation of a policy without variables. */
   plain?: (name: string) => unknown;
+  /** Who answers authorizer checks for this request, and the values made for it. */
+  authz: AuthzBackend;
+  authorizer?: AuthorizerValue;
+  requestResource?: unknown;
 }
 
 /**
@@ -151,6 +167,7 @@ function prepare(input: EvaluationInput): PreparedInput {
       oldObject: oldObject ?? null,
       request,
       namespaceObject: input.namespaceObject ?? null,
+      authz: input.authorizer ?? NO_AUTHORIZER,
       resourceType,
       target: {
         resourceType,
@@ -164,7 +181,7 @@ function prepare(input: EvaluationInput): PreparedInput {
   return p;
 }
 
-function activationOf(p: PreparedInput, variables: CelMap): (name: string) => unknown {
+function activationOf(p: PreparedInput, variables: CelMap, params: KubeObject | null): (name: string) => unknown {
   return (name: string): unknown => {
     switch (name) {
       case 'object':
@@ -177,6 +194,18 @@ function activationOf(p: PreparedInput, variables: CelMap): (name: string) => un
         return p.namespaceObject;
       case 'variables':
         return variables;
+      case 'params':
+        return params;
+      case 'authorizer':
+        return (p.authorizer ??= new AuthorizerValue(p.authz, p.request.userInfo));
+      case 'authorizer.requestResource':
+        return (p.requestResource ??= requestResourceCheck((p.authorizer ??= new AuthorizerValue(p.authz, p.request.userInfo)), {
+          group: p.request.resource?.group ?? p.request.kind.group,
+          resource: p.request.resource?.resource ?? '',
+          subresource: p.request.subResource ?? '',
+          namespace: p.request.namespace ?? '',
+          name: p.request.name ?? '',
+        }));
       case 'spec':
       case 'metadata':
       case 'status':
@@ -188,10 +217,10 @@ function activationOf(p: PreparedInput, variables: CelMap): (name: string) => un
 }
 
 /** One request's activation for one policy: plain fields plus lazily computed variables. */
-function activationFor(policy: CompiledPolicy, p: PreparedInput, budget: CostBudget): (name: string) => unknown {
-  if (policy.variables.length === 0) return (p.plain ??= activationOf(p, NO_VARIABLES));
+function activationFor(policy: CompiledPolicy, p: PreparedInput, budget: CostBudget, params: KubeObject | null): (name: string) => unknown {
+  if (policy.variables.length === 0) return params === null ? (p.plain ??= activationOf(p, NO_VARIABLES, null)) : activationOf(p, NO_VARIABLES, params);
   const lazy = new LazyVariables();
-  const activation = activationOf(p, new CelMap(lazy));
+  const activation = activationOf(p, new CelMap(lazy), params);
   for (const v of policy.variables) lazy.define(v.name, () => v.program.evaluate(activation, { budget }));
   return activation;
 }
@@ -206,14 +235,53 @@ function run(program: CompiledExpression, activation: (name: string) => unknown,
   }
 }
 
+/** The rule name a params problem is reported under (as `(matchConditions)` for those). */
+export const PARAMS_RULE = '(params)';
+
 /** One Policy's verdict on one request. Never throws for CEL problems. */
 export function evaluatePolicy(policy: CompiledPolicy, input: EvaluationInput, options: EvaluateOptions): PolicyEvaluation {
   const p = prepare(input);
   const why = mismatch(policy, input, p);
   if (why !== undefined) return { policy: policy.name, mode: policy.mode, applied: false, reason: why };
+  if (!policy.paramKind) return evaluateWith(policy, p, null, options);
 
+  const resolved = resolveParams(policy.paramKind, policy.paramRef, input.request.namespace ?? '', options.params ?? NO_PARAM_SOURCE);
+  if (resolved.kind === 'skip') return { policy: policy.name, mode: policy.mode, applied: false, reason: resolved.reason };
+  if (resolved.kind === 'error') {
+    // A params problem fails closed, as a binding's configuration error does under VAP's
+    // failurePolicy Fail; one result under its own name says why.
+    return { policy: policy.name, mode: policy.mode, applied: true, rules: [{ rule: PARAMS_RULE, result: 'error', severity: 'high', message: resolved.message }] };
+  }
+  if (resolved.objects.length === 1) return evaluateWith(policy, p, resolved.objects[0] ?? null, options);
+  return mergeByParam(
+    resolved.objects.map((o) => [o === null ? '' : paramName(o), evaluateWith(policy, p, o, options)] as const),
+  );
+}
+
+/**
+ * Several param objects (paramRef.selector): VAP evaluates the policy once per object and
+ * any failure denies. Here one evaluation per rule: the first failing or erroring object's
+ * result, its message naming the object; pass when every object passes.
+ */
+function mergeByParam(runs: readonly (readonly [string, PolicyEvaluation])[]): PolicyEvaluation {
+  const applied = runs.filter((r): r is readonly [string, Extract<PolicyEvaluation, { applied: true }>] => r[1].applied);
+  const first = runs[0]![1];
+  if (applied.length === 0) return first;
+  const conditionErrors = applied.filter(([, ev]) => ev.matchConditionError !== undefined).map(([name, ev]) => `params ${name}: ${ev.matchConditionError}`);
+  if (conditionErrors.length > 0) return { policy: first.policy, mode: first.mode, applied: true, rules: [], matchConditionError: conditionErrors.join('; ') };
+  const rules = applied[0]![1].rules.map((r, i) => {
+    for (const [name, ev] of applied) {
+      const other = ev.rules[i]!;
+      if (other.result === 'fail' || other.result === 'error') return { ...other, message: `params ${name}: ${other.message ?? `failed rule ${other.rule}`}` };
+    }
+    return r;
+  });
+  return { policy: first.policy, mode: first.mode, applied: true, rules };
+}
+
+function evaluateWith(policy: CompiledPolicy, p: PreparedInput, params: KubeObject | null, options: EvaluateOptions): PolicyEvaluation {
   const budget: CostBudget = { used: 0, limit: options.policyCostLimit ?? PER_POLICY_COST_LIMIT };
-  const activation = activationFor(policy, p, budget);
+  const activation = activationFor(policy, p, budget, params);
 
   // Kubernetes: any false matchCondition skips the policy; otherwise any error fails closed.
   // Their budget is their own, as the apiserver's matcher gives them

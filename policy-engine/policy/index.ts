@@ -2,7 +2,9 @@
 // import from here.
 export { compilePolicy, MAX_EXPRESSION_LENGTH, ESTIMATED_COST_WARNING } from './compile.js';
 export type { CompiledPolicy, CompiledRule, CompileOptions } from './compile.js';
-export { evaluate, evaluatePolicy } from './evaluate.js';
+export { evaluate, evaluatePolicy, PARAMS_RULE } from './evaluate.js';
+export { MemoryParamSource, NO_PARAM_SOURCE, resolveParams, paramName } from './params.js';
+export type { ParamKind, ParamRef, ParamSource, ResolvedParams } from './params.js';
 export type { EvaluateOptions, EvaluationInput } from './evaluate.js';
 export { decide, violations } from './decision.js';
 export type { PolicyDecision, PolicyEvaluation, RuleOutcome, RuleResult } from './decision.js';
@@ -12,3 +14,6 @@ export * from './errors.js';
 export type * from './types.js';
 export { defaultSchemaResolver, type SchemaResolver } from '../schemas/index.js';
 export { nativeObjects, nativeRefusals, nativeName, nativelyEnforced, toVapExpression, NATIVE_ENFORCED, NATIVE_POLICY_LABEL, type NativeObjects, type NativeOptions, type ResourceOf } from './native.js';
+export { AuthzPendingError, authzKey, tableBackend } from './cel.js';
+export type { AuthzAnswer, AuthzAttributes, AuthzBackend, AuthzRule, AuthzUser } from './cel.js';
+export { NO_AUTHORIZER_REASON } from './evaluate.js';

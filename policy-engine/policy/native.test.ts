@@ -90,6 +90,18 @@ describe('nativeObjects', () => {
     expect(JSON.stringify(own.policy)).not.toContain('kidp-core-kind-scope');
   });
 
+  test('paramKind and paramRef go to the VAP and its binding; params stays a VAP variable', () => {
+    const p = policy({
+      paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
+      paramRef: { name: 'limits', namespace: 'payments', parameterNotFoundAction: 'Deny' },
+      rules: [{ name: 'size', expression: "object.data.size() <= int(params.data['max'])" }],
+    });
+    expect(nativeRefusals(p, options)).toEqual([]);
+    const out = nativeObjects(p, [], options);
+    expect(out.policy).toMatchObject({ spec: { paramKind: { apiVersion: 'v1', kind: 'ConfigMap' }, validations: [{ expression: "object.data.size() <= int(params.data['max'])" }] } });
+    expect(out.binding).toMatchObject({ spec: { paramRef: { name: 'limits', namespace: 'payments', parameterNotFoundAction: 'Deny' } } });
+  });
+
   test('a refused Policy throws with every reason', () => {
     expect(() => nativeObjects(policy({ rules: [{ name: 'r', expression: 'nosuch.x' }] }), [], options)).toThrow(/cannot be enforced natively: .*nosuch/);
   });

@@ -12,7 +12,8 @@
 //   matchExpressions → objectSelector; namespaceSelector as it is;
 // - core kinds keep the webhook's exclusions (kube-system, the platform namespace, the
 //   platform's own service accounts) as one matchCondition;
-// - mode → validationActions: Enforce → Deny, Warn → Warn, Audit → Audit;
+// - mode → validationActions: Enforce → Deny, Warn → Warn, Audit → Audit; paramKind and
+//   paramRef go to the VAP and its binding as they are (the same shapes);
 // - each rule's message is `policy/rule: message`, KIDP's own line; the apiserver reports
 //   the first failing rule only (KIDP's webhook lists every one);
 // - an active PolicyException without ruleNames becomes a matchCondition that skips the
@@ -319,6 +320,8 @@ export function nativeObjects(policy: Policy, exceptions: readonly PolicyExcepti
       metadata: { name, labels, annotations: { 'platform.kidp.io/generated-from': `Policy ${policyName} generation ${policy.metadata.generation ?? 0}` } },
       spec: {
         failurePolicy: 'Fail',
+        // The same parameter object, looked up by the apiserver itself.
+        ...(spec.paramKind ? { paramKind: { ...spec.paramKind } } : {}),
         matchConstraints: {
           resourceRules: resourceRules(types, operations, options),
           ...(objectSelector ? { objectSelector } : {}),
@@ -333,7 +336,7 @@ export function nativeObjects(policy: Policy, exceptions: readonly PolicyExcepti
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'ValidatingAdmissionPolicyBinding',
       metadata: { name, labels },
-      spec: { policyName: name, validationActions: [...ACTIONS[spec.mode ?? 'Audit']] },
+      spec: { policyName: name, validationActions: [...ACTIONS[spec.mode ?? 'Audit']], ...(spec.paramRef ? { paramRef: { ...spec.paramRef } } : {}) },
     },
   };
 }

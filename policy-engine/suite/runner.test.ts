@@ -87,3 +87,65 @@ test('a case naming a rule the policy lacks fails, it does not pass silently', (
     },
   ]);
 });
+
+test('params: objects beside the Policy, in tests.yaml, or per case', () => {
+  suite('limits', {
+    'policy.yaml': `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: topic-limits}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  paramRef: {name: limits}
+  rules:
+    - {name: rf, expression: "spec.replicationFactor >= int(params.data.minRF)", messageExpression: "'at least ' + params.data.minRF"}
+---
+{apiVersion: v1, kind: ConfigMap, metadata: {name: limits, namespace: n}, data: {minRF: "3"}}
+`,
+    'tests.yaml': `cases:
+  - {name: the object beside the policy, object: ${topic(3)}, expect: {verdict: ADMITTED}}
+  - {name: it decides, object: ${topic(2)}, expect: {rules: {rf: {result: fail, message: at least 3}}}}
+  - name: a case's own params
+    object: ${topic(2)}
+    params: [{apiVersion: v1, kind: ConfigMap, metadata: {name: limits, namespace: n}, data: {minRF: "2"}}]
+    expect: {verdict: ADMITTED}
+  - name: none given
+    object: ${topic(2)}
+    params: []
+    expect: {verdict: DENIED, rules: {(params): {result: error, message: "params: no ConfigMap (v1) object was given (--params)"}}}
+`,
+  });
+  const run = runSuites(root);
+  expect(run.results.map((r) => [r.name, r.passed, r.problems])).toEqual([
+    ['the object beside the policy', true, []],
+    ['it decides', true, []],
+    ["a case's own params", true, []],
+    ['none given', true, []],
+  ]);
+});
+
+test('authorizer answers per suite or case; none given: no authorizer offline', () => {
+  suite('authz', {
+    'policy.yaml': `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: topic-writers}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Topic]}
+  rules:
+    - {name: may-read, expression: "authorizer.group('').resource('secrets').namespace(object.metadata.namespace).check('get').allowed()"}
+`,
+    'tests.yaml': `authorizer: [{match: {username: alice, resource: secrets}, decision: allow}]
+cases:
+  - {name: alice may, object: ${topic(3)}, userInfo: {username: alice}, expect: {verdict: ADMITTED}}
+  - {name: bob may not, object: ${topic(3)}, userInfo: {username: bob}, expect: {verdict: DENIED, rules: {may-read: fail}}}
+  - {name: a case's own answers, object: ${topic(3)}, userInfo: {username: bob}, authorizer: [{match: {username: bob}, decision: allow}], expect: {verdict: ADMITTED}}
+`,
+  });
+  expect(runSuites(root).results.map((r) => [r.name, r.passed, r.problems])).toEqual([
+    ['alice may', true, []],
+    ['bob may not', true, []],
+    ["a case's own answers", true, []],
+  ]);
+});

@@ -7,12 +7,18 @@
 //   now: 2026-01-01T00:00:00Z        # optional clock for exceptions (default: real now)
 //   namespaces: [<Namespace>...]     # optional, become namespaceObject by name
 //   exceptions: [<PolicyException>...]
+//   params: [<object>...]            # param objects of a Policy with a paramKind (with
+//                                    # any other objects in policy.yaml); `params` binds as paramRef says
+//   authorizer: [{match, decision, reason}]  # answers for `authorizer` checks; none: "no authorizer offline"
 //   cases:
 //     - name: production database without backup is denied
 //       operation: CREATE            # default CREATE
 //       object: <manifest>           # or oldObject for DELETE; both for UPDATE
 //       userInfo: {username: alice}  # optional
 //       exceptions: [...]            # optional, in addition to the suite's
+//       params: [...]                # optional, instead of the suite's
+//       authorizer: [{match, decision, reason}]  # optional answers for `authorizer` checks
+//                                    # (kidp validate --authz's format; default: the suite's, else none)
 //       now: ...                     # optional, overrides the suite's
 //       expect:
 //         applies: true              # default true; false = the policy must not match
@@ -27,7 +33,9 @@ import { validateManifest } from '../../crds/index.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { decide, type PolicyDecision, type PolicyEvaluation, type RuleOutcome } from '../policy/decision.js';
 import { KidpPolicyError, SuiteInvalidError } from '../policy/errors.js';
-import { evaluatePolicy } from '../policy/evaluate.js';
+import { evaluatePolicy, PARAMS_RULE } from '../policy/evaluate.js';
+import { MemoryParamSource } from '../policy/params.js';
+import { tableBackend, type AuthzRule } from '../policy/cel.js';
 import { syntheticRequest } from '../policy/request.js';
 import type { KubeObject, Operation, Policy, PolicyException, UserInfo } from '../policy/types.js';
 import { readYamlFile } from './yaml-input.js';
@@ -92,6 +100,8 @@ interface Case {
   oldObject: KubeObject | null;
   userInfo?: UserInfo;
   exceptions: PolicyException[];
+  params?: KubeObject[];
+  authorizer?: AuthzRule[];
   now?: Date;
   applies: boolean;
   verdict?: Verdict;
@@ -125,7 +135,8 @@ function parseCase(raw: unknown, where: string, policy: CompiledPolicy): Case {
   const rules: Record<string, ExpectedRule> = {};
   if (expect.rules !== undefined && !isRecord(expect.rules)) throw new SuiteInvalidError(`${at}: expect.rules must map rule names to outcomes`);
   for (const [rule, want] of Object.entries(expect.rules ?? {})) {
-    if (!policy.rules.some((r) => r.name === rule)) {
+    // `(params)` is where a params problem is reported (a Policy with a paramKind).
+    if (!policy.rules.some((r) => r.name === rule) && !(rule === PARAMS_RULE && policy.paramKind)) {
       throw new SuiteInvalidError(`${at}: expect.rules names "${rule}", which policy ${policy.name} does not have`);
     }
     const spec = typeof want === 'string' ? { result: want } : want;
@@ -142,6 +153,8 @@ function parseCase(raw: unknown, where: string, policy: CompiledPolicy): Case {
     oldObject,
     ...(isRecord(raw.userInfo) ? { userInfo: raw.userInfo as unknown as UserInfo } : {}),
     exceptions: Array.isArray(raw.exceptions) ? (raw.exceptions as PolicyException[]) : [],
+    ...(raw.params !== undefined ? { params: objectList(raw.params, `${at}: params`) } : {}),
+    ...(raw.authorizer !== undefined ? { authorizer: authzRules(raw.authorizer, `${at}: authorizer`) } : {}),
     ...(now ? { now } : {}),
     applies: expect.applies !== false,
     ...(expect.verdict !== undefined ? { verdict: expect.verdict as Verdict } : {}),
@@ -164,7 +177,10 @@ export function compareCase(expected: Case, evaluation: PolicyEvaluation, policy
     problems.push(`matchConditions errored: ${evaluation.matchConditionError}`);
     return problems;
   }
-  for (const rule of policy.rules) {
+  // A params problem is the Policy's one result; a case may expect it under `(params)`.
+  const paramsFailed = evaluation.rules.some((r) => r.rule === PARAMS_RULE);
+  const checked = paramsFailed ? [{ name: PARAMS_RULE }] : [...policy.rules, ...(expected.rules[PARAMS_RULE] ? [{ name: PARAMS_RULE }] : [])];
+  for (const rule of checked) {
     const want = expected.rules[rule.name] ?? { result: 'pass' };
     const got = evaluation.rules.find((r) => r.rule === rule.name);
     if (!got) {
@@ -192,6 +208,8 @@ function describe(err: unknown): string {
 interface LoadedSuite {
   policy: CompiledPolicy;
   exceptions: PolicyException[];
+  params: KubeObject[];
+  authorizer?: AuthzRule[];
   namespaces: Map<string, KubeObject>;
   now?: Date;
   cases: { where: string; raw: unknown }[];
@@ -214,6 +232,7 @@ function loadSuite(dir: string): LoadedSuite {
   }
   const policy = compilePolicy(policyDoc.value as Policy);
   const exceptions = docs.filter((d) => isRecord(d.value) && d.value.kind === 'PolicyException').map((d) => d.value as PolicyException);
+  const paramDocs = docs.filter((d) => isRecord(d.value) && d.value.kind !== 'Policy' && d.value.kind !== 'PolicyException').map((d) => d.value as KubeObject);
 
   const testsFile = join(dir, 'tests.yaml');
   if (!existsSync(testsFile)) throw new SuiteInvalidError(`${dir}: no tests.yaml beside policy.yaml`, { locations: [{ where: dir }] });
@@ -232,11 +251,27 @@ function loadSuite(dir: string): LoadedSuite {
   const now = parseDate(tests.now, testsFile);
   return {
     policy,
+    params: [...paramDocs, ...objectList(tests.params, `${testsFile}: params`)],
+    ...(tests.authorizer !== undefined ? { authorizer: authzRules(tests.authorizer, `${testsFile}: authorizer`) } : {}),
     exceptions: [...exceptions, ...((tests.exceptions as PolicyException[] | undefined) ?? [])],
     namespaces,
     ...(now ? { now } : {}),
     cases: tests.cases.map((raw, i) => ({ where: `${testsFile} cases[${i}]`, raw })),
   };
+}
+
+function authzRules(v: unknown, where: string): AuthzRule[] {
+  const decisions = ['allow', 'deny', 'no-opinion'];
+  if (!Array.isArray(v) || !v.every((r) => isRecord(r) && isRecord(r.match) && decisions.includes(r.decision as string))) {
+    throw new SuiteInvalidError(`${where} must be a list of {match: {...}, decision: allow|deny|no-opinion, reason?}`, { locations: [{ where }] });
+  }
+  return v as AuthzRule[];
+}
+
+function objectList(v: unknown, where: string): KubeObject[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every(isRecord)) throw new SuiteInvalidError(`${where} must be a list of objects`, { locations: [{ where }] });
+  return v as KubeObject[];
 }
 
 /** Runs one suite directory. A suite that cannot load is one failed case saying why. */
@@ -258,10 +293,19 @@ export function runSuite(dir: string, options: RunOptions = {}): CaseResult[] {
         ...(c.userInfo ? { userInfo: c.userInfo } : {}),
       });
       const nsName = request.namespace;
+      const rules = c.authorizer ?? loaded.authorizer;
       const evaluation = evaluatePolicy(
         loaded.policy,
-        { request, namespaceObject: nsName ? (loaded.namespaces.get(nsName) ?? null) : null },
-        { now: c.now ?? loaded.now ?? options.now?.() ?? new Date(), exceptions: [...loaded.exceptions, ...c.exceptions] },
+        {
+          request,
+          namespaceObject: nsName ? (loaded.namespaces.get(nsName) ?? null) : null,
+          ...(rules ? { authorizer: tableBackend(rules, { decision: 'no-opinion', reason: `no rule in ${where}` }) } : {}),
+        },
+        {
+          now: c.now ?? loaded.now ?? options.now?.() ?? new Date(),
+          exceptions: [...loaded.exceptions, ...c.exceptions],
+          params: new MemoryParamSource(c.params ?? loaded.params),
+        },
       );
       const problems = compareCase(c, evaluation, loaded.policy);
       return { suite, name, passed: problems.length === 0, problems };

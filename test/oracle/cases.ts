@@ -185,6 +185,10 @@ function literalCases(): string[] {
   for (const op of BINARY) for (const a of OPERANDS) for (const b of OPERANDS) out.push(`${a} ${op} ${b}`);
   for (const f of CONVERSIONS) for (const v of CONVERSION_INPUTS) out.push(`${f}(${v})`);
   for (const v of VALUES) out.push(`-${v}`, `!${v}`, `dyn(${v}) == dyn(${v})`, `[${v}] == [${v}]`, `{'k': ${v}}.k`);
+  // Runs of unary operators: cel-go keeps one call for an odd run and none for an even one.
+  for (const v of ['5', '1.5', "'a'", 'true', '9223372036854775808', '-9223372036854775808', '9223372036854775807', '[1]'])
+    out.push(`--${v}`, `---${v}`, `- -${v}`, `-(-${v})`, `!!${v}`, `!!!${v}`);
+  out.push('-9223372036854775809', '-0x8000000000000000', '--0x10', '-1.5.abs()', '-(1)', '- 9223372036854775808');
   return out;
 }
 
@@ -299,8 +303,29 @@ function objectCases(): OracleCase[] {
   return out;
 }
 
+// The authz library against the oracle's fixed authorizer (main.go fixedAuthorizer): the
+// requesting user is alice unless a case says otherwise.
+function authzCases(): string[] {
+  const secrets = "authorizer.group('').resource('secrets')";
+  return [
+    `${secrets}.check('get').allowed()`, `${secrets}.check('get').reason()`, `${secrets}.check('list').allowed()`, `${secrets}.check('list').reason()`,
+    `${secrets}.namespace('shop').name('db').subresource('x').check('get').allowed()`, `${secrets}.check('get').errored()`, `${secrets}.check('get').error()`,
+    "authorizer.group('').resource('pods').check('get').errored()", "authorizer.group('').resource('pods').check('get').error()", "authorizer.group('').resource('pods').check('get').allowed()",
+    "authorizer.path('/healthz').check('get').allowed()", "authorizer.path('/healthz').check('post').reason()", "authorizer.path('').check('get').allowed()", "authorizer.path('  ').check('get')",
+    "authorizer.group('').resource('').check('get').allowed()", "authorizer.group('apps').resource('deployments').check('get').allowed()",
+    "authorizer.serviceAccount('shop', 'builder').group('').resource('secrets').check('get').allowed()", "authorizer.serviceAccount('shop', 'Bad_Name').path('/healthz').check('get').allowed()",
+    "authorizer.serviceAccount('Shop', 'ok').path('/healthz').check('get').allowed()", "authorizer.serviceAccount('shop', 'a.b').path('/healthz').check('get').allowed()",
+    "authorizer.requestResource.check('create').allowed()", "authorizer.requestResource.check('create').reason()", "authorizer.requestResource.namespace('x').check('get').allowed()",
+    `${secrets}.fieldSelector('metadata.name=db').labelSelector('app in (a)').check('get').allowed()`, `${secrets}.fieldSelector('!!bad').check('get').allowed()`,
+    'authorizer == authorizer', 'type(authorizer) == type(authorizer)', "authorizer.check('get')", "authorizer.group('').check('get')", "authorizer.path(1)", "authorizer.group('').resource('secrets').allowed()",
+    `${secrets}.check('get').allowed() && ${secrets}.check('get').allowed()`, `[1, 2, 3].all(i, ${secrets}.check('get').allowed())`, 'authorizer.requestResource.name', 'authorizer.nope',
+    `${secrets}.check(1)`, "authorizer.path('/healthz').check('get').allowed() ? 1 : 'x'",
+  ];
+}
+
 export function generateCases(): OracleCase[] {
   const plain: [string, string[]][] = [
+    ['authz', authzCases()],
     ['literal', literalCases()],
     ['string', stringFunctionCases()],
     ['format', formatCases()],

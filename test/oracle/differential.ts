@@ -1,13 +1,13 @@
 // Runs the generated cases through KIDP's engine (declared as a Policy's expressions are:
-// object/oldObject dyn as VAP has them, request and namespaceObject typed, variables
-// compiled in order) and through the reference evaluator, and compares the outcomes:
+// object/oldObject dyn as VAP has them, request and namespaceObject typed, params dyn as
+// for a Policy with a paramKind, variables compiled in order) and through the reference evaluator, and compares the outcomes:
 // same CEL type and JSON value, or the same error class (compile / evaluation / cost).
 // `tsx test/oracle/differential.ts` prints the agreement and every disagreement.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CelCompileError, CelEvalError, createEnvironment, toJson, types, celTypeName, type CelTypeRef } from '../../policy-engine/cel/index.js';
+import { AuthorizerValue, CelCompileError, CelEvalError, createEnvironment, requestResourceCheck, tableBackend, toJson, types, celTypeName, type CelTypeRef } from '../../policy-engine/cel/index.js';
 import { objectType } from '../../policy-engine/policy/cel.js';
 import { admissionRequestSchema, coreSchemas } from '../../policy-engine/schemas/index.js';
 import { generateCases, type OracleCase } from './cases.js';
@@ -39,7 +39,21 @@ const base: Record<string, CelTypeRef> = {
   oldObject: types.dyn,
   request: types.fromOpenApiSchema(admissionRequestSchema),
   namespaceObject: types.fromOpenApiSchema(coreSchemas.Namespace as never),
+  // The oracle declares params as a policy with a paramKind has it (dyn; null when unbound).
+  params: types.dyn,
+  authorizer: types.authorizer,
+  'authorizer.requestResource': types.resourceCheck,
 };
+
+/** main.go's fixedAuthorizer, as a table. */
+const fixedAuthorizer = tableBackend(
+  [
+    { match: { username: 'alice', verb: 'get', apiGroup: '', resource: 'secrets' }, decision: 'allow', reason: 'alice reads secrets' },
+    { match: { path: '/healthz', verb: 'get' }, decision: 'allow', reason: 'public' },
+    { match: { resource: 'pods' }, decision: 'no-opinion', reason: '', error: 'authorizer down' },
+  ],
+  { decision: 'deny', reason: 'no rule' },
+);
 
 /** The admission request as the apiserver hands VAP expressions `request`. */
 function requestOf(c: OracleCase): Record<string, unknown> {
@@ -80,7 +94,12 @@ export function kidpOutcome(c: OracleCase): Outcome {
       oldObject: c.oldObject ?? null,
       request: requestOf(c),
       namespaceObject: c.namespaceObject ?? null,
+      params: c.params ?? null,
     };
+    const req = requestOf(c) as { userInfo: { username: string; groups: string[] }; resource: { group: string; resource: string }; subResource: string; namespace: string; name: string };
+    const authorizer = new AuthorizerValue(fixedAuthorizer, { username: req.userInfo.username, groups: req.userInfo.groups ?? [] });
+    activation.authorizer = authorizer;
+    activation['authorizer.requestResource'] = requestResourceCheck(authorizer, { group: req.resource.group, resource: req.resource.resource, subresource: req.subResource, namespace: req.namespace, name: req.name });
     const values: Record<string, unknown> = {};
     // Variables evaluate lazily in Kubernetes: an erroring one fails only its users.
     const lazy: Record<string, unknown> = {};

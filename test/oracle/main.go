@@ -5,7 +5,9 @@
 // shape of `kidp cel eval`: {"type","value"} or {"error","message"}.
 //
 // Input: JSON lines on stdin, one case each (see case below). Output: one JSON line per case.
-// With -bench, it instead times each case's evaluation (compiled once) and prints ns/eval.
+// With -bench, it instead times each case's evaluation (compiled once) and prints ns/eval;
+// with -bench-policy, one line {object, expressions} is one policy of several validations,
+// and it times one admission request of all of them on a fresh copy of the object.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -36,6 +39,7 @@ import (
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/cel/environment"
 )
 
@@ -106,6 +110,20 @@ type prepared struct {
 	compileErr string
 }
 
+// The authorizer of every case, a fixed table (differential.ts answers the same): alice may
+// get secrets, everyone may get /healthz, checks on pods fail, everything else is denied.
+var fixedAuthorizer = authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
+	switch {
+	case a.IsResourceRequest() && a.GetUser().GetName() == "alice" && a.GetVerb() == "get" && a.GetAPIGroup() == "" && a.GetResource() == "secrets":
+		return authorizer.DecisionAllow, "alice reads secrets", nil
+	case !a.IsResourceRequest() && a.GetPath() == "/healthz" && a.GetVerb() == "get":
+		return authorizer.DecisionAllow, "public", nil
+	case a.IsResourceRequest() && a.GetResource() == "pods":
+		return authorizer.DecisionNoOpinion, "", errors.New("authorizer down")
+	}
+	return authorizer.DecisionDeny, "no rule", nil
+})
+
 // One compiler serves every case without variables; a case with variables gets its own,
 // since compiling a variable stores it in the compiler.
 var sharedCompiler *plugincel.CompositedCompiler
@@ -124,7 +142,7 @@ func prepare(c caseIn) (*prepared, error) {
 			sharedCompiler = compiler
 		}
 	}
-	decls := plugincel.OptionalVariableDeclarations{HasParams: true, HasAuthorizer: false}
+	decls := plugincel.OptionalVariableDeclarations{HasParams: true, HasAuthorizer: true}
 	p := &prepared{}
 	for _, v := range c.Variables {
 		r := compiler.CompileAndStoreVariable(named{v}, decls, environment.NewExpressions)
@@ -168,6 +186,7 @@ func prepare(c caseIn) (*prepared, error) {
 	if params != nil {
 		p.bindings.VersionedParams = params
 	}
+	p.bindings.Authorizer = fixedAuthorizer
 	if len(c.NamespaceObject) > 0 && string(c.NamespaceObject) != "null" {
 		ns := &corev1.Namespace{}
 		if err := json.Unmarshal(c.NamespaceObject, ns); err != nil {
@@ -342,8 +361,60 @@ func bench(c caseIn, minDuration time.Duration) map[string]any {
 	return map[string]any{"id": c.ID, "nsPerEval": perEval, "nsPerRequest": perRequest}
 }
 
+type policyBenchIn struct {
+	Object      json.RawMessage `json:"object"`
+	Expressions []string        `json:"expressions"`
+}
+
+// benchPolicy times what the apiserver does for one request against one VAP with these
+// validations: ForInput of the compiled validations (the validator's path, cost budget
+// per policy), with the admission attributes, the versioned object and the request built
+// per call, each call on another copy of the object.
+func benchPolicy(in policyBenchIn, minDuration time.Duration) map[string]any {
+	compiler, err := plugincel.NewCompositedCompiler(envSet)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	accessors := make([]plugincel.ExpressionAccessor, len(in.Expressions))
+	for i, e := range in.Expressions {
+		accessors[i] = expr(e)
+	}
+	decls := plugincel.OptionalVariableDeclarations{HasParams: false, HasAuthorizer: true}
+	evaluator := compiler.CompileCondition(accessors, decls, environment.StoredExpressions)
+	if errs := evaluator.CompilationErrors(); len(errs) > 0 {
+		return map[string]any{"error": errs[0].Error()}
+	}
+	const copies = 4000
+	objects := make([]*unstructured.Unstructured, copies)
+	for i := range objects {
+		u, err := unstructuredOf(in.Object)
+		if err != nil {
+			return map[string]any{"error": err.Error()}
+		}
+		objects[i] = u
+	}
+	gvk := schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	userInfo := &user.DefaultInfo{Name: "alice"}
+	n := 0
+	failures := 0
+	perRequest := medianNs(func() {
+		obj := objects[n%copies]
+		n++
+		attrs := admission.NewAttributesRecord(obj, nil, gvk, obj.GetNamespace(), obj.GetName(), gvr, "", admission.Create, nil, false, userInfo)
+		va := &admission.VersionedAttributes{Attributes: attrs, VersionedKind: gvk, VersionedObject: admission.NewLazyObject(obj)}
+		req := plugincel.CreateAdmissionRequest(attrs, metav1.GroupVersionResource(gvr), metav1.GroupVersionKind(gvk))
+		results, _, err := evaluator.ForInput(context.Background(), va, req, plugincel.OptionalVariableBindings{}, nil, celconfig.RuntimeCELCostBudget)
+		if err != nil || len(results) != len(in.Expressions) {
+			failures++
+		}
+	}, minDuration)
+	return map[string]any{"nsPerRequest": perRequest, "failures": failures}
+}
+
 func main() {
 	benchMode := flag.Bool("bench", false, "time each case (compiled once) instead of printing outcomes")
+	benchPolicyMode := flag.Bool("bench-policy", false, "time one request of one policy of several validations on a fresh object")
 	flag.Parse()
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 0, 1<<20), 64<<20)
@@ -354,6 +425,15 @@ func main() {
 	for in.Scan() {
 		line := in.Bytes()
 		if len(line) == 0 {
+			continue
+		}
+		if *benchPolicyMode {
+			var p policyBenchIn
+			if err := json.Unmarshal(line, &p); err != nil {
+				_ = enc.Encode(map[string]any{"error": err.Error()})
+				continue
+			}
+			_ = enc.Encode(benchPolicy(p, 50*time.Millisecond))
 			continue
 		}
 		var c caseIn

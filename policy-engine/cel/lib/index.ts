@@ -9,6 +9,7 @@ import { registerIP } from './ip.js';
 import { registerURL } from './url.js';
 import { registerSemver } from './semver.js';
 import { registerFormat } from './format.js';
+import { registerAuthz } from './authz.js';
 
 let shared: Registry | undefined;
 
@@ -24,6 +25,7 @@ export function kubernetesLibrary(): Registry {
   registerURL(r);
   registerSemver(r);
   registerFormat(r);
+  registerAuthz(r);
   shared = r;
   return r;
 }

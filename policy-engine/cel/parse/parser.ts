@@ -165,27 +165,28 @@ class Parser {
   private unary(): Expr {
     this.enter();
     let out: Expr;
+    // cel-go's grammar: `(ops+='!')+ member` and `(ops+='-')+ member`; an even run of
+    // operators is the member itself and an odd one a single call (parser.go VisitNegate,
+    // VisitLogicalNot), so `--'a'` is 'a' and `--9223372036854775808` an invalid literal.
     if (this.isPunct('!')) {
       const ops: Token[] = [];
       while (this.isPunct('!')) ops.push(this.next());
       out = this.member();
-      for (let k = ops.length - 1; k >= 0; k--) out = call((ops[k] as Token).pos, '!_', undefined, [out]);
+      if (ops.length % 2 === 1) out = call((ops[0] as Token).pos, '!_', undefined, [out]);
     } else if (this.isPunct('-')) {
       const ops: Token[] = [];
       while (this.isPunct('-')) ops.push(this.next());
-      // A negative numeric literal is one constant (so -9223372036854775808 is valid).
       const t = this.peek();
-      let inner: Expr;
-      let n = ops.length;
-      if ((t.type === 'int' || t.type === 'double') && !this.isPostfix(1)) {
+      if (ops.length === 1 && (t.type === 'int' || t.type === 'double') && !this.isPostfix(1)) {
+        // One minus before a number is the literal's sign (so -9223372036854775808 is valid).
         this.next();
+        if (t.type === 'int' && (t.value as bigint) > 2n ** 63n) this.fail('invalid int literal', (ops[0] as Token).pos);
         const v = t.type === 'int' ? -(t.value as bigint) : -(t.value as number);
-        inner = { kind: 'const', value: v, pos: (ops[n - 1] as Token).pos, id: 0 };
-        n--;
-      } else inner = this.member();
-      if (inner.kind === 'const' && typeof inner.value === 'bigint' && inner.value > 2n ** 63n - 1n) this.fail('invalid int literal', inner.pos);
-      for (let k = n - 1; k >= 0; k--) inner = call((ops[k] as Token).pos, '-_', undefined, [inner]);
-      out = inner;
+        out = { kind: 'const', value: v, pos: (ops[0] as Token).pos, id: 0 };
+      } else {
+        out = this.member();
+        if (ops.length % 2 === 1) out = call((ops[0] as Token).pos, '-_', undefined, [out]);
+      }
     } else out = this.member();
     this.depth--;
     return out;
@@ -242,6 +243,17 @@ class Parser {
 
   private primary(): Expr {
     const t = this.peek();
+    // The grammar's literal carries its own sign (`sign=MINUS? NUM_INT`): after `!` a
+    // primary may still be a negative number, as in `!!-1`.
+    if (this.isPunct('-')) {
+      const n = this.peek(1);
+      if (n.type === 'int' || n.type === 'double') {
+        this.next();
+        this.next();
+        if (n.type === 'int' && (n.value as bigint) > 2n ** 63n) this.fail('invalid int literal', t.pos);
+        return { kind: 'const', value: n.type === 'int' ? -(n.value as bigint) : -(n.value as number), pos: t.pos, id: 0 };
+      }
+    }
     switch (t.type) {
       case 'int':
       case 'uint':
