@@ -24,7 +24,8 @@ import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
 import { checkTokenMatchesRequest, es256PublicKeys, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
 import { KubernetesApplier, type ApplyOutcome } from './apply.js';
 import { StatusReporter } from './reporter.js';
-import { applyTopic, removeTopic } from './topic.js';
+import { applyTopic, removeTopic, type TopicAccessOptions } from './topic.js';
+import { PrincipalLocks } from './topic-access.js';
 
 export const WEBHOOK_PATH = '/v1/requests';
 /** A DeploymentTarget read serves this broker's requests for the next 5 s: an admin's edit (its namespace, its broker) is obeyed that much later. */
@@ -39,6 +40,12 @@ export interface ReferenceBrokerOptions {
   kafkaTls?: KafkaTls | string;
   /** Kafka cluster that Topic resources are created in; defaults to `kafkaBrokers`. */
   topicKafkaBrokers?: string[];
+  /**
+   * The name-constrained application issuer (ca.crt, tls.crt, tls.key of kidp-app-issuer;
+   * app-certificate.ts): with it, a Topic's owning Application gets its client certificate
+   * in a Secret `<topic>-kafka`. Without it, only the ACLs (an operator issues the certificate).
+   */
+  applicationIssuer?: KafkaTls | string;
   /**
    * The controllers' dispatch public key(s) (SPKI PEM, EC P-256; several blocks during a
    * rotation): every request, on Kafka and by webhook, must be signed by one of them.
@@ -148,6 +155,8 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     if (secretRefs.length > 0) await applier.checkSecretRefs(placed, secretRefs);
     return placed;
   }
+  const applicationIssuer = kafkaTls(options.applicationIssuer);
+  const topicAccess: TopicAccessOptions = { locks: new PrincipalLocks(), bootstrap: options.topicKafkaBrokers ?? options.kafkaBrokers, ...(applicationIssuer ? { issuer: applicationIssuer } : {}) };
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
@@ -155,7 +164,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     const request = await confine(received);
     if (request.resource.kind === 'Topic') {
       if (!topicKafka) throw new DeployFailedError(request.requestId, 'this broker has no Kafka cluster for Topic resources', true);
-      return request.action === 'deploy' ? applyTopic(topicKafka, request, applier) : removeTopic(topicKafka, request, applier);
+      return request.action === 'deploy' ? applyTopic(topicKafka, request, applier, topicAccess) : removeTopic(topicKafka, request, applier, topicAccess);
     }
     return request.action === 'deploy' ? applier.deploy(request) : applier.remove(request);
   }
