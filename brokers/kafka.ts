@@ -2,7 +2,7 @@
 // producer keyed by resource uid, and a consumer loop that never dies on a bad message —
 // malformed or unhandleable messages go to `<topic>.dlq` with the reason in a header.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, IHeaders, Kafka as KafkaClient, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, ConsumerRunConfig, IHeaders, Kafka as KafkaClient, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, StatusEvent } from './contract.js';
 import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
@@ -207,10 +207,15 @@ export interface ConsumeOptions<T, A = undefined> {
   isTransient?: (err: unknown) => boolean;
   /** Messages handled at once, across keys (default DEFAULT_CONSUMER_CONCURRENCY); one key is always one at a time. */
   concurrency?: number;
+  /** The client certificate `kafka` was made with: once its files change, the consumer rejoins on new connections (issue 10 item 1). */
+  rotateWith?: KafkaTls;
+  /** Called after each such reconnection (tests and logs). */
+  onReconnect?: () => void;
 }
 
 export interface RunningConsumer {
-  consumer: Consumer;
+  /** The current group member (a new one after each certificate rotation). */
+  readonly consumer: Consumer;
   /** Resolves when the consumer first joins its group (has partitions assigned). */
   joined: Promise<void>;
   stop(): Promise<void>;
@@ -238,23 +243,31 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
   const sleep = options.sleep ?? realSleep;
   const isTransient = options.isTransient ?? ((err: unknown) => !(err instanceof BrokersError));
   const limit = new ConcurrencyLimit(options.concurrency ?? DEFAULT_CONSUMER_CONCURRENCY);
-  const dlqProducer = createProducer(kafka);
+  let dlqProducer = createProducer(kafka);
   await dlqProducer.connect();
-  const dlq = new CoalescingProducer(dlqProducer);
-  const consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  let dlq = new CoalescingProducer(dlqProducer);
+  let resolveJoined: () => void = () => undefined;
   const joined = new Promise<void>((resolve) => {
+    resolveJoined = resolve;
+  });
+
+  /** A group member on new connections: the client's socket factory reads the certificate files as they are now. */
+  async function member(): Promise<Consumer> {
+    const consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
     const off = consumer.on(consumer.events.GROUP_JOIN, () => {
       off();
-      resolve();
+      resolveJoined();
     });
-  });
-  // A consumer kafkajs will not restart (an authorization failure: a group or topic its
-  // ACLs do not name) stops for good; say so loudly rather than sit idle.
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    logger.error({ topic, groupId: options.groupId, err: payload.error.message, restart: payload.restart }, payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer stopped for good (check its ACLs and certificate)');
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+    // A consumer kafkajs will not restart (an authorization failure: a group or topic its
+    // ACLs do not name) stops for good; say so loudly rather than sit idle.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      logger.error({ topic, groupId: options.groupId, err: payload.error.message, restart: payload.restart }, payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer stopped for good (check its ACLs and certificate)');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run(runConfig);
+    return consumer;
+  }
 
   async function deadLetter(value: Buffer | null, key: Buffer | null, headers: IHeaders | undefined, reason: string, at: string): Promise<void> {
     await dlq.send({ topic: topic + DLQ_SUFFIX, message: { key, value, headers: { ...(headers ?? {}), [DLQ_REASON_HEADER]: reason, [DLQ_SOURCE_HEADER]: at } } });
@@ -302,7 +315,7 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
     }
   }
 
-  await consumer.run({
+  const runConfig: ConsumerRunConfig = {
     // Every partition of the topic at once; the limit, not the partition count, bounds the work.
     partitionsConsumedConcurrently: DEFAULT_PARTITIONS,
     eachBatchAutoResolve: false,
@@ -321,14 +334,58 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
         },
       });
     },
+  };
+
+  let consumer = await member();
+  let stopped = false;
+  // Reconnections and stop() run one after another, never two at once.
+  let lifecycle: Promise<void> = Promise.resolve();
+  const serially = (fn: () => Promise<void>) => {
+    lifecycle = lifecycle.then(fn, fn);
+    return lifecycle;
+  };
+
+  /**
+   * A rotated client certificate (issue 10 item 1): Kafka checks it at the handshake only,
+   * so the open connections would go on with the old one until they drop. The member leaves
+   * cleanly instead — kafkajs stops fetching, the batch in hand stops at its handled prefix,
+   * whose offsets are committed, then it leaves the group — and a new member on new
+   * connections rejoins and resumes from those offsets. Nothing is lost; a message handled
+   * past the prefix (another key's, finished out of order) is delivered again, which the
+   * receivers' idempotency makes harmless. The dead-letter producer is renewed the same way.
+   */
+  async function reconnect(): Promise<void> {
+    if (stopped) return;
+    logger.info({ topic, groupId: options.groupId }, 'Kafka client certificate changed: reconnecting the consumer with it');
+    await consumer.disconnect();
+    await dlqProducer.disconnect();
+    if (stopped) return;
+    dlqProducer = createProducer(kafka);
+    await dlqProducer.connect();
+    dlq = new CoalescingProducer(dlqProducer);
+    consumer = await member();
+    options.onReconnect?.();
+  }
+
+  const watch = options.rotateWith?.watch(() => {
+    void serially(reconnect).catch((err: unknown) => {
+      // The next change of the files tries again; until then the consumer is down, which is loud.
+      logger.error({ topic, groupId: options.groupId, err: (err as Error).message }, 'Kafka consumer could not reconnect after a certificate change');
+    });
   });
 
   return {
-    consumer,
+    get consumer() {
+      return consumer;
+    },
     joined,
-    async stop() {
-      await consumer.disconnect();
-      await dlqProducer.disconnect();
+    stop() {
+      stopped = true;
+      watch?.stop();
+      return serially(async () => {
+        await consumer.disconnect();
+        await dlqProducer.disconnect();
+      });
     },
   };
 }

@@ -133,8 +133,8 @@ async function attempt(what: string, fn: () => Promise<unknown>): Promise<string
     await fn();
     return 'ok';
   } catch (err) {
-    const e = err as Error & { type?: string; originalError?: Error };
-    const types = [...new Set(kafkaErrorTypes.slice(seen))];
+    const e = err as Error & { type?: string; originalError?: Error; errors?: Array<{ type?: string; message?: string }> };
+    const types = [...new Set([...kafkaErrorTypes.slice(seen), ...(e.errors ?? []).map((x) => x.type ?? '')].filter(Boolean))];
     const text = `${e.name}: ${e.type ? `${e.type} ` : ''}${e.message}${e.originalError ? ` (${e.originalError.message})` : ''}${types.length ? ` [Kafka: ${types.join(', ')}]` : ''}`;
     errorsSeen[what] = text;
     return text;
@@ -179,11 +179,22 @@ async function consume(k: Kafka, topic: string, groupId: string, value: string):
 }
 
 /** Every ACL Kafka holds for `principal`, as comparable strings. */
+const nameOf = (values: object) => new Map(Object.entries(values).map(([k, v]) => [v as number, k]));
+const resourceNames = nameOf(AclResourceTypes);
+const operationNames = nameOf(AclOperationTypes);
+const permissionNames = nameOf(AclPermissionTypes);
 async function aclsOf(principal: string): Promise<string[]> {
-  const r = await admin.describeAcls({ resourceType: AclResourceTypes.ANY, resourcePatternType: ResourcePatternTypes.ANY, principal, operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY });
-  return r.resources
-    .flatMap((res) => res.acls.map((a) => `${AclResourceTypes[res.resourceType]}:${res.resourceName}${res.resourcePatternType === ResourcePatternTypes.PREFIXED ? '*' : ''} ${AclOperationTypes[a.operation]} ${AclPermissionTypes[a.permissionType]}`))
-    .sort();
+  // A fresh admin each time: kafkajs' metadata refresh fails on a topic it had looked at and that is gone since.
+  const a = testKafka('tacc-acls').admin();
+  await a.connect();
+  try {
+    const r = await a.describeAcls({ resourceType: AclResourceTypes.ANY, resourcePatternType: ResourcePatternTypes.ANY, principal, operation: AclOperationTypes.ANY, permissionType: AclPermissionTypes.ANY });
+    return r.resources
+      .flatMap((res) => res.acls.map((acl) => `${resourceNames.get(res.resourceType)}:${res.resourceName}${res.resourcePatternType === ResourcePatternTypes.PREFIXED ? '*' : ''} ${operationNames.get(acl.operation)} ${permissionNames.get(acl.permissionType)}`))
+      .sort();
+  } finally {
+    await a.disconnect();
+  }
 }
 
 /** A certificate for `subject` signed by the application issuer itself: what a thief of the issuer key could mint. */
@@ -312,7 +323,7 @@ describe("a Topic's owning Application", () => {
     const outcomes: Record<string, string> = {};
     for (const [what, fn] of cases) {
       const r = await attempt(what, fn);
-      outcomes[what] = /TOPIC_AUTHORIZATION_FAILED/.test(r) ? 'TOPIC_AUTHORIZATION_FAILED' : /GROUP_AUTHORIZATION_FAILED/.test(r) ? 'GROUP_AUTHORIZATION_FAILED' : /CLUSTER_AUTHORIZATION_FAILED/.test(r) ? 'CLUSTER_AUTHORIZATION_FAILED' : r;
+      outcomes[what] = /TOPIC_AUTHORIZATION_FAILED|Topic authorization failed/.test(r) ? 'TOPIC_AUTHORIZATION_FAILED' : /GROUP_AUTHORIZATION_FAILED/.test(r) ? 'GROUP_AUTHORIZATION_FAILED' : /CLUSTER_AUTHORIZATION_FAILED/.test(r) ? 'CLUSTER_AUTHORIZATION_FAILED' : r;
     }
     expect(outcomes).toEqual({
       "shop produces to billing's topic": 'TOPIC_AUTHORIZATION_FAILED',
@@ -344,7 +355,7 @@ describe("a Topic's owning Application", () => {
       }),
       produce: await attempt('issuer-minted CN=kidp-admin,O=kidp-applications produces a request', () => produce(constrainedAdmin, REQUESTS_TOPIC, '{}')),
     };
-    expect({ handshakeRefused: results.handshake !== 'ok' && !/AUTHORIZATION/.test(results.handshake), produce: /TOPIC_AUTHORIZATION_FAILED/.test(results.produce) }).toEqual({ handshakeRefused: true, produce: true });
+    expect({ handshakeRefused: results.handshake !== 'ok' && !/AUTHORIZATION/.test(results.handshake), produce: /TOPIC_AUTHORIZATION_FAILED|Topic authorization failed/.test(results.produce) }).toEqual({ handshakeRefused: true, produce: true });
   }, TEST_MS);
 
   it('loses exactly the ACLs its deleted Topic had (the group ACL while another of its Topics lives), and nothing the broker did not create', async () => {
@@ -363,7 +374,7 @@ describe("a Topic's owning Application", () => {
     expect(await core.readNamespacedSecret({ name: 'orders-kafka', namespace: TARGET_NS }).then(() => 'exists', () => 'gone')).toBe('gone');
     // The deleted Topic's certificate: its ACLs are gone with the topic.
     const r = await attempt("shop's certificate produces to its deleted topic", () => produce(clientOf(shopDir), `${NS}.orders`, 'x'));
-    expect(r).toMatch(/TOPIC_AUTHORIZATION_FAILED/);
+    expect(r).toMatch(/TOPIC_AUTHORIZATION_FAILED|Topic authorization failed/);
     // The last Topic of shop takes the group ACL with it; the operator's ACL stays.
     await apply({ ...shop('events', EVENTS_UID), requestId: `${EVENTS_UID}-1-delete`, action: 'delete' });
     expect({ acls: await aclsOf(principal), others: await others(), topics: (await admin.listTopics()).filter((t) => t.startsWith(`${NS}.`)).sort() }).toEqual({
@@ -375,5 +386,11 @@ describe("a Topic's owning Application", () => {
 });
 
 async function ends(topic: string): Promise<number> {
-  return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  const a = testKafka('tacc-ends').admin();
+  await a.connect();
+  try {
+    return (await a.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
+  } finally {
+    await a.disconnect();
+  }
 }

@@ -209,6 +209,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
           kafka,
           groupId: `kidp-broker-${identity}`,
           topic: REQUESTS_TOPIC,
+          ...(tls ? { rotateWith: tls } : {}),
           parse: parseRequest,
           logger: logger.child({ identity }),
           metrics: options.metrics,
