@@ -11,6 +11,7 @@ describe("KIDP's Kafka ACLs", () => {
       'allow User:kidp-decision-stream topic:kidp.admission-decisions WRITE,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker topic:kidp.deployment-requests READ,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker group:kidp-broker-kubernetes-broker READ',
+      'allow User:kidp-broker-kubernetes-broker group:kidp-broker-kubernetes-broker/replay-scan/* READ',
       'allow User:kidp-broker-kubernetes-broker topic:kidp.deployment-status WRITE,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker topic:kidp.deployment-requests.dlq WRITE,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker topic:* CREATE,DELETE,ALTER,DESCRIBE,DESCRIBE_CONFIGS,ALTER_CONFIGS',

@@ -18,6 +18,7 @@ import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
 import { DEFAULT_STATUS_GROUP } from './status-consumer.js';
 import { DEFAULT_PARTITIONS, DLQ_SUFFIX } from './kafka.js';
 import { DECISIONS_TOPIC } from '../kube/kafka.js';
+import { replayScanGroupPrefix } from './kafka-replay-scan.js';
 import { RESERVED_TOPIC_PREFIXES } from './reference/topic.js';
 
 const { AclOperationTypes: Op, AclPermissionTypes: Perm, AclResourceTypes: Res, ResourcePatternTypes: Pattern } = kafkajs;
@@ -50,7 +51,7 @@ export interface AclBinding {
 }
 
 const topic = (principal: string, name: string, operations: AclBinding['operations'], permission: AclBinding['permission'] = 'allow', pattern: AclBinding['pattern'] = 'literal'): AclBinding => ({ principal, resource: 'topic', name, pattern, operations, permission });
-const group = (principal: string, name: string): AclBinding => ({ principal, resource: 'group', name, pattern: 'literal', operations: ['READ'], permission: 'allow' });
+const group = (principal: string, name: string, pattern: AclBinding['pattern'] = 'literal'): AclBinding => ({ principal, resource: 'group', name, pattern, operations: ['READ'], permission: 'allow' });
 
 /**
  * Least privilege, as the issue lists it. Writing to a topic also allows an idempotent
@@ -71,6 +72,8 @@ export function kidpAcls(options: { brokerIdentities: readonly string[] }): AclB
     acls.push(
       topic(p, REQUESTS_TOPIC, ['READ', 'DESCRIBE']),
       group(p, brokerGroup(identity)),
+      // Its throwaway groups for reading the request topic back at start (kafka-replay-scan.ts).
+      group(p, replayScanGroupPrefix(identity), 'prefixed'),
       topic(p, STATUS_TOPIC, ['WRITE', 'DESCRIBE']),
       topic(p, REQUESTS_TOPIC + DLQ_SUFFIX, ['WRITE', 'DESCRIBE']),
       // Topic resources become Kafka topics: the broker administers topics, except that

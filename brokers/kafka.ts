@@ -197,7 +197,7 @@ export interface ConsumeOptions<T, A = undefined> {
    * sees it. A MessageRefusedError dead-letters it with its reason and counts it
    * (kidp_broker_messages_refused_total); other errors are retried like the handler's.
    */
-  authenticate?: (value: T, record: { bytes: Buffer; headers: IHeaders | undefined; at: string }) => Promise<A>;
+  authenticate?: (value: T, record: { bytes: Buffer; headers: IHeaders | undefined; at: string; key: Buffer | null; partition: number }) => Promise<A>;
   /** Throw to retry; a BrokersError that is not transient, or the last attempt, dead-letters. */
   handle: (value: T, meta: { partition: number; offset: string; auth: A | undefined }) => Promise<void>;
   logger: Logger;
@@ -292,7 +292,7 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        const auth = options.authenticate ? await options.authenticate(parsed.value, { bytes: message.value, headers: message.headers, at }) : undefined;
+        const auth = options.authenticate ? await options.authenticate(parsed.value, { bytes: message.value, headers: message.headers, at, key: message.key, partition }) : undefined;
         await options.handle(parsed.value, { partition, offset: message.offset, auth });
         return;
       } catch (err) {

@@ -17,6 +17,7 @@ import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest,
 import { DeployFailedError, PlacementRefusedError, RequestUnauthenticatedError } from '../errors.js';
 import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
 import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
+import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
 import { checkWorkload, placeRequest, type PlacementConfig, type TargetRecord } from './confinement.js';
 import type { BrokerMetrics } from '../metrics.js';
@@ -202,8 +203,22 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   const consumers: RunningConsumer[] = [];
   if (kafka && platformKeys) {
     await ensureTopics(kafka, [REQUESTS_TOPIC, STATUS_TOPIC, REQUESTS_TOPIC + DLQ_SUFFIX]);
+    const readPartitions = async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return (await admin.fetchTopicMetadata({ topics: [REQUESTS_TOPIC] })).topics[0]?.partitions.length ?? 0;
+      } finally {
+        await admin.disconnect();
+      }
+    };
     for (const identity of identities) {
       const replay = new ReplayGuard(() => now().getTime());
+      // What this identity was sent in the last token lifetime, before taking anything new:
+      // a copy of any of it is a replay, restart or not (kafka-replay-scan.ts).
+      const scanned = await warmReplayGuard({ kafka, topic: REQUESTS_TOPIC, identity, replay, now: () => now().getTime(), logger: logger.child({ identity }) });
+      logger.info({ identity, tokens: scanned.tokens }, 'replay guard warmed from the request topic');
+      const placement = new RequestPlacement(scanned.partitions, readPartitions, () => now().getTime());
       consumers.push(
         await consumeMessages({
           kafka,
@@ -219,6 +234,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
           // ours must be signed by the controllers for this identity and these bytes.
           authenticate: async (request, record) => {
             if (request.target.identity !== identity) return false;
+            await placement.check(request.resource.uid, record);
             await authenticateRequestMessage({ request, body: record.bytes, headers: record.headers, at: record.at, identity, platformKeys, replay, now: now() });
             return true;
           },
