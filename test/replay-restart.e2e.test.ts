@@ -149,12 +149,15 @@ it('a restarted broker dead-letters a copy of a request it applied before the re
     await produce({ ...gen1, partition: (home + 1) % partitions });
     await produce({ ...gen1, key: randomUUID() });
     const letters = await deadLetters(3);
+    // Before the fix the restarted broker applied the copy here: the image went back to web:1.
+    const afterCopies = await imageNow();
     // A fresh genuine request still goes through: the broker is up, only the copies were refused.
     await produce(await signed(request(3, 'registry.kidp.io/web:3')));
     await until('gen 3 applied', async () => ((await imageNow()) === 'registry.kidp.io/web:3' ? true : undefined));
     const refused = (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('kidp_broker_messages_refused_total{') && l.includes(REQUESTS_TOPIC)).sort();
     console.log(`replay across a restart: dead letters ${JSON.stringify(letters)}; ${refused.join('; ')}`);
-    expect({ letters, refused }).toEqual({
+    expect({ afterCopies, letters, refused }).toEqual({
+      afterCopies: 'registry.kidp.io/web:2',
       letters: [`${uid}-1: replayed`, `${uid}-1: wrong-partition`, `${uid}-1: wrong-partition`],
       refused: [`kidp_broker_messages_refused_total{topic="${REQUESTS_TOPIC}",reason="replayed"} 1`, `kidp_broker_messages_refused_total{topic="${REQUESTS_TOPIC}",reason="wrong-partition"} 2`],
     });
