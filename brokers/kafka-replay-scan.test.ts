@@ -13,7 +13,7 @@ describe('where a genuine request record sits', () => {
 
   it('refuses another key or another partition as wrong-partition, and re-reads the partition count once when a record disagrees', async () => {
     let reads = 0;
-    let now = 0;
+    let now = 100_000;
     const placement = new RequestPlacement(6, async () => {
       reads++;
       return 12;
@@ -30,8 +30,7 @@ describe('where a genuine request record sits', () => {
       afterGrowth: home12 === home6 ? 'ok' : await outcome(uid, home12),
       wrong: await outcome(uid, (home12 + 1) % 12),
     };
-    now += 20_000;
-    expect({ ...results, readsAfter: reads }).toEqual({ home: 'ok', otherKey: 'wrong-partition', noKey: 'wrong-partition', readsBefore: 0, afterGrowth: 'ok', wrong: 'wrong-partition', readsAfter: home12 === home6 ? 1 : 1 });
+    expect({ ...results, readsAfter: reads }).toEqual({ home: 'ok', otherKey: 'wrong-partition', noKey: 'wrong-partition', readsBefore: 0, afterGrowth: 'ok', wrong: 'wrong-partition', readsAfter: 1 });
   });
 
   it("names scan groups no other identity's group can fall under", () => {
