@@ -13,7 +13,7 @@ describe('where a genuine request record sits', () => {
 
   it('refuses another key or another partition as wrong-partition, and re-reads the partition count once when a record disagrees', async () => {
     let reads = 0;
-    let now = 100_000;
+    const now = 100_000;
     const placement = new RequestPlacement(6, async () => {
       reads++;
       return 12;
