@@ -38,6 +38,8 @@ export const HANDLER_BACKOFF_MS = 200;
  * 2-core apiserver only queues them (bench/reconcile/README.md).
  */
 export const DEFAULT_CONSUMER_CONCURRENCY = 16;
+/** A consumer that failed to rejoin after a certificate change tries again this often: the files may have been half-replaced, or Kafka briefly away. */
+export const RECONNECT_RETRY_MS = 5_000;
 /** Handled offsets are committed at least this often inside a long batch: a crash then re-delivers ~1 s of work, not a whole batch. */
 export const COMMIT_INTERVAL_MS = 1_000;
 /**
@@ -367,12 +369,14 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
     options.onReconnect?.();
   }
 
-  const watch = options.rotateWith?.watch(() => {
+  const tryReconnect = (): void => {
     void serially(reconnect).catch((err: unknown) => {
-      // The next change of the files tries again; until then the consumer is down, which is loud.
-      logger.error({ topic, groupId: options.groupId, err: (err as Error).message }, 'Kafka consumer could not reconnect after a certificate change');
+      // Half-replaced files or Kafka away: try again until it works (or stop() is called).
+      logger.error({ topic, groupId: options.groupId, err: (err as Error).message, retryInMs: RECONNECT_RETRY_MS }, 'Kafka consumer could not reconnect after a certificate change');
+      if (!stopped) setTimeout(tryReconnect, RECONNECT_RETRY_MS).unref();
     });
-  });
+  };
+  const watch = options.rotateWith?.watch(tryReconnect);
 
   return {
     get consumer() {
