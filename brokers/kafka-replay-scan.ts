@@ -67,10 +67,13 @@ export async function warmReplayGuard(options: { kafka: KafkaClient; topic: stri
 
   const consumer = kafka.consumer({ groupId: `${replayScanGroupPrefix(options.identity)}${randomUUID()}`, allowAutoTopicCreation: false });
   let tokens = 0;
-  let finish: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => {
-    finish = resolve;
+  let finish: (err?: Error) => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = (err) => (err ? reject(err) : resolve());
   });
+  // A scan group the broker may not use (no `kidp kafka setup` since this version) crashes
+  // the consumer with GROUP_AUTHORIZATION_FAILED: the scan fails, loudly, rather than hang.
+  consumer.on(consumer.events.CRASH, ({ payload }) => finish(payload.error));
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -104,7 +107,14 @@ export async function warmReplayGuard(options: { kafka: KafkaClient; topic: stri
         if (pending.size === 0) finish();
       },
     });
-    for (const [partition, offset] of pending) consumer.seek({ topic, partition, offset: offset.toString() });
+    for (const [partition, offset] of pending) {
+      try {
+        consumer.seek({ topic, partition, offset: offset.toString() });
+      } catch (err) {
+        // kafkajs throws here when the run has already crashed; the CRASH handler holds the cause.
+        finish(err as Error);
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       done.then(() => false),

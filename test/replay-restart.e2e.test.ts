@@ -18,7 +18,7 @@ import { poll } from './until.js';
 import { PROTOCOL_VERSION, REQUESTS_TOPIC, type DeploymentRequest } from '../brokers/contract.js';
 import { DLQ_REASON_HEADER, DLQ_SUFFIX, createKafka, createProducer } from '../brokers/kafka.js';
 import { setupKafkaAccess } from '../brokers/kafka-access.js';
-import { partitionForKey } from '../brokers/kafka-replay-scan.js';
+import { partitionForKey, replayScanGroupPrefix } from '../brokers/kafka-replay-scan.js';
 import { SIGNATURE_HEADER, signRequestMessage } from '../brokers/message-signing.js';
 import { encodeMessage } from '../brokers/protocol.js';
 import { es256Key } from '../brokers/request-jwt.js';
@@ -166,3 +166,42 @@ it('a restarted broker dead-letters a copy of a request it applied before the re
     await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
   }
 }, 180_000);
+
+it('a broker whose principal may not use its scan groups (no `kidp kafka setup` since the upgrade) still starts and joins its group, and says why (a metric and an error log)', async () => {
+  const identity = `noscan-${RUN}`;
+  execFileSync('bash', [kafkaSh, 'cert', `kidp-broker-${identity}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const setupKafka = createKafka({ brokers: [kafkaBootstrap()], clientId: 'replay-setup', logger, tls: kafkaCertDir() });
+  await setupKafkaAccess(setupKafka, { brokerIdentities: [identity] });
+  // As before this version: the scan groups' ACL is not there.
+  const a = setupKafka.admin();
+  await a.connect();
+  try {
+    const { AclResourceTypes, ResourcePatternTypes, AclOperationTypes, AclPermissionTypes } = (await import('kafkajs')).default;
+    const { filterResponses } = await a.deleteAcls({ filters: [{ resourceType: AclResourceTypes.GROUP, resourceName: replayScanGroupPrefix(identity), resourcePatternType: ResourcePatternTypes.PREFIXED, principal: `User:kidp-broker-${identity}`, host: '*', operation: AclOperationTypes.READ, permissionType: AclPermissionTypes.ALLOW }] });
+    expect(filterResponses[0]?.matchingAcls.length).toBe(1);
+  } finally {
+    await a.disconnect();
+  }
+  // The request topic holds the first test's records of the last minutes: there is something to scan.
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(process.env.KUBECONFIG ?? '');
+  const metrics = new BrokerMetrics();
+  const broker = await runReferenceBroker({
+    identities: [identity],
+    kafkaBrokers: [kafkaBootstrap()],
+    kafkaTls: kafkaCertDir(`kidp-broker-${identity}`),
+    platformPublicKeyPem: dispatchKeys.publicKeyPem,
+    signingKeyPem: brokerKeys.privateKeyPem,
+    placement: { namespaces: [TARGET_NS], platformNamespace: 'kidp-system' },
+    targetKubeConfig: kubeConfig,
+    logger,
+    metrics,
+  });
+  try {
+    await broker.joined;
+    const errors = (await metrics.registry.metrics()).split('\n').filter((l) => l.includes('replay_scan_failed'));
+    expect(errors).toEqual(['kidp_broker_call_errors_total{call="kafka_consume",transport="kafka",kind="replay_scan_failed"} 1']);
+  } finally {
+    await broker.stop();
+  }
+}, 120_000);

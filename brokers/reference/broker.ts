@@ -216,9 +216,22 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
       const replay = new ReplayGuard(() => now().getTime());
       // What this identity was sent in the last token lifetime, before taking anything new:
       // a copy of any of it is a replay, restart or not (kafka-replay-scan.ts).
-      const scanned = await warmReplayGuard({ kafka, topic: REQUESTS_TOPIC, identity, replay, now: () => now().getTime(), logger: logger.child({ identity }) });
-      logger.info({ identity, tokens: scanned.tokens }, 'replay guard warmed from the request topic');
-      const placement = new RequestPlacement(scanned.partitions, readPartitions, () => now().getTime());
+      let partitions: number;
+      try {
+        const scanned = await warmReplayGuard({ kafka, topic: REQUESTS_TOPIC, identity, replay, now: () => now().getTime(), logger: logger.child({ identity }) });
+        partitions = scanned.partitions;
+        logger.info({ identity, tokens: scanned.tokens }, 'replay guard warmed from the request topic');
+      } catch (err) {
+        // Never worse than a guard that forgets on restart, and the broker still serves: an
+        // outage would be the bigger harm. Said loudly, with the fix.
+        options.metrics?.error('kafka_consume', 'kafka', 'replay_scan_failed');
+        logger.error(
+          { identity, err: (err as Error).message, group: `kidp-broker-${identity}/replay-scan/*` },
+          'replay scan of the request topic failed (does the broker principal have READ on its replay-scan groups? run kidp kafka setup); copies of requests signed before this start will not be recognised as replays',
+        );
+        partitions = await readPartitions();
+      }
+      const placement = new RequestPlacement(partitions, readPartitions, () => now().getTime());
       consumers.push(
         await consumeMessages({
           kafka,
