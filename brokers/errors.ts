@@ -157,7 +157,7 @@ export class DeployFailedError extends BrokersError {
 }
 
 /** Why a Kafka message was not acted on; stable, for the dead-letter header and the metric label. */
-export type MessageRefusal = 'unsigned' | 'bad-signature' | 'expired' | 'replayed' | 'wrong-issuer' | 'wrong-audience' | 'wrong-subject' | 'body-mismatch' | 'wrong-broker' | 'unknown-target' | 'no-target-key' | 'invalid-token';
+export type MessageRefusal = 'unsigned' | 'bad-signature' | 'expired' | 'replayed' | 'wrong-issuer' | 'wrong-audience' | 'wrong-subject' | 'body-mismatch' | 'wrong-broker' | 'unknown-target' | 'no-target-key' | 'invalid-token' | 'wrong-partition';
 
 /**
  * A Kafka message without a valid end-to-end signature (issue 10 item 3): dead-lettered with

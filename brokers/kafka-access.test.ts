@@ -11,16 +11,19 @@ describe("KIDP's Kafka ACLs", () => {
       'allow User:kidp-decision-stream topic:kidp.admission-decisions WRITE,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker topic:kidp.deployment-requests READ,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker group:kidp-broker-kubernetes-broker READ',
+      'allow User:kidp-broker-kubernetes-broker group:kidp-broker-kubernetes-broker/replay-scan/* READ',
       'allow User:kidp-broker-kubernetes-broker topic:kidp.deployment-status WRITE,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker topic:kidp.deployment-requests.dlq WRITE,DESCRIBE',
       'allow User:kidp-broker-kubernetes-broker topic:* CREATE,DELETE,ALTER,DESCRIBE,DESCRIBE_CONFIGS,ALTER_CONFIGS',
       'deny User:kidp-broker-kubernetes-broker topic:kidp.* CREATE,DELETE,ALTER,ALTER_CONFIGS',
       'deny User:kidp-broker-kubernetes-broker topic:__* CREATE,DELETE,ALTER,ALTER_CONFIGS',
+      'allow User:kidp-broker-kubernetes-broker cluster:kafka-cluster ALTER',
     ]);
   });
 
-  it('never grants anything on the cluster resource (no CREATE or ALTER there, no IDEMPOTENT_WRITE)', () => {
-    // kafkajs AclResourceTypes: TOPIC 2, GROUP 3, CLUSTER 4.
-    expect(new Set(aclEntries(kidpAcls({ brokerIdentities: ['a', 'b'] })).map((e) => e.resourceType))).toEqual(new Set([2, 3]));
+  it('grants on the cluster resource only ALTER, only to broker identities (for the ACLs of Topic owners; no CREATE, no IDEMPOTENT_WRITE)', () => {
+    // kafkajs AclResourceTypes: TOPIC 2, GROUP 3, CLUSTER 4; AclOperationTypes ALTER 7.
+    const cluster = aclEntries(kidpAcls({ brokerIdentities: ['a', 'b'] })).filter((e) => e.resourceType === 4);
+    expect(cluster.map((e) => `${e.principal} ${e.resourceName} ${e.operation} ${e.permissionType}`)).toEqual(['User:kidp-broker-a kafka-cluster 7 3', 'User:kidp-broker-b kafka-cluster 7 3']);
   });
 });

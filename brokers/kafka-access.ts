@@ -4,15 +4,21 @@
 //
 // The broker runs the StandardAuthorizer with allow.everyone.if.no.acl.found=false, so a
 // principal can do exactly what is listed here. Principals are certificate CNs (User:<CN>).
-// No principal but the operator's (a super user) gets CREATE or ALTER on the cluster: ALTER
-// there would let it grant itself anything, and CREATE there would override the DENY on the
-// reserved prefixes below.
+// No principal but the operator's (a super user) gets CREATE on the cluster (it would
+// override the DENY on the reserved prefixes below). A broker identity gets ALTER on the
+// cluster and nothing else there: Kafka authorizes CreateAcls and DeleteAcls only as ALTER
+// on the cluster resource (there is no per-principal or per-topic grant for ACLs), and the
+// broker must give each Topic's owning Application its ACLs (reference/topic-access.ts).
+// What that costs: a broker's principal could rewrite any ACL, its own included, so a
+// broker's Kafka certificate is as sensitive as the operator's; the broker code only ever
+// creates and deletes the literal topic / prefixed group ACLs of kidp-app-* principals.
 import kafkajs from 'kafkajs';
 import type { AclEntry, Kafka as KafkaClient } from 'kafkajs';
 import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
 import { DEFAULT_STATUS_GROUP } from './status-consumer.js';
 import { DEFAULT_PARTITIONS, DLQ_SUFFIX } from './kafka.js';
 import { DECISIONS_TOPIC } from '../kube/kafka.js';
+import { replayScanGroupPrefix } from './kafka-replay-scan.js';
 import { RESERVED_TOPIC_PREFIXES } from './reference/topic.js';
 
 const { AclOperationTypes: Op, AclPermissionTypes: Perm, AclResourceTypes: Res, ResourcePatternTypes: Pattern } = kafkajs;
@@ -29,12 +35,15 @@ export function brokerGroup(identity: string): string {
   return `kidp-broker-${identity}`;
 }
 
+/** The one name Kafka gives the cluster resource in ACLs. */
+export const KAFKA_CLUSTER_RESOURCE = 'kafka-cluster';
+
 /** Every topic KIDP's setup creates: the protocol, its dead letters, the decision stream. */
 export const KIDP_TOPICS: readonly string[] = [REQUESTS_TOPIC, STATUS_TOPIC, REQUESTS_TOPIC + DLQ_SUFFIX, STATUS_TOPIC + DLQ_SUFFIX, DECISIONS_TOPIC];
 
 export interface AclBinding {
   principal: string;
-  resource: 'topic' | 'group';
+  resource: 'topic' | 'group' | 'cluster';
   name: string;
   pattern: 'literal' | 'prefixed';
   operations: ReadonlyArray<'READ' | 'WRITE' | 'DESCRIBE' | 'CREATE' | 'DELETE' | 'ALTER' | 'DESCRIBE_CONFIGS' | 'ALTER_CONFIGS'>;
@@ -42,7 +51,7 @@ export interface AclBinding {
 }
 
 const topic = (principal: string, name: string, operations: AclBinding['operations'], permission: AclBinding['permission'] = 'allow', pattern: AclBinding['pattern'] = 'literal'): AclBinding => ({ principal, resource: 'topic', name, pattern, operations, permission });
-const group = (principal: string, name: string): AclBinding => ({ principal, resource: 'group', name, pattern: 'literal', operations: ['READ'], permission: 'allow' });
+const group = (principal: string, name: string, pattern: AclBinding['pattern'] = 'literal'): AclBinding => ({ principal, resource: 'group', name, pattern, operations: ['READ'], permission: 'allow' });
 
 /**
  * Least privilege, as the issue lists it. Writing to a topic also allows an idempotent
@@ -63,12 +72,16 @@ export function kidpAcls(options: { brokerIdentities: readonly string[] }): AclB
     acls.push(
       topic(p, REQUESTS_TOPIC, ['READ', 'DESCRIBE']),
       group(p, brokerGroup(identity)),
+      // Its throwaway groups for reading the request topic back at start (kafka-replay-scan.ts).
+      group(p, replayScanGroupPrefix(identity), 'prefixed'),
       topic(p, STATUS_TOPIC, ['WRITE', 'DESCRIBE']),
       topic(p, REQUESTS_TOPIC + DLQ_SUFFIX, ['WRITE', 'DESCRIBE']),
       // Topic resources become Kafka topics: the broker administers topics, except that
       // a DENY (which wins over any ALLOW) keeps it off the reserved prefixes.
       topic(p, '*', ['CREATE', 'DELETE', 'ALTER', 'DESCRIBE', 'DESCRIBE_CONFIGS', 'ALTER_CONFIGS']),
       ...RESERVED_TOPIC_PREFIXES.map((prefix) => topic(p, prefix, ['CREATE', 'DELETE', 'ALTER', 'ALTER_CONFIGS'], 'deny', 'prefixed')),
+      // CreateAcls/DeleteAcls for the owning Applications of the topics it provisions.
+      { principal: p, resource: 'cluster', name: KAFKA_CLUSTER_RESOURCE, pattern: 'literal', operations: ['ALTER'], permission: 'allow' },
     );
   }
   return acls;
@@ -80,7 +93,7 @@ export function aclEntries(bindings: readonly AclBinding[]): AclEntry[] {
     b.operations.map((operation) => ({
       principal: b.principal,
       host: '*',
-      resourceType: b.resource === 'topic' ? Res.TOPIC : Res.GROUP,
+      resourceType: b.resource === 'topic' ? Res.TOPIC : b.resource === 'group' ? Res.GROUP : Res.CLUSTER,
       resourceName: b.name,
       resourcePatternType: b.pattern === 'literal' ? Pattern.LITERAL : Pattern.PREFIXED,
       operation: Op[operation],

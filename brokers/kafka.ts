@@ -2,7 +2,7 @@
 // producer keyed by resource uid, and a consumer loop that never dies on a bad message —
 // malformed or unhandleable messages go to `<topic>.dlq` with the reason in a header.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, IHeaders, Kafka as KafkaClient, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Admin, Consumer, ConsumerRunConfig, IHeaders, Kafka as KafkaClient, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { DeploymentRequest, StatusEvent } from './contract.js';
 import { REQUESTS_TOPIC, STATUS_TOPIC } from './contract.js';
@@ -38,6 +38,8 @@ export const HANDLER_BACKOFF_MS = 200;
  * 2-core apiserver only queues them (bench/reconcile/README.md).
  */
 export const DEFAULT_CONSUMER_CONCURRENCY = 16;
+/** A consumer that failed to rejoin after a certificate change tries again this often: the files may have been half-replaced, or Kafka briefly away. */
+export const RECONNECT_RETRY_MS = 5_000;
 /** Handled offsets are committed at least this often inside a long batch: a crash then re-delivers ~1 s of work, not a whole batch. */
 export const COMMIT_INTERVAL_MS = 1_000;
 /**
@@ -197,7 +199,7 @@ export interface ConsumeOptions<T, A = undefined> {
    * sees it. A MessageRefusedError dead-letters it with its reason and counts it
    * (kidp_broker_messages_refused_total); other errors are retried like the handler's.
    */
-  authenticate?: (value: T, record: { bytes: Buffer; headers: IHeaders | undefined; at: string }) => Promise<A>;
+  authenticate?: (value: T, record: { bytes: Buffer; headers: IHeaders | undefined; at: string; key: Buffer | null; partition: number }) => Promise<A>;
   /** Throw to retry; a BrokersError that is not transient, or the last attempt, dead-letters. */
   handle: (value: T, meta: { partition: number; offset: string; auth: A | undefined }) => Promise<void>;
   logger: Logger;
@@ -207,10 +209,15 @@ export interface ConsumeOptions<T, A = undefined> {
   isTransient?: (err: unknown) => boolean;
   /** Messages handled at once, across keys (default DEFAULT_CONSUMER_CONCURRENCY); one key is always one at a time. */
   concurrency?: number;
+  /** The client certificate `kafka` was made with: once its files change, the consumer rejoins on new connections (issue 10 item 1). */
+  rotateWith?: KafkaTls;
+  /** Called after each such reconnection (tests and logs). */
+  onReconnect?: () => void;
 }
 
 export interface RunningConsumer {
-  consumer: Consumer;
+  /** The current group member (a new one after each certificate rotation). */
+  readonly consumer: Consumer;
   /** Resolves when the consumer first joins its group (has partitions assigned). */
   joined: Promise<void>;
   stop(): Promise<void>;
@@ -238,23 +245,31 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
   const sleep = options.sleep ?? realSleep;
   const isTransient = options.isTransient ?? ((err: unknown) => !(err instanceof BrokersError));
   const limit = new ConcurrencyLimit(options.concurrency ?? DEFAULT_CONSUMER_CONCURRENCY);
-  const dlqProducer = createProducer(kafka);
+  let dlqProducer = createProducer(kafka);
   await dlqProducer.connect();
-  const dlq = new CoalescingProducer(dlqProducer);
-  const consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+  let dlq = new CoalescingProducer(dlqProducer);
+  let resolveJoined: () => void = () => undefined;
   const joined = new Promise<void>((resolve) => {
+    resolveJoined = resolve;
+  });
+
+  /** A group member on new connections: the client's socket factory reads the certificate files as they are now. */
+  async function member(): Promise<Consumer> {
+    const consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
     const off = consumer.on(consumer.events.GROUP_JOIN, () => {
       off();
-      resolve();
+      resolveJoined();
     });
-  });
-  // A consumer kafkajs will not restart (an authorization failure: a group or topic its
-  // ACLs do not name) stops for good; say so loudly rather than sit idle.
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    logger.error({ topic, groupId: options.groupId, err: payload.error.message, restart: payload.restart }, payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer stopped for good (check its ACLs and certificate)');
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+    // A consumer kafkajs will not restart (an authorization failure: a group or topic its
+    // ACLs do not name) stops for good; say so loudly rather than sit idle.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      logger.error({ topic, groupId: options.groupId, err: payload.error.message, restart: payload.restart }, payload.restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer stopped for good (check its ACLs and certificate)');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run(runConfig);
+    return consumer;
+  }
 
   async function deadLetter(value: Buffer | null, key: Buffer | null, headers: IHeaders | undefined, reason: string, at: string): Promise<void> {
     await dlq.send({ topic: topic + DLQ_SUFFIX, message: { key, value, headers: { ...(headers ?? {}), [DLQ_REASON_HEADER]: reason, [DLQ_SOURCE_HEADER]: at } } });
@@ -279,7 +294,7 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        const auth = options.authenticate ? await options.authenticate(parsed.value, { bytes: message.value, headers: message.headers, at }) : undefined;
+        const auth = options.authenticate ? await options.authenticate(parsed.value, { bytes: message.value, headers: message.headers, at, key: message.key, partition }) : undefined;
         await options.handle(parsed.value, { partition, offset: message.offset, auth });
         return;
       } catch (err) {
@@ -302,7 +317,7 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
     }
   }
 
-  await consumer.run({
+  const runConfig: ConsumerRunConfig = {
     // Every partition of the topic at once; the limit, not the partition count, bounds the work.
     partitionsConsumedConcurrently: DEFAULT_PARTITIONS,
     eachBatchAutoResolve: false,
@@ -321,14 +336,60 @@ export async function consumeMessages<T, A = undefined>(options: ConsumeOptions<
         },
       });
     },
-  });
+  };
+
+  let consumer = await member();
+  let stopped = false;
+  // Reconnections and stop() run one after another, never two at once.
+  let lifecycle: Promise<void> = Promise.resolve();
+  const serially = (fn: () => Promise<void>) => {
+    lifecycle = lifecycle.then(fn, fn);
+    return lifecycle;
+  };
+
+  /**
+   * A rotated client certificate (issue 10 item 1): Kafka checks it at the handshake only,
+   * so the open connections would go on with the old one until they drop. The member leaves
+   * cleanly instead — kafkajs stops fetching, the batch in hand stops at its handled prefix,
+   * whose offsets are committed, then it leaves the group — and a new member on new
+   * connections rejoins and resumes from those offsets. Nothing is lost; a message handled
+   * past the prefix (another key's, finished out of order) is delivered again, which the
+   * receivers' idempotency makes harmless. The dead-letter producer is renewed the same way.
+   */
+  async function reconnect(): Promise<void> {
+    if (stopped) return;
+    logger.info({ topic, groupId: options.groupId }, 'Kafka client certificate changed: reconnecting the consumer with it');
+    await consumer.disconnect();
+    await dlqProducer.disconnect();
+    if (stopped) return;
+    dlqProducer = createProducer(kafka);
+    await dlqProducer.connect();
+    dlq = new CoalescingProducer(dlqProducer);
+    consumer = await member();
+    options.onReconnect?.();
+  }
+
+  const tryReconnect = (): void => {
+    void serially(reconnect).catch((err: unknown) => {
+      // Half-replaced files or Kafka away: try again until it works (or stop() is called).
+      logger.error({ topic, groupId: options.groupId, err: (err as Error).message, retryInMs: RECONNECT_RETRY_MS }, 'Kafka consumer could not reconnect after a certificate change');
+      if (!stopped) setTimeout(tryReconnect, RECONNECT_RETRY_MS).unref();
+    });
+  };
+  const watch = options.rotateWith?.watch(tryReconnect);
 
   return {
-    consumer,
+    get consumer() {
+      return consumer;
+    },
     joined,
-    async stop() {
-      await consumer.disconnect();
-      await dlqProducer.disconnect();
+    stop() {
+      stopped = true;
+      watch?.stop();
+      return serially(async () => {
+        await consumer.disconnect();
+        await dlqProducer.disconnect();
+      });
     },
   };
 }

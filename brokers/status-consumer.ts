@@ -11,7 +11,7 @@ import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningCon
 import { ReplayGuard, authenticateStatusMessage } from './message-signing.js';
 import type { StatusAuth } from './status-handler.js';
 import { TokenVerifier } from './status-jwt.js';
-import type { KafkaTls } from '../kube/kafka.js';
+import { kafkaTls, type KafkaTls } from '../kube/kafka.js';
 import type { BrokerMetrics } from './metrics.js';
 import { parseStatusEvent } from './protocol.js';
 import type { StatusHandler } from './status-handler.js';
@@ -38,7 +38,8 @@ export interface StatusConsumerOptions {
 
 export async function startStatusConsumer(options: StatusConsumerOptions): Promise<{ stop(): Promise<void> }> {
   const logger = options.logger.child({ component: 'status-consumer' });
-  const kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-status-consumer', logger, ...(options.kafkaTls !== undefined ? { tls: options.kafkaTls } : {}) });
+  const tls = kafkaTls(options.kafkaTls);
+  const kafka = createKafka({ brokers: options.kafkaBrokers, clientId: options.clientId ?? 'kidp-status-consumer', logger, ...(tls ? { tls } : {}) });
   await ensureTopics(kafka, [STATUS_TOPIC, STATUS_TOPIC + DLQ_SUFFIX]);
   const verifier = new TokenVerifier({ ...(options.jwksCaBundle ? { caBundle: options.jwksCaBundle } : {}) });
   const replay = new ReplayGuard();
@@ -46,6 +47,8 @@ export async function startStatusConsumer(options: StatusConsumerOptions): Promi
     kafka,
     groupId: options.groupId ?? DEFAULT_STATUS_GROUP,
     topic: STATUS_TOPIC,
+    // A rotated certificate: the consumer rejoins on new connections (kafka.ts).
+    ...(tls ? { rotateWith: tls } : {}),
     parse: parseStatusEvent,
     logger,
     metrics: options.metrics,

@@ -27,14 +27,16 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
                   --platform-public-key-file FILE --namespace NS [--namespace NS ...]
                   [--platform-namespace kidp-system] [--identity kubernetes-broker]
                   [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
-                  [--concurrency 16]
+                  [--concurrency 16] [--kafka-app-issuer-dir DIR]
       Run the reference kubernetes broker (--concurrency: requests applied at once, one
       resource's always one at a time). The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
       signs every status event. Every request must be signed by the controllers' dispatch
       key (--platform-public-key-file, their FILE.pub). Objects land in the namespace of
       the request's DeploymentTarget, only if it is one of --namespace (NS or a PREFIX*),
-      never kube-system or --platform-namespace.
+      never kube-system or --platform-namespace. --kafka-app-issuer-dir: the name-constrained
+      application issuer (ca.crt, tls.crt, tls.key); with it a Topic's owning Application
+      gets its Kafka client certificate in the Secret <topic>-kafka.
   kidp kafka setup --kafka HOST:PORT[,..] --kafka-tls-dir DIR --broker-identity NAME [...]
       Create KIDP's Kafka topics and the ACLs of each principal (brokers/kafka-access.ts),
       as an operator principal allowed to (a Kafka super user). Idempotent.`;
@@ -132,6 +134,7 @@ export async function brokerRun(args: string[]): Promise<number> {
       'status-api-url': { type: 'string' },
       concurrency: { type: 'string' },
       'kafka-tls-dir': { type: 'string' },
+      'kafka-app-issuer-dir': { type: 'string' },
       namespace: { type: 'string', multiple: true },
       'platform-namespace': { type: 'string', default: 'kidp-system' },
     },
@@ -150,6 +153,7 @@ export async function brokerRun(args: string[]): Promise<number> {
     identities: [values.identity],
     kafkaBrokers: values.kafka.split(','),
     kafkaTls: values['kafka-tls-dir'],
+    ...(values['kafka-app-issuer-dir'] ? { applicationIssuer: values['kafka-app-issuer-dir'] } : {}),
     platformPublicKeyPem,
     placement: { namespaces: values.namespace, platformNamespace: values['platform-namespace'] },
     targetKubeConfig: kubeConfig(values.kubeconfig),

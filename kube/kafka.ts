@@ -58,6 +58,24 @@ export class KafkaTls {
     readonly watchIntervalMs = KAFKA_TLS_WATCH_INTERVAL_MS,
   ) {}
 
+  /** The serial of the certificate each open connection presented (socketFactory records them). */
+  private readonly open = new Map<object, string>();
+
+  /**
+   * Serial numbers of the client certificates the open connections made with this identity
+   * presented: after a rotation, only the new one's once every client has reconnected —
+   * what an operator (and the rotation test) checks to know the old certificate is unused.
+   */
+  openConnectionSerials(): string[] {
+    return [...this.open.values()];
+  }
+
+  /** Remembers `socket`'s certificate until it closes. */
+  track(socket: { once(event: 'close', fn: () => void): unknown }, certPem: string): void {
+    this.open.set(socket, new X509Certificate(certPem).serialNumber);
+    socket.once('close', () => this.open.delete(socket));
+  }
+
   read(): KafkaTlsMaterial {
     const file = (name: string) => {
       try {
@@ -121,6 +139,7 @@ export function tlsSocketFactory(tls: KafkaTls): ISocketFactory {
     const material = tls.read();
     const socket = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ca: [material.ca], cert: material.cert, key: material.key, minVersion: 'TLSv1.2' }, onConnect);
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS);
+    tls.track(socket, material.cert);
     return socket;
   };
 }

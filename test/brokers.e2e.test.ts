@@ -432,7 +432,8 @@ describe('reference broker over Kafka', () => {
     const kafkaTopic = `${NS}.${topic.metadata.name}`;
     expect(condition(ready, 'Ready')).toEqual({ status: 'True', reason: 'TopicReady' });
     expect(ready.status?.conditions?.find((c) => c.type === 'Ready')?.message).toBe(
-      `Kafka topic ${kafkaTopic} has 4 partitions, replication 1 (replication capped to 1: the cluster has 1 broker(s))`,
+      // Owned by the Team: no Application principal to give it to (topic-access.ts; the Application case is test/topic-access.e2e.test.ts).
+      `Kafka topic ${kafkaTopic} has 4 partitions, replication 1 (replication capped to 1: the cluster has 1 broker(s)); owned by a Team: no application principal gets access`,
     );
     const admin = kafka.admin();
     await admin.connect();

@@ -15,7 +15,7 @@ import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeC
 import { keepConnectionsAlive } from '../../kube/connections.js';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
-import { ANNOTATION_RESOURCE_UID, ANNOTATION_SOURCE, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
+import { ANNOTATION_REQUEST_ID, ANNOTATION_RESOURCE_UID, ANNOTATION_SOURCE, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
 import { PlacementRefusedError } from '../errors.js';
 
 /** 24 random bytes, base64url: 192 bits, no characters that need quoting in a URI. */
@@ -44,6 +44,11 @@ function failed(request: DeploymentRequest, what: string, err: unknown): DeployF
 /** The ConfigMap recording that the broker created a Topic resource's Kafka topic. */
 export function topicRecordName(request: DeploymentRequest): string {
   return `${request.resource.name}-topic`;
+}
+
+/** The Secret holding a Topic's owning Application's Kafka credentials. */
+export function topicCredentialsName(request: DeploymentRequest): string {
+  return `${request.resource.name}-kafka`;
 }
 
 /** deployOnce's answer when a namespace this broker had seen is gone (a 404 on apply). */
@@ -153,18 +158,18 @@ export class KubernetesApplier {
    * the topics it created as a ConfigMap `<resource>-topic` in the placement namespace,
    * annotated with the resource uid, and deletes only a topic whose record names the same uid.
    */
-  async topicOwner(request: DeploymentRequest): Promise<{ uid: string | undefined; topic: string | undefined } | undefined> {
+  async topicOwner(request: DeploymentRequest): Promise<{ uid: string | undefined; topic: string | undefined; principal: string | undefined } | undefined> {
     const ns = targetNamespace(request);
     try {
       const cm = await this.core.readNamespacedConfigMap({ name: topicRecordName(request), namespace: ns });
-      return { uid: cm.metadata?.annotations?.[ANNOTATION_RESOURCE_UID], topic: cm.data?.['topic'] };
+      return { uid: cm.metadata?.annotations?.[ANNOTATION_RESOURCE_UID], topic: cm.data?.['topic'], principal: cm.data?.['principal'] };
     } catch (err) {
       if (code(err) === 404) return undefined;
       throw failed(request, `reading ConfigMap ${ns}/${topicRecordName(request)}`, err);
     }
   }
 
-  async recordTopicOwner(request: DeploymentRequest, topic: string): Promise<void> {
+  async recordTopicOwner(request: DeploymentRequest, topic: string, principal?: string): Promise<void> {
     const ns = targetNamespace(request);
     await this.ensureNamespace(request, ns);
     const obj: K8sObject = {
@@ -176,12 +181,79 @@ export class KubernetesApplier {
         labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER, 'platform.kidp.io/kind': 'Topic' },
         annotations: { [ANNOTATION_RESOURCE_UID]: request.resource.uid, [ANNOTATION_SOURCE]: `${request.resource.kind}/${request.resource.namespace}/${request.resource.name}` },
       },
-      data: { topic },
+      data: { topic, ...(principal ? { principal } : {}) },
     };
     try {
       await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     } catch (err) {
       throw failed(request, `recording topic ownership in ${ns}/${obj.metadata.name}`, err);
+    }
+  }
+
+  /** How many other Topics' records in the placement namespace name `principal` (they share its group ACL). */
+  async otherTopicsOf(request: DeploymentRequest, principal: string): Promise<number> {
+    const ns = targetNamespace(request);
+    try {
+      const list = await this.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'platform.kidp.io/kind=Topic' });
+      return list.items.filter((cm) => cm.data?.['principal'] === principal && cm.metadata?.annotations?.[ANNOTATION_RESOURCE_UID] !== request.resource.uid).length;
+    } catch (err) {
+      throw failed(request, `listing Topic records in ${ns}`, err);
+    }
+  }
+
+  /**
+   * The Application's Kafka credentials for a Topic: a Secret `<topic>-kafka` in the
+   * placement namespace (where its workloads run), uid-annotated like every object the
+   * broker makes. undefined when absent; refused when another resource made it.
+   */
+  async topicCredentials(request: DeploymentRequest): Promise<Record<string, string> | undefined> {
+    const ns = targetNamespace(request);
+    const name = topicCredentialsName(request);
+    try {
+      const secret = await this.core.readNamespacedSecret({ name, namespace: ns });
+      if (secret.metadata?.annotations?.[ANNOTATION_RESOURCE_UID] !== request.resource.uid) {
+        throw new DeployFailedError(request.requestId, `Secret ${ns}/${name} exists and was not created by KIDP for this Topic; rename the Topic or remove the Secret`, true);
+      }
+      return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+    } catch (err) {
+      if (err instanceof DeployFailedError) throw err;
+      if (code(err) === 404) return undefined;
+      throw failed(request, `reading secret ${ns}/${name}`, err);
+    }
+  }
+
+  async writeTopicCredentials(request: DeploymentRequest, data: Record<string, string>): Promise<{ name: string; namespace: string }> {
+    const ns = targetNamespace(request);
+    await this.ensureNamespace(request, ns);
+    const obj: K8sObject = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: topicCredentialsName(request),
+        namespace: ns,
+        labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER, 'platform.kidp.io/kind': 'Topic' },
+        annotations: { [ANNOTATION_RESOURCE_UID]: request.resource.uid, [ANNOTATION_SOURCE]: `${request.resource.kind}/${request.resource.namespace}/${request.resource.name}`, [ANNOTATION_REQUEST_ID]: request.requestId },
+      },
+      type: 'kubernetes.io/tls',
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])),
+    };
+    try {
+      await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (err) {
+      throw failed(request, `writing secret ${ns}/${obj.metadata.name}`, err);
+    }
+    return { name: obj.metadata.name, namespace: ns };
+  }
+
+  async deleteTopicCredentials(request: DeploymentRequest): Promise<void> {
+    const ns = targetNamespace(request);
+    const name = topicCredentialsName(request);
+    try {
+      const secret = await this.core.readNamespacedSecret({ name, namespace: ns });
+      if (secret.metadata?.annotations?.[ANNOTATION_RESOURCE_UID] !== request.resource.uid) return;
+      await this.core.deleteNamespacedSecret({ name, namespace: ns });
+    } catch (err) {
+      if (code(err) !== 404) throw failed(request, `deleting secret ${ns}/${name}`, err);
     }
   }
 

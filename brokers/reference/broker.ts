@@ -17,6 +17,7 @@ import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest,
 import { DeployFailedError, PlacementRefusedError, RequestUnauthenticatedError } from '../errors.js';
 import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
 import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
+import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
 import { checkWorkload, placeRequest, type PlacementConfig, type TargetRecord } from './confinement.js';
 import type { BrokerMetrics } from '../metrics.js';
@@ -24,7 +25,8 @@ import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
 import { checkTokenMatchesRequest, es256PublicKeys, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
 import { KubernetesApplier, type ApplyOutcome } from './apply.js';
 import { StatusReporter } from './reporter.js';
-import { applyTopic, removeTopic } from './topic.js';
+import { applyTopic, removeTopic, type TopicAccessOptions } from './topic.js';
+import { PrincipalLocks } from './topic-access.js';
 
 export const WEBHOOK_PATH = '/v1/requests';
 /** A DeploymentTarget read serves this broker's requests for the next 5 s: an admin's edit (its namespace, its broker) is obeyed that much later. */
@@ -39,6 +41,12 @@ export interface ReferenceBrokerOptions {
   kafkaTls?: KafkaTls | string;
   /** Kafka cluster that Topic resources are created in; defaults to `kafkaBrokers`. */
   topicKafkaBrokers?: string[];
+  /**
+   * The name-constrained application issuer (ca.crt, tls.crt, tls.key of kidp-app-issuer;
+   * app-certificate.ts): with it, a Topic's owning Application gets its client certificate
+   * in a Secret `<topic>-kafka`. Without it, only the ACLs (an operator issues the certificate).
+   */
+  applicationIssuer?: KafkaTls | string;
   /**
    * The controllers' dispatch public key(s) (SPKI PEM, EC P-256; several blocks during a
    * rotation): every request, on Kafka and by webhook, must be signed by one of them.
@@ -148,6 +156,8 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     if (secretRefs.length > 0) await applier.checkSecretRefs(placed, secretRefs);
     return placed;
   }
+  const applicationIssuer = kafkaTls(options.applicationIssuer);
+  const topicAccess: TopicAccessOptions = { locks: new PrincipalLocks(), bootstrap: options.topicKafkaBrokers ?? options.kafkaBrokers, ...(applicationIssuer ? { issuer: applicationIssuer } : {}) };
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
@@ -155,7 +165,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     const request = await confine(received);
     if (request.resource.kind === 'Topic') {
       if (!topicKafka) throw new DeployFailedError(request.requestId, 'this broker has no Kafka cluster for Topic resources', true);
-      return request.action === 'deploy' ? applyTopic(topicKafka, request, applier) : removeTopic(topicKafka, request, applier);
+      return request.action === 'deploy' ? applyTopic(topicKafka, request, applier, topicAccess) : removeTopic(topicKafka, request, applier, topicAccess);
     }
     return request.action === 'deploy' ? applier.deploy(request) : applier.remove(request);
   }
@@ -193,13 +203,41 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   const consumers: RunningConsumer[] = [];
   if (kafka && platformKeys) {
     await ensureTopics(kafka, [REQUESTS_TOPIC, STATUS_TOPIC, REQUESTS_TOPIC + DLQ_SUFFIX]);
+    const readPartitions = async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return (await admin.fetchTopicMetadata({ topics: [REQUESTS_TOPIC] })).topics[0]?.partitions.length ?? 0;
+      } finally {
+        await admin.disconnect();
+      }
+    };
     for (const identity of identities) {
       const replay = new ReplayGuard(() => now().getTime());
+      // What this identity was sent in the last token lifetime, before taking anything new:
+      // a copy of any of it is a replay, restart or not (kafka-replay-scan.ts).
+      let partitions: number;
+      try {
+        const scanned = await warmReplayGuard({ kafka, topic: REQUESTS_TOPIC, identity, replay, now: () => now().getTime(), logger: logger.child({ identity }) });
+        partitions = scanned.partitions;
+        logger.info({ identity, tokens: scanned.tokens }, 'replay guard warmed from the request topic');
+      } catch (err) {
+        // Never worse than a guard that forgets on restart, and the broker still serves: an
+        // outage would be the bigger harm. Said loudly, with the fix.
+        options.metrics?.error('kafka_consume', 'kafka', 'replay_scan_failed');
+        logger.error(
+          { identity, err: (err as Error).message, group: `kidp-broker-${identity}/replay-scan/*` },
+          'replay scan of the request topic failed (does the broker principal have READ on its replay-scan groups? run kidp kafka setup); copies of requests signed before this start will not be recognised as replays',
+        );
+        partitions = await readPartitions();
+      }
+      const placement = new RequestPlacement(partitions, readPartitions, () => now().getTime());
       consumers.push(
         await consumeMessages({
           kafka,
           groupId: `kidp-broker-${identity}`,
           topic: REQUESTS_TOPIC,
+          ...(tls ? { rotateWith: tls } : {}),
           parse: parseRequest,
           logger: logger.child({ identity }),
           metrics: options.metrics,
@@ -209,6 +247,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
           // ours must be signed by the controllers for this identity and these bytes.
           authenticate: async (request, record) => {
             if (request.target.identity !== identity) return false;
+            await placement.check(request.resource.uid, record);
             await authenticateRequestMessage({ request, body: record.bytes, headers: record.headers, at: record.at, identity, platformKeys, replay, now: now() });
             return true;
           },

@@ -103,7 +103,7 @@ start_platform() {
   fi
   # The broker writes only into the examples' target namespace (examples/02-deploymenttarget.yaml).
   start_daemon broker 'kidp broker running' broker run --kubeconfig "$kubeconfig" --kafka "$kafka" \
-    --kafka-tls-dir "$(kafka_certs)/kidp-broker-kubernetes-broker" --namespace kidp-workloads --platform-namespace kidp-system \
+    --kafka-tls-dir "$(kafka_certs)/kidp-broker-kubernetes-broker" --kafka-app-issuer-dir "$(kafka_certs)/kidp-app-issuer" --namespace kidp-workloads --platform-namespace kidp-system \
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
     --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port"
 }

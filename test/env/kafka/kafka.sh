@@ -43,6 +43,11 @@ CERT_DAYS="${KIDP_KAFKA_CERT_DAYS:-7}"
 # operator identity that creates topics and ACLs (both super users, nothing else is).
 CLIENT_PRINCIPALS=(kidp-admin kidp-controllers kidp-broker-kubernetes-broker kidp-decision-stream)
 SUPER_USERS="User:kidp-kafka;User:kidp-admin"
+# Applications' principals (a Topic's owner, brokers/reference/topic-access.ts) are issued by
+# an intermediate CA that the Topic broker holds, name-constrained to this organisation: it
+# can sign CN=kidp-app-<namespace>.<application>,O=kidp-applications and nothing else.
+APP_ORG=kidp-applications
+APP_ISSUER=kidp-app-issuer
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
 elapsed_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
@@ -215,9 +220,32 @@ make_broker_keystore() {
   chmod 600 "$CERT_DIR/kidp-kafka/keystore.p12"
 }
 
+# The applications' issuer: a CA below the run's CA with pathlen 0 and a critical
+# nameConstraints permitting only subjects under O=kidp-applications, so whoever holds its
+# key (the Topic broker) cannot mint kidp-admin or any platform principal: Kafka's (Java's
+# PKIX) path validation refuses such a chain at the handshake. Written as
+# certs/kidp-app-issuer/{ca.crt (the run's CA), tls.crt (the issuer), tls.key}.
+make_app_issuer() {
+  local dir="$CERT_DIR/$APP_ISSUER" tmp
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  tmp=$(mktemp -d "$dir/.issue.XXXXXX")
+  printf '[v3]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nnameConstraints=critical,permitted;dirName:apps\n[apps]\nO=%s\n' "$APP_ORG" >"$tmp/ext"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/O=$APP_ORG/CN=$APP_ISSUER" \
+    -keyout "$tmp/tls.key" -out "$tmp/csr" 2>/dev/null
+  openssl x509 -req -in "$tmp/csr" -CA "$CERT_DIR/ca/ca.crt" -CAkey "$CERT_DIR/ca/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 30 -sha256 -extfile "$tmp/ext" -extensions v3 -out "$tmp/tls.crt" 2>/dev/null
+  chmod 600 "$tmp/tls.key"
+  cp "$CERT_DIR/ca/ca.crt" "$dir/ca.crt"
+  mv -f "$tmp/tls.key" "$dir/tls.key"
+  mv -f "$tmp/tls.crt" "$dir/tls.crt"
+  rm -rf "$tmp"
+}
+
 make_certificates() {
   make_ca
   make_broker_keystore
+  make_app_issuer
   local p
   for p in "${CLIENT_PRINCIPALS[@]}"; do issue_cert "$p" "$CERT_DIR/$p"; done
 }
@@ -267,9 +295,10 @@ ssl.key.password=$KEYSTORE_PASSWORD
 ssl.truststore.type=PEM
 ssl.truststore.location=$CERT_DIR/ca/ca.crt
 ssl.enabled.protocols=TLSv1.3,TLSv1.2
-# The principal is the certificate's CN: User:kidp-controllers, not the whole DN. A
-# subject with anything beside the CN keeps its full DN, which no ACL names.
-ssl.principal.mapping.rules=RULE:^CN=([a-z0-9.-]+)$/\$1/,DEFAULT
+# The principal is the certificate's CN: User:kidp-controllers, not the whole DN. An
+# application's certificate (from the name-constrained kidp-app-issuer) maps to its CN only
+# when that CN is kidp-app-*. Any other subject keeps its full DN, which no ACL names.
+ssl.principal.mapping.rules=RULE:^CN=([a-z0-9.-]+)$/\$1/,RULE:^CN=(kidp-app-[a-z0-9.-]+),O=$APP_ORG$/\$1/,DEFAULT
 # Deny by default; KIDP's ACLs (brokers/kafka-access.ts) allow each principal its part.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
