@@ -1,7 +1,7 @@
 // The CRD YAML files beside this module are the single source of truth for resource
 // schemas: the apiserver validates with them, ajv validates with them offline (kidp
 // validate, tests), and crds/types.ts is generated from them (generate-types.ts).
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -72,23 +72,47 @@ export function crdDirectory(): string {
 
 let cached: CustomResourceDefinition[] | undefined;
 
+/** The CRDs in one file of crds/ (kustomization.yaml lives there too: only CRDs count). */
+function parseCrdFile(dir: string, file: string): CustomResourceDefinition[] {
+  const crds: CustomResourceDefinition[] = [];
+  for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+    if (doc.errors.length > 0) {
+      throw new KidpError('KIDP_CRD_INVALID', `crds/${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
+    }
+    const obj = doc.toJS() as CustomResourceDefinition | null;
+    if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
+  }
+  return crds;
+}
+
 /** Every CRD of the project, parsed once per process. */
 export function loadCrds(): CustomResourceDefinition[] {
   if (cached) return cached;
   const dir = crdDirectory();
-  const crds: CustomResourceDefinition[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-      if (doc.errors.length > 0) {
-        throw new KidpError('KIDP_CRD_INVALID', `crds/${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
-      }
-      const obj = doc.toJS() as CustomResourceDefinition | null;
-      // crds/ also holds kustomization.yaml; only CRDs count.
-      if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
+  cached = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().flatMap((file) => parseCrdFile(dir, file));
+  return cached;
+}
+
+const byKindFile = new Map<string, CustomResourceDefinition[]>();
+
+/**
+ * The first CRD that `matches`, looking first in the file named for the kind (crds/service.yaml
+ * for Service), and in every file only when that one does not hold it: a one-shot `kidp
+ * validate` of a Service parses one CRD file, not all of them (issue 16, start-up).
+ */
+function findCrd(kind: string, matches: (c: CustomResourceDefinition) => boolean): CustomResourceDefinition | undefined {
+  if (!cached && /^[A-Za-z0-9]+$/.test(kind)) {
+    const file = `${kind.toLowerCase()}.yaml`;
+    let crds = byKindFile.get(file);
+    if (!crds) {
+      const dir = crdDirectory();
+      crds = existsSync(join(dir, file)) ? parseCrdFile(dir, file) : [];
+      byKindFile.set(file, crds);
     }
+    const found = crds.find(matches);
+    if (found) return found;
   }
-  cached = crds;
-  return crds;
+  return loadCrds().find(matches);
 }
 
 function servedVersion(crd: CustomResourceDefinition) {
@@ -99,7 +123,7 @@ function servedVersion(crd: CustomResourceDefinition) {
 
 /** The CRD for a kind, looked up by Kind (and group when two groups share a Kind). */
 export function crdForKind(kind: string, group?: string): CustomResourceDefinition | undefined {
-  return loadCrds().find((c) => c.spec.names.kind === kind && (group === undefined || c.spec.group === group));
+  return findCrd(kind, (c) => c.spec.names.kind === kind && (group === undefined || c.spec.group === group));
 }
 
 export interface KindInfo {
@@ -181,7 +205,9 @@ function toAjvSchema(schema: OpenApiSchema, atRoot: boolean): Record<string, unk
   return out;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
+// validateSchema off: the CRD schemas are the project's own, checked by the apiserver when
+// installed; checking them against JSON Schema's meta-schema was half of every compilation.
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, validateSchema: false });
 (addFormatsModule as unknown as (a: Ajv) => void)(ajv);
 const validators = new Map<string, ValidateFunction>();
 
@@ -196,7 +222,7 @@ function validatorFor(crd: CustomResourceDefinition): ValidateFunction {
 
 // A second compilation whose only job is to fill in schema defaults, as the apiserver
 // does before it runs x-kubernetes-validations.
-const defaultingAjv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
+const defaultingAjv = new Ajv({ allErrors: true, strict: false, useDefaults: true, validateSchema: false });
 (addFormatsModule as unknown as (a: Ajv) => void)(defaultingAjv);
 const defaulters = new Map<string, ValidateFunction>();
 
@@ -207,6 +233,16 @@ function defaulterFor(crd: CustomResourceDefinition): ValidateFunction {
     defaulters.set(crd.metadata.name, fill);
   }
   return fill;
+}
+
+/** Whether any x-kubernetes-validations rule is in the schema: without one, defaulting (a second ajv compilation) has nothing to feed. */
+function hasValidations(schema: OpenApiSchema): boolean {
+  return (
+    (schema['x-kubernetes-validations']?.length ?? 0) > 0 ||
+    Object.values(schema.properties ?? {}).some(hasValidations) ||
+    (schema.items !== undefined && hasValidations(schema.items)) ||
+    (typeof schema.additionalProperties === 'object' && hasValidations(schema.additionalProperties))
+  );
 }
 
 function pathOf(error: ErrorObject): string {
@@ -277,7 +313,7 @@ export function validateManifest(manifest: unknown, options: { celRules?: CelRul
   const obj = manifest as Record<string, unknown>;
   const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : '';
   const kind = typeof obj.kind === 'string' ? obj.kind : '';
-  const crd = loadCrds().find((c) => c.spec.names.kind === kind && apiVersionOf(c) === apiVersion);
+  const crd = findCrd(kind, (c) => c.spec.names.kind === kind && apiVersionOf(c) === apiVersion);
   if (!crd) {
     return { valid: false, errors: [{ path: 'kind', message: `no KIDP kind ${kind || '(missing)'} in version ${apiVersion || '(missing)'}` }] };
   }
@@ -301,7 +337,7 @@ export function validateManifest(manifest: unknown, options: { celRules?: CelRul
       }
       errors.push({ path: pathOf(e), message: messageOf(e) });
     }
-  } else if (options.celRules !== null) {
+  } else if (options.celRules !== null && hasValidations(servedVersion(crd).schema.openAPIV3Schema)) {
     // The apiserver runs CEL rules only on objects that pass the schema, after defaulting.
     const defaulted = structuredClone(manifest);
     defaulterFor(crd)(defaulted);
