@@ -103,8 +103,10 @@ function commandDepth(cmd: Command): number {
 
 /** The flag node:util parseArgs refused as unknown, if that is what `err` is. */
 function unknownFlag(err: unknown): string | undefined {
-  if (!(err instanceof TypeError) || !('code' in err) || err.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return undefined;
-  return /'(-[^']*)'/.exec(err.message)?.[1];
+  // By code, not instanceof: node's errors may come from another realm (jest's VM contexts).
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (typeof e !== 'object' || e === null || e.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || typeof e.message !== 'string') return undefined;
+  return /'(-[^']*)'/.exec(e.message)?.[1];
 }
 
 /** Optimal string alignment distance: how commander ranks its suggestions, for the flags parseArgs refuses. */
@@ -131,6 +133,9 @@ export function closest(word: string, candidates: readonly string[]): string | u
   return best?.c;
 }
 
+/** CliIo writes lines; commander writes text ending in a newline. */
+export const lines = (text: string): string[] => text.replace(/\n$/, '').split('\n');
+
 /** The whole command tree. `argv` is what the user typed after the program name. */
 export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Command {
   const program = new Command(ctx.name)
@@ -138,8 +143,8 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => ctx.io.stdout(s.replace(/\n$/, '')),
-      writeErr: (s) => ctx.io.stderr(s.replace(/\n$/, '')),
+      writeOut: (s) => lines(s).forEach((l) => ctx.io.stdout(l)),
+      writeErr: (s) => lines(s).forEach((l) => ctx.io.stderr(l)),
       // run.ts prints parser errors itself, with the help hint.
       outputError: () => undefined,
     })

@@ -3,7 +3,7 @@
 // (program.ts); this file turns every outcome into one exit code (cli/README.md).
 
 import { CommanderError, type Command } from 'commander';
-import { buildProgram, EXIT, UsageError, type CliIo, type ProgramContext } from './program.js';
+import { buildProgram, EXIT, lines, UsageError, type CliIo, type ProgramContext } from './program.js';
 
 export type { CliIo } from './program.js';
 export { EXIT } from './program.js';
@@ -46,7 +46,7 @@ export async function runCli(argv: readonly string[], io: CliIo, options: RunOpt
   const program = buildProgram(ctx, argv);
   if (argv.length === 0) {
     io.stderr(`${ctx.name}: no command given`);
-    io.stderr(program.helpInformation().replace(/\n$/, ''));
+    for (const l of lines(program.helpInformation())) io.stderr(l);
     return { exit: EXIT.usage, daemon: false };
   }
   try {
@@ -58,12 +58,12 @@ export async function runCli(argv: readonly string[], io: CliIo, options: RunOpt
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { exit: EXIT.ok, daemon: false };
       // A command group without its verb (`kidp cel`): commander printed its help to stderr.
       if (err.code === 'commander.help') return { exit: EXIT.usage, daemon: false };
-      io.stderr(`${ctx.name}: ${parserMessage(err)}`);
+      for (const l of lines(`${ctx.name}: ${parserMessage(err)}`)) io.stderr(l);
       io.stderr(helpHint(ctx.name, argv, program));
       return { exit: EXIT.usage, daemon: false };
     }
     if (err instanceof UsageError) {
-      io.stderr(`${ctx.name}: ${err.message}`);
+      for (const l of lines(`${ctx.name}: ${err.message}`)) io.stderr(l);
       io.stderr(helpHint(ctx.name, argv, program));
       return { exit: EXIT.usage, daemon: ctx.daemon };
     }
