@@ -105,20 +105,23 @@ async function resourceStatus(args: { kind: string; name: string; namespace?: st
   if (!info) return failure(`unknown kind ${JSON.stringify(args.kind)}; KIDP kinds are in ${PLATFORM_GROUP}`);
   if (info.scope === 'Namespaced' && !args.namespace) return failure(`${args.kind} is namespaced: give namespace`);
   const { CoreV1Api, CustomObjectsApi } = await import('@kubernetes/client-node');
-  const { loadKubeConfig } = await import('../kube/index.js');
+  const { isNotFound, loadKubeConfig } = await import('../kube/index.js');
+  const { ClusterReadError, readWithRetry } = await import('./cluster-read.js');
   const kc = loadKubeConfig({ keepAlive: false });
   const custom = kc.makeApiClient(CustomObjectsApi);
   const base = { group: PLATFORM_GROUP, version: PLATFORM_VERSION, plural: info.plural, name: args.name };
   let object: { metadata?: { namespace?: string; generation?: number; labels?: Record<string, string> }; spec?: { owner?: unknown }; status?: Record<string, unknown> };
+  const what = `${args.kind} ${args.namespace ? `${args.namespace}/` : ''}${args.name}`;
   try {
-    object = (info.scope === 'Namespaced' ? await custom.getNamespacedCustomObject({ ...base, namespace: args.namespace! }) : await custom.getClusterCustomObject(base)) as typeof object;
+    object = (await readWithRetry(`reading ${what}`, () => (info.scope === 'Namespaced' ? custom.getNamespacedCustomObject({ ...base, namespace: args.namespace! }) : custom.getClusterCustomObject(base)))) as typeof object;
   } catch (err) {
-    const code = (err as { code?: number }).code;
-    return failure(code === 404 ? `${args.kind} ${args.namespace ? `${args.namespace}/` : ''}${args.name} does not exist` : `reading ${args.kind} ${args.name}: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof ClusterReadError && isNotFound(err.cause)) return failure(`${what} does not exist`);
+    return failure(err instanceof Error ? err.message : String(err));
   }
   let events: { type?: string; reason?: string; message?: string; lastTimestamp?: unknown }[] = [];
   if (args.namespace) {
-    const list = await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: args.namespace, fieldSelector: `involvedObject.kind=${args.kind},involvedObject.name=${args.name}` });
+    const core = kc.makeApiClient(CoreV1Api);
+    const list = await readWithRetry(`listing the events of ${what}`, () => core.listNamespacedEvent({ namespace: args.namespace!, fieldSelector: `involvedObject.kind=${args.kind},involvedObject.name=${args.name}` }));
     events = list.items.slice(-10).map((e) => ({ type: e.type, reason: e.reason, message: e.message, lastTimestamp: e.lastTimestamp ?? e.eventTime }));
   }
   const status = object.status ?? {};

@@ -27,6 +27,9 @@ export const EXIT = {
 /** A user error found by an action after parsing; printed like a parser error, exit 2. */
 export class UsageError extends Error {}
 
+/** The command could not do its work (the cluster could not be read, ...): its message, exit 2, no usage hint. */
+export class CommandError extends Error {}
+
 /** What actions share with run(): where to write, the clock, the exit code they decide. */
 export interface ProgramContext {
   io: CliIo;

@@ -3,7 +3,7 @@
 // (program.ts); this file turns every outcome into one exit code (cli/README.md).
 
 import { CommanderError, type Command } from 'commander';
-import { buildProgram, EXIT, lines, UsageError, type CliIo, type ProgramContext } from './program.js';
+import { buildProgram, CommandError, EXIT, lines, UsageError, type CliIo, type ProgramContext } from './program.js';
 
 export type { CliIo } from './program.js';
 export { EXIT } from './program.js';
@@ -65,6 +65,10 @@ export async function runCli(argv: readonly string[], io: CliIo, options: RunOpt
     if (err instanceof UsageError) {
       for (const l of lines(`${ctx.name}: ${err.message}`)) io.stderr(l);
       io.stderr(helpHint(ctx.name, argv, program));
+      return { exit: EXIT.usage, daemon: ctx.daemon };
+    }
+    if (err instanceof CommandError) {
+      for (const l of lines(`${ctx.name}: ${err.message}`)) io.stderr(l);
       return { exit: EXIT.usage, daemon: ctx.daemon };
     }
     // Only on failure: the catalogue names every folder's error classes (loads them all).

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { LABELS, PLATFORM_GROUP, PLATFORM_VERSION, kindInfo } from '../crds/registry.js';
+import { readWithRetry } from './cluster-read.js';
 import { renderData, type DataFormat } from './output.js';
 import { EXIT, UsageError, type CliIo } from './program.js';
 
@@ -125,7 +126,8 @@ async function fromCluster(namespace: string, kubeconfig: string | undefined): P
   const api = loadKubeConfig({ ...(kubeconfig ? { kubeconfig } : {}), keepAlive: false }).makeApiClient(CustomObjectsApi);
   const out: Obj[] = [];
   for (const kind of BINDABLE) {
-    const list = (await api.listNamespacedCustomObject({ group: PLATFORM_GROUP, version: PLATFORM_VERSION, namespace, plural: kindInfo(kind).plural })) as { items: Obj[] };
+    const plural = kindInfo(kind).plural;
+    const list = (await readWithRetry(`listing ${plural} in ${namespace}`, () => api.listNamespacedCustomObject({ group: PLATFORM_GROUP, version: PLATFORM_VERSION, namespace, plural }))) as { items: Obj[] };
     out.push(...list.items.map((o) => ({ ...o, apiVersion: `${PLATFORM_GROUP}/${PLATFORM_VERSION}`, kind })));
   }
   return out;

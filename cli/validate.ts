@@ -20,6 +20,7 @@ import { compilePolicy, KidpPolicyError, PolicyInvalidError, type CompiledPolicy
 import { syntheticRequest } from '../policy-engine/policy/request.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
 import { applyJsonPatch } from './json-patch.js';
+import { readYamlDocuments } from './precompiled-yaml.js';
 
 export interface ValidateOptions {
   files: readonly string[];
@@ -58,7 +59,7 @@ export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources
   const sources: Policy[] = [];
   const exceptions: PolicyException[] = [];
   for (const file of expandPaths([dir])) {
-    for (const doc of readYamlFile(file)) {
+    for (const doc of readYamlDocuments(file)) {
       if (!isRecord(doc.value)) continue;
       if (doc.value.kind === 'PolicyException') exceptions.push(doc.value as unknown as PolicyException);
       if (doc.value.kind !== 'Policy') continue;

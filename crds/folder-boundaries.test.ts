@@ -55,6 +55,7 @@ const KNOWN: Record<string, string> = {
   'cli/validate.ts -> admission/decision.ts': 'the same (types)',
   'cli/validate.ts -> admission/review.ts': 'the same (types)',
   'cli/validate.ts -> policy-engine/suite/yaml-input.ts': 'the same',
+  'cli/precompiled-yaml.ts -> policy-engine/suite/yaml-input.ts': 'the same',
   'policies/library.test.ts -> policy-engine/suite/runner.ts': 'the same',
   'cli/validate.ts -> policy-engine/policy/request.ts': 'syntheticRequest is not in policy/index.ts (policy-engine/policy is the CEL helper\'s)',
   'reports/audit.ts -> policy-engine/policy/request.ts': 'the same',
