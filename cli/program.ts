@@ -240,7 +240,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
     .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, then ~/.kube/config)')
     .option('--decisions <file>', 'decision log (JSON lines, as written by webhook serve --decision-log)')
     .option('--json', 'print JSON (as --output json)')
-    .addOption(outputOption('output format: json (table and yaml print the same document)', DATA_FORMATS))
+    .addOption(outputOption('output format: json, yaml, or table (the default: the report as text)'))
     .addHelpText('after', examples(ctx, ['policy impact -f policies/service-resource-limits/policy.yaml', 'policy impact -f p.yaml --decisions decisions.jsonl -o json']))
     .action(async (opts: { file: string; kubeconfig?: string; decisions?: string; json?: boolean; output?: string }) => {
       const args = ['-f', opts.file];
