@@ -88,7 +88,7 @@ test('scaffold, break, denied with the fix, fix, admitted', async () => {
 
 test('hostile or wrong input is a tool error, and the server keeps serving', async () => {
   expect(await call('scaffold', { archetype: 'http-api', team: 'payments', app: 'x\nkind: Secret' })).toMatchObject({ isError: true, text: expect.stringMatching(/--app: .* is not a valid name/) });
-  expect((await call('validate', { manifests: 'a: [1\nb: 2' })).isError).toBe(true);
+  expect(await call('validate', { manifests: 'a: [1\nb: 2' })).toMatchObject({ isError: true, text: expect.stringMatching(/^manifests:2:1: invalid YAML: /) });
   expect(await call('get_schema', { kind: 'Secret' })).toMatchObject({ isError: true, text: 'unknown kind "Secret"' });
   // No KUBECONFIG in the server's environment: status says so instead of guessing.
   expect(await call('resource_status', { kind: 'Database', name: 'x', namespace: 'payments' })).toMatchObject({ isError: true, text: 'no cluster: KUBECONFIG is not set for the kidp mcp process' });

@@ -40,7 +40,14 @@ export function validateText(manifests: string, options: McpOptions): ResourceVe
   try {
     const file = join(dir, 'manifests.yaml');
     writeFileSync(file, manifests);
-    return validateResources({ files: [file], policies: options.policies ?? builtInPolicies(), now: options.now() });
+    // The temporary file is the server's business: messages name the input `manifests`.
+    const named = (text: string) => text.split(file).join('manifests');
+    try {
+      return validateResources({ files: [file], policies: options.policies ?? builtInPolicies(), now: options.now() }).map((v) => ({ ...v, resource: named(v.resource), messages: v.messages.map(named) }));
+    } catch (err) {
+      if (err instanceof Error) err.message = named(err.message);
+      throw err;
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
