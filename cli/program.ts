@@ -69,22 +69,16 @@ function dataFormat(value: string | undefined): DataFormat | undefined {
  * which stays the authority on its flags; the options declared here are its help,
  * completion and suggestions.
  */
-function root(cmd: Command): Command {
-  let c = cmd;
-  while (c.parent) c = c.parent;
-  return c;
-}
-
 type Daemon = (args: string[], stderr: (line: string) => void) => Promise<number>;
 
 /** A long-running command: flags are declared for help; its own parser reads them. */
-function daemon(parent: Command, ctx: ProgramContext, spec: { name: string; summary: string; description: string; options: readonly (readonly [flags: string, description: string])[]; examples: string[]; load: () => Promise<Daemon> }): Command {
+function daemon(parent: Command, ctx: ProgramContext, argv: readonly string[], spec: { name: string; summary: string; description: string; options: readonly (readonly [flags: string, description: string])[]; examples: string[]; load: () => Promise<Daemon> }): Command {
   const cmd = parent.command(spec.name).summary(spec.summary).description(spec.description).allowUnknownOption().allowExcessArguments();
   for (const [flags, description] of spec.options) cmd.option(flags, description);
   cmd.addHelpText('after', examples(ctx, spec.examples));
   cmd.action(async (_opts: unknown, self: Command) => {
     ctx.daemon = true;
-    const args = (root(self) as unknown as { _kidpArgv: string[] })._kidpArgv.slice(commandDepth(self));
+    const args = argv.slice(commandDepth(self));
     const run = await spec.load();
     try {
       ctx.exit = await run(args, ctx.io.stderr);
@@ -152,7 +146,6 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
       outputError: () => undefined,
     })
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false });
-  (program as unknown as { _kidpArgv: readonly string[] })._kidpArgv = argv;
   program.addHelpText(
     'after',
     `\nExit codes: 0 ok; 1 the command found something wrong (a denial, a failed case); 2 usage or input error; 3 internal error.` +
@@ -337,7 +330,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   // --- long-running commands ---------------------------------------------------------
 
   const webhook = program.command('webhook').description('The admission webhooks.');
-  daemon(webhook, ctx, {
+  daemon(webhook, ctx, argv, {
     name: 'serve',
     summary: 'Run the admission webhooks over HTTPS.',
     description:
@@ -366,7 +359,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   });
 
   const controllers = program.command('controllers').description('The reconcilers.');
-  daemon(controllers, ctx, {
+  daemon(controllers, ctx, argv, {
     name: 'run',
     summary: 'Run the reconcilers and the status service.',
     description:
@@ -393,7 +386,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   });
 
   const broker = program.command('broker').description('Brokers.');
-  daemon(broker, ctx, {
+  daemon(broker, ctx, argv, {
     name: 'run',
     summary: 'Run the reference kubernetes broker.',
     description:
@@ -422,7 +415,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   });
 
   const kafka = program.command('kafka').description('Kafka topics and ACLs.');
-  daemon(kafka, ctx, {
+  daemon(kafka, ctx, argv, {
     name: 'setup',
     summary: "Create KIDP's Kafka topics and ACLs.",
     description: "Create KIDP's Kafka topics and the ACLs of each principal, as an operator principal (a Kafka\nsuper user). Idempotent.",
@@ -439,7 +432,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   });
 
   const reports = program.command('reports').description('PolicyReports and the background audit.');
-  daemon(reports, ctx, {
+  daemon(reports, ctx, argv, {
     name: 'run',
     summary: 'Run the background audit controller.',
     description:
@@ -459,7 +452,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   });
 
   const dashboard = program.command('dashboard').description('The read-only portal.');
-  daemon(dashboard, ctx, {
+  daemon(dashboard, ctx, argv, {
     name: 'serve',
     summary: 'Serve the read-only compliance page.',
     description: 'Serve the read-only compliance page (per team, namespace, policy; violations; the trend).\nRuns until SIGINT/SIGTERM.',
