@@ -15,7 +15,7 @@ export default {
     {
       ...common,
       displayName: 'unit',
-      testMatch: ['<rootDir>/{admission,policy-engine,controllers,brokers,kube,crds,policies,certs,cli,reports,dashboard,errors}/**/*.test.ts'],
+      testMatch: ['<rootDir>/{admission,policy-engine,controllers,brokers,kube,crds,policies,certs,cli,reports,dashboard,errors,archetypes}/**/*.test.ts'],
     },
     {
       ...common,

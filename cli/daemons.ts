@@ -1,12 +1,10 @@
-// The long-running `kidp` commands: they start a server and run until SIGINT/SIGTERM,
-// then shut down gracefully. Kept apart from run.ts, whose commands are one-shot.
+// `kidp webhook serve`: starts the webhook server and runs until SIGINT/SIGTERM, then shuts
+// down gracefully. program.ts declares its flags for help; parseArgs here reads them.
 import { parseArgs } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { serveWebhook } from '../admission/index.js';
-import { policyImpact } from './policy-impact.js';
-import { dashboardServe, reportsRun } from './reports-daemons.js';
 
 export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconfig FILE] [--port 9443] [--host 0.0.0.0]
                      [--cert-dir DIR | --cert-secret NAMESPACE/NAME] [--namespace kidp-system]
@@ -104,14 +102,4 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
   });
   log.info({ port: running.server.port, policies: running.store.policies().length }, 'kidp webhook serving');
   return untilSignal(running.stop, log);
-}
-
-/** The daemon commands, or undefined when argv names none (run.ts handles the rest). */
-export function daemonFor(argv: string[]): ((stderr: (line: string) => void) => Promise<number>) | undefined {
-  const [group, verb, ...rest] = argv;
-  if (group === 'webhook' && verb === 'serve') return (stderr) => webhookServe(rest, stderr);
-  if (group === 'reports' && verb === 'run') return (stderr) => reportsRun(rest, stderr);
-  if (group === 'dashboard' && verb === 'serve') return (stderr) => dashboardServe(rest, stderr);
-  if (group === 'policy' && verb === 'impact') return (stderr) => policyImpact(rest, (l) => void process.stdout.write(`${l}\n`), stderr);
-  return undefined;
 }

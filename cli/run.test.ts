@@ -19,10 +19,10 @@ function file(name: string, text: string): string {
 }
 
 /** Runs the CLI in-process and returns everything it did. */
-function kidp(...argv: string[]): { exit: number; stdout: string[]; stderr: string[] } {
+async function kidp(...argv: string[]): Promise<{ exit: number; stdout: string[]; stderr: string[] }> {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const exit = run(argv, { stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), now: () => new Date('2026-06-01T00:00:00Z') });
+  const exit = await run(argv, { stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l), now: () => new Date('2026-06-01T00:00:00Z') });
   return { exit, stdout, stderr };
 }
 
@@ -44,14 +44,14 @@ describe('kidp cel eval', () => {
       { exit: 2, stdout: [], stderr: ["ERROR: <input>:1:1: undeclared reference to 'nope' (in container '')\n | nope + 1\n | ^"] },
     ],
     ['1 +', [], { exit: 2, stdout: [], stderr: ["ERROR: <input>:1:4: mismatched input '<EOF>'\n | 1 +\n |    ^"] }],
-  ])('%s %j', (expr, flags, want) => {
+  ])('%s %j', async (expr, flags, want) => {
     const argv = ['cel', 'eval', expr, ...(flags.length > 0 ? ['--vars', vars()] : [])];
-    expect(kidp(...argv)).toEqual(want);
+    expect(await kidp(...argv)).toEqual(want);
   });
 
-  test('a runaway expression stops at the cost limit with exit 1', () => {
+  test('a runaway expression stops at the cost limit with exit 1', async () => {
     const list = `[${Array.from({ length: 100 }, (_, i) => i).join(',')}]`;
-    const got = kidp('cel', 'eval', `${list}.all(a, ${list}.all(b, ${list}.all(c, a + b + c >= 0)))`);
+    const got = await kidp('cel', 'eval', `${list}.all(a, ${list}.all(b, ${list}.all(c, a + b + c >= 0)))`);
     expect(got).toEqual({ exit: 1, stdout: [], stderr: ['operation cancelled: actual cost limit exceeded (per-call limit 1000000)'] });
   });
 
@@ -61,16 +61,16 @@ describe('kidp cel eval', () => {
     ['an integer outside int64', '{"n": 99999999999999999999}', /n: integer 99999999999999999999 is outside CEL's int range/],
     ['a reserved word as a name', '{"in": 1}', /"in" is not a valid CEL variable name/],
     ['deep nesting', `{"x": ${'['.repeat(80)}${']'.repeat(80)}}`, /nesting deeper than 64 levels at x\[0\]/],
-  ])('--vars with %s: exit 2 and where', (_name, text, message) => {
-    const got = kidp('cel', 'eval', '1', '--vars', file('vars-bad.yaml', text));
+  ])('--vars with %s: exit 2 and where', async (_name, text, message) => {
+    const got = await kidp('cel', 'eval', '1', '--vars', file('vars-bad.yaml', text));
     expect(got.exit).toBe(2);
     expect(got.stdout).toEqual([]);
     expect(got.stderr).toHaveLength(1);
     expect(got.stderr[0]).toMatch(message);
   });
 
-  test('a 10 KB expression is refused with its size', () => {
-    expect(kidp('cel', 'eval', `${'1 + '.repeat(2560)}1`)).toEqual({
+  test('a 10 KB expression is refused with its size', async () => {
+    expect(await kidp('cel', 'eval', `${'1 + '.repeat(2560)}1`)).toEqual({
       exit: 2,
       stdout: [],
       stderr: ["expression is 10241 bytes, over the limit of 5120 (the apiserver's)"],
@@ -113,8 +113,8 @@ spec: {owner: {kind: Team, name: marketing}, engine: redis, memoryMB: 64, evicti
 `,
     );
 
-  test('one line per resource; exit 1 when any is denied', () => {
-    expect(kidp('validate', '-f', manifests(), '--policies', join(root, 'policies'))).toEqual({
+  test('one line per resource; exit 1 when any is denied', async () => {
+    expect(await kidp('validate', '-f', manifests(), '--policies', join(root, 'policies'))).toEqual({
       exit: 1,
       stdout: [
         'Namespace payments: ADMITTED',
@@ -128,13 +128,13 @@ spec: {owner: {kind: Team, name: marketing}, engine: redis, memoryMB: 64, evicti
     });
   });
 
-  test('a policy directory with a broken policy is an input error naming the file', () => {
+  test('a policy directory with a broken policy is an input error naming the file', async () => {
     const bad = mkdtempSync(join(dir, 'policies-'));
     writeFileSync(
       join(bad, 'p.yaml'),
       'apiVersion: platform.kidp.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  selector: {resourceTypes: [Topic]}\n  rules:\n    - {name: r, expression: "spec.partitions == \'x\'"}\n',
     );
-    const got = kidp('validate', '-f', manifests(), '--policies', bad);
+    const got = await kidp('validate', '-f', manifests(), '--policies', bad);
     expect(got.exit).toBe(2);
     expect(got.stderr).toEqual([
       `kidp: ${join(bad, 'p.yaml')}:1: policy "p" does not compile:\n  rule "r" (line 1, column 17): found no matching overload for '_==_' applied to '(int, string)' [KIDP_POLICY_COMPILE]`,
@@ -172,31 +172,31 @@ spec: {owner: {kind: Team, name: payments}, partitions: 12}
     );
   const limits = (max: number) => file(`limits-${max}.yaml`, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: limits, namespace: payments}\ndata: {max: "${max}"}\n`);
 
-  test('binds the param object from the files, and its values decide', () => {
-    expect(kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', limits(24))).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
-    expect(kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', limits(6))).toEqual({
+  test('binds the param object from the files, and its values decide', async () => {
+    expect(await kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', limits(24))).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
+    expect(await kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', limits(6))).toEqual({
       exit: 1,
       stdout: ['Topic payments/events: DENIED: topic-limits/max: at most 6'],
       stderr: [],
     });
   });
 
-  test('without the param object, parameterNotFoundAction Deny denies and says what is missing', () => {
-    expect(kidp('validate', '-f', topics(), '--policies', policyDir())).toEqual({
+  test('without the param object, parameterNotFoundAction Deny denies and says what is missing', async () => {
+    expect(await kidp('validate', '-f', topics(), '--policies', policyDir())).toEqual({
       exit: 1,
       stdout: ['Topic payments/events: DENIED: topic-limits/(params): params: no ConfigMap (v1) object was given (--params)'],
       stderr: [],
     });
     // An object of the kind in another namespace is not this request's parameter.
     const elsewhere = file('elsewhere.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: limits, namespace: other}\ndata: {max: "99"}\n');
-    expect(kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', elsewhere).stdout).toEqual([
+    expect((await kidp('validate', '-f', topics(), '--policies', policyDir(), '--params', elsewhere)).stdout).toEqual([
       'Topic payments/events: DENIED: topic-limits/(params): params: no ConfigMap (v1) named limits in namespace payments (parameterNotFoundAction: Deny): create it or fix spec.paramRef',
     ]);
   });
 });
 
 describe('kidp validate --authz', () => {
-  test('answers authorizer checks from the file; without it, no authorizer offline', () => {
+  test('answers authorizer checks from the file; without it, no authorizer offline', async () => {
     const d = mkdtempSync(join(dir, 'authz-policies-'));
     writeFileSync(
       join(d, 'p.yaml'),
@@ -212,16 +212,16 @@ spec:
     );
     const topicFile = file('authz-topic.yaml', 'apiVersion: platform.kidp.io/v1alpha1\nkind: Topic\nmetadata: {name: events, namespace: payments}\nspec: {owner: {kind: Team, name: payments}, partitions: 3}\n');
     const allow = file('authz-allow.yaml', '- {match: {username: kidp:offline, resource: secrets, namespace: payments}, decision: allow, reason: granted}\n');
-    expect(kidp('validate', '-f', topicFile, '--policies', d, '--authz', allow)).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
-    expect(kidp('validate', '-f', topicFile, '--policies', d)).toEqual({ exit: 1, stdout: ['Topic payments/events: DENIED: readers/may-read: failed rule may-read'], stderr: [] });
+    expect(await kidp('validate', '-f', topicFile, '--policies', d, '--authz', allow)).toEqual({ exit: 0, stdout: ['Topic payments/events: ADMITTED'], stderr: [] });
+    expect(await kidp('validate', '-f', topicFile, '--policies', d)).toEqual({ exit: 1, stdout: ['Topic payments/events: DENIED: readers/may-read: failed rule may-read'], stderr: [] });
     const bad = file('authz-bad.yaml', 'allow: everything\n');
-    expect(kidp('validate', '-f', topicFile, '--policies', d, '--authz', bad).exit).toBe(2);
+    expect((await kidp('validate', '-f', topicFile, '--policies', d, '--authz', bad)).exit).toBe(2);
   });
 });
 
 describe('kidp test', () => {
-  test('runs the built-in library and closes with the counts', () => {
-    const got = kidp('test', join(root, 'policies'));
+  test('runs the built-in library and closes with the counts', async () => {
+    const got = await kidp('test', join(root, 'policies'));
     expect({ exit: got.exit, last: got.stdout.at(-1), failed: got.stdout.filter((l) => l.includes('FAIL')) }).toEqual({
       exit: 0,
       last: expect.stringMatching(/^\d+ passed, 0 failed$/),
@@ -229,15 +229,15 @@ describe('kidp test', () => {
     });
   });
 
-  test('usage errors exit 2', () => {
-    expect(kidp('test').exit).toBe(2);
-    expect(kidp('bogus').stderr[0]).toBe('kidp: unknown command "bogus"');
+  test('usage errors exit 2', async () => {
+    expect((await kidp('test')).exit).toBe(2);
+    expect((await kidp('bogus')).stderr[0]).toBe('kidp: unknown command "bogus"');
   });
 });
 
 // One smoke test of the built bin, when `npm run build` has produced it.
 const bin = join(root, 'dist', 'cli', 'main.js');
-(existsSync(bin) ? test : test.skip)('the built bin evaluates an expression', () => {
+(existsSync(bin) ? test : test.skip)('the built bin evaluates an expression', async () => {
   const r = spawnSync(process.execPath, [bin, 'cel', 'eval', "'a' + 'b'"], { encoding: 'utf8' });
   expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: '{"type": "string", "value": "ab"}\n', stderr: '' });
 });

@@ -1,129 +1,98 @@
-// The `kidp` command as a function: tests call run(argv, io) directly; main.ts is the bin.
+// The `kidp` command as a function: tests call run(argv, io) directly; main.ts and
+// kubectl-kidp.ts are the bins. Parsing, help and suggestions are commander's
+// (program.ts); this file turns every outcome into one exit code (cli/README.md).
 
-import { parseArgs } from 'node:util';
-import { KidpPolicyError } from '../policy-engine/policy/index.js';
-import { formatSuiteRun, runSuites } from '../policy-engine/suite/runner.js';
-import { celEval, readVars } from './cel-eval.js';
-import { formatVerdict, validateResources } from './validate.js';
-import { DAEMON_USAGE } from './daemons.js';
-import { PLATFORM_DAEMON_USAGE } from './platform-daemons.js';
+import { CommanderError, type Command } from 'commander';
+import { buildProgram, CommandError, EXIT, lines, UsageError, type CliIo, type ProgramContext } from './program.js';
 
-export interface CliIo {
-  stdout(line: string): void;
-  stderr(line: string): void;
-  /** Injected clock (STYLE.md §4): decides which PolicyExceptions are in force. */
-  now(): Date;
+export type { CliIo } from './program.js';
+export { EXIT } from './program.js';
+
+export interface RunOptions {
+  /** How help and examples name the command: `kidp`, or `kubectl kidp` for the plugin. */
+  name?: string;
 }
 
-export const USAGE = `usage:
-  kidp cel eval '<expression>' [--vars FILE]
-      Evaluate a CEL expression in the policy environment. FILE (JSON or YAML) maps
-      variable names to values (declared dyn; integers are int, other numbers double).
-      Prints {"type": T, "value": V}. Exit 1 on evaluation errors, 2 on compile errors.
-  kidp validate -f <file|dir>... [--policies <dir>] [--params <file|dir>]... [--authz FILE] [--require-owners] [--now <RFC 3339>]
-      Offline admission on CREATE: CRD schema, ownership rules that need no cluster
-      (owner present and of an allowed kind; owners found in the input; team namespaces),
-      and every matching Policy. One line per resource; exit 1 if any is denied.
-      --require-owners also denies resources whose owner is not in the input.
-      --params: the objects a Policy's paramRef may bind (with any non-Policy objects in
-      --policies); a Policy whose param object is not given fails as parameterNotFoundAction says.
-      --authz FILE answers \`authorizer\` checks from a list of {match, decision, reason}; without
-      it every check is not allowed, reason "no authorizer offline".
-  kidp test <dir> [--now <RFC 3339>]
-      Run policy test suites (a directory with policy.yaml and tests.yaml, or a directory
-      of them). Prints each case and "N passed, N failed"; exit 1 if any failed.
-${DAEMON_USAGE}
-${PLATFORM_DAEMON_USAGE}`;
-
-class UsageError extends Error {}
-
-function parseNow(value: string | undefined, io: CliIo): Date {
-  if (value === undefined) return io.now();
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`--now: ${JSON.stringify(value)} is not an RFC 3339 date-time`);
-  return d;
+export interface RunResult {
+  exit: number;
+  /** A long-running command ended: its process should exit now, whatever is still open. */
+  daemon: boolean;
 }
 
-function celCommand(args: string[], io: CliIo): number {
-  const { positionals, values } = parseArgs({ args, options: { vars: { type: 'string' } }, allowPositionals: true, strict: true });
-  if (positionals[0] !== 'eval' || positionals.length !== 2) throw new UsageError("expected: kidp cel eval '<expression>' [--vars FILE]");
-  const vars = values.vars !== undefined ? readVars(values.vars) : {};
-  const outcome = celEval(positionals[1]!, vars);
-  if (outcome.exit === 0) io.stdout(outcome.line);
-  else io.stderr(outcome.error);
-  return outcome.exit;
+/** Parser messages come as `error: ...`, commander's; ours say `kidp: ...`. */
+function parserMessage(err: CommanderError): string {
+  const text = err.message.replace(/^error: /, '');
+  const unknown = /^unknown command '([^']*)'/.exec(text);
+  if (err.code === 'commander.unknownCommand' && unknown) return text.replace(unknown[0], `unknown command ${JSON.stringify(unknown[1])}`);
+  return text;
 }
 
-function validateCommand(args: string[], io: CliIo): number {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      file: { type: 'string', short: 'f', multiple: true },
-      policies: { type: 'string' },
-      params: { type: 'string', multiple: true },
-      authz: { type: 'string' },
-      'require-owners': { type: 'boolean' },
-      now: { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
-  // `-f a.yaml b.yaml` takes several paths after one -f, as the usage line reads.
-  const files = [...(values.file ?? []), ...positionals];
-  if (files.length === 0) throw new UsageError('kidp validate needs at least one -f <file|dir>');
-  const verdicts = validateResources({
-    files,
-    ...(values.policies !== undefined ? { policies: values.policies } : {}),
-    ...(values.params !== undefined ? { params: values.params } : {}),
-    ...(values.authz !== undefined ? { authz: values.authz } : {}),
-    now: parseNow(values.now, io),
-    requireOwners: values['require-owners'] ?? false,
-  });
-  for (const v of verdicts) io.stdout(formatVerdict(v));
-  return verdicts.some((v) => v.verdict === 'DENIED') ? 1 : 0;
+/** The help hint for the deepest command `argv` names. */
+function helpHint(name: string, argv: readonly string[], program: Command): string {
+  const path: string[] = [];
+  let cmd = program;
+  for (const word of argv) {
+    const sub = word.startsWith('-') ? undefined : cmd.commands.find((c) => c.name() === word);
+    if (!sub) break;
+    path.push(word);
+    cmd = sub;
+  }
+  return `run '${[name, ...path].join(' ')} --help' for usage`;
 }
 
-function testCommand(args: string[], io: CliIo): number {
-  const { values, positionals } = parseArgs({ args, options: { now: { type: 'string' } }, allowPositionals: true, strict: true });
-  if (positionals.length !== 1) throw new UsageError('expected: kidp test <dir>');
-  const now = parseNow(values.now, io);
-  const run = runSuites(positionals[0]!, { now: () => now });
-  for (const line of formatSuiteRun(run)) io.stdout(line);
-  return run.failed > 0 ? 1 : 0;
-}
-
-/** Runs the CLI; returns the exit code. Never throws for user errors. */
-export function run(argv: readonly string[], io: CliIo): number {
-  const [command, ...rest] = argv;
+/** Runs the CLI; resolves with the exit code. Never rejects for user errors. */
+export async function runCli(argv: readonly string[], io: CliIo, options: RunOptions = {}): Promise<RunResult> {
+  const ctx: ProgramContext = { io, name: options.name ?? 'kidp', exit: EXIT.ok, daemon: false };
+  const program = buildProgram(ctx, argv);
+  if (argv.length === 0) {
+    io.stderr(`${ctx.name}: no command given`);
+    for (const l of lines(program.helpInformation())) io.stderr(l);
+    return { exit: EXIT.usage, daemon: false };
+  }
   try {
-    switch (command) {
-      case 'cel':
-        return celCommand(rest, io);
-      case 'validate':
-        return validateCommand(rest, io);
-      case 'test':
-        return testCommand(rest, io);
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout(USAGE);
-        return 0;
-      default:
-        throw new UsageError(command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}`);
-    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return { exit: ctx.exit, daemon: ctx.daemon };
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
-      io.stderr(`kidp: ${err.message}`);
-      io.stderr(USAGE);
-      return 2;
+    if (err instanceof CommanderError) {
+      // Help asked for (or version): printed already.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return { exit: EXIT.ok, daemon: false };
+      // A command group without its verb (`kidp cel`): commander printed its help to stderr.
+      if (err.code === 'commander.help') return { exit: EXIT.usage, daemon: false };
+      for (const l of lines(`${ctx.name}: ${parserMessage(err)}`)) io.stderr(l);
+      io.stderr(helpHint(ctx.name, argv, program));
+      return { exit: EXIT.usage, daemon: false };
     }
+    if (err instanceof UsageError) {
+      for (const l of lines(`${ctx.name}: ${err.message}`)) io.stderr(l);
+      io.stderr(helpHint(ctx.name, argv, program));
+      return { exit: EXIT.usage, daemon: ctx.daemon };
+    }
+    if (err instanceof CommandError) {
+      for (const l of lines(`${ctx.name}: ${err.message}`)) io.stderr(l);
+      return { exit: EXIT.usage, daemon: ctx.daemon };
+    }
+    // Only on failure: the catalogue names every folder's error classes (loads them all).
+    const { kidpErrorCode } = await import('../errors/catalogue.js');
+    const code = kidpErrorCode(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (ctx.daemon) {
+      // A daemon that failed to start or stopped on an error: as before, exit 1 with its code.
+      io.stderr(`${ctx.name}: ${message}${code ? ` [${code}]` : ''}`);
+      return { exit: EXIT.failed, daemon: true };
+    }
+    const { KidpPolicyError } = await import('../policy-engine/policy/index.js');
     if (err instanceof KidpPolicyError) {
-      io.stderr(`kidp: ${err.message} [${err.code}]`);
-      return 2;
+      io.stderr(`${ctx.name}: ${message} [${err.code}]`);
+      return { exit: EXIT.usage, daemon: false };
     }
     // A bug, not a user error: say so plainly, with the stack for the report.
-    io.stderr(`kidp: internal error: ${err instanceof Error ? err.message : String(err)}`);
+    io.stderr(`${ctx.name}: internal error: ${message}`);
     if (err instanceof Error && err.stack) io.stderr(err.stack);
-    return 3;
+    return { exit: EXIT.internal, daemon: false };
   }
+}
+
+/** runCli's exit code alone, for callers that run one-shot commands in-process (tests). */
+export async function run(argv: readonly string[], io: CliIo, options: RunOptions = {}): Promise<number> {
+  return (await runCli(argv, io, options)).exit;
 }

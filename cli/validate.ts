@@ -5,14 +5,23 @@
 // with PolicyExceptions from either input). Both webhooks are admission's own functions
 // (admission/index.ts), so an offline verdict is the online one for the same inputs.
 
-import { MemoryView, mutate, PolicyStore, TEAM_LABEL, validate, webhookConfigurations, type AdmissionRequest, type Decision } from '../admission/index.js';
+// The webhook's decision functions, not admission/index.ts: that also loads the HTTPS server
+// and @kubernetes/client-node, most of `kidp validate`'s start-up (crds/folder-boundaries.test.ts).
+import { MemoryView } from '../admission/memory-view.js';
+import { mutate } from '../admission/mutate.js';
+import { PolicyStore } from '../admission/policy-store.js';
+import { validate } from '../admission/validate.js';
+import { webhookConfigurations } from '../admission/webhook-config.js';
+import type { Decision } from '../admission/decision.js';
+import type { AdmissionRequest } from '../admission/review.js';
 import { validateManifest } from '../crds/index.js';
-import { findKind, PLATFORM_GROUP } from '../crds/registry.js';
+import { findKind, LABELS, PLATFORM_GROUP } from '../crds/registry.js';
 import { compilePolicy, KidpPolicyError, MemoryParamSource, PolicyInvalidError, type CompiledPolicy, type KubeObject, type ParamSource, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
 import { syntheticRequest } from '../policy-engine/policy/request.js';
 import { tableBackend, type AuthzBackend, type AuthzRule } from '../policy-engine/policy/index.js';
 import { expandPaths, readYamlFile, type YamlDocument } from '../policy-engine/suite/yaml-input.js';
 import { applyJsonPatch } from './json-patch.js';
+import { readYamlDocuments } from './precompiled-yaml.js';
 
 export interface ValidateOptions {
   files: readonly string[];
@@ -57,7 +66,7 @@ export function loadPolicies(dir: string): { policies: CompiledPolicy[]; sources
   // Other objects beside the Policies (a ConfigMap a Policy names in paramRef) are params.
   const params: KubeObject[] = [];
   for (const file of expandPaths([dir])) {
-    for (const doc of readYamlFile(file)) {
+    for (const doc of readYamlDocuments(file)) {
       if (!isRecord(doc.value)) continue;
       if (doc.value.kind === 'PolicyException') exceptions.push(doc.value as unknown as PolicyException);
       else if (doc.value.kind !== 'Policy' && typeof doc.value.kind === 'string' && typeof doc.value.apiVersion === 'string') params.push(doc.value as KubeObject);
@@ -187,7 +196,7 @@ export function offlineContext(objects: readonly KubeObject[], loaded: { policie
   for (const o of objects) {
     const namespaces = o.kind === 'Team' && isRecord(o.spec) && Array.isArray(o.spec.namespaces) ? o.spec.namespaces : [];
     for (const ns of namespaces) {
-      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [TEAM_LABEL]: o.metadata?.name ?? '' } } });
+      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LABELS.team]: o.metadata?.name ?? '' } } });
     }
   }
   const store = new PolicyStore();

@@ -1,12 +1,13 @@
 // The CRD YAML files beside this module are the single source of truth for resource
 // schemas: the apiserver validates with them, ajv validates with them offline (kidp
 // validate, tests), and crds/types.ts is generated from them (generate-types.ts).
-import { readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { KidpError } from './errors.js';
 import { celRuleCheck } from './cel-rules.js';
 
@@ -72,23 +73,99 @@ export function crdDirectory(): string {
 
 let cached: CustomResourceDefinition[] | undefined;
 
+/**
+ * What `npm run build` derived from the YAML (precompile.ts): the parsed CRDs of each file and
+ * ajv's standalone validators, each under the SHA-256 of what it was made from, so that a
+ * YAML file or schema changed since the build is parsed and compiled afresh, never served
+ * stale. Absent when running from source (tsx, jest): then everything is done here.
+ */
+interface Precompiled {
+  files: Record<string, CustomResourceDefinition[]>;
+  validators: Record<string, ValidateFunction>;
+}
+
+let precompiled: Precompiled | undefined;
+
+function loadPrecompiled(): Precompiled {
+  if (precompiled) return precompiled;
+  precompiled = { files: {}, validators: {} };
+  const dir = join(dirname(fileURLToPath(import.meta.url)), PRECOMPILED_DIR);
+  try {
+    precompiled.files = JSON.parse(readFileSync(join(dir, PRECOMPILED_CRDS), 'utf8')) as Precompiled['files'];
+    const load = createRequire(import.meta.url);
+    precompiled.validators = { ...(load(join(dir, PRECOMPILED_VALIDATORS.validate)) as Precompiled['validators']), ...(load(join(dir, PRECOMPILED_VALIDATORS.default)) as Precompiled['validators']) };
+  } catch {
+    // Not built, or built without precompile.ts: parse and compile at run time.
+  }
+  return precompiled;
+}
+
+/** Where precompile.ts writes, relative to this module in dist/crds/. */
+export const PRECOMPILED_DIR = 'precompiled';
+export const PRECOMPILED_CRDS = 'crds.json';
+export const PRECOMPILED_VALIDATORS = { validate: 'validators.cjs', default: 'defaulters.cjs' } as const;
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** The key of a compiled validator: the CRD, the variant, and the JSON Schema ajv compiles. */
+export function validatorKey(crdName: string, variant: 'validate' | 'default', ajvSchema: unknown): string {
+  return `${variant}:${crdName}:${sha256(JSON.stringify(ajvSchema))}`;
+}
+
+/** The CRDs in one file of crds/ (kustomization.yaml lives there too: only CRDs count). */
+function parseCrdFile(dir: string, file: string): CustomResourceDefinition[] {
+  const text = readFileSync(join(dir, file), 'utf8');
+  const built = loadPrecompiled().files[sha256(text)];
+  if (built) return structuredClone(built);
+  return parseCrdText(file, text);
+}
+
+/** The CRDs in the YAML text of one crds/ file. */
+export function parseCrdText(file: string, text: string): CustomResourceDefinition[] {
+  const crds: CustomResourceDefinition[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length > 0) {
+      throw new KidpError('KIDP_CRD_INVALID', `crds/${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
+    }
+    const obj = doc.toJS() as CustomResourceDefinition | null;
+    if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
+  }
+  return crds;
+}
+
 /** Every CRD of the project, parsed once per process. */
 export function loadCrds(): CustomResourceDefinition[] {
   if (cached) return cached;
   const dir = crdDirectory();
-  const crds: CustomResourceDefinition[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-      if (doc.errors.length > 0) {
-        throw new KidpError('KIDP_CRD_INVALID', `crds/${file}: ${doc.errors[0]?.message ?? 'invalid YAML'}`);
-      }
-      const obj = doc.toJS() as CustomResourceDefinition | null;
-      // crds/ also holds kustomization.yaml; only CRDs count.
-      if (obj?.kind === 'CustomResourceDefinition') crds.push(obj);
+  cached = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().flatMap((file) => parseCrdFile(dir, file));
+  return cached;
+}
+
+const byKindFile = new Map<string, CustomResourceDefinition[]>();
+
+/**
+ * The first CRD that `matches`, looking first in the file named for the kind (crds/service.yaml
+ * for Service), and in every file only when that one does not hold it: a one-shot `kidp
+ * validate` of a Service parses one CRD file, not all of them (issue 16, start-up).
+ */
+function findCrd(kind: string, matches: (c: CustomResourceDefinition) => boolean): CustomResourceDefinition | undefined {
+  if (!cached && /^[A-Za-z0-9]+$/.test(kind)) {
+    const file = `${kind.toLowerCase()}.yaml`;
+    let crds = byKindFile.get(file);
+    if (!crds) {
+      const dir = crdDirectory();
+      crds = existsSync(join(dir, file)) ? parseCrdFile(dir, file) : [];
+      byKindFile.set(file, crds);
     }
+    const found = crds.find(matches);
+    if (found) return found;
   }
-  cached = crds;
-  return crds;
+  return loadCrds().find(matches);
+}
+
+/** The JSON Schema ajv checks a CRD's objects with (precompile.ts compiles the same). */
+export function ajvSchemaOf(crd: CustomResourceDefinition): Record<string, unknown> {
+  return toAjvSchema(servedVersion(crd).schema.openAPIV3Schema, true);
 }
 
 function servedVersion(crd: CustomResourceDefinition) {
@@ -99,7 +176,7 @@ function servedVersion(crd: CustomResourceDefinition) {
 
 /** The CRD for a kind, looked up by Kind (and group when two groups share a Kind). */
 export function crdForKind(kind: string, group?: string): CustomResourceDefinition | undefined {
-  return loadCrds().find((c) => c.spec.names.kind === kind && (group === undefined || c.spec.group === group));
+  return findCrd(kind, (c) => c.spec.names.kind === kind && (group === undefined || c.spec.group === group));
 }
 
 export interface KindInfo {
@@ -181,14 +258,31 @@ function toAjvSchema(schema: OpenApiSchema, atRoot: boolean): Record<string, unk
   return out;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
-(addFormatsModule as unknown as (a: Ajv) => void)(ajv);
+// validateSchema off: the CRD schemas are the project's own, checked by the apiserver when
+// installed; checking them against JSON Schema's meta-schema was half of every compilation.
+export const AJV_OPTIONS = { allErrors: true, strict: false, validateSchema: false } as const;
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * ajv itself, loaded only when a schema must be compiled here: with the validators
+ * precompile.ts built, a one-shot `kidp validate` never loads it (a fifth of its start-up).
+ */
+function newAjv(useDefaults: boolean): Ajv {
+  const { Ajv: AjvClass } = requireHere('ajv') as typeof import('ajv');
+  const addFormats = requireHere('ajv-formats') as (a: Ajv) => void;
+  const instance = new AjvClass({ ...AJV_OPTIONS, useDefaults });
+  addFormats(instance);
+  return instance;
+}
+
+let ajv: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();
 
 function validatorFor(crd: CustomResourceDefinition): ValidateFunction {
   let validate = validators.get(crd.metadata.name);
   if (!validate) {
-    validate = ajv.compile(toAjvSchema(servedVersion(crd).schema.openAPIV3Schema, true));
+    const schema = ajvSchemaOf(crd);
+    validate = loadPrecompiled().validators[validatorKey(crd.metadata.name, 'validate', schema)] ?? (ajv ??= newAjv(false)).compile(schema);
     validators.set(crd.metadata.name, validate);
   }
   return validate;
@@ -196,17 +290,27 @@ function validatorFor(crd: CustomResourceDefinition): ValidateFunction {
 
 // A second compilation whose only job is to fill in schema defaults, as the apiserver
 // does before it runs x-kubernetes-validations.
-const defaultingAjv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
-(addFormatsModule as unknown as (a: Ajv) => void)(defaultingAjv);
+let defaultingAjv: Ajv | undefined;
 const defaulters = new Map<string, ValidateFunction>();
 
 function defaulterFor(crd: CustomResourceDefinition): ValidateFunction {
   let fill = defaulters.get(crd.metadata.name);
   if (!fill) {
-    fill = defaultingAjv.compile(toAjvSchema(servedVersion(crd).schema.openAPIV3Schema, true));
+    const schema = ajvSchemaOf(crd);
+    fill = loadPrecompiled().validators[validatorKey(crd.metadata.name, 'default', schema)] ?? (defaultingAjv ??= newAjv(true)).compile(schema);
     defaulters.set(crd.metadata.name, fill);
   }
   return fill;
+}
+
+/** Whether any x-kubernetes-validations rule is in the schema: without one, defaulting (a second ajv compilation) has nothing to feed. */
+function hasValidations(schema: OpenApiSchema): boolean {
+  return (
+    (schema['x-kubernetes-validations']?.length ?? 0) > 0 ||
+    Object.values(schema.properties ?? {}).some(hasValidations) ||
+    (schema.items !== undefined && hasValidations(schema.items)) ||
+    (typeof schema.additionalProperties === 'object' && hasValidations(schema.additionalProperties))
+  );
 }
 
 function pathOf(error: ErrorObject): string {
@@ -277,7 +381,7 @@ export function validateManifest(manifest: unknown, options: { celRules?: CelRul
   const obj = manifest as Record<string, unknown>;
   const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : '';
   const kind = typeof obj.kind === 'string' ? obj.kind : '';
-  const crd = loadCrds().find((c) => c.spec.names.kind === kind && apiVersionOf(c) === apiVersion);
+  const crd = findCrd(kind, (c) => c.spec.names.kind === kind && apiVersionOf(c) === apiVersion);
   if (!crd) {
     return { valid: false, errors: [{ path: 'kind', message: `no KIDP kind ${kind || '(missing)'} in version ${apiVersion || '(missing)'}` }] };
   }
@@ -301,7 +405,7 @@ export function validateManifest(manifest: unknown, options: { celRules?: CelRul
       }
       errors.push({ path: pathOf(e), message: messageOf(e) });
     }
-  } else if (options.celRules !== null) {
+  } else if (options.celRules !== null && hasValidations(servedVersion(crd).schema.openAPIV3Schema)) {
     // The apiserver runs CEL rules only on objects that pass the schema, after defaulting.
     const defaulted = structuredClone(manifest);
     defaulterFor(crd)(defaulted);
