@@ -6,6 +6,7 @@
 // Pure checks here; broker.ts reads the DeploymentTarget, apply.ts the referenced Secrets.
 import type { DeploymentRequest } from '../contract.js';
 import { PlacementRefusedError } from '../errors.js';
+import type { TargetRecord } from '../provisioner.js';
 
 /** Namespaces no broker writes into, whatever it is configured with: the cluster's own. */
 export const PROTECTED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -30,11 +31,7 @@ export function namespaceRefusal(ns: string, config: PlacementConfig): string | 
 }
 
 /** The DeploymentTarget as the broker reads it from the cluster (admitted, admin-written), not from the message. */
-export interface TargetRecord {
-  name: string;
-  namespace?: string;
-  identity?: string;
-}
+export type { TargetRecord } from '../provisioner.js';
 
 /**
  * Where the request's objects go: the DeploymentTarget's namespace (else the resource's

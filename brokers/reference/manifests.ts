@@ -62,7 +62,8 @@ function engineFor(request: DeploymentRequest): Engine {
   }
 }
 
-function meta(request: DeploymentRequest, name: string): K8sObject['metadata'] {
+/** Labels and the request/uid/source annotations every object a broker makes for a resource carries. */
+export function resourceMeta(request: DeploymentRequest, name: string): K8sObject['metadata'] {
   const r = request.resource;
   return {
     name,
@@ -90,7 +91,7 @@ function service(request: DeploymentRequest, port: number, targetPort: number): 
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(request, request.resource.name),
+    metadata: resourceMeta(request, request.resource.name),
     spec: { type: 'ClusterIP', selector: selector(request), ports: [{ name: 'main', port, targetPort, protocol: 'TCP' }] },
   };
 }
@@ -122,7 +123,7 @@ export function desiredObjects(request: DeploymentRequest, password: string): K8
       {
         apiVersion: 'apps/v1',
         kind: 'Deployment',
-        metadata: meta(request, r.name),
+        metadata: resourceMeta(request, r.name),
         spec: { replicas, selector: { matchLabels: selector(request) }, template: { metadata: { labels: selector(request) }, spec: { containers: [container] } } },
       },
       service(request, 80, port),
@@ -148,8 +149,8 @@ export function desiredObjects(request: DeploymentRequest, password: string): K8
       statefulSpec['persistentVolumeClaimRetentionPolicy'] = { whenDeleted: 'Delete', whenScaled: 'Retain' };
     }
     return [
-      { apiVersion: 'v1', kind: 'Secret', metadata: meta(request, secretName), type: 'Opaque', stringData: connectionData(request, password) },
-      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta(request, r.name), spec: statefulSpec },
+      { apiVersion: 'v1', kind: 'Secret', metadata: resourceMeta(request, secretName), type: 'Opaque', stringData: connectionData(request, password) },
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: resourceMeta(request, r.name), spec: statefulSpec },
       service(request, engine.port, engine.port),
     ];
   }
