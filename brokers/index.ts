@@ -56,4 +56,5 @@ export {
 export { runStatusService, type StatusServiceOptions, type RunningStatusService } from './status-service.js';
 export { startStatusConsumer, DEFAULT_STATUS_GROUP, type StatusConsumerOptions } from './status-consumer.js';
 export { PROVIDERS, type ProviderName, type Provisioner, type ProvisionContext, type ProvisionOutcome, type TargetRecord, type TargetServer } from './provisioner.js';
+export { postgresqlProvisioner, type PostgresqlProvisionerOptions } from './postgresql/provisioner.js';
 export { runReferenceBroker, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';

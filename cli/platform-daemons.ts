@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, type Provisioner, type ProviderName } from '../brokers/index.js';
+import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, postgresqlProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
@@ -131,6 +131,8 @@ function provisionerFor(provider: ProviderName, _log: Logger): Provisioner | und
   switch (provider) {
     case 'kubernetes':
       return undefined;
+    case 'postgresql':
+      return postgresqlProvisioner();
     default:
       throw new Error(`--provider ${provider} is not built yet`);
   }

@@ -21,6 +21,9 @@ export interface PlacementConfig {
   platformNamespace?: string;
 }
 
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /** Why a namespace is refused, or undefined when the broker may write there. */
 export function namespaceRefusal(ns: string, config: PlacementConfig): string | undefined {
   if (PROTECTED_NAMESPACES.includes(ns)) return `namespace ${ns} belongs to the cluster itself`;
@@ -42,6 +45,11 @@ export type { TargetRecord } from '../provisioner.js';
  */
 export function placeRequest(request: DeploymentRequest, target: TargetRecord | undefined, config: PlacementConfig): DeploymentRequest {
   const refuse = (detail: string) => new PlacementRefusedError(request.requestId, detail);
+  // Names become object names, SQL identifiers and key prefixes downstream; the apiserver
+  // never stores others, so a request carrying one was not written from a stored object.
+  const { namespace, name } = request.resource;
+  if (!NAMESPACE_NAME.test(namespace) || namespace.length > 63) throw refuse(`resource namespace ${JSON.stringify(namespace)} is not a Kubernetes namespace name`);
+  if (!OBJECT_NAME.test(name) || name.length > 253) throw refuse(`resource name ${JSON.stringify(name)} is not a Kubernetes object name`);
   if (!target) throw refuse(`DeploymentTarget ${request.target.name} does not exist`);
   if (target.identity !== request.target.identity) {
     throw refuse(`DeploymentTarget ${target.name} is served by broker ${target.identity ?? 'none'}, not ${request.target.identity}`);
