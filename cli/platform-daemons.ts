@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, postgresqlProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
+import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
@@ -133,8 +133,8 @@ function provisionerFor(provider: ProviderName, _log: Logger): Provisioner | und
       return undefined;
     case 'postgresql':
       return postgresqlProvisioner();
-    default:
-      throw new Error(`--provider ${provider} is not built yet`);
+    case 'redis':
+      return redisProvisioner();
   }
 }
 
