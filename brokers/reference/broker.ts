@@ -23,6 +23,7 @@ import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
 import { checkWorkload, placeRequest, type PlacementConfig } from './confinement.js';
 import type { ProvisionContext, Provisioner, TargetRecord, TargetServer } from '../provisioner.js';
 import { kubernetesProvisioner } from './kubernetes-provisioner.js';
+import { Relationships } from './relationships.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
 import { checkTokenMatchesRequest, es256PublicKeys, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
@@ -54,6 +55,8 @@ export interface ReferenceBrokerOptions {
   targetKubeConfig: KubeConfig;
   /** What requests become; default the reference `kubernetes` provider on `targetKubeConfig`. */
   provisioner?: Provisioner;
+  /** kubernetes provider: how often Services' database mounts are re-checked (default RELATIONSHIP_RESYNC_MS, 15 s). */
+  relationshipResyncMs?: number;
   /**
    * Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only. Served
    * only with `platformPublicKeyPem` (logged otherwise), never unauthenticated.
@@ -121,7 +124,12 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     options.topicKafkaBrokers && options.topicKafkaBrokers.join(',') !== options.kafkaBrokers.join(',')
       ? createKafka({ brokers: options.topicKafkaBrokers, clientId: 'kidp-broker-kubernetes-topics', logger, ...(tls ? { tls } : {}) })
       : kafka;
-  const provisioner = options.provisioner ?? kubernetesProvisioner({ applier, ...(topicKafka ? { topicKafka } : {}) });
+  let relationships: Relationships | undefined;
+  if (!options.provisioner) {
+    relationships = new Relationships({ kubeConfig: options.targetKubeConfig, placement: options.placement, logger, ...(options.relationshipResyncMs !== undefined ? { resyncMs: options.relationshipResyncMs } : {}) });
+    relationships.start();
+  }
+  const provisioner = options.provisioner ?? kubernetesProvisioner({ applier, ...(topicKafka ? { topicKafka } : {}), ...(relationships ? { relationships } : {}) });
   const signingKeyPem = options.signingKeyPem ?? (options.signingKeyFile ? await readFile(options.signingKeyFile, 'utf8') : undefined);
   const reporter = new StatusReporter({ kafka, ...(tls ? { kafkaTls: tls } : {}), statusApi: options.statusApi, signingKeyPem, logger, metrics: options.metrics, now, sleep: options.sleep });
   const customObjects = options.targetKubeConfig.makeApiClient(CustomObjectsApi);

@@ -8,6 +8,8 @@ export const ANNOTATION_REQUEST_ID = 'broker.kidp.io/request-id';
 export const ANNOTATION_RESOURCE_UID = 'broker.kidp.io/resource-uid';
 export const ANNOTATION_SOURCE = 'broker.kidp.io/source';
 export const FIELD_MANAGER = 'kidp-broker-kubernetes';
+/** The Service's databaseSelector (JSON matchLabels) on its Deployment, for relationships.ts. */
+export const ANNOTATION_DATABASE_SELECTOR = 'broker.kidp.io/database-selector';
 
 export interface K8sObject {
   apiVersion: string;
@@ -119,11 +121,15 @@ export function desiredObjects(request: DeploymentRequest, password: string): K8
     if (spec['securityContext']) container['securityContext'] = spec['securityContext'];
     const autoscaling = spec['autoscaling'] as { minReplicas?: number } | undefined;
     const replicas = typeof spec['replicas'] === 'number' ? spec['replicas'] : (autoscaling?.minReplicas ?? 1);
+    const metadata = resourceMeta(request, r.name);
+    // The resync of relationships.ts reads it back: no request carries the selector then.
+    const databaseSelector = (spec['dependencies'] as { databaseSelector?: { matchLabels?: Record<string, string> } } | undefined)?.databaseSelector;
+    if (databaseSelector) metadata.annotations[ANNOTATION_DATABASE_SELECTOR] = JSON.stringify(databaseSelector.matchLabels ?? {});
     return [
       {
         apiVersion: 'apps/v1',
         kind: 'Deployment',
-        metadata: resourceMeta(request, r.name),
+        metadata,
         spec: { replicas, selector: { matchLabels: selector(request) }, template: { metadata: { labels: selector(request) }, spec: { containers: [container] } } },
       },
       service(request, 80, port),
