@@ -38,6 +38,11 @@ export interface ProvisionContext {
   connection: Readonly<Record<string, string>> | undefined;
   /** Reads a Secret the DeploymentTarget names (the server's credentials). */
   readSecret(ref: { name: string; namespace: string }): Promise<Record<string, string>>;
+  /**
+   * Reports news about the resource after the request is done (a scheduled backup) as a
+   * further Ready event of this request; `key` makes its event id unique.
+   */
+  reportLater(update: { key: string; reason: string; message: string; outputs?: StatusEvent['outputs'] }): Promise<void>;
   logger: Logger;
 }
 

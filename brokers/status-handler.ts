@@ -197,6 +197,8 @@ export function statusAfterEvent(object: DeployableObject, event: StatusEvent, n
     if (event.phase === 'Deleted') delete next.connectionSecretRef;
     else if (event.outputs?.connectionSecretRef) next.connectionSecretRef = { ...event.outputs.connectionSecretRef };
   }
+  // Issue 15: a broker's backup report (postgresql provider) is recorded as it came.
+  if (object.kind === 'Database' && event.outputs?.backup) next.backup = { ...event.outputs.backup };
   return { decision: 'apply', status: next };
 }
 

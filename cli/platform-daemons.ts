@@ -2,14 +2,14 @@
 // service (status API + status-topic consumer), and the reference `kubernetes` broker.
 // Long-running; stop with SIGINT/SIGTERM.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { homedir, hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
+import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, BackupScheduler, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
@@ -27,10 +27,11 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
                   --platform-public-key-file FILE --namespace NS [--namespace NS ...]
                   [--platform-namespace kidp-system] [--identity kubernetes-broker]
                   [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
-                  [--concurrency 16] [--provider kubernetes|postgresql|redis]
+                  [--concurrency 16] [--provider kubernetes|postgresql|redis] [--backup-dir DIR]
       Run a broker (--provider, default kubernetes: the reference one; postgresql and
       redis provision into the server their DeploymentTarget's spec.server names, with the
-      credentials of the Secret it references). --concurrency: requests applied at once, one
+      credentials of the Secret it references; postgresql runs the Databases' spec.backup
+      schedules with pg_dump into --backup-dir, default $XDG_STATE_HOME/kidp/backups). --concurrency: requests applied at once, one
       resource's always one at a time. The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
       signs every status event. Every request must be signed by the controllers' dispatch
@@ -127,12 +128,12 @@ function providerName(value: string | undefined): ProviderName {
 }
 
 /** The provider's Provisioner; undefined for kubernetes, which the runtime builds on its target cluster. */
-function provisionerFor(provider: ProviderName, _log: Logger): Provisioner | undefined {
+function provisionerFor(provider: ProviderName, log: Logger, backupDir: string): Provisioner | undefined {
   switch (provider) {
     case 'kubernetes':
       return undefined;
     case 'postgresql':
-      return postgresqlProvisioner();
+      return postgresqlProvisioner({ backups: new BackupScheduler({ dir: backupDir, logger: log }) });
     case 'redis':
       return redisProvisioner();
   }
@@ -155,6 +156,7 @@ export async function brokerRun(args: string[]): Promise<number> {
       namespace: { type: 'string', multiple: true },
       'platform-namespace': { type: 'string', default: 'kidp-system' },
       provider: { type: 'string', default: 'kubernetes' },
+      'backup-dir': { type: 'string' },
     },
     strict: true,
   });
@@ -168,7 +170,7 @@ export async function brokerRun(args: string[]): Promise<number> {
   // Never created here: the broker must trust the controllers' key, not one of its own making.
   const platformPublicKeyPem = readFileSync(values['platform-public-key-file'], 'utf8');
   const material = await certificates(values['cert-dir']).start();
-  const provisioner = provisionerFor(provider, log);
+  const provisioner = provisionerFor(provider, log, values['backup-dir'] ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'kidp', 'backups'));
   const broker = await runReferenceBroker({
     ...(provisioner ? { provisioner } : {}),
     identities: [values.identity],

@@ -5,14 +5,18 @@
 // to the server with exactly what the connection Secret says (node `pg`). No admission
 // webhook runs here, so manifests set what it would default (spec.environment).
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pg from 'pg';
 import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
 import { kafkaCertDir } from './kafka-env.js';
 import {
+  BackupScheduler,
   BrokerMetrics,
+  restoreDump,
   PROTOCOL_VERSION,
   createDispatcher,
   createStatusHandler,
@@ -52,6 +56,8 @@ let controllers: RunningControllers;
 const dispatchKeys = generateBrokerKeyPair();
 const brokerKeys = generateBrokerKeyPair();
 const metrics = new BrokerMetrics();
+const backupDir = mkdtempSync(join(tmpdir(), 'kidp-pg-backups-'));
+const backups = new BackupScheduler({ dir: backupDir, logger });
 
 const server = {
   host: process.env.KIDP_POSTGRES_HOST ?? '127.0.0.1',
@@ -178,7 +184,7 @@ beforeAll(async () => {
   const handler = createStatusHandler({ kubeConfig, logger });
   statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), handler, logger, groupId: STATUS_GROUP });
   broker = await runReferenceBroker({
-    provisioner: recording(postgresqlProvisioner()),
+    provisioner: recording(postgresqlProvisioner({ backups })),
     metrics,
     identities: [IDENTITY],
     kafkaBrokers: [bootstrap],
@@ -201,6 +207,7 @@ afterAll(async () => {
   await broker?.stop();
   await statusConsumer?.stop();
   await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
+  rmSync(backupDir, { recursive: true, force: true });
 }, 60_000);
 
 describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () => {
@@ -387,6 +394,42 @@ describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () =
       added: [...added(rolesAfter, rolesBefore, 'rolname'), ...added(dbsAfter, dbsBefore, 'datname')],
     }).toEqual({ adminStillThere: true, postgresStillThere: true, rolesRemoved: [], databasesRemoved: [], added: [] });
   }, TEST_TIMEOUT_MS);
+
+  it('spec.backup: the broker runs pg_dump on the schedule and reports the last backup in status; the dump restores into a fresh database', async () => {
+    await applyDb(NS_A, 'backed-up', { backup: { enabled: true, schedule: '* * * * *', retentionDays: 3 } });
+    await phase(NS_A, 'backed-up', 'Ready');
+    const c = await secretData(NS_A, 'backed-up-connection');
+    const client = await connectWith(c);
+    await client.query('CREATE TABLE invoices (id integer PRIMARY KEY, total_cents integer NOT NULL)');
+    await client.query('INSERT INTO invoices VALUES (1, 100), (2, 250)');
+    const written = Date.now();
+    // Every minute on the minute: the first backup that started after the rows were written.
+    const backedUp = await until(
+      'a backup reported after the rows were written',
+      async () => {
+        const o = (await getDb(NS_A, 'backed-up')) as (Obj & { status?: { backup?: { lastBackupTime: string; location: string } } }) | undefined;
+        const b = o?.status?.backup;
+        return b && Date.parse(b.lastBackupTime) > written ? { ...b, ready: condition(o, 'Ready') } : undefined;
+      },
+      80_000,
+    );
+    expect({ location: backedUp.location.startsWith(join(backupDir, c['database'] ?? '')), exists: existsSync(backedUp.location), ready: backedUp.ready?.message }).toEqual({
+      location: true,
+      exists: true,
+      ready: expect.stringContaining(`backups * * * * * UTC, kept 3 days); only that role may connect; last backup ${backedUp.lastBackupTime}`),
+    });
+    // Written after the backup: not in the dump.
+    await client.query('INSERT INTO invoices VALUES (3, 999)');
+    await client.end();
+    const fresh = `kidp_restore_${RUN}`;
+    await asAdmin(`CREATE DATABASE ${fresh}`);
+    try {
+      await restoreDump({ server: { host: server.host, port: server.port, user: server.user, password: server.password() }, database: fresh, file: backedUp.location });
+      expect(await asAdmin('SELECT id, total_cents FROM invoices ORDER BY id', [], fresh)).toEqual([{ id: 1, total_cents: 100 }, { id: 2, total_cents: 250 }]);
+    } finally {
+      await asAdmin(`DROP DATABASE ${fresh} WITH (FORCE)`);
+    }
+  }, 150_000);
 
   it('deleting the Database drops the role and the database after the finalizer, and removes the Secret', async () => {
     const database = orders['database'] ?? '';

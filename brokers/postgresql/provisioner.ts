@@ -13,13 +13,26 @@
 // another uid (or outside KIDP) is never adopted; a request whose id is already recorded is
 // a no-op. The password lives in the connection Secret and is re-used on every re-apply.
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
 import type { ProvisionContext, ProvisionOutcome, Provisioner, TargetServer } from '../provisioner.js';
+import type { BackupScheduler } from './backup.js';
 import { PlanRefusal, connectionUri, planDatabase, versionRefusal, type DatabasePlan } from './plan.js';
 
-const { Client, escapeIdentifier: ident, escapeLiteral: literal } = pg;
+// pg is loaded on first use: everything importing brokers/ (the controllers) need not load it.
+let pgModule: typeof pg | undefined;
+async function loadPg(): Promise<typeof pg> {
+  pgModule ??= (await import('pg')).default;
+  return pgModule;
+}
+/** pg's quoting; every statement runs on a connection, so pg is loaded by then. */
+function loaded(): typeof pg {
+  if (!pgModule) throw new Error('pg is not loaded yet');
+  return pgModule;
+}
+const ident = (name: string): string => loaded().escapeIdentifier(name);
+const literal = (value: string): string => loaded().escapeLiteral(value);
 
 /** 24 random bytes, base64url: 192 bits, nothing that needs quoting in a URI or SQL. */
 const PASSWORD_BYTES = 24;
@@ -60,8 +73,8 @@ export interface ServerCredentials {
 }
 
 export interface PostgresqlProvisionerOptions {
-  /** Called with the database name when a Database with spec.backup.enabled is provisioned or deleted (backup.ts). */
-  onBackupPlan?: (entry: { request: DeploymentRequest; database: string; server: ServerCredentials; backup: DatabasePlan['backup'] }) => void;
+  /** Runs the spec.backup schedules (backup.ts); without it a Database asking for backups fails for good. */
+  backups?: BackupScheduler;
 }
 
 function fail(request: DeploymentRequest, what: string, err: unknown): DeployFailedError {
@@ -86,6 +99,7 @@ async function credentials(request: DeploymentRequest, context: ProvisionContext
 }
 
 async function connect(server: ServerCredentials, database = 'postgres'): Promise<pg.Client> {
+  const { Client } = await loadPg();
   const client = new Client({ host: server.host, port: server.port, user: server.user, password: server.password, database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, statement_timeout: STATEMENT_TIMEOUT_MS, application_name: 'kidp-broker-postgresql' });
   await client.connect();
   // A failed query must not leave an unhandled 'error' event behind.
@@ -129,6 +143,22 @@ function ownershipRefusal(request: DeploymentRequest, what: string, name: string
 }
 
 export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}): Provisioner {
+  /** Schedules (or clears) the Database's backups; each one is reported with the provision outcome's words. */
+  const scheduleBackups = (request: DeploymentRequest, context: ProvisionContext, plan: DatabasePlan, server: ServerCredentials, done: ProvisionOutcome): void => {
+    const backups = options.backups;
+    if (!backups) return;
+    const backup = plan.backup;
+    backups.set(
+      request.resource.uid,
+      backup && {
+        database: plan.database,
+        server,
+        schedule: backup.schedule,
+        retentionDays: backup.retentionDays,
+        report: (b) => context.reportLater({ key: `backup-${b.lastBackupTime}`, reason: done.reason, message: `${done.message}; last backup ${b.lastBackupTime}`, outputs: { backup: b } }),
+      },
+    );
+  };
   return {
     provider: 'postgresql',
     kinds: ['Database'],
@@ -154,6 +184,7 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
         password,
         uri: connectionUri({ host: server.host, port: server.port, user: plan.role, password, database: plan.database }),
       };
+      if (plan.backup && !options.backups) throw new DeployFailedError(request.requestId, 'spec.backup.enabled: this broker runs no backups (kidp broker run --backup-dir)', true);
       let outcome: ProvisionOutcome | undefined;
       try {
         outcome = await withClient(server, 'postgres', async (client) => {
@@ -176,7 +207,7 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
           return undefined;
         });
         if (outcome) {
-          if (plan.backup) options.onBackupPlan?.({ request, database: plan.database, server, backup: plan.backup });
+          scheduleBackups(request, context, plan, server, outcome);
           return outcome;
         }
         // Extensions as the owning role, so they belong to the database's owner.
@@ -193,13 +224,15 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
       } catch (err) {
         throw fail(request, `provisioning database ${plan.database} on ${server.host}:${server.port}`, err);
       }
-      options.onBackupPlan?.({ request, database: plan.database, server, backup: plan.backup });
-      const limits = [plan.connectionLimit !== undefined ? `connection limit ${plan.connectionLimit}` : undefined, plan.extensions.length ? `extensions ${plan.extensions.join(', ')}` : undefined].filter(Boolean);
-      return {
+      const limits: string[] = [plan.connectionLimit !== undefined ? `connection limit ${plan.connectionLimit}` : undefined, plan.extensions.length ? `extensions ${plan.extensions.join(', ')}` : undefined].filter((x): x is string => x !== undefined);
+      if (plan.backup) limits.push(`backups ${plan.backup.schedule} UTC, kept ${plan.backup.retentionDays} days`);
+      const done: ProvisionOutcome = {
         reason: 'DatabaseProvisioned',
         message: `database ${plan.database} and login role ${plan.role} on ${server.host}:${server.port}${limits.length ? ` (${limits.join('; ')})` : ''}; only that role may connect`,
         connection,
       };
+      scheduleBackups(request, context, plan, server, done);
+      return done;
     },
 
     async deprovision(request, context): Promise<ProvisionOutcome> {
@@ -211,7 +244,7 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
       } catch (err) {
         throw fail(request, 'refused', err);
       }
-      options.onBackupPlan?.({ request, database: plan.database, server, backup: undefined });
+      options.backups?.set(request.resource.uid, undefined);
       try {
         return await withClient(server, 'postgres', async (client) => {
           const found = await inspect(client, { ...plan, version: { major: 0 }, extensions: [] });
@@ -232,6 +265,8 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
       }
     },
 
-    async close() {},
+    async close() {
+      options.backups?.close();
+    },
   };
 }

@@ -8,7 +8,7 @@
 // record (made outside KIDP), is never adopted; a request whose id is recorded is a no-op.
 // Delete removes the user (ending its connections) and every key under its prefix.
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
+import type { createClient } from 'redis';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
 import type { ProvisionContext, ProvisionOutcome, Provisioner } from '../provisioner.js';
@@ -35,7 +35,9 @@ async function withAdmin<T>(request: DeploymentRequest, context: ProvisionContex
   if (!secret['username'] || !secret['password']) {
     throw new DeployFailedError(request.requestId, `Secret ${server.credentialsSecretRef.namespace}/${server.credentialsSecretRef.name} (spec.server.credentialsSecretRef of ${context.target.name}) needs keys username and password`, true);
   }
-  const client: Redis = createClient({ socket: { host: server.host, port: server.port, connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false }, username: secret['username'], password: secret['password'], disableClientInfo: true });
+  // Loaded on first use: everything importing brokers/ (the controllers) need not load it.
+  const { createClient: create } = await import('redis');
+  const client: Redis = create({ socket: { host: server.host, port: server.port, connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false }, username: secret['username'], password: secret['password'], disableClientInfo: true });
   client.on('error', () => undefined);
   try {
     await client.connect();

@@ -189,6 +189,10 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
       target,
       connection: await applier.readConnection(request),
       readSecret: (ref) => applier.readSecretData(request, ref),
+      reportLater: async (update) => {
+        const event = statusEventFor(request, { phase: 'Ready', reason: update.reason, message: update.message, ...(update.outputs ? { outputs: update.outputs } : {}) }, now());
+        await reporter.report({ ...event, eventId: `${event.eventId}:${update.key}` });
+      },
       logger: logger.child({ key: `${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId }),
     };
     if (request.action === 'delete') {
