@@ -91,8 +91,14 @@ export class Relationships {
 
   /** One pass over every Deployment this broker rendered for a Service with a databaseSelector, in namespaces it may write. */
   async resync(): Promise<void> {
-    const list = await this.apps.listDeploymentForAllNamespaces({ labelSelector: `app.kubernetes.io/managed-by=${FIELD_MANAGER},platform.kidp.io/kind=Service` });
-    for (const d of list.items) {
+    const labelSelector = `app.kubernetes.io/managed-by=${FIELD_MANAGER},platform.kidp.io/kind=Service`;
+    // Exact placement namespaces are listed one by one (a broker granted only those, as
+    // deploy/ does, can); a PREFIX* placement needs the cluster-wide list.
+    const patterns = this.options.placement.namespaces;
+    const items = patterns.some((p) => p.endsWith('*'))
+      ? (await this.apps.listDeploymentForAllNamespaces({ labelSelector })).items
+      : (await Promise.all(patterns.map((namespace) => this.apps.listNamespacedDeployment({ namespace, labelSelector }).then((l) => l.items, () => [])))).flat();
+    for (const d of items) {
       const namespace = d.metadata?.namespace ?? '';
       const name = d.metadata?.name ?? '';
       const selectorJson = d.metadata?.annotations?.[ANNOTATION_DATABASE_SELECTOR];
