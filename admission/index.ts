@@ -7,7 +7,7 @@ export { MemoryView } from './memory-view.js';
 export { PolicyStore } from './policy-store.js';
 export { TEAM_LABEL } from './ownership.js';
 export { toResponse } from './http.js';
-export { webhookConfigurations, CORE_RESOURCES } from './webhook-config.js';
+export { webhookConfigurations, CORE_RESOURCES, resourceOfType } from './webhook-config.js';
 export type { DecisionRecord } from './decision-log.js';
 export { startWebhookServer, type WebhookServer, type WebhookServerOptions } from './server.js';
 export { serveWebhook } from './serve.js';

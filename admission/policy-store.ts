@@ -19,7 +19,18 @@ export class PolicyStore {
   private byType = new Map<string, CompiledPolicy[]>();
   private exceptionSnapshot: PolicyException[] = [];
 
-  constructor(private readonly logger?: Logger) {}
+  /** Policies another enforcer answers for (the apiserver, for Native ones): known, not evaluated. */
+  private readonly delegated = new Set<string>();
+
+  /**
+   * `delegate`: which stored Policies this store leaves to another enforcer (the webhook
+   * passes nativelyEnforced); they are known (hasPolicy) but neither evaluated nor counted
+   * in policies(), so the webhook configuration stops sending their kinds.
+   */
+  constructor(
+    private readonly logger?: Logger,
+    private readonly delegate?: (policy: Policy) => boolean,
+  ) {}
 
   /**
    * Compiles and stores a Policy. One that no longer compiles (it was admitted before
@@ -27,6 +38,14 @@ export class PolicyStore {
    */
   upsertPolicy(policy: Policy): void {
     const name = policy.metadata.name ?? '';
+    if (this.delegate?.(policy)) {
+      this.compiled.delete(name);
+      this.problems.delete(name);
+      this.delegated.add(name);
+      this.reindex();
+      return;
+    }
+    this.delegated.delete(name);
     try {
       this.compiled.set(name, compilePolicy(policy));
       this.problems.delete(name);
@@ -49,6 +68,7 @@ export class PolicyStore {
   }
 
   removePolicy(name: string): void {
+    this.delegated.delete(name);
     this.compiled.delete(name);
     this.problems.delete(name);
     this.reindex();
@@ -75,11 +95,16 @@ export class PolicyStore {
   }
 
   hasPolicy(name: string): boolean {
-    return this.compiled.has(name) || this.problems.has(name);
+    return this.compiled.has(name) || this.problems.has(name) || this.delegated.has(name);
   }
 
   policyExceptions(): readonly PolicyException[] {
     return this.exceptionSnapshot;
+  }
+
+  /** Names of the Policies left to another enforcer. */
+  delegatedPolicies(): string[] {
+    return [...this.delegated].sort();
   }
 
   problemsList(): StoredPolicyProblem[] {

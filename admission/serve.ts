@@ -17,7 +17,7 @@ import { startDecisionStream, teeSinks, type DecisionStream } from './decision-s
 import { AdmissionMetrics } from './metrics.js';
 import { webhookConfigurations, type WebhookConfigOptions } from './webhook-config.js';
 import { DEFAULT_OWNERSHIP_OPTIONS } from './ownership.js';
-import { PLATFORM_GROUP } from '../policy-engine/policy/index.js';
+import { nativelyEnforced, PLATFORM_GROUP } from '../policy-engine/policy/index.js';
 import type { KubeObject } from './review.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { isPlatformKind, MANAGED_BY } from '../crds/registry.js';
@@ -168,7 +168,9 @@ async function updateInPlace(api: AdmissionregistrationV1Api, desiredFor: (endpo
 
 export async function serveWebhook(options: ServeOptions): Promise<RunningWebhook> {
   const logger = options.logger ?? pino({ name: 'kidp-webhook' });
-  const store = new PolicyStore(logger);
+  // Against a cluster, a Policy the apiserver enforces natively (its VAP written for this
+  // generation) is not evaluated twice; from files there is no apiserver, so every one is.
+  const store = new PolicyStore(logger, options.policiesDir ? undefined : nativelyEnforced);
   let kubeConfig: KubeConfig | undefined;
   if (!options.policiesDir) {
     kubeConfig = new KubeConfig();

@@ -5,7 +5,8 @@ import { validateEnvironment } from './environment.js';
 import { DEFAULT_OWNERSHIP_OPTIONS, GROUP, validateOwnership, type OwnershipOptions, type OwnershipView } from './ownership.js';
 import type { PolicyStore } from './policy-store.js';
 import type { AdmissionRequest, KubeObject } from './review.js';
-import { compilePolicy, evaluate, resourceTypeOf } from '../policy-engine/policy/index.js';
+import { compilePolicy, evaluate, nativeRefusals, resourceTypeOf } from '../policy-engine/policy/index.js';
+import { resourceOfType } from './webhook-config.js';
 import type { Policy, PolicyException } from '../crds/types.js';
 import { reservedTopicRefusal } from '../crds/registry.js';
 
@@ -29,6 +30,16 @@ function validatePolicyObject(req: AdmissionRequest): Decision {
   try {
     // Warnings (an estimated cost over the per-call limit) admit the Policy, as VAP's do.
     const compiled = compilePolicy(policy);
+    if (policy.spec?.enforcement === 'Native') {
+      const refusals = nativeRefusals(policy, { resourceOf: resourceOfType });
+      if (refusals.length > 0) {
+        return denied(
+          'PolicyInvalid',
+          `Policy ${policy.metadata?.name ?? req.name} cannot be enforced natively (spec.enforcement: Native): ${refusals.join('; ')}. ` +
+            "Fix that, or drop spec.enforcement (Webhook) to keep KIDP's webhook enforcing it",
+        );
+      }
+    }
     return allowed({ warnings: compiled.warnings.map((w) => `Policy ${policy.metadata?.name ?? req.name}: ${w}`) });
   } catch (e) {
     return denied('PolicyInvalid', `Policy ${policy.metadata?.name ?? req.name}: ${e instanceof Error ? e.message : String(e)}`);

@@ -25,6 +25,16 @@ export const CORE_RESOURCES: Readonly<Record<string, { group: string; resource: 
   'Ingress.networking.k8s.io': { group: 'networking.k8s.io', resource: 'ingresses' },
 };
 
+/**
+ * Where a resource type as selectors spell it (`ConfigMap`, `Deployment.apps`, `Service`
+ * for KIDP's own) is served: group, plural and kind; undefined for types KIDP does not know.
+ */
+export function resourceOfType(resourceType: string): { group: string; resource: string; kind: string } | undefined {
+  const core = CORE_RESOURCES[resourceType];
+  if (core) return { ...core, kind: resourceType.split('.')[0] as string };
+  const own = PLATFORM_KINDS.find((k) => k.kind === resourceType);
+  return own ? { group: PLATFORM_GROUP, resource: own.plural, kind: own.kind } : undefined;
+}
 
 export interface WebhookConfigOptions {
   /** Name of both configurations. */

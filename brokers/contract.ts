@@ -48,7 +48,7 @@ export type ReportedPhase = 'Deploying' | 'Ready' | 'Failed' | 'Deleted';
 export interface StatusEvent {
   apiVersion: typeof PROTOCOL_VERSION;
   kind: 'StatusEvent';
-  /** Unique per event; the status handler ignores an id it has applied already. */
+  /** Unique per event; the status recorder ignores an id it has recorded already. */
   eventId: string;
   requestId: string;
   target: string;

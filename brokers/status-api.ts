@@ -1,6 +1,7 @@
 // The status API (DESIGN.md §5): `POST /v1/status` with `Authorization: Bearer <JWT>` and
 // a StatusEvent body. This file is the HTTP layer only (STYLE §1): authentication against
-// the DeploymentTarget's key, then the same StatusHandler the status-topic consumer uses.
+// the DeploymentTarget's key, then the same StatusHandler the status-topic consumer uses,
+// which records the event; the answer waits (briefly) for the controllers to fold it.
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
@@ -83,7 +84,10 @@ export function createStatusApp(options: Omit<StatusApiOptions, 'host' | 'port' 
       if (verified.identity !== broker.identity) {
         throw new ForbiddenError(`token subject ${verified.identity} is not the broker of target ${event.target} (${broker.identity ?? 'none'})`);
       }
-      const outcome = await options.handler.handle(event, verified);
+      const recorded = await options.handler.handle(event, verified);
+      // The record is durable and the answer already 200; waiting lets the broker (and
+      // whoever reads after it) see the status the event caused, not only its record.
+      const outcome = recorded.result === 'applied' && !(await options.handler.settled(event)) ? { ...recorded, pending: true as const } : recorded;
       options.metrics?.observe('status_api', 'https', (performance.now() - started) / 1000);
       res.status(200).json({ eventId: event.eventId, ...outcome });
     } catch (err) {

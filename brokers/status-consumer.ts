@@ -1,5 +1,5 @@
 // The status-topic consumer: StatusEvents from Kafka go through the same StatusHandler as
-// the status API, and are authenticated the same way: each record carries the broker's
+// the status API (which records them for the controllers to fold), and are authenticated the same way: each record carries the broker's
 // signature (message-signing.ts), checked against its DeploymentTarget's key. Kafka's ACLs
 // limit who may produce here; the signature decides whose event it is. Unsigned or
 // wrongly signed events, malformed ones, events for other targets' resources and events
@@ -27,12 +27,12 @@ export interface StatusConsumerOptions {
   /** CA bundle for DeploymentTarget jwksURLs. */
   jwksCaBundle?: string;
   logger: Logger;
-  /** Consumer group; default `kidp-status-handler` (one group: each event is applied once). */
+  /** Consumer group; default `kidp-status-handler` (one group: each event is recorded once). */
   groupId?: string;
   clientId?: string;
   metrics?: BrokerMetrics;
   sleep?: (ms: number) => Promise<void>;
-  /** Events applied at once, across resources (default 16); one resource's events are always one at a time. */
+  /** Events recorded at once, across resources (default 16); one resource's events are always one at a time. */
   concurrency?: number;
 }
 

@@ -1,13 +1,7 @@
+// The recorder's pure half: which events are recorded, and what recording changes. What a
+// recorded report does to status is the deployable reconciler's (controllers/broker-reports.test.ts).
 import { PROTOCOL_VERSION, type StatusEvent } from './contract.js';
-import {
-  RECENT_EVENT_IDS_KEPT,
-  databaseConnectionRefsFor,
-  isCleanedUp,
-  setCondition,
-  statusAfterEvent,
-  type DeployableObject,
-  type DeployableStatus,
-} from './status-handler.js';
+import { BROKER_REPORTS_KEPT, RECENT_EVENT_IDS_KEPT, isCleanedUp, recordEvent, reportOf, staleReason, type BrokerReport, type DeployableObject, type DeployableStatus } from './status-handler.js';
 
 const NOW = new Date('2026-03-01T10:00:00Z');
 const EARLIER = '2026-03-01T09:00:00.000Z';
@@ -36,110 +30,48 @@ function ev(phase: StatusEvent['phase'], overrides: Partial<StatusEvent> = {}): 
     reason: phase === 'Failed' ? 'ApplyFailed' : 'ObjectsApplied',
     message: phase === 'Failed' ? 'quota exceeded' : 'all there',
     ...(phase === 'Ready' ? { outputs: { connectionSecretRef: { name: 'ledger-connection', namespace: 'work' } } } : {}),
-    reportedAt: AT,
+    reportedAt: EARLIER,
     ...overrides,
   };
 }
 
-const by = (phase: string, id = `e-${phase}`, req = phase === 'Deleted' ? 'u1-2-delete' : 'u1-2') => ({ by: `broker b1 on target t1, request ${req}`, reported: `${phase} from broker b1 on target t1, request ${req} (event ${id})` });
+const report = (phase: StatusEvent['phase'], overrides: Partial<BrokerReport> = {}): BrokerReport => ({
+  eventId: `e-${phase}`,
+  requestId: phase === 'Deleted' ? 'u1-2-delete' : 'u1-2',
+  target: 't1',
+  broker: 'b1',
+  generation: 2,
+  phase,
+  reason: phase === 'Failed' ? 'ApplyFailed' : 'ObjectsApplied',
+  message: phase === 'Failed' ? 'quota exceeded' : 'all there',
+  reportedAt: EARLIER,
+  receivedAt: AT,
+  ...(phase === 'Ready' ? { outputs: { connectionSecretRef: { name: 'ledger-connection', namespace: 'work' } } } : {}),
+  ...overrides,
+});
 
-describe('statusAfterEvent', () => {
+describe('recordEvent', () => {
   const dispatched: DeployableStatus = {
     phase: 'Deploying',
     requestId: 'u1-2',
-    conditions: [{ type: 'Dispatched', status: 'True', reason: 'Kafka', message: 'sent', lastTransitionTime: EARLIER }],
+    conditions: [{ type: 'Dispatched', status: 'True', reason: 'RequestSent', message: 'sent', lastTransitionTime: EARLIER }],
   };
-  const cases: Array<[string, DeployableObject, StatusEvent, ReturnType<typeof statusAfterEvent>]> = [
-    ['Ready sets phase, conditions, ids and the connection secret', db(dispatched), ev('Ready'), {
-      decision: 'apply',
-      status: {
-        phase: 'Ready',
-        requestId: 'u1-2',
-        observedGeneration: 2,
-        lastStatusEventId: 'e-Ready',
-        lastStatusTime: AT,
-        recentEventIds: ['e-Ready'],
-        connectionSecretRef: { name: 'ledger-connection', namespace: 'work' },
-        conditions: [
-          { type: 'Dispatched', status: 'True', reason: 'Kafka', message: 'sent', lastTransitionTime: EARLIER },
-          { type: 'Deployed', status: 'True', reason: 'ObjectsApplied', message: `all there (${by('Ready').by})`, observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'Ready', status: 'True', reason: 'ObjectsApplied', message: 'all there', observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'StatusReported', status: 'True', reason: 'StatusEventApplied', message: by('Ready').reported, observedGeneration: 2, lastTransitionTime: AT },
-        ],
-      },
+  const cases: Array<[string, DeployableObject, StatusEvent, ReturnType<typeof recordEvent>]> = [
+    ['a new event joins recentEventIds and brokerReports, and nothing else changes', db(dispatched), ev('Ready'), {
+      decision: 'record',
+      status: { ...dispatched, recentEventIds: ['e-Ready'], brokerReports: [report('Ready')] },
     }],
-    ['a permanent Failed says so in both conditions', db(dispatched), ev('Failed', { permanent: true }), {
-      decision: 'apply',
-      status: {
-        phase: 'Failed',
-        requestId: 'u1-2',
-        observedGeneration: 2,
-        lastStatusEventId: 'e-Failed',
-        lastStatusTime: AT,
-        recentEventIds: ['e-Failed'],
-        failure: { requestId: 'u1-2', permanent: true },
-        conditions: [
-          { type: 'Dispatched', status: 'True', reason: 'Kafka', message: 'sent', lastTransitionTime: EARLIER },
-          { type: 'Deployed', status: 'False', reason: 'ApplyFailed', message: `permanent failure, not retried: quota exceeded (${by('Failed').by})`, observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'Ready', status: 'False', reason: 'ApplyFailed', message: 'permanent failure, not retried: quota exceeded', observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'StatusReported', status: 'True', reason: 'StatusEventApplied', message: by('Failed').reported, observedGeneration: 2, lastTransitionTime: AT },
-        ],
-      },
+    ['a second one queues behind the first, unfolded one', db({ ...dispatched, recentEventIds: ['e-Deploying'], brokerReports: [report('Deploying')] }), ev('Ready'), {
+      decision: 'record',
+      status: { ...dispatched, recentEventIds: ['e-Deploying', 'e-Ready'], brokerReports: [report('Deploying'), report('Ready')] },
     }],
-    ['a Failed that is not permanent is recorded as retryable; Ready after it ends the failure', db({ ...dispatched, phase: 'Failed', failure: { requestId: 'u1-2', permanent: false } }), ev('Ready', { requestId: 'u1-2-retry2' }), {
-      decision: 'apply',
-      status: {
-        phase: 'Ready',
-        requestId: 'u1-2',
-        observedGeneration: 2,
-        lastStatusEventId: 'e-Ready',
-        lastStatusTime: AT,
-        recentEventIds: ['e-Ready'],
-        connectionSecretRef: { name: 'ledger-connection', namespace: 'work' },
-        conditions: [
-          { type: 'Dispatched', status: 'True', reason: 'Kafka', message: 'sent', lastTransitionTime: EARLIER },
-          { type: 'Deployed', status: 'True', reason: 'ObjectsApplied', message: `all there (${by('Ready', 'e-Ready', 'u1-2-retry2').by})`, observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'Ready', status: 'True', reason: 'ObjectsApplied', message: 'all there', observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'StatusReported', status: 'True', reason: 'StatusEventApplied', message: by('Ready', 'e-Ready', 'u1-2-retry2').reported, observedGeneration: 2, lastTransitionTime: AT },
-        ],
-      },
+    ['a permanent Failed keeps its flag', db(dispatched), ev('Failed', { permanent: true }), {
+      decision: 'record',
+      status: { ...dispatched, recentEventIds: ['e-Failed'], brokerReports: [report('Failed', { permanent: true })] },
     }],
-    ['a transient Failed (permanent unset) is recorded as a retryable failure', db(dispatched), ev('Failed'), {
-      decision: 'apply',
-      status: {
-        phase: 'Failed',
-        requestId: 'u1-2',
-        observedGeneration: 2,
-        lastStatusEventId: 'e-Failed',
-        lastStatusTime: AT,
-        recentEventIds: ['e-Failed'],
-        failure: { requestId: 'u1-2', permanent: false },
-        conditions: [
-          { type: 'Dispatched', status: 'True', reason: 'Kafka', message: 'sent', lastTransitionTime: EARLIER },
-          { type: 'Deployed', status: 'False', reason: 'ApplyFailed', message: `failure: quota exceeded (${by('Failed').by})`, observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'Ready', status: 'False', reason: 'ApplyFailed', message: 'failure: quota exceeded', observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'StatusReported', status: 'True', reason: 'StatusEventApplied', message: by('Failed').reported, observedGeneration: 2, lastTransitionTime: AT },
-        ],
-      },
-    }],
-    ['Deleted keeps the object in Deleting with Deployed=False CleanedUp and drops the secret ref', db({ phase: 'Deleting', connectionSecretRef: { name: 'x', namespace: 'y' } }, { deletionTimestamp: EARLIER }), ev('Deleted', { message: '' }), {
-      decision: 'apply',
-      status: {
-        phase: 'Deleting',
-        observedGeneration: 2,
-        lastStatusEventId: 'e-Deleted',
-        lastStatusTime: AT,
-        recentEventIds: ['e-Deleted'],
-        conditions: [
-          { type: 'Deployed', status: 'False', reason: 'CleanedUp', message: `ObjectsApplied (${by('Deleted').by})`, observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'Ready', status: 'False', reason: 'CleanedUp', message: 'removed from the target', observedGeneration: 2, lastTransitionTime: AT },
-          { type: 'StatusReported', status: 'True', reason: 'StatusEventApplied', message: by('Deleted').reported, observedGeneration: 2, lastTransitionTime: AT },
-        ],
-      },
-    }],
-    ['an event id already applied is a duplicate', db({ recentEventIds: ['e-0', 'e-Ready'] }), ev('Ready'), { decision: 'duplicate' }],
+    ['an event id already recorded is a duplicate', db({ recentEventIds: ['e-0', 'e-Ready'] }), ev('Ready'), { decision: 'duplicate' }],
     ['an event for an older generation is stale', db({ observedGeneration: 3 }), ev('Ready'), { decision: 'stale', reason: 'event is for generation 2; status already reflects generation 3' }],
-    ['an event for a previous object of the same name is stale', db(), ev('Ready', { resource: { kind: 'Database', namespace: 'payments', name: 'ledger', uid: 'old', generation: 2 } }), {
+    ['an event for a previous object of the same name is stale, even with a known id', db({ recentEventIds: ['e-Ready'] }), ev('Ready', { resource: { kind: 'Database', namespace: 'payments', name: 'ledger', uid: 'old', generation: 2 } }), {
       decision: 'stale',
       reason: 'event is for uid old, but Database payments/ledger now has uid u1',
     }],
@@ -157,33 +89,47 @@ describe('statusAfterEvent', () => {
     }],
   ];
   it.each(cases)('%s', (_name, object, event, expected) => {
-    expect(statusAfterEvent(object, event, NOW)).toEqual(expected);
+    expect(recordEvent(object, event, NOW)).toEqual(expected);
   });
 
-  it('still applies a late Ready of an earlier attempt (its objects exist) and a Failed of the attempt sent', () => {
+  it('still records a late Ready of an earlier attempt (its objects exist) and a Failed of the attempt sent', () => {
     const retried = db({ ...dispatched, requestId: 'u1-2-retry2' });
     expect({
-      lateReady: statusAfterEvent(retried, ev('Ready'), NOW).decision,
-      currentFailed: statusAfterEvent(retried, ev('Failed', { requestId: 'u1-2-retry2' }), NOW).decision,
-      newerGeneration: statusAfterEvent(db({ ...dispatched, requestId: 'u1-1-retry2' }), ev('Failed'), NOW).decision,
-    }).toEqual({ lateReady: 'apply', currentFailed: 'apply', newerGeneration: 'apply' });
+      lateReady: recordEvent(retried, ev('Ready'), NOW).decision,
+      currentFailed: recordEvent(retried, ev('Failed', { requestId: 'u1-2-retry2' }), NOW).decision,
+      newerGeneration: recordEvent(db({ ...dispatched, requestId: 'u1-1-retry2' }), ev('Failed'), NOW).decision,
+    }).toEqual({ lateReady: 'record', currentFailed: 'record', newerGeneration: 'record' });
   });
 
-  it(`keeps only the last ${RECENT_EVENT_IDS_KEPT} event ids`, () => {
+  it(`keeps only the last ${RECENT_EVENT_IDS_KEPT} event ids and ${BROKER_REPORTS_KEPT} reports`, () => {
     const ids = Array.from({ length: RECENT_EVENT_IDS_KEPT }, (_, i) => `old-${i}`);
-    const d = statusAfterEvent(db({ recentEventIds: ids }), ev('Deploying'), NOW);
-    expect(d.decision === 'apply' ? d.status.recentEventIds : d).toEqual([...ids.slice(1), 'e-Deploying']);
+    const reports = Array.from({ length: BROKER_REPORTS_KEPT }, (_, i) => report('Deploying', { eventId: `old-${i}` }));
+    const d = recordEvent(db({ recentEventIds: ids, brokerReports: reports }), ev('Deploying'), NOW);
+    expect(d.decision === 'record' ? { ids: d.status.recentEventIds, reports: d.status.brokerReports?.map((r) => r.eventId) } : d).toEqual({
+      ids: [...ids.slice(1), 'e-Deploying'],
+      reports: [...ids.slice(1), 'e-Deploying'],
+    });
   });
 });
 
-describe('setCondition', () => {
-  const c = { type: 'Ready', status: 'True' as const, reason: 'A', message: 'm', lastTransitionTime: EARLIER };
-  it.each([
-    ['keeps lastTransitionTime when the status is unchanged', [c], { type: 'Ready', status: 'True' as const, reason: 'B', message: 'n' }, [{ ...c, reason: 'B', message: 'n' }]],
-    ['moves it when the status changes', [c], { type: 'Ready', status: 'False' as const, reason: 'B', message: 'n' }, [{ type: 'Ready', status: 'False', reason: 'B', message: 'n', lastTransitionTime: AT }]],
-    ['appends a new type', [], { type: 'Deployed', status: 'Unknown' as const, reason: 'X', message: '' }, [{ type: 'Deployed', status: 'Unknown', reason: 'X', message: '', lastTransitionTime: AT }]],
-  ])('%s', (_name, before, next, expected) => {
-    expect(setCondition(before, next, NOW)).toEqual(expected);
+describe('staleReason', () => {
+  it('judges the recorded report against the status as it is now', () => {
+    const subject = { uid: 'u1', generation: 2, requestId: 'u1-2', phase: 'Failed' as const };
+    expect({
+      current: staleReason(db({ requestId: 'u1-2', observedGeneration: 2 }), subject),
+      newerGenerationReported: staleReason(db({ observedGeneration: 3 }), subject),
+      retriedSince: staleReason(db({ requestId: 'u1-2-retry2' }), subject),
+    }).toEqual({
+      current: undefined,
+      newerGenerationReported: 'event is for generation 2; status already reflects generation 3',
+      retriedSince: 'event reports attempt 1 (u1-2); attempt 2 (u1-2-retry2) has been sent since',
+    });
+  });
+});
+
+describe('reportOf', () => {
+  it('keeps what the fold needs and when the event was received', () => {
+    expect(reportOf(ev('Failed', { permanent: false }), NOW)).toEqual(report('Failed', { permanent: false }));
   });
 });
 
@@ -194,36 +140,5 @@ describe('isCleanedUp', () => {
     ['no status', undefined, false],
   ])('%s → %s', (_name, status, expected) => {
     expect(isCleanedUp(status)).toBe(expected);
-  });
-});
-
-describe('databaseConnectionRefsFor', () => {
-  const service = (selector?: Record<string, string>): DeployableObject => ({
-    apiVersion: 'platform.kidp.io/v1alpha1',
-    kind: 'Service',
-    metadata: { name: 'api', namespace: 'payments', uid: 's1' },
-    spec: selector ? { dependencies: { databaseSelector: { matchLabels: selector } } } : {},
-  });
-  const ready = (name: string, labels: Record<string, string>, extra: Partial<DeployableObject['metadata']> = {}, phase: DeployableStatus['phase'] = 'Ready'): DeployableObject => ({
-    ...db({ phase, connectionSecretRef: { name: `${name}-connection`, namespace: 'work' } }, { name, labels, ...extra }),
-  });
-  const databases = [
-    ready('zeta', { role: 'ledger' }),
-    ready('alpha', { role: 'ledger', tier: 'gold' }),
-    ready('other', { role: 'cache' }),
-    ready('pending', { role: 'ledger' }, {}, 'Deploying'),
-    ready('leaving', { role: 'ledger' }, { deletionTimestamp: EARLIER }),
-    ready('elsewhere', { role: 'ledger' }, { namespace: 'search' }),
-  ];
-  it.each([
-    ['no selector: leave the field alone', service(), undefined],
-    ['matching Ready databases in the namespace, sorted', service({ role: 'ledger' }), [
-      { database: 'alpha', name: 'alpha-connection', namespace: 'work' },
-      { database: 'zeta', name: 'zeta-connection', namespace: 'work' },
-    ]],
-    ['every label must match', service({ role: 'ledger', tier: 'gold' }), [{ database: 'alpha', name: 'alpha-connection', namespace: 'work' }]],
-    ['nothing matches', service({ role: 'none' }), []],
-  ])('%s', (_name, svc, expected) => {
-    expect(databaseConnectionRefsFor(svc, databases)).toEqual(expected);
   });
 });

@@ -1,16 +1,18 @@
-// The one place a broker's StatusEvent becomes custom-resource status (DESIGN.md §3, §5).
-// The status API (after JWT verification) and the status-topic consumer both call
-// `handle`; neither writes status itself. Deciding what the new status is stays a pure
-// function (`statusAfterEvent`); this file's I/O is read, write with resourceVersion,
-// retry on 409, emit an Event.
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+// Where a broker's StatusEvent lands (DESIGN.md §5, STYLE §11): the status API (after JWT
+// verification) and the status-topic consumer both call `handle`, which checks that the
+// event's broker and target may speak for the object, drops what is a duplicate or already
+// stale, and records the rest on the object itself, in `status.brokerReports`. That write is
+// the only thing this file writes; it is also what enqueues the object, since every
+// controller replica watches it. The deployable reconciler (controllers/deployable.ts) alone
+// folds the recorded reports into phase, conditions and the other status fields, and empties
+// the list. A record on the object survives any restart: of the status service, of the
+// controllers, of the broker.
+import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { keepConnectionsAlive } from '../kube/connections.js';
 import { DEPLOYABLE_PLURALS, PLATFORM_GROUP, PLATFORM_VERSION } from '../crds/registry.js';
 import { parseRequestId } from './protocol.js';
-import type { DeployableKind, StatusEvent } from './contract.js';
+import type { DeployableKind, ReportedPhase, StatusEvent } from './contract.js';
 import { ForbiddenError, ResourceNotFoundError, StatusConflictError } from './errors.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { TargetKeys } from './status-jwt.js';
@@ -28,6 +30,12 @@ export const REASON_CLEANED_UP = 'CleanedUp';
  * covers every event of several generations while keeping status small.
  */
 export const RECENT_EVENT_IDS_KEPT = 20;
+/**
+ * Reports kept in status.brokerReports until the reconciler folds them (the CRDs' maxItems).
+ * A healthy controller folds within a reconcile, so the list holds one or two; one that is
+ * down for long keeps the newest, which are the ones that decide the status.
+ */
+export const BROKER_REPORTS_KEPT = 20;
 /** 409s come from the controller writing the same status; a few re-reads settle them. */
 export const STATUS_CONFLICT_ATTEMPTS = 6;
 /** Base delay between 409 retries, doubled each time: the competing write has already landed. */
@@ -38,6 +46,16 @@ export const STATUS_CONFLICT_BACKOFF_MS = 25;
  * each. A target edited by hand is obeyed at most this much later.
  */
 export const TARGET_CACHE_MS = 1_000;
+/**
+ * How long the status API waits for the controllers to fold a recorded report before it
+ * answers, so a broker's answer (and a reader right after it) sees the status it caused.
+ * Well under the reference broker's 10 s status API timeout; past it the answer says
+ * `pending: true` and the status follows when the controllers reconcile.
+ */
+export const STATUS_API_SETTLE_MS = 2_000;
+/** First re-read while waiting for the fold, doubled up to STATUS_API_SETTLE_POLL_MAX_MS: a fold takes one watch event and one write. */
+export const STATUS_API_SETTLE_POLL_MS = 10;
+export const STATUS_API_SETTLE_POLL_MAX_MS = 200;
 
 const HTTP_NOT_FOUND = 404;
 const HTTP_CONFLICT = 409;
@@ -57,6 +75,23 @@ export interface DatabaseConnectionRef {
   namespace: string;
 }
 
+/** A verified StatusEvent as recorded on its object (status.brokerReports), awaiting the reconciler. */
+export interface BrokerReport {
+  eventId: string;
+  requestId: string;
+  target: string;
+  broker: string;
+  generation: number;
+  phase: ReportedPhase;
+  reason: string;
+  message?: string;
+  permanent?: boolean;
+  outputs?: StatusEvent['outputs'];
+  reportedAt?: string;
+  /** When the recorder accepted it: the time the reconciler writes as lastStatusTime. */
+  receivedAt: string;
+}
+
 export interface DeployableStatus {
   phase?: 'Pending' | 'Deploying' | 'Ready' | 'Failed' | 'Deleting' | 'Unknown';
   observedGeneration?: number;
@@ -66,6 +101,7 @@ export interface DeployableStatus {
   lastStatusEventId?: string;
   lastStatusTime?: string;
   recentEventIds?: string[];
+  brokerReports?: BrokerReport[];
   connectionSecretRef?: { name?: string; namespace?: string };
   databaseConnectionSecretRefs?: DatabaseConnectionRef[];
   /** The failure a broker last reported, while phase is Failed: the controllers re-send non-permanent ones with backoff. */
@@ -96,22 +132,19 @@ export interface StatusAuth {
   targets: readonly string[];
 }
 
+/**
+ * `applied`: recorded on the object (its status follows when the controllers reconcile;
+ * over the status API, `pending` says they had not yet when the answer was sent).
+ */
 export type StatusOutcome =
-  | { result: 'applied'; phase: NonNullable<DeployableStatus['phase']> }
+  | { result: 'applied'; phase: NonNullable<DeployableStatus['phase']>; pending?: true }
   | { result: 'duplicate' }
   | { result: 'stale'; reason: string };
 
-export type StatusDecision = { decision: 'apply'; status: DeployableStatus } | { decision: 'duplicate' } | { decision: 'stale'; reason: string };
+export type RecordDecision = { decision: 'record'; status: DeployableStatus } | { decision: 'duplicate' } | { decision: 'stale'; reason: string };
 
-/** Sets a condition the metav1 way: lastTransitionTime moves only when status changes. */
-export function setCondition(conditions: readonly Condition[], next: Omit<Condition, 'lastTransitionTime'>, now: Date): Condition[] {
-  const existing = conditions.find((c) => c.type === next.type);
-  const lastTransitionTime = existing && existing.status === next.status ? existing.lastTransitionTime : now.toISOString();
-  const updated: Condition = { ...next, lastTransitionTime };
-  return existing ? conditions.map((c) => (c.type === next.type ? updated : c)) : [...conditions, updated];
-}
-
-const PHASE_OF: Record<StatusEvent['phase'], NonNullable<DeployableStatus['phase']>> = {
+/** The phase a reported phase puts the object in. */
+export const PHASE_OF: Readonly<Record<ReportedPhase, NonNullable<DeployableStatus['phase']>>> = {
   Deploying: 'Deploying',
   Ready: 'Ready',
   Failed: 'Failed',
@@ -119,112 +152,103 @@ const PHASE_OF: Record<StatusEvent['phase'], NonNullable<DeployableStatus['phase
   Deleted: 'Deleting',
 };
 
+/** What staleness is judged on: the report's object, generation, request and phase. */
+export interface ReportSubject {
+  uid: string;
+  generation: number;
+  requestId: string;
+  phase: ReportedPhase;
+}
+
 /**
  * Why a Deploying or Failed report of an earlier attempt no longer speaks for the object, or
  * undefined: once the controllers re-sent a failed request as attempt n, a late report of
  * attempt n-1 would otherwise put the object back in Failed, where the controllers wait
  * for the broker. A late Ready still applies: the objects it reports exist.
  */
-function supersededAttempt(event: StatusEvent, current: string | undefined, uid: string): string | undefined {
-  if (current === undefined || event.phase === 'Ready' || event.phase === 'Deleted' || current === event.requestId) return undefined;
-  const action = event.requestId.endsWith('-delete') ? 'delete' : 'deploy';
-  const reported = parseRequestId(event.requestId, uid, action);
+function supersededAttempt(report: ReportSubject, current: string | undefined, uid: string): string | undefined {
+  if (current === undefined || report.phase === 'Ready' || report.phase === 'Deleted' || current === report.requestId) return undefined;
+  const action = report.requestId.endsWith('-delete') ? 'delete' : 'deploy';
+  const reported = parseRequestId(report.requestId, uid, action);
   const sent = parseRequestId(current, uid, action);
   if (!reported || !sent || reported.generation !== sent.generation || reported.attempt >= sent.attempt) return undefined;
-  return `event reports attempt ${reported.attempt} (${event.requestId}); attempt ${sent.attempt} (${current}) has been sent since`;
+  return `event reports attempt ${reported.attempt} (${report.requestId}); attempt ${sent.attempt} (${current}) has been sent since`;
 }
 
 /**
- * What the object's status becomes after `event`, or why the event changes nothing.
- * Pure: the caller has already checked that the event's target may touch this object.
+ * Why a report no longer speaks for the object as it is, or undefined when it does: another
+ * object of the same name, an older generation, a superseded attempt, a deploy report while
+ * the object is being deleted. Pure. The recorder asks it before recording; the reconciler
+ * asks it again when folding, against the status as it is by then.
  */
-export function statusAfterEvent(object: DeployableObject, event: StatusEvent, now: Date): StatusDecision {
+/** What staleness is judged against: the object's identity, deletion, and the generation and request its status reflects. */
+export interface StaleCheckObject {
+  kind: string;
+  metadata: { name?: string; namespace?: string; uid?: string; deletionTimestamp?: string };
+  status?: { observedGeneration?: number; requestId?: string };
+}
+
+export function staleReason(object: StaleCheckObject, report: ReportSubject): string | undefined {
   const status = object.status ?? {};
-  if (event.resource.uid !== object.metadata.uid) {
-    return { decision: 'stale', reason: `event is for uid ${event.resource.uid}, but ${object.kind} ${object.metadata.namespace}/${object.metadata.name} now has uid ${object.metadata.uid}` };
+  if (report.uid !== object.metadata.uid) {
+    return `event is for uid ${report.uid}, but ${object.kind} ${object.metadata.namespace}/${object.metadata.name} now has uid ${object.metadata.uid}`;
   }
-  if ((status.recentEventIds ?? []).includes(event.eventId)) return { decision: 'duplicate' };
-  if (status.observedGeneration !== undefined && event.resource.generation < status.observedGeneration) {
-    return { decision: 'stale', reason: `event is for generation ${event.resource.generation}; status already reflects generation ${status.observedGeneration}` };
+  if (status.observedGeneration !== undefined && report.generation < status.observedGeneration) {
+    return `event is for generation ${report.generation}; status already reflects generation ${status.observedGeneration}`;
   }
-  const superseded = supersededAttempt(event, status.requestId, object.metadata.uid);
-  if (superseded) return { decision: 'stale', reason: superseded };
-  if (object.metadata.deletionTimestamp && event.phase !== 'Deleted' && !event.requestId.endsWith('-delete')) {
-    return { decision: 'stale', reason: `a ${event.phase} report of a deploy request arrived while the object is being deleted` };
+  const superseded = supersededAttempt(report, status.requestId, object.metadata.uid ?? '');
+  if (superseded) return superseded;
+  if (object.metadata.deletionTimestamp && report.phase !== 'Deleted' && !report.requestId.endsWith('-delete')) {
+    return `a ${report.phase} report of a deploy request arrived while the object is being deleted`;
   }
-  const generation = event.resource.generation;
-  const by = `broker ${event.broker} on target ${event.target}, request ${event.requestId}`;
-  let conditions = status.conditions ?? [];
-  const detail = event.message || event.reason;
-  switch (event.phase) {
-    case 'Deploying':
-      conditions = setCondition(conditions, { type: CONDITION.Deployed, status: 'Unknown', reason: event.reason, message: `${detail} (${by})`, observedGeneration: generation }, now);
-      conditions = setCondition(conditions, { type: CONDITION.Ready, status: 'False', reason: event.reason, message: `deploying: ${detail}`, observedGeneration: generation }, now);
-      break;
-    case 'Ready':
-      conditions = setCondition(conditions, { type: CONDITION.Deployed, status: 'True', reason: event.reason, message: `${detail} (${by})`, observedGeneration: generation }, now);
-      conditions = setCondition(conditions, { type: CONDITION.Ready, status: 'True', reason: event.reason, message: detail, observedGeneration: generation }, now);
-      break;
-    case 'Failed': {
-      const kind = event.permanent ? 'permanent failure, not retried' : 'failure';
-      conditions = setCondition(conditions, { type: CONDITION.Deployed, status: 'False', reason: event.reason, message: `${kind}: ${detail} (${by})`, observedGeneration: generation }, now);
-      conditions = setCondition(conditions, { type: CONDITION.Ready, status: 'False', reason: event.reason, message: `${kind}: ${detail}`, observedGeneration: generation }, now);
-      break;
-    }
-    case 'Deleted':
-      conditions = setCondition(conditions, { type: CONDITION.Deployed, status: 'False', reason: REASON_CLEANED_UP, message: `${detail} (${by})`, observedGeneration: generation }, now);
-      conditions = setCondition(conditions, { type: CONDITION.Ready, status: 'False', reason: REASON_CLEANED_UP, message: 'removed from the target', observedGeneration: generation }, now);
-      break;
-  }
-  conditions = setCondition(
-    conditions,
-    { type: CONDITION.StatusReported, status: 'True', reason: 'StatusEventApplied', message: `${event.phase} from ${by} (event ${event.eventId})`, observedGeneration: generation },
-    now,
-  );
-  const next: DeployableStatus = {
-    ...status,
-    phase: PHASE_OF[event.phase],
-    observedGeneration: generation,
-    conditions,
-    lastStatusEventId: event.eventId,
-    lastStatusTime: now.toISOString(),
-    recentEventIds: [...(status.recentEventIds ?? []), event.eventId].slice(-RECENT_EVENT_IDS_KEPT),
+  return undefined;
+}
+
+/** The report as recorded: the event's facts (its object is the one it is recorded on) and when it arrived. */
+export function reportOf(event: StatusEvent, receivedAt: Date): BrokerReport {
+  const report: BrokerReport = {
+    eventId: event.eventId,
+    requestId: event.requestId,
+    target: event.target,
+    broker: event.broker,
+    generation: event.resource.generation,
+    phase: event.phase,
+    reason: event.reason,
+    message: event.message,
+    reportedAt: event.reportedAt,
+    receivedAt: receivedAt.toISOString(),
   };
-  // Machine-readable for the controllers' retry (controllers/deployable.ts); any other phase ends the failure.
-  if (event.phase === 'Failed') next.failure = { requestId: event.requestId, permanent: event.permanent === true };
-  else delete next.failure;
-  if (object.kind === 'Database' || object.kind === 'Cache') {
-    if (event.phase === 'Deleted') delete next.connectionSecretRef;
-    else if (event.outputs?.connectionSecretRef) next.connectionSecretRef = { ...event.outputs.connectionSecretRef };
-  }
-  // Issue 15: a broker's backup report (postgresql provider) is recorded as it came.
-  if (object.kind === 'Database' && event.outputs?.backup) next.backup = { ...event.outputs.backup };
-  return { decision: 'apply', status: next };
+  if (event.permanent !== undefined) report.permanent = event.permanent;
+  if (event.outputs) report.outputs = event.outputs;
+  return report;
+}
+
+/**
+ * What recording `event` on `object` changes, or why it changes nothing. Pure: the caller
+ * has already checked that the event's target may touch this object. Only the recorder's
+ * two fields change: the event id joins recentEventIds (so a redelivery is a duplicate from
+ * now on) and the report joins brokerReports.
+ */
+export function recordEvent(object: DeployableObject, event: StatusEvent, now: Date): RecordDecision {
+  const status = object.status ?? {};
+  const subject = { uid: event.resource.uid, generation: event.resource.generation, requestId: event.requestId, phase: event.phase };
+  // Another object's event is stale before it can be anything else: its ids are not this object's.
+  if (subject.uid !== object.metadata.uid) return { decision: 'stale', reason: staleReason(object, subject) ?? '' };
+  if ((status.recentEventIds ?? []).includes(event.eventId)) return { decision: 'duplicate' };
+  const stale = staleReason(object, subject);
+  if (stale) return { decision: 'stale', reason: stale };
+  return {
+    decision: 'record',
+    status: {
+      ...status,
+      recentEventIds: [...(status.recentEventIds ?? []), event.eventId].slice(-RECENT_EVENT_IDS_KEPT),
+      brokerReports: [...(status.brokerReports ?? []), reportOf(event, now)].slice(-BROKER_REPORTS_KEPT),
+    },
+  };
 }
 
 export function isCleanedUp(status: { conditions?: Condition[] } | undefined): boolean {
   return (status?.conditions ?? []).some((c) => c.type === CONDITION.Deployed && c.status === 'False' && c.reason === REASON_CLEANED_UP);
-}
-
-/** matchLabels semantics of metav1.LabelSelector: an empty selector matches everything. */
-function matches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
-  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
-}
-
-/**
- * The connection Secret refs a Service should list: Ready Databases in its namespace that
- * its `spec.dependencies.databaseSelector` matches and that have a secret. Undefined when
- * the Service declares no selector (its status field is then left alone). Sorted by name.
- */
-export function databaseConnectionRefsFor(service: DeployableObject, databases: readonly DeployableObject[]): DatabaseConnectionRef[] | undefined {
-  const selector = service.spec.dependencies?.databaseSelector;
-  if (!selector) return undefined;
-  return databases
-    .filter((db) => db.metadata.namespace === service.metadata.namespace && !db.metadata.deletionTimestamp)
-    .filter((db) => db.status?.phase === 'Ready' && db.status.connectionSecretRef?.name && db.status.connectionSecretRef.namespace)
-    .filter((db) => matches(selector.matchLabels ?? {}, db.metadata.labels))
-    .map((db) => ({ database: db.metadata.name, name: db.status?.connectionSecretRef?.name ?? '', namespace: db.status?.connectionSecretRef?.namespace ?? '' }))
-    .sort((a, b) => (a.database < b.database ? -1 : a.database > b.database ? 1 : 0));
 }
 
 function isApiError(err: unknown, code: number): boolean {
@@ -233,15 +257,9 @@ function isApiError(err: unknown, code: number): boolean {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export interface StatusWriterOptions {
-  kubeConfig: KubeConfig;
-  now?: () => Date;
-  sleep?: (ms: number) => Promise<void>;
-}
-
 /**
  * Read-modify-write of one object's status subresource with optimistic concurrency:
- * `change` runs against the latest object on every attempt; undefined means "no write".
+ * `change` runs against the latest object on every attempt; no `status` means "no write".
  */
 async function updateStatus<R>(
   api: CustomObjectsApi,
@@ -287,55 +305,26 @@ async function updateStatus<R>(
   throw new StatusConflictError(what, STATUS_CONFLICT_ATTEMPTS, { cause: lastConflict });
 }
 
-function sameRefs(a: readonly DatabaseConnectionRef[] | undefined, b: readonly DatabaseConnectionRef[]): boolean {
-  return JSON.stringify(a ?? []) === JSON.stringify(b);
-}
-
-/**
- * Recomputes status.databaseConnectionSecretRefs of the Services in `namespace` (or of the
- * one named `service`) from the Databases there. The status handler calls it when a
- * Database becomes Ready or is cleaned up; the Service reconciler can call it too.
- * Returns the Services whose status changed.
- */
-export async function syncDatabaseConnectionRefs(options: StatusWriterOptions & { namespace: string; service?: string }): Promise<string[]> {
-  const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-  const sleep = options.sleep ?? realSleep;
-  const list = async (plural: string) =>
-    ((await api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural })) as { items: DeployableObject[] }).items;
-  const databases = await list('databases');
-  const services = (await list('services')).filter((s) => options.service === undefined || s.metadata.name === options.service);
-  const changed: string[] = [];
-  for (const service of services) {
-    if (!service.spec.dependencies?.databaseSelector) continue;
-    const { written } = await updateStatus(
-      api,
-      { kind: 'Service', namespace: options.namespace, name: service.metadata.name },
-      (latest) => {
-        const refs = databaseConnectionRefsFor(latest, databases);
-        if (refs === undefined || sameRefs(latest.status?.databaseConnectionSecretRefs, refs)) return { result: undefined };
-        return { status: { ...(latest.status ?? {}), databaseConnectionSecretRefs: refs }, result: undefined };
-      },
-      sleep,
-    );
-    if (written) changed.push(service.metadata.name);
-  }
-  return changed;
-}
-
-export interface StatusHandlerOptions extends StatusWriterOptions {
+export interface StatusHandlerOptions {
+  kubeConfig: KubeConfig;
   logger: Logger;
   metrics?: BrokerMetrics;
-  /** `reportingInstance` of the Events written; defaults to the host name. */
-  instance?: string;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface StatusHandler {
   /**
-   * Applies one event. `auth` is present when it came through the status API (the JWT's
-   * subject and targets). Throws ForbiddenError (another target's resource),
+   * Records one event on its object. `auth` is present when it came through the status API
+   * (the JWT's subject and targets). Throws ForbiddenError (another target's resource),
    * ResourceNotFoundError, StatusConflictError, or the apiserver's error.
    */
   handle(event: StatusEvent, auth?: StatusAuth, transport?: 'kafka' | 'status_api'): Promise<StatusOutcome>;
+  /**
+   * Waits up to `timeoutMs` for the controllers to fold the recorded `event` into status;
+   * false when they had not by then (or could not be asked). Never throws.
+   */
+  settled(event: StatusEvent, timeoutMs?: number): Promise<boolean>;
   /** The broker identity and keys of a DeploymentTarget (read at most once a TARGET_CACHE_MS), or undefined when it does not exist. */
   targetKeys(name: string): Promise<({ identity?: string } & TargetKeys) | undefined>;
 }
@@ -348,10 +337,8 @@ interface DeploymentTargetObject {
 export function createStatusHandler(options: StatusHandlerOptions): StatusHandler {
   keepConnectionsAlive(options.kubeConfig);
   const api = options.kubeConfig.makeApiClient(CustomObjectsApi);
-  const core = options.kubeConfig.makeApiClient(CoreV1Api);
   const now = options.now ?? (() => new Date());
   const sleep = options.sleep ?? realSleep;
-  const instance = options.instance ?? hostname();
   const { logger } = options;
 
   const targets = new Map<string, { at: number; target: Promise<DeploymentTargetObject | undefined> }>();
@@ -403,42 +390,36 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
     }
   }
 
-  async function emitEvent(object: DeployableObject, event: StatusEvent): Promise<void> {
-    const at = now().toISOString();
+  const read = async (ref: StatusEvent['resource']): Promise<DeployableObject> => {
     try {
-      await core.createNamespacedEvent({
-        namespace: object.metadata.namespace,
-        body: {
-          metadata: { name: `${object.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: object.metadata.namespace },
-          involvedObject: {
-            apiVersion: object.apiVersion,
-            kind: object.kind,
-            name: object.metadata.name,
-            namespace: object.metadata.namespace,
-            uid: object.metadata.uid,
-            resourceVersion: object.metadata.resourceVersion,
-          },
-          reason: event.phase === 'Deleted' ? REASON_CLEANED_UP : event.reason,
-          message: `${event.phase}: ${event.message || event.reason} (broker ${event.broker}, target ${event.target}, request ${event.requestId})`,
-          type: event.phase === 'Failed' ? 'Warning' : 'Normal',
-          source: { component: 'kidp-status-handler' },
-          reportingComponent: 'platform.kidp.io/status-handler',
-          reportingInstance: instance,
-          firstTimestamp: at as unknown as Date,
-          lastTimestamp: at as unknown as Date,
-          count: 1,
-        },
-      });
+      return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ref.namespace, plural: PLURALS[ref.kind], name: ref.name })) as DeployableObject;
     } catch (err) {
-      // The status is already written; an Event is a notification, not the record.
-      logger.warn({ err: (err as Error).message, resource: `${object.metadata.namespace}/${object.metadata.name}` }, 'could not emit Event');
+      if (isApiError(err, HTTP_NOT_FOUND)) throw new ResourceNotFoundError(`${ref.kind} ${ref.namespace}/${ref.name}`, { cause: err });
+      throw err;
     }
-  }
+  };
 
   return {
     async targetKeys(name) {
       const target = await getTarget(name);
       return target ? { ...(target.spec.broker ?? {}) } : undefined;
+    },
+    async settled(event, timeoutMs = STATUS_API_SETTLE_MS) {
+      const deadline = now().getTime() + timeoutMs;
+      let delay = STATUS_API_SETTLE_POLL_MS;
+      for (;;) {
+        try {
+          const object = await read(event.resource);
+          if (object.metadata.uid !== event.resource.uid) return true;
+          if (!(object.status?.brokerReports ?? []).some((r) => r.eventId === event.eventId)) return true;
+        } catch {
+          // Gone (nothing left to fold) or unreachable (nothing to say): the record stands either way.
+          return false;
+        }
+        if (now().getTime() + delay > deadline) return false;
+        await sleep(delay);
+        delay = Math.min(delay * 2, STATUS_API_SETTLE_POLL_MAX_MS);
+      }
     },
     async handle(event, auth, transport) {
       const via = transport ?? (auth ? 'status_api' : 'kafka');
@@ -454,40 +435,24 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
       try {
         // The target check needs the object (and maybe a DeploymentTarget); the target of
         // an object never changes once set, so checking the first read is enough.
-        let object: DeployableObject;
-        try {
-          object = (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ref.namespace, plural: PLURALS[ref.kind], name: ref.name })) as DeployableObject;
-        } catch (err) {
-          if (isApiError(err, HTTP_NOT_FOUND)) throw new ResourceNotFoundError(`${ref.kind} ${ref.namespace}/${ref.name}`, { cause: err });
-          throw err;
-        }
+        const object = await read(ref);
         await checkTarget(object, event);
         // Over the status API the token already bound the broker to the target; over Kafka
         // the event's own claim is checked against the DeploymentTarget.
         if (!auth) await checkBroker(event);
-        const update = await updateStatus<StatusOutcome>(
+        const { result } = await updateStatus<StatusOutcome>(
           api,
           ref,
           (latest) => {
-            const d = statusAfterEvent(latest, event, now());
+            const d = recordEvent(latest, event, now());
             if (d.decision === 'duplicate') return { result: { result: 'duplicate' } };
             if (d.decision === 'stale') return { result: { result: 'stale', reason: d.reason } };
-            return { status: d.status, result: { result: 'applied', phase: d.status.phase ?? 'Unknown' } };
+            return { status: d.status, result: { result: 'applied', phase: PHASE_OF[event.phase] } };
           },
           sleep,
           object,
         );
-        const { result, written } = update;
-        object = update.object;
-        if (written) {
-          await emitEvent(object, event);
-          if (ref.kind === 'Database' && (event.phase === 'Ready' || event.phase === 'Deleted' || event.phase === 'Failed')) {
-            await syncDatabaseConnectionRefs({ kubeConfig: options.kubeConfig, namespace: ref.namespace, sleep }).catch((err: unknown) =>
-              log.warn({ err: (err as Error).message }, 'could not update the connection refs of dependent Services'),
-            );
-          }
-        }
-        log.info({ outcome: result.result, phase: event.phase, ...(result.result === 'stale' ? { why: result.reason } : {}) }, 'status event handled');
+        log.info({ outcome: result.result, phase: event.phase, ...(result.result === 'stale' ? { why: result.reason } : {}) }, 'status event recorded');
         options.metrics?.observe('status_apply', via, (performance.now() - started) / 1000);
         return result;
       } catch (err) {

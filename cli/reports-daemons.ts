@@ -13,7 +13,8 @@ export const REPORTS_USAGE = `  kidp reports run [--kubeconfig FILE] [--lease-na
       (Deployment.apps, Pod, ...) against the Policies; write PolicyReports, PolicyCompliant and
       Policy status.impact, and a compliance trend point per interval to the ConfigMap
       ${TREND_CONFIGMAP} in the platform namespace (where selected core kinds are not audited,
-      nor in kube-system). With --lease-namespace only the Lease holder writes.
+      nor in kube-system). Keeps the ValidatingAdmissionPolicy + Binding of every Policy with
+      spec.enforcement: Native in step with it. With --lease-namespace only the Lease holder writes.
   kidp dashboard serve [--kubeconfig FILE] [--port 8080] [--host 0.0.0.0] [--platform-namespace kidp-system]
       Serve the read-only compliance page (per team, namespace, policy; violations; the trend
       read from ${TREND_CONFIGMAP} in the platform namespace).`;
@@ -62,6 +63,7 @@ export async function reportsRun(args: string[], stderr: (line: string) => void)
     logger,
     rescanPeriodMs: rescan * 60_000,
     excludedNamespaces: ['kube-system', platformNamespace],
+    platformNamespace,
     trend: { namespace: platformNamespace, intervalMs: interval * 60_000, retentionMs: retention * 24 * 60 * 60_000 },
     ...(values['lease-namespace'] ? { leaseNamespace: values['lease-namespace'] } : {}),
   });

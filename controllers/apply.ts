@@ -2,6 +2,10 @@
 // Errors come back from the catalogue: 409 → ConflictError (retry), 400/422 → TerminalError
 // (record and stop), anything else → ApiError (retry with backoff). An object that is gone
 // (404 on its own status or finalizers) ends the run quietly: there is nothing to reconcile.
+// Writes of one object in one run are conditional on the resourceVersion the reconcile read;
+// once one of them lands, the next ones are conditional on the version it produced (the run
+// made it, from the same read), so a fold of broker reports and an outbox step can both
+// write without a 409 between them, and a write by anyone else still conflicts.
 import { ApiException, CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { PermanentDispatchError, type Dispatcher } from '../brokers/index.js';
@@ -31,6 +35,23 @@ export interface ApplierOptions {
 }
 
 class ObjectGone extends Error {}
+
+/** Per run: for each object, the resourceVersion the reconcile read and the one its last write produced. */
+type Versions = Map<string, { read: string; written: string }>;
+
+function versionKey(ref: ObjectRef): string {
+  return `${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ''}/${ref.name}`;
+}
+
+/** The resourceVersion to send: the one this run last wrote when the action was computed from the same read. */
+function currentVersion(versions: Versions, ref: ObjectRef, resourceVersion: string): string {
+  const seen = versions.get(versionKey(ref));
+  return seen && seen.read === resourceVersion ? seen.written : resourceVersion;
+}
+
+function noteWritten(versions: Versions, ref: ObjectRef, read: string, written: string | undefined): void {
+  if (written && read) versions.set(versionKey(ref), { read, written });
+}
 
 function describe(ref: ObjectRef): string {
   return `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
@@ -71,7 +92,7 @@ export class Applier {
   async apply(actions: readonly Action[], log: Logger): Promise<ApplyResult> {
     const result: ApplyResult = { dispatched: [] };
     try {
-      await this.run(actions, log, result);
+      await this.run(actions, log, result, new Map());
     } catch (err) {
       if (err instanceof ObjectGone) return result;
       throw err;
@@ -79,7 +100,7 @@ export class Applier {
     return result;
   }
 
-  private async run(actions: readonly Action[], log: Logger, result: ApplyResult): Promise<void> {
+  private async run(actions: readonly Action[], log: Logger, result: ApplyResult, versions: Versions): Promise<void> {
     for (const action of actions) {
       switch (action.type) {
         case 'apply': {
@@ -101,12 +122,16 @@ export class Applier {
           }
           break;
         }
-        case 'status':
-          await this.writeStatus(action.ref, action.resourceVersion, action.status);
+        case 'status': {
+          const written = await this.writeStatus(action.ref, currentVersion(versions, action.ref, action.resourceVersion), action.status);
+          noteWritten(versions, action.ref, action.resourceVersion, written);
           break;
-        case 'finalizers':
-          await this.writeFinalizers(action.ref, action.resourceVersion, action.finalizers);
+        }
+        case 'finalizers': {
+          const written = await this.writeFinalizers(action.ref, currentVersion(versions, action.ref, action.resourceVersion), action.finalizers);
+          noteWritten(versions, action.ref, action.resourceVersion, written);
           break;
+        }
         case 'event': {
           // Off the reconcile's critical path: an Event is a report, not a step (flush() awaits them on shutdown).
           const pending = this.event(action, log).finally(() => this.pendingEvents.delete(pending));
@@ -124,13 +149,13 @@ export class Applier {
             const permanent = isPermanent(err);
             const message = err instanceof Error ? err.message : String(err);
             log.warn({ requestId: action.request.requestId, permanent, err: message }, 'dispatch failed');
-            await this.run(action.failed({ permanent, message }), log, result);
+            await this.run(action.failed({ permanent, message }), log, result, versions);
             if (permanent) return;
             throw new ApiError(`dispatch of request ${action.request.requestId}`, undefined, message, { cause: err });
           }
           result.dispatched.push({ requestId: action.request.requestId, transport });
           log.info({ requestId: action.request.requestId, action: action.request.action, transport }, 'request dispatched');
-          await this.run(action.sent(transport), log, result);
+          await this.run(action.sent(transport), log, result, versions);
           break;
         }
       }
@@ -142,25 +167,35 @@ export class Applier {
     await Promise.all([...this.pendingEvents]);
   }
 
-  private async writeStatus(ref: ObjectRef, resourceVersion: string, status: Record<string, unknown>): Promise<void> {
+  /** Returns the resourceVersion the write produced. */
+  private async writeStatus(ref: ObjectRef, resourceVersion: string, status: Record<string, unknown>): Promise<string | undefined> {
     const [group, version] = ref.apiVersion.split('/') as [string, string];
     // Only what the status subresource reads: the apiserver keeps spec and metadata as stored.
     const body = { apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, resourceVersion, ...(ref.namespace ? { namespace: ref.namespace } : {}) }, status };
     try {
-      if (ref.namespace) await this.custom.replaceNamespacedCustomObjectStatus({ group, version, namespace: ref.namespace, plural: ref.plural, name: ref.name, body });
-      else await this.custom.replaceClusterCustomObjectStatus({ group, version, plural: ref.plural, name: ref.name, body });
+      const written = (
+        ref.namespace
+          ? await this.custom.replaceNamespacedCustomObjectStatus({ group, version, namespace: ref.namespace, plural: ref.plural, name: ref.name, body })
+          : await this.custom.replaceClusterCustomObjectStatus({ group, version, plural: ref.plural, name: ref.name, body })
+      ) as { metadata?: { resourceVersion?: string } };
+      return written.metadata?.resourceVersion;
     } catch (err) {
       if (isNotFound(err)) throw new ObjectGone();
       throw classify(err, `status update of ${describe(ref)}`);
     }
   }
 
-  private async writeFinalizers(ref: ObjectRef, resourceVersion: string, finalizers: string[]): Promise<void> {
+  /** Returns the resourceVersion the patch produced. */
+  private async writeFinalizers(ref: ObjectRef, resourceVersion: string, finalizers: string[]): Promise<string | undefined> {
     const [group, version] = ref.apiVersion.split('/') as [string, string];
     // A merge patch that names the resourceVersion fails with 409 if the object moved on.
     const body = { metadata: { resourceVersion, finalizers } };
     try {
-      await this.custom.patchNamespacedCustomObject({ group, version, namespace: ref.namespace ?? '', plural: ref.plural, name: ref.name, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      const written = (await this.custom.patchNamespacedCustomObject(
+        { group, version, namespace: ref.namespace ?? '', plural: ref.plural, name: ref.name, body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )) as { metadata?: { resourceVersion?: string } };
+      return written.metadata?.resourceVersion;
     } catch (err) {
       if (isNotFound(err)) throw new ObjectGone();
       throw classify(err, `finalizer update of ${describe(ref)}`);

@@ -55,7 +55,7 @@ const retry3 = `${UID}-2-retry3`;
 /** BROKER_RETRY_BACKOFF for this uid: 5 s / 10 s doubled, ±20 % seeded by uid and attempt (pinned here so a change shows). */
 const RETRY_AFTER_ATTEMPT_1_MS = 5_577;
 const RETRY_AFTER_ATTEMPT_2_MS = 10_394;
-/** What the status handler leaves after a broker's Failed event (brokers/status-handler.ts statusAfterEvent). */
+/** What the fold leaves after a broker's Failed report (controllers/broker-reports.ts statusAfterReport). */
 const brokerFailed = (requestId: string, permanent: boolean, recorded = id2, at = EARLIER): Service['status'] => ({
   phase: 'Failed',
   observedGeneration: 2,
@@ -69,6 +69,20 @@ const brokerFailed = (requestId: string, permanent: boolean, recorded = id2, at 
     { type: 'Ready', status: 'False', observedGeneration: 2, lastTransitionTime: at, reason: 'ApplyFailed', message: `${permanent ? 'permanent failure, not retried' : 'failure'}: apiserver unavailable` },
     { type: 'StatusReported', status: 'True', observedGeneration: 2, lastTransitionTime: at, reason: 'StatusEventApplied', message: 'Failed' },
   ],
+});
+
+/** What the status API or the status consumer recorded (brokers/status-handler.ts recordEvent). */
+const RECEIVED = '2026-03-01T11:59:58.500Z';
+const report = (phase: 'Deploying' | 'Ready' | 'Failed' | 'Deleted', eventId: string, requestId: string) => ({
+  eventId,
+  requestId,
+  target: 'local-production',
+  broker: 'kubernetes-broker',
+  generation: 2,
+  phase,
+  reason: phase === 'Failed' ? 'ApplyFailed' : 'ObjectsApplied',
+  message: phase === 'Failed' ? 'apiserver unavailable' : 'all there',
+  receivedAt: RECEIVED,
 });
 
 interface Row {
@@ -359,6 +373,79 @@ const rows: Row[] = [
   {
     name: 'deleting without our finalizer: nothing',
     object: service({ deletionTimestamp: T, finalizers: ['other/keep'], status: { phase: 'Deleting', requestId: del2 } }),
+    expected: [],
+  },
+  // Broker reports recorded by the status API / consumer are folded first, by this reconciler alone.
+  {
+    name: 'a recorded Ready report: folded (one status write, the broker\'s Event), then nothing to wait for',
+    object: service({ status: { phase: 'Deploying', observedGeneration: 2, requestId: id2, target: 'local-production', recentEventIds: ['e1'], conditions: [dispatched(id2, EARLIER)], brokerReports: [report('Ready', 'e1', id2)] } }),
+    expected: [
+      {
+        type: 'status',
+        ref,
+        resourceVersion: '100',
+        status: {
+          phase: 'Ready',
+          observedGeneration: 2,
+          requestId: id2,
+          target: 'local-production',
+          recentEventIds: ['e1'],
+          lastStatusEventId: 'e1',
+          lastStatusTime: RECEIVED,
+          conditions: [
+            dispatched(id2, EARLIER),
+            { type: 'Deployed', status: 'True', observedGeneration: 2, lastTransitionTime: T, reason: 'ObjectsApplied', message: `all there (broker kubernetes-broker on target local-production, request ${id2})` },
+            { type: 'Ready', status: 'True', observedGeneration: 2, lastTransitionTime: T, reason: 'ObjectsApplied', message: 'all there' },
+            { type: 'StatusReported', status: 'True', observedGeneration: 2, lastTransitionTime: T, reason: 'StatusEventApplied', message: `Ready from broker kubernetes-broker on target local-production, request ${id2} (event e1)` },
+          ],
+        },
+      },
+      { type: 'event', ref, eventType: 'Normal', reason: 'ObjectsApplied', message: `Ready: all there (broker kubernetes-broker, target local-production, request ${id2})` },
+    ],
+  },
+  {
+    name: 'a recorded report of a superseded attempt: dropped, the list emptied, the outbox goes on waiting',
+    object: service({ status: { phase: 'Deploying', observedGeneration: 2, requestId: retry2, target: 'local-production', conditions: [dispatched(retry2, EARLIER)], brokerReports: [report('Failed', 'late', id2)] } }),
+    expected: [
+      { type: 'status', ref, resourceVersion: '100', status: { phase: 'Deploying', observedGeneration: 2, requestId: retry2, target: 'local-production', conditions: [dispatched(retry2, EARLIER)] } },
+      { type: 'requeue', ms: 20_000 },
+    ],
+  },
+  {
+    name: 'crash between dispatch and record, and the broker\'s Ready recorded meanwhile: folded first, then the same id re-sent and recorded with phase Ready kept',
+    object: service({ status: { recentEventIds: ['e1'], brokerReports: [report('Ready', 'e1', id2)] } }),
+    expected: [
+      { type: 'status', ref, resourceVersion: '100', status: expect.objectContaining({ phase: 'Ready', lastStatusEventId: 'e1' }) },
+      { type: 'event', ref, eventType: 'Normal', reason: 'ObjectsApplied', message: `Ready: all there (broker kubernetes-broker, target local-production, request ${id2})` },
+      {
+        type: 'dispatch',
+        request: request('deploy'),
+        target: { transport: 'kafka' },
+        // The same resourceVersion: the applier sends it after the fold's write (apply.ts).
+        sentVia: [
+          { type: 'status', ref, resourceVersion: '100', status: expect.objectContaining({ phase: 'Ready', requestId: id2, lastStatusEventId: 'e1', conditions: expect.arrayContaining([dispatched(id2)]) }) },
+          { type: 'requeue', ms: TIMEOUT },
+        ],
+        transient: expect.any(Array),
+        permanent: expect.any(Array),
+      },
+    ],
+  },
+  {
+    name: 'deleting, and the broker\'s Deleted recorded: folded to CleanedUp, then the finalizer goes in the same reconcile',
+    object: service({
+      deletionTimestamp: EARLIER,
+      status: { phase: 'Deleting', observedGeneration: 2, requestId: del2, target: 'local-production', conditions: [dispatched(del2, EARLIER)], brokerReports: [report('Deleted', 'e9', del2)] },
+    }),
+    expected: [
+      { type: 'status', ref, resourceVersion: '100', status: expect.objectContaining({ phase: 'Deleting', lastStatusEventId: 'e9', conditions: expect.arrayContaining([expect.objectContaining({ type: 'Deployed', status: 'False', reason: 'CleanedUp' })]) }) },
+      { type: 'event', ref, eventType: 'Normal', reason: 'CleanedUp', message: `Deleted: all there (broker kubernetes-broker, target local-production, request ${del2})` },
+      { type: 'finalizers', ref, resourceVersion: '100', finalizers: [] },
+    ],
+  },
+  {
+    name: 'deleted and released (no finalizer): nothing, not even a fold',
+    object: service({ deletionTimestamp: EARLIER, finalizers: [], status: { brokerReports: [report('Deleted', 'e9', del2)] } }),
     expected: [],
   },
 ];

@@ -1,14 +1,17 @@
 // The reconciler of the deployable kinds (Service, Database, Cache, Topic): a pure function
 // from the object, the DeploymentTargets and the time to the actions that move it along
-// DESIGN §3 (outbox pattern). The brokers' status handler owns Ready, Deployed,
-// StatusReported, lastStatus* and connection refs; this file owns Dispatched, the phases
-// Pending/Deploying/Unknown/Deleting, the cleanup finalizer and the Events of its transitions.
+// DESIGN §3 (outbox pattern). It is the one writer of their computed status: it first folds
+// the broker reports the status API and the status consumer recorded (broker-reports.ts:
+// Ready, Deployed, StatusReported, lastStatus*, failure, connection refs), then, from that,
+// owns Dispatched, the phases Pending/Deploying/Unknown/Deleting, the cleanup finalizer and
+// the Events of its transitions.
 import { parseRequestId, PROTOCOL_VERSION, requestIdFor, type DeploymentRequest, type TargetRef } from '../brokers/index.js';
 import { CLEANUP_FINALIZER, DEPLOYABLE_PLURALS, PLATFORM_API_VERSION, type DeployableResource } from '../crds/registry.js';
 import type { DeploymentTarget } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
 import { backoffDelay, findCondition, sameJson, seededFraction, setCondition, type Condition } from '../kube/index.js';
 import { BROKER_RETRY_BACKOFF } from './backoff.js';
+import { foldReports } from './broker-reports.js';
 
 export { CLEANUP_FINALIZER };
 
@@ -21,6 +24,8 @@ export interface DeployableInput {
   now: Date;
   /** After a dispatch, how long to wait for a broker status event before phase Unknown. */
   statusTimeoutMs: number;
+  /** The Databases of the object's namespace, for a Service's connection refs (broker-reports.ts). */
+  databases?: readonly Deployable[];
 }
 
 type Status = NonNullable<Deployable['status']>;
@@ -136,8 +141,8 @@ function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'dep
       request,
       target: dispatchTarget,
       sent: (used) => {
-        // The status handler may already have reported on this very request (a fast broker
-        // beat this write): its phase stands. A failure reported on an earlier attempt is
+        // A report on this very request may already be folded in (a fast broker beat this
+        // write): its phase stands. A failure reported on an earlier attempt is
         // what this request retries, so it does not.
         const earlierFailure = status.failure !== undefined && status.failure.requestId !== request.requestId;
         const reported =
@@ -172,9 +177,9 @@ function dispatch(input: DeployableInput, target: DeploymentTarget, action: 'dep
 }
 
 /**
- * The status handler has applied an event of this generation. Deploy request ids are
+ * A broker report of this generation has been folded in. Deploy request ids are
  * uid + generation, so for a deploy this is "the broker reported on this request"; the
- * handler does not write status.requestId, hence the generation.
+ * fold does not write status.requestId, hence the generation.
  */
 function reportedOnGeneration(status: Status, generation: number): boolean {
   const c = findCondition(status.conditions as Condition[] | undefined, 'StatusReported');
@@ -240,7 +245,7 @@ function reconcileDeletion(input: DeployableInput): Action[] {
   const status: Status = obj.status ?? {};
   const conditions = status.conditions as Condition[] | undefined;
   // Any trace of a broker having seen a request counts: a crash between dispatch and the
-  // Dispatched record can leave only the status handler's report behind.
+  // Dispatched record can leave only the broker's report behind.
   const everDispatched =
     status.requestId !== undefined || findCondition(conditions, 'Dispatched')?.status === 'True' || findCondition(conditions, 'StatusReported') !== undefined || findCondition(conditions, 'Deployed') !== undefined;
   if (!everDispatched) return withoutFinalizer(obj);
@@ -260,7 +265,34 @@ function reconcileDeletion(input: DeployableInput): Action[] {
   return dispatch(input, resolution.target, 'delete');
 }
 
+/**
+ * Folds the recorded broker reports first (one status write when they change anything),
+ * then decides the outbox's next step from the folded object. The outbox's own writes
+ * carry the same resourceVersion; the applier moves them past the fold's write
+ * (apply.ts), which this same computation made.
+ */
 export function reconcileDeployable(input: DeployableInput): Action[] {
+  const { object: original } = input;
+  // Deleted and released: nothing is left to record or to send.
+  if (original.metadata.deletionTimestamp && !(original.metadata.finalizers ?? []).includes(CLEANUP_FINALIZER)) return [];
+  const observed = reconcileReports(input);
+  return [...observed.actions, ...reconcileOutbox({ ...input, object: observed.object })];
+}
+
+/**
+ * The fold step alone: the status write (when it changes anything) and the Events of the
+ * recorded broker reports, and the object as they leave it. reconcileDeployable runs it
+ * first; test/brokers.e2e.test.ts runs it without the outbox, where no controller dispatches.
+ */
+export function reconcileReports(input: Omit<DeployableInput, 'targets' | 'statusTimeoutMs'>): { actions: Action[]; object: Deployable } {
+  const { object: original } = input;
+  const folded = foldReports(input, refOf(original));
+  const unchanged = sameJson(original.status ?? {}, folded.status);
+  const object: Deployable = unchanged ? original : ({ ...original, status: folded.status } as Deployable);
+  return { actions: [...statusWrite(original, folded.status), ...folded.events], object };
+}
+
+function reconcileOutbox(input: DeployableInput): Action[] {
   const { object: obj, now } = input;
   if (obj.metadata.deletionTimestamp) return reconcileDeletion(input);
   const finalizers = obj.metadata.finalizers ?? [];

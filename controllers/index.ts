@@ -174,7 +174,9 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
           const { namespace, name } = splitKey(key);
           const object = deployables[kind].get(name, namespace);
           if (!object) return undefined;
-          return reconcileDeployable({ object: { ...object, kind } as Deployable, targets: targets.list(), now: now(), statusTimeoutMs });
+          // A Service's connection refs come from the Databases beside it (broker-reports.ts).
+          const databases = kind === 'Service' ? deployables.Database.list().filter((d) => d.metadata.namespace === namespace).map((d) => ({ ...d, kind: 'Database' }) as Deployable) : [];
+          return reconcileDeployable({ object: { ...object, kind } as Deployable, targets: targets.list(), now: now(), statusTimeoutMs, databases });
         },
         terminal: none,
       }),
@@ -201,6 +203,10 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     deployables[kind].on((o) => {
       enqueue(kind, keyOf(o));
       if (o.spec?.owner?.kind === 'Application') enqueueAfter('Application', `${o.metadata.namespace}/${o.spec.owner.name}`, APPLICATION_RECOUNT_DELAY_MS);
+      // A Database that becomes Ready, changes its secret or goes changes the refs of the Services selecting it.
+      if (kind === 'Database') {
+        for (const s of deployables.Service.list()) if (s.metadata.namespace === o.metadata.namespace && (s.spec as { dependencies?: { databaseSelector?: unknown } } | undefined)?.dependencies?.databaseSelector) enqueue('Service', keyOf(s));
+      }
     });
   }
   // A target that appears, changes or goes can unblock or move any deployable.

@@ -136,7 +136,7 @@ export class Controller {
       result = 'error';
       const delay = this.queue.addRateLimited(key);
       this.options.onRetry?.(key, err, delay);
-      // Conflicts are routine (the status handler writes the same objects): debug, not warn.
+      // Conflicts are routine (the status recorder writes the same objects): debug, not warn.
       const level = err instanceof ConflictError ? 'debug' : 'warn';
       log[level]({ err: err instanceof Error ? err.message : String(err), retryInMs: delay, failures: this.queue.failures(key) }, 'reconcile failed; retrying with backoff');
     } finally {

@@ -89,6 +89,22 @@ export type CacheStatus = {
   lastStatusEventId?: string;
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
+  /** Broker status events verified and recorded by the status API or the status consumer, oldest first, not yet folded into status by the deployable reconciler (which empties the list when it does). */
+  brokerReports?: Array<{
+    eventId: string;
+    requestId: string;
+    target: string;
+    broker: string;
+    generation: number;
+    phase: "Deploying" | "Ready" | "Failed" | "Deleted";
+    reason: string;
+    message?: string;
+    permanent?: boolean;
+    outputs?: Record<string, unknown>;
+    reportedAt?: string;
+    /** When the recorder accepted it; the reconciler writes it as lastStatusTime. */
+    receivedAt: string;
+  }>;
   lastStatusTime?: string;
   /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
   failure?: {
@@ -216,6 +232,22 @@ export type DatabaseStatus = {
   lastStatusEventId?: string;
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
+  /** Broker status events verified and recorded by the status API or the status consumer, oldest first, not yet folded into status by the deployable reconciler (which empties the list when it does). */
+  brokerReports?: Array<{
+    eventId: string;
+    requestId: string;
+    target: string;
+    broker: string;
+    generation: number;
+    phase: "Deploying" | "Ready" | "Failed" | "Deleted";
+    reason: string;
+    message?: string;
+    permanent?: boolean;
+    outputs?: Record<string, unknown>;
+    reportedAt?: string;
+    /** When the recorder accepted it; the reconciler writes it as lastStatusTime. */
+    receivedAt: string;
+  }>;
   lastStatusTime?: string;
   /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
   failure?: {
@@ -297,6 +329,8 @@ export interface DeploymentTarget {
 export type PolicySpec = {
   description?: string;
   mode?: "Enforce" | "Warn" | "Audit";
+  /** Who evaluates the rules at admission. Webhook (default): KIDP's validating webhook. Native: a ValidatingAdmissionPolicy and Binding that KIDP generates and keeps in step with this Policy and its PolicyExceptions, evaluated inside the apiserver; only for Policies that need nothing beyond the ValidatingAdmissionPolicy environment (admission refuses others, with the reason). */
+  enforcement?: "Webhook" | "Native";
   selector: {
     matchLabels?: Record<string, string>;
     matchExpressions?: Array<{
@@ -531,6 +565,22 @@ export type ServiceStatus = {
   lastStatusEventId?: string;
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
+  /** Broker status events verified and recorded by the status API or the status consumer, oldest first, not yet folded into status by the deployable reconciler (which empties the list when it does). */
+  brokerReports?: Array<{
+    eventId: string;
+    requestId: string;
+    target: string;
+    broker: string;
+    generation: number;
+    phase: "Deploying" | "Ready" | "Failed" | "Deleted";
+    reason: string;
+    message?: string;
+    permanent?: boolean;
+    outputs?: Record<string, unknown>;
+    reportedAt?: string;
+    /** When the recorder accepted it; the reconciler writes it as lastStatusTime. */
+    receivedAt: string;
+  }>;
   lastStatusTime?: string;
   /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
   failure?: {
@@ -635,6 +685,22 @@ export type TopicStatus = {
   lastStatusEventId?: string;
   /** The last status event ids applied (newest last), so a redelivered event is ignored. */
   recentEventIds?: Array<string>;
+  /** Broker status events verified and recorded by the status API or the status consumer, oldest first, not yet folded into status by the deployable reconciler (which empties the list when it does). */
+  brokerReports?: Array<{
+    eventId: string;
+    requestId: string;
+    target: string;
+    broker: string;
+    generation: number;
+    phase: "Deploying" | "Ready" | "Failed" | "Deleted";
+    reason: string;
+    message?: string;
+    permanent?: boolean;
+    outputs?: Record<string, unknown>;
+    reportedAt?: string;
+    /** When the recorder accepted it; the reconciler writes it as lastStatusTime. */
+    receivedAt: string;
+  }>;
   lastStatusTime?: string;
   /** The failure a broker last reported, kept while phase is Failed; the controllers re-send the request with backoff unless it is permanent. */
   failure?: {

@@ -26,6 +26,7 @@ import { DEFAULT_EXCLUDED_NAMESPACES, selectedKinds } from './api-resources.js';
 import { KindWatchers } from './kind-watchers.js';
 import { DEFAULT_TREND_INTERVAL_MS, DEFAULT_TREND_RETENTION_MS, TrendStore, pointDue, type TrendBounds, type TrendLocation, type TrendPoint } from './trend.js';
 import { emptySummary } from './result.js';
+import { NativeEnforcement } from './native.js';
 
 const GROUP = PLATFORM_GROUP;
 const VERSION = PLATFORM_VERSION;
@@ -49,6 +50,9 @@ const WRITE_CONCURRENCY = 8;
 const TREND_RETRY_MS = 60_000;
 const CLUSTER_KEY = 'cluster';
 const IMPACT_KEY = 'impact';
+/** `native/<policy>`: that Policy's generated ValidatingAdmissionPolicy (native.ts). */
+const NATIVE_PREFIX = 'native/';
+export const DEFAULT_PLATFORM_NAMESPACE = 'kidp-system';
 
 export interface ReportsOptions {
   kubeConfig?: KubeConfig;
@@ -70,6 +74,8 @@ export interface ReportsOptions {
   excludedNamespaces?: readonly string[];
   /** Persist the compliance trend in this ConfigMap (trend.ts); without: no trend is written. */
   trend?: TrendLocation & Partial<TrendBounds>;
+  /** The platform's namespace: Native policies on core kinds exclude it, as the webhook does. */
+  platformNamespace?: string;
 }
 
 export interface ScanTotals extends WriteStats {
@@ -105,6 +111,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   const registry = options.registry ?? new Registry();
   const writer = new ReportWriter(kubeConfig);
+  const native = new NativeEnforcement(kubeConfig, { platformNamespace: options.platformNamespace ?? DEFAULT_PLATFORM_NAMESPACE, logger });
   const only = options.namespaces ? new Set(options.namespaces) : undefined;
   const inScope = (ns: string | undefined) => !ns || !only || only.has(ns);
   const scopeOf = (o: KubeObject): string => (o.metadata?.namespace ? `ns/${o.metadata.namespace}` : CLUSTER_KEY);
@@ -279,6 +286,12 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const reconciler: Reconciler = {
     name: 'reports',
     reconcile: async (key) => {
+      if (key.startsWith(NATIVE_PREFIX)) {
+        const name = key.slice(NATIVE_PREFIX.length);
+        const outcome = await native.reconcile(name, policies.get(name), store.policyExceptions(), new Date(clock.now()));
+        // An exception folded into the VAP stops exempting the moment it expires.
+        return outcome.requeueAtMs !== undefined ? { requeueAfterMs: Math.max(0, outcome.requeueAtMs - clock.now()) } : {};
+      }
       if (key === IMPACT_KEY) await reconcileImpact();
       else await reconcileScope(key);
       return {};
@@ -289,6 +302,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const policyGenerations = new Map<string, number>();
   policies.on((p, event) => {
     const name = p.metadata?.name ?? '';
+    enqueue(`${NATIVE_PREFIX}${name}`, 0);
     if (event === 'delete') {
       store.removePolicy(name);
       policyGenerations.delete(name);
@@ -308,6 +322,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     const id = `${ex.metadata.namespace ?? ''}/${ex.metadata.name ?? ''}`;
     if (event === 'delete') store.removeException(ex);
     else store.upsertException(ex);
+    if (ex.spec?.policyName) enqueue(`${NATIVE_PREFIX}${ex.spec.policyName}`, 0);
     expiryTimers.get(id)?.cancel();
     expiryTimers.delete(id);
     // An exception stops counting the moment it expires, not at the next rescan.
@@ -336,6 +351,7 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     });
     controller.start();
     enqueueAll();
+    for (const p of policies.list()) enqueue(`${NATIVE_PREFIX}${p.metadata?.name ?? ''}`, 0);
   };
   const stopWorking = async () => {
     const current = controller;

@@ -48,4 +48,10 @@ describe('deploy/reports.yaml RBAC', () => {
     expect(needed.filter((n) => n !== 'namespaces.' && !granted.has(n))).toEqual([]);
     expect([...granted].filter((g) => g.startsWith('secrets.') || g.startsWith('*'))).toEqual([]);
   });
+
+  it('lets it write ValidatingAdmissionPolicies and bindings for Native Policies, and nothing else in admissionregistration', () => {
+    const own = byName('ClusterRole', 'kidp-reports');
+    const admission = (own?.rules ?? []).filter((r) => r.apiGroups.includes('admissionregistration.k8s.io'));
+    expect(admission).toEqual([{ apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingadmissionpolicies', 'validatingadmissionpolicybindings'], verbs: ['get', 'create', 'patch', 'delete'] }]);
+  });
 });

@@ -2,42 +2,17 @@
 // person sees it, on the real apiserver (test/env). Median of CREATES creates without the
 // webhooks, then with them (mutating + validating, the 50 benchmark policies loaded).
 // Needs the environment: `npm run env:start` first.
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pino from 'pino';
 import { serveWebhook } from '../../admission/serve.js';
 import { benchPolicies } from './fixtures.js';
+import { benchRoot, kubectl, loadEnvironment } from './cluster.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const root = benchRoot();
 const CREATES = Number(process.env.BENCH_CREATES ?? '60');
 const V = 'platform.kidp.io/v1alpha1';
-
-function env(): void {
-  const out = execFileSync('bash', [join(root, 'test/env/env.sh'), 'env'], { encoding: 'utf8' });
-  for (const line of out.split('\n')) {
-    const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m?.[1] && m[2] !== undefined) process.env[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
-  }
-  if (!process.env.KUBECTL) throw new Error('the environment is not up: run `npm run env:start` first');
-}
-
-// Asynchronous on purpose: the webhook answers from this same process's event loop.
-function kubectl(args: string[], input?: string): Promise<{ ms: number; code: number; stdout: string; stderr: string }> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.env.KUBECTL as string, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -94,7 +69,7 @@ async function cleanup(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  env();
+  loadEnvironment();
   await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', 'kidp', '--ignore-not-found']);
   await kubectl(['create', 'namespace', 'bench-latency']);
   await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: V, kind: 'Team', metadata: { name: 'bench' }, spec: { displayName: 'Bench', costCenter: 'CC-9999', members: [{ kind: 'User', name: 'bench' }] } }));

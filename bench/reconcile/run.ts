@@ -123,6 +123,7 @@ async function main(): Promise<void> {
   const realHandler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
   const handler: StatusHandler = {
     targetKeys: (name) => realHandler.targetKeys(name),
+    settled: (event, timeoutMs) => realHandler.settled(event, timeoutMs),
     async handle(event, auth, transport) {
       const name = event.resource.name;
       // Names repeat across runs; only this run's namespace counts.

@@ -1,8 +1,7 @@
 // Relationships end to end (issue 15 item 4): a Service whose spec.dependencies.databaseSelector
 // matches Databases gets their connection Secrets mounted (envFrom, one prefix per database)
-// in the Deployment this broker renders. Which Databases match is the status handler's rule
-// (databaseConnectionRefsFor: Ready, not being deleted, same namespace, labels match), so
-// the Service's status.databaseConnectionSecretRefs and its Deployment agree.
+// in the Deployment this broker renders. Which Databases match is the rule the controllers
+// use for the Service's status.databaseConnectionSecretRefs (selectedDatabases below).
 //
 // Labels change without any request (a Database's labels are not the Service's spec), so
 // besides each Service deploy the broker re-checks every Deployment it rendered for a
@@ -12,7 +11,7 @@
 // (which never sets envFrom) leaves it alone, and the resync touches nothing else.
 import { AppsV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, type KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { databaseConnectionRefsFor, type DatabaseConnectionRef, type DeployableObject } from '../status-handler.js';
+import type { DeployableObject } from '../status-handler.js';
 import { namespaceRefusal, type PlacementConfig } from './confinement.js';
 import { ANNOTATION_DATABASE_SELECTOR, ANNOTATION_SOURCE, FIELD_MANAGER } from './manifests.js';
 
@@ -22,6 +21,29 @@ export const RELATIONSHIPS_FIELD_MANAGER = `${FIELD_MANAGER}-relationships`;
 /** Well inside the one-minute drift target of issue 15 item 4, at one list per Deployment namespace per period. */
 export const RELATIONSHIP_RESYNC_MS = 15_000;
 const CONTAINER = 'app';
+
+export interface DatabaseConnectionRef {
+  database: string;
+  name: string;
+  namespace: string;
+}
+
+/**
+ * The Databases a selector mounts: the rule controllers/ applies to a Service's
+ * status.databaseConnectionSecretRefs (Ready, not being deleted, this namespace, labels
+ * match, with a connection Secret), sorted by name. Restated here because brokers/ does not
+ * import controllers/; the e2e test holds the two to the same Databases.
+ */
+export function selectedDatabases(selector: Record<string, string>, namespace: string, databases: readonly DeployableObject[]): DatabaseConnectionRef[] {
+  return databases
+    .filter((db) => db.metadata.namespace === namespace && !db.metadata.deletionTimestamp && db.status?.phase === 'Ready')
+    .filter((db) => Object.entries(selector).every(([k, v]) => db.metadata.labels?.[k] === v))
+    .flatMap((db) => {
+      const ref = db.status?.connectionSecretRef;
+      return ref?.name && ref.namespace ? [{ database: db.metadata.name, name: ref.name, namespace: ref.namespace }] : [];
+    })
+    .sort((a, b) => (a.database < b.database ? -1 : a.database > b.database ? 1 : 0));
+}
 
 export interface EnvFromSource {
   prefix: string;
@@ -72,8 +94,7 @@ export class Relationships {
     let refs: DatabaseConnectionRef[] = [];
     if (deployment.selector) {
       const databases = ((await this.custom.listNamespacedCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', namespace: deployment.sourceNamespace, plural: 'databases' })) as { items: DeployableObject[] }).items;
-      const service = { apiVersion: 'platform.kidp.io/v1alpha1', kind: 'Service', metadata: { name: deployment.name, namespace: deployment.sourceNamespace, uid: '' }, spec: { dependencies: { databaseSelector: { matchLabels: deployment.selector } } } } as unknown as DeployableObject;
-      refs = databaseConnectionRefsFor(service, databases) ?? [];
+      refs = selectedDatabases(deployment.selector, deployment.sourceNamespace, databases);
     }
     const { envFrom, skipped } = envFromFor(refs, deployment.namespace);
     const now = deployment.current?.spec?.template.spec?.containers.find((c) => c.name === CONTAINER)?.envFrom ?? [];

@@ -83,6 +83,11 @@ export interface CompiledPolicy {
 export interface CompileOptions {
   /** Schemas for `object`/`oldObject`; defaults to crds/ + the core kinds in schemas/core.ts. */
   schemas?: SchemaResolver;
+  /**
+   * Declare only what a ValidatingAdmissionPolicy declares: no `spec`/`metadata`/`status`
+   * shorthands (native.ts checks a Policy rewritten for native enforcement this way).
+   */
+  vapVariablesOnly?: boolean;
 }
 
 /** Where an expression sits in a Policy, for messages: `rule "require-backup"`. */
@@ -230,7 +235,7 @@ class Problems {
   }
 }
 
-function baseVariables(policy: Policy, resolve: SchemaResolver): Record<string, CelTypeRef> {
+function baseVariables(policy: Policy, resolve: SchemaResolver, vapOnly: boolean): Record<string, CelTypeRef> {
   const resourceTypes = policy.spec.selector.resourceTypes;
   // One kind selected: type everything from its schema. Several: dyn, as the apiserver
   // does for a policy whose match covers several kinds.
@@ -245,9 +250,7 @@ function baseVariables(policy: Policy, resolve: SchemaResolver): Record<string, 
   return {
     object: objType,
     oldObject: objType,
-    spec: field('spec'),
-    metadata: field('metadata'),
-    status: field('status'),
+    ...(vapOnly ? {} : { spec: field('spec'), metadata: field('metadata'), status: field('status') }),
     request: typeOf(admissionRequestSchema),
     namespaceObject: typeOf(coreSchemas.Namespace),
   };
@@ -275,7 +278,7 @@ export function compilePolicy(policy: Policy, options: CompileOptions = {}): Com
     .map((r) => ({ name: r.name, where: `rule "${r.name}" messageExpression`, source: r.messageExpression as string }));
   for (const site of [...variableSites, ...conditionSites, ...ruleSites, ...messageSites]) checkSize(name, site);
 
-  const base = baseVariables(policy, resolve);
+  const base = baseVariables(policy, resolve, options.vapVariablesOnly === true);
   const problems = new Problems();
 
   // Variables are compiled in order; each sees the earlier ones as variables.NAME with

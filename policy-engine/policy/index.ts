@@ -11,3 +11,4 @@ export { gvkOf, labelSelectorMatches, nameMatches, resourceTypeOf, PLATFORM_GROU
 export * from './errors.js';
 export type * from './types.js';
 export { defaultSchemaResolver, type SchemaResolver } from '../schemas/index.js';
+export { nativeObjects, nativeRefusals, nativeName, nativelyEnforced, toVapExpression, NATIVE_ENFORCED, NATIVE_POLICY_LABEL, type NativeObjects, type NativeOptions, type ResourceOf } from './native.js';

@@ -324,12 +324,18 @@ step "build etcd" "$WORK/build-etcd.log" \
   env -C "$WORK/etcd" go build -v -trimpath -ldflags="-s -w" -o "$TMP_BIN/etcd" .
 
 # --- check, then publish atomically ---
-"$TMP_BIN/kubectl" version --client --output=yaml | grep -q "gitVersion: $K8S_VERSION" ||
+# Each output is captured before it is matched: with pipefail, `cmd | grep -q` fails when
+# grep exits at the first match and cmd is still writing (SIGPIPE), which a loaded machine
+# turns from rare to likely.
+kubectl_version=$("$TMP_BIN/kubectl" version --client --output=yaml)
+grep -q "gitVersion: $K8S_VERSION" <<<"$kubectl_version" ||
   die "built kubectl does not report $K8S_VERSION"
-"$TMP_BIN/kube-apiserver" --version | grep -qx "Kubernetes $K8S_VERSION" ||
+apiserver_version=$("$TMP_BIN/kube-apiserver" --version)
+grep -qx "Kubernetes $K8S_VERSION" <<<"$apiserver_version" ||
   die "built kube-apiserver does not report $K8S_VERSION"
-"$TMP_BIN/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" ||
-  die "built etcd does not report ${ETCD_VERSION#v}"
+etcd_version=$("$TMP_BIN/etcd" --version)
+grep -q "etcd Version: ${ETCD_VERSION#v}" <<<"$etcd_version" ||
+  die "built etcd does not report ${ETCD_VERSION#v} (it says: ${etcd_version//$'\n'/; })"
 
 BUILD_SECONDS=$((EPOCHSECONDS - BUILD_T0))
 mkdir -p "$OUT_DIR"
