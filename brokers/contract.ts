@@ -61,7 +61,11 @@ export interface StatusEvent {
   message: string;
   /** Permanent failures are not retried by the controller. */
   permanent?: boolean;
-  outputs?: { connectionSecretRef?: { name: string; namespace: string } };
+  outputs?: {
+    connectionSecretRef?: { name: string; namespace: string };
+    /** A Database's last logical backup (the postgresql provider, spec.backup); lands in status.backup. */
+    backup?: { lastBackupTime: string; location?: string };
+  };
   /** RFC 3339 */
   reportedAt: string;
 }

@@ -93,6 +93,12 @@ export const STATUS_EVENT_SCHEMA = {
           required: ['name', 'namespace'],
           properties: { name: { type: 'string', minLength: 1 }, namespace: { type: 'string', minLength: 1 } },
         },
+        backup: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['lastBackupTime'],
+          properties: { lastBackupTime: { type: 'string', format: 'date-time' }, location: { type: 'string', maxLength: 1024 } },
+        },
       },
     },
     reportedAt: { type: 'string', format: 'date-time' },

@@ -86,7 +86,7 @@ export interface BrokerReport {
   reason: string;
   message?: string;
   permanent?: boolean;
-  outputs?: { connectionSecretRef?: { name: string; namespace: string } };
+  outputs?: StatusEvent['outputs'];
   reportedAt?: string;
   /** When the recorder accepted it: the time the reconciler writes as lastStatusTime. */
   receivedAt: string;

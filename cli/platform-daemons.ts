@@ -2,14 +2,14 @@
 // service (status API + status-topic consumer), and the reference `kubernetes` broker.
 // Long-running; stop with SIGINT/SIGTERM.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { homedir, hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess } from '../brokers/index.js';
+import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, BackupScheduler, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
@@ -28,8 +28,12 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
                   [--platform-namespace kidp-system] [--identity kubernetes-broker]
                   [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
                   [--concurrency 16] [--kafka-app-issuer-dir DIR]
-      Run the reference kubernetes broker (--concurrency: requests applied at once, one
-      resource's always one at a time). The signing key (ES256, PKCS#8 PEM) is created
+                  [--provider kubernetes|postgresql|redis] [--backup-dir DIR]
+      Run a broker (--provider, default kubernetes: the reference one; postgresql and
+      redis provision into the server their DeploymentTarget's spec.server names, with the
+      credentials of the Secret it references; postgresql runs the Databases' spec.backup
+      schedules with pg_dump into --backup-dir, default $XDG_STATE_HOME/kidp/backups). --concurrency: requests applied at once, one
+      resource's always one at a time. The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
       signs every status event. Every request must be signed by the controllers' dispatch
       key (--platform-public-key-file, their FILE.pub). Objects land in the namespace of
@@ -120,6 +124,24 @@ export async function controllersRun(args: string[]): Promise<number> {
   }, log);
 }
 
+function providerName(value: string | undefined): ProviderName {
+  const known: readonly string[] = PROVIDERS;
+  if (value === undefined || !known.includes(value)) throw new Error(`--provider must be one of ${PROVIDERS.join(', ')}, not ${JSON.stringify(value)}`);
+  return value as ProviderName;
+}
+
+/** The provider's Provisioner; undefined for kubernetes, which the runtime builds on its target cluster. */
+function provisionerFor(provider: ProviderName, log: Logger, backupDir: string): Provisioner | undefined {
+  switch (provider) {
+    case 'kubernetes':
+      return undefined;
+    case 'postgresql':
+      return postgresqlProvisioner({ backups: new BackupScheduler({ dir: backupDir, logger: log }) });
+    case 'redis':
+      return redisProvisioner();
+  }
+}
+
 export async function brokerRun(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -137,10 +159,13 @@ export async function brokerRun(args: string[]): Promise<number> {
       'kafka-app-issuer-dir': { type: 'string' },
       namespace: { type: 'string', multiple: true },
       'platform-namespace': { type: 'string', default: 'kidp-system' },
+      provider: { type: 'string', default: 'kubernetes' },
+      'backup-dir': { type: 'string' },
     },
     strict: true,
   });
   const concurrency = positiveInteger('concurrency', values.concurrency);
+  const provider = providerName(values.provider);
   if (!values.kafka || !values['kafka-tls-dir'] || !values['cert-dir'] || !values['signing-key-file'] || !values['platform-public-key-file'] || !values.namespace?.length) {
     throw new Error('kidp broker run needs --kafka, --kafka-tls-dir, --cert-dir, --signing-key-file, --platform-public-key-file and at least one --namespace');
   }
@@ -149,7 +174,9 @@ export async function brokerRun(args: string[]): Promise<number> {
   // Never created here: the broker must trust the controllers' key, not one of its own making.
   const platformPublicKeyPem = readFileSync(values['platform-public-key-file'], 'utf8');
   const material = await certificates(values['cert-dir']).start();
+  const provisioner = provisionerFor(provider, log, values['backup-dir'] ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'kidp', 'backups'));
   const broker = await runReferenceBroker({
+    ...(provisioner ? { provisioner } : {}),
     identities: [values.identity],
     kafkaBrokers: values.kafka.split(','),
     kafkaTls: values['kafka-tls-dir'],
@@ -163,7 +190,7 @@ export async function brokerRun(args: string[]): Promise<number> {
     logger: log,
     ...(concurrency !== undefined ? { concurrency } : {}),
   });
-  log.info({ webhookURL: broker.webhookURL, identity: values.identity }, 'kidp broker running');
+  log.info({ webhookURL: broker.webhookURL, identity: values.identity, provider }, 'kidp broker running');
   return untilSignal(() => broker.stop(), log);
 }
 

@@ -71,6 +71,8 @@ export function statusAfterReport(object: Deployable, report: BrokerReport, now:
     if (report.phase === 'Deleted') delete withSecret.connectionSecretRef;
     else if (report.outputs?.connectionSecretRef) withSecret.connectionSecretRef = { ...report.outputs.connectionSecretRef };
   }
+  // Issue 15: a broker's backup report (postgresql provider) is recorded as it came.
+  if (object.kind === 'Database' && report.outputs?.backup) (next as Status & { backup?: unknown }).backup = { ...report.outputs.backup };
   return next;
 }
 

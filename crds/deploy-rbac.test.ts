@@ -46,8 +46,11 @@ describe('deploy/ RBAC on the KIDP kinds follows crds/registry.ts', () => {
     expect(platformRules('controllers.yaml', 'kidp-controllers')).toEqual([{ resources: ['*'], verbs: ['get', 'list', 'watch', 'update', 'patch'] }]);
   });
 
-  it('deploy/controllers.yaml: the reference broker only reads DeploymentTargets', () => {
-    expect(platformRules('controllers.yaml', 'kidp-broker-kubernetes')).toEqual([{ resources: [kindInfo('DeploymentTarget').plural], verbs: ['get'] }]);
+  it('deploy/controllers.yaml: the reference broker only reads DeploymentTargets and lists Databases (a Service\'s databaseSelector)', () => {
+    expect(platformRules('controllers.yaml', 'kidp-broker-kubernetes')).toEqual([
+      { resources: [kindInfo('DeploymentTarget').plural], verbs: ['get'] },
+      { resources: [kindInfo('Database').plural], verbs: ['list'] },
+    ]);
   });
 
   it('deploy/people.yaml: policy authors write Policies and PolicyExceptions and read the rest', () => {

@@ -45,8 +45,9 @@ export function deployRbac(): GeneratedRules[] {
     },
     // The controllers reconcile every kind of the group (spec untouched: no create or delete).
     { file: 'controllers.yaml', role: 'kidp-controllers', rules: [platform(['*'], ['get', 'list', 'watch', 'update', 'patch'])] },
-    // Placement reads the DeploymentTargets, nothing else of KIDP's.
-    { file: 'controllers.yaml', role: 'kidp-broker-kubernetes', rules: [platform([kindInfo('DeploymentTarget').plural], ['get'])] },
+    // Placement reads the DeploymentTargets; relationships list the Databases a Service's
+    // databaseSelector may match (brokers/reference/relationships.ts; they hold no credentials).
+    { file: 'controllers.yaml', role: 'kidp-broker-kubernetes', rules: [platform([kindInfo('DeploymentTarget').plural], ['get']), platform([kindInfo('Database').plural], ['list'])] },
     // Policy authors write Policies and PolicyExceptions and read what they apply to.
     {
       file: 'people.yaml',

@@ -203,6 +203,10 @@ export type DatabaseSpec = {
   version: string;
   storageGB?: number;
   highAvailability?: boolean;
+  /** Most concurrent connections of the database's login role (postgresql provider); unset means the server's limit. */
+  connectionLimit?: number;
+  /** Extensions to create in the database; each must be on the DeploymentTarget's allow-list (spec.server.extensions). */
+  extensions?: Array<string>;
   backup?: {
     enabled?: boolean;
     /** Cron schedule, five fields. */
@@ -254,6 +258,11 @@ export type DatabaseStatus = {
     name?: string;
     namespace?: string;
   };
+  /** The last logical backup the broker took (spec.backup). */
+  backup?: {
+    lastBackupTime?: string;
+    location?: string;
+  };
 };
 
 /** A managed database owned by an Application or a Team. */
@@ -266,13 +275,24 @@ export interface Database {
 }
 
 export type DeploymentTargetSpec = {
-  provider: "kubernetes" | "aws" | "gcp" | "azure";
+  provider: "kubernetes" | "postgresql" | "redis" | "aws" | "gcp" | "azure";
   region?: string;
   environment: "development" | "staging" | "production";
   /** Namespace in the target cluster that resources land in. */
   namespace?: string;
   /** Used by resources that name no target, for its environment. */
   default?: boolean;
+  /** The shared server the postgresql and redis providers provision into: where it is, and the Secret with its operator credentials (keys username and password). */
+  server?: {
+    host: string;
+    port: number;
+    credentialsSecretRef: {
+      name: string;
+      namespace: string;
+    };
+    /** PostgreSQL extensions a Database on this server may ask for (spec.extensions); nothing else is created. */
+    extensions?: Array<string>;
+  };
   broker: {
     /** Broker identity: its Kafka consumer group and JWT subject. */
     identity: string;

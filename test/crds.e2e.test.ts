@@ -26,13 +26,15 @@ describe('CRDs on the real apiserver', () => {
 
   it('accept every example with kubectl apply, and list them under the kidp category', async () => {
     const applied = await kubectlOk(['apply', '-f', join(root, 'examples')]);
-    expect(applied.trim().split('\n').length).toBe(10);
+    expect(applied.trim().split('\n').length).toBe(12);
     const names = (await kubectlOk(['get', 'kidp', '-A', '-o', 'name'])).trim().split('\n').sort();
     expect(names).toEqual(
       expect.arrayContaining([
         'application.platform.kidp.io/checkout',
         'cache.platform.kidp.io/checkout-sessions',
         'database.platform.kidp.io/checkout-db',
+        'database.platform.kidp.io/orders-db',
+        'deploymenttarget.platform.kidp.io/local-postgresql',
         'deploymenttarget.platform.kidp.io/local-production',
         'policy.platform.kidp.io/production-databases-require-backup',
         'policy.platform.kidp.io/services-set-resource-limits',

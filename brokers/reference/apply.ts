@@ -11,11 +11,11 @@
 // at the apiserver, and the broker handles many requests at once, so each round trip saved
 // is apiserver time saved.
 import { randomBytes } from 'node:crypto';
-import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import { keepConnectionsAlive } from '../../kube/connections.js';
 import type { DeploymentRequest } from '../contract.js';
 import { DeployFailedError } from '../errors.js';
-import { ANNOTATION_REQUEST_ID, ANNOTATION_RESOURCE_UID, ANNOTATION_SOURCE, FIELD_MANAGER, connectionSecretName, desiredObjects, targetNamespace, type K8sObject } from './manifests.js';
+import { ANNOTATION_REQUEST_ID, ANNOTATION_RESOURCE_UID, ANNOTATION_SOURCE, FIELD_MANAGER, connectionSecretName, desiredObjects, resourceMeta, targetNamespace, type K8sObject } from './manifests.js';
 import { PlacementRefusedError } from '../errors.js';
 
 /** 24 random bytes, base64url: 192 bits, no characters that need quoting in a URI. */
@@ -26,6 +26,10 @@ export interface ApplyOutcome {
   reason: string;
   message: string;
   outputs?: { connectionSecretRef?: { name: string; namespace: string } };
+}
+
+function decodeSecret(secret: V1Secret): Record<string, string> {
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 }
 
 function code(err: unknown): number | undefined {
@@ -150,6 +154,64 @@ export class KubernetesApplier {
       if (!source || !own.some((p) => source.startsWith(p))) {
         throw new PlacementRefusedError(request.requestId, `env may only read connection Secrets of namespace ${request.resource.namespace}'s databases and caches; ${ns}/${name} is not one`);
       }
+    }
+  }
+
+  /**
+   * The connection Secret's data when it exists and carries this resource's uid (a
+   * provisioner keeps the password it holds); another resource's Secret of that name is a
+   * permanent failure, never read or overwritten.
+   */
+  async readConnection(request: DeploymentRequest): Promise<Record<string, string> | undefined> {
+    const ns = targetNamespace(request);
+    const name = connectionSecretName(request);
+    let secret: V1Secret;
+    try {
+      secret = await this.core.readNamespacedSecret({ name, namespace: ns });
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw failed(request, `reading secret ${ns}/${name}`, err);
+    }
+    const owner = secret.metadata?.annotations?.[ANNOTATION_RESOURCE_UID];
+    if (owner !== request.resource.uid) {
+      throw new DeployFailedError(request.requestId, `Secret ${ns}/${name} already exists and belongs to ${owner ? `resource uid ${owner}` : 'something outside KIDP'}; rename the resource or pick another target namespace`, true);
+    }
+    return decodeSecret(secret);
+  }
+
+  /** Writes what a provisioner returned as the connection Secret (server-side apply, uid-annotated) and returns its ref. */
+  async applyConnection(request: DeploymentRequest, data: Record<string, string>): Promise<{ name: string; namespace: string }> {
+    const ns = targetNamespace(request);
+    await this.ensureNamespace(request, ns);
+    const obj: K8sObject = { apiVersion: 'v1', kind: 'Secret', metadata: resourceMeta(request, connectionSecretName(request)), type: 'Opaque', stringData: data };
+    try {
+      await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (err) {
+      // The answer may echo the data; say only which object failed.
+      throw failed(request, `applying Secret ${ns}/${obj.metadata.name}`, new Error(`apiserver answered ${code(err) ?? 'error'}`));
+    }
+    return { name: obj.metadata.name, namespace: ns };
+  }
+
+  /** Deletes the connection Secret if it is this resource's. */
+  async removeConnection(request: DeploymentRequest): Promise<void> {
+    const ns = targetNamespace(request);
+    const name = connectionSecretName(request);
+    try {
+      const secret = await this.core.readNamespacedSecret({ name, namespace: ns });
+      if (secret.metadata?.annotations?.[ANNOTATION_RESOURCE_UID] !== request.resource.uid) return;
+      await this.core.deleteNamespacedSecret({ name, namespace: ns });
+    } catch (err) {
+      if (code(err) !== 404) throw failed(request, `deleting secret ${ns}/${name}`, err);
+    }
+  }
+
+  /** A Secret named by the DeploymentTarget (a server's operator credentials); its data is never logged. */
+  async readSecretData(request: DeploymentRequest, ref: { name: string; namespace: string }): Promise<Record<string, string>> {
+    try {
+      return decodeSecret(await this.core.readNamespacedSecret({ name: ref.name, namespace: ref.namespace }));
+    } catch (err) {
+      throw failed(request, `reading the DeploymentTarget's credentials Secret ${ref.namespace}/${ref.name}`, err);
     }
   }
 

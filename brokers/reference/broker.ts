@@ -1,8 +1,10 @@
-// The reference broker `kubernetes` (issue 5 item 5): a stateless worker. It consumes the
+// The broker runtime (issue 5 item 5, issue 15 item 1): a stateless worker. It consumes the
 // requests of its identities from Kafka (one consumer group per identity, skipping other
 // brokers' requests), accepts the same requests on its HTTPS webhook for the fallback,
-// applies them to a target cluster, and reports a StatusEvent for each. Everything it
-// needs is in the request; a restarted broker resumes from its group's committed offsets.
+// hands them to its Provisioner (provisioner.ts; the reference `kubernetes` one by
+// default), writes the connection Secret the provisioner returns, and reports a
+// StatusEvent for each. Everything it needs is in the request and the DeploymentTarget; a
+// restarted broker resumes from its group's committed offsets.
 //
 // The webhook is authenticated (request-jwt.ts): a delivery needs a controllers' token over
 // its exact body, checked against the platform public key. Without that key the broker
@@ -19,13 +21,16 @@ import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningCon
 import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
 import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
-import { checkWorkload, placeRequest, type PlacementConfig, type TargetRecord } from './confinement.js';
+import { checkWorkload, placeRequest, type PlacementConfig } from './confinement.js';
+import type { ProvisionContext, Provisioner, TargetRecord, TargetServer } from '../provisioner.js';
+import { kubernetesProvisioner } from './kubernetes-provisioner.js';
+import { Relationships } from './relationships.js';
 import type { BrokerMetrics } from '../metrics.js';
 import { MAX_MESSAGE_BYTES, parseRequest } from '../protocol.js';
 import { checkTokenMatchesRequest, es256PublicKeys, verifyRequestToken, type VerifiedRequestToken } from '../request-jwt.js';
 import { KubernetesApplier, type ApplyOutcome } from './apply.js';
 import { StatusReporter } from './reporter.js';
-import { applyTopic, removeTopic, type TopicAccessOptions } from './topic.js';
+import type { TopicAccessOptions } from './topic.js';
 import { PrincipalLocks } from './topic-access.js';
 
 export const WEBHOOK_PATH = '/v1/requests';
@@ -55,8 +60,12 @@ export interface ReferenceBrokerOptions {
   platformPublicKeyPem?: string;
   /** Where this broker may write (confinement.ts); placement itself comes from the DeploymentTarget. */
   placement: PlacementConfig;
-  /** The target cluster the broker deploys into. */
+  /** The target cluster the broker deploys into (and where connection Secrets and DeploymentTargets are read). */
   targetKubeConfig: KubeConfig;
+  /** What requests become; default the reference `kubernetes` provider on `targetKubeConfig`. */
+  provisioner?: Provisioner;
+  /** kubernetes provider: how often Services' database mounts are re-checked (default RELATIONSHIP_RESYNC_MS, 15 s). */
+  relationshipResyncMs?: number;
   /**
    * Webhook endpoint for the fallback (POST /v1/requests). Omit to run Kafka-only. Served
    * only with `platformPublicKeyPem` (logged otherwise), never unauthenticated.
@@ -109,7 +118,8 @@ export function statusEventFor(request: DeploymentRequest, outcome: { phase: Sta
 }
 
 export async function runReferenceBroker(options: ReferenceBrokerOptions): Promise<RunningReferenceBroker> {
-  const logger = options.logger.child({ component: 'broker-kubernetes' });
+  const provider = options.provisioner?.provider ?? 'kubernetes';
+  const logger = options.logger.child({ component: `broker-${provider}` });
   const now = options.now ?? (() => new Date());
   const identities = new Set(options.identities);
   const applier = new KubernetesApplier(options.targetKubeConfig);
@@ -118,11 +128,20 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   if (options.kafkaBrokers.length > 0 && !platformKeys) {
     throw new Error("a broker consuming Kafka needs the controllers' dispatch public key (platformPublicKeyPem / --platform-public-key-file): every request is signed, and none could be verified");
   }
-  const kafka = options.kafkaBrokers.length > 0 ? createKafka({ brokers: options.kafkaBrokers, clientId: 'kidp-broker-kubernetes', logger, ...(tls ? { tls } : {}) }) : undefined;
+  const kafka = options.kafkaBrokers.length > 0 ? createKafka({ brokers: options.kafkaBrokers, clientId: `kidp-broker-${provider}`, logger, ...(tls ? { tls } : {}) }) : undefined;
   const topicKafka =
     options.topicKafkaBrokers && options.topicKafkaBrokers.join(',') !== options.kafkaBrokers.join(',')
       ? createKafka({ brokers: options.topicKafkaBrokers, clientId: 'kidp-broker-kubernetes-topics', logger, ...(tls ? { tls } : {}) })
       : kafka;
+  let relationships: Relationships | undefined;
+  if (!options.provisioner) {
+    relationships = new Relationships({ kubeConfig: options.targetKubeConfig, placement: options.placement, logger, ...(options.relationshipResyncMs !== undefined ? { resyncMs: options.relationshipResyncMs } : {}) });
+    relationships.start();
+  }
+  // A Topic owner's ACLs and client certificate (topic-access.ts, app-certificate.ts).
+  const applicationIssuer = kafkaTls(options.applicationIssuer);
+  const topicAccess: TopicAccessOptions = { locks: new PrincipalLocks(), bootstrap: options.topicKafkaBrokers ?? options.kafkaBrokers, ...(applicationIssuer ? { issuer: applicationIssuer } : {}) };
+  const provisioner = options.provisioner ?? kubernetesProvisioner({ applier, topicAccess, ...(topicKafka ? { topicKafka } : {}), ...(relationships ? { relationships } : {}) });
   const signingKeyPem = options.signingKeyPem ?? (options.signingKeyFile ? await readFile(options.signingKeyFile, 'utf8') : undefined);
   const reporter = new StatusReporter({ kafka, ...(tls ? { kafkaTls: tls } : {}), statusApi: options.statusApi, signingKeyPem, logger, metrics: options.metrics, now, sleep: options.sleep });
   const customObjects = options.targetKubeConfig.makeApiClient(CustomObjectsApi);
@@ -135,8 +154,17 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     if (cached && at - cached.at < TARGET_CACHE_MS) return cached.target;
     const target = (async () => {
       try {
-        const obj = (await customObjects.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'deploymenttargets', name })) as { spec?: { namespace?: string; broker?: { identity?: string } } };
-        return { name, ...(obj.spec?.namespace ? { namespace: obj.spec.namespace } : {}), ...(obj.spec?.broker?.identity ? { identity: obj.spec.broker.identity } : {}) };
+        const obj = (await customObjects.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'deploymenttargets', name })) as {
+          spec?: { namespace?: string; provider?: string; server?: TargetServer; broker?: { identity?: string } };
+        };
+        const spec = obj.spec;
+        return {
+          name,
+          ...(spec?.namespace ? { namespace: spec.namespace } : {}),
+          ...(spec?.broker?.identity ? { identity: spec.broker.identity } : {}),
+          ...(spec?.provider ? { provider: spec.provider } : {}),
+          ...(spec?.server ? { server: spec.server } : {}),
+        };
       } catch (err) {
         if (err instanceof ApiException && err.code === 404) return undefined;
         throw err;
@@ -150,24 +178,44 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   }
 
   /** The request as it will be carried out: placed by the DeploymentTarget, its workload checked (confinement.ts). */
-  async function confine(request: DeploymentRequest): Promise<DeploymentRequest> {
-    const placed = placeRequest(request, await readTarget(request.target.name), options.placement);
+  async function confine(request: DeploymentRequest): Promise<{ request: DeploymentRequest; target: TargetRecord }> {
+    const target = await readTarget(request.target.name);
+    const placed = placeRequest(request, target, options.placement);
+    // placeRequest refused a missing target; a target of another provider is not ours to act on.
+    if (!target || (target.provider ?? 'kubernetes') !== provider) {
+      throw new PlacementRefusedError(request.requestId, `DeploymentTarget ${request.target.name} is for provider ${target?.provider ?? 'none'}; this broker provisions ${provider}`);
+    }
     const { secretRefs } = checkWorkload(placed);
     if (secretRefs.length > 0) await applier.checkSecretRefs(placed, secretRefs);
-    return placed;
+    return { request: placed, target };
   }
-  const applicationIssuer = kafkaTls(options.applicationIssuer);
-  const topicAccess: TopicAccessOptions = { locks: new PrincipalLocks(), bootstrap: options.topicKafkaBrokers ?? options.kafkaBrokers, ...(applicationIssuer ? { issuer: applicationIssuer } : {}) };
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
   async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
-    const request = await confine(received);
-    if (request.resource.kind === 'Topic') {
-      if (!topicKafka) throw new DeployFailedError(request.requestId, 'this broker has no Kafka cluster for Topic resources', true);
-      return request.action === 'deploy' ? applyTopic(topicKafka, request, applier, topicAccess) : removeTopic(topicKafka, request, applier, topicAccess);
+    const { request, target } = await confine(received);
+    if (!provisioner.kinds.includes(request.resource.kind)) {
+      throw new DeployFailedError(request.requestId, `provider ${provider} does not provision ${request.resource.kind} resources (it does ${provisioner.kinds.join(', ')}); point the resource at another DeploymentTarget`, true);
     }
-    return request.action === 'deploy' ? applier.deploy(request) : applier.remove(request);
+    const context: ProvisionContext = {
+      target,
+      connection: await applier.readConnection(request),
+      readSecret: (ref) => applier.readSecretData(request, ref),
+      reportLater: async (update) => {
+        const event = statusEventFor(request, { phase: 'Ready', reason: update.reason, message: update.message, ...(update.outputs ? { outputs: update.outputs } : {}) }, now());
+        await reporter.report({ ...event, eventId: `${event.eventId}:${update.key}` });
+      },
+      logger: logger.child({ key: `${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId }),
+    };
+    if (request.action === 'delete') {
+      const done = await provisioner.deprovision(request, context);
+      await applier.removeConnection(request);
+      return { phase: 'Deleted', reason: done.reason, message: done.message };
+    }
+    const done = await provisioner.provision(request, context);
+    const connectionSecretRef = done.connection ? await applier.applyConnection(request, done.connection) : undefined;
+    const outputs = connectionSecretRef ? { ...done.outputs, connectionSecretRef } : done.outputs;
+    return { phase: 'Ready', reason: done.reason, message: done.message, ...(outputs ? { outputs } : {}) };
   }
 
   /** Applies, then reports; resolves with the event and the channel that took it. */
@@ -336,7 +384,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     const { port } = server.address() as AddressInfo;
     webhookURL = `https://${host.includes(':') ? `[${host}]` : host}:${port}${WEBHOOK_PATH}`;
   }
-  logger.info({ identities: [...identities], kafka: Boolean(kafka), webhookURL }, 'reference broker running');
+  logger.info({ identities: [...identities], provider, kafka: Boolean(kafka), webhookURL }, 'broker running');
 
   return {
     webhookURL,
@@ -351,6 +399,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
         });
       }
       await reporter.close();
+      await provisioner.close();
     },
   };
 }

@@ -41,6 +41,9 @@ describe('placeRequest: the DeploymentTarget places, the message never does', ()
     ['another broker serves the target', sampleRequest, { ...target, identity: 'b2' }, { error: 'PlacementRefusedError', message: 'request uid-1-1 refused: DeploymentTarget t1 is served by broker b2, not b1' }],
     ['the target names kube-system', sampleRequest, { ...target, namespace: 'kube-system' }, { error: 'PlacementRefusedError', message: 'request uid-1-1 refused: namespace kube-system belongs to the cluster itself' }],
     ["no target namespace: the resource's own, if configured", sampleRequest, { name: 't1', identity: 'b1' }, { error: 'PlacementRefusedError', message: 'request uid-1-1 refused: namespace ns is not one this broker is configured for (workloads, team-*)' }],
+    // Names reach object names, SQL identifiers and key prefixes downstream (issue 15).
+    ['a resource name the apiserver would never store', { ...sampleRequest, resource: { ...sampleRequest.resource, name: 'x"; DROP ROLE kidp_admin; --' } }, target, { error: 'PlacementRefusedError', message: 'request uid-1-1 refused: resource name "x\\"; DROP ROLE kidp_admin; --" is not a Kubernetes object name' }],
+    ['a namespace with a glob', { ...sampleRequest, resource: { ...sampleRequest.resource, namespace: 'team-*' } }, target, { error: 'PlacementRefusedError', message: 'request uid-1-1 refused: resource namespace "team-*" is not a Kubernetes namespace name' }],
   ])('%s', (_, request, t, expected) => {
     expect(outcome(() => placeRequest(request, t, config))).toEqual(expected);
   });

@@ -6,6 +6,7 @@
 // Pure checks here; broker.ts reads the DeploymentTarget, apply.ts the referenced Secrets.
 import type { DeploymentRequest } from '../contract.js';
 import { PlacementRefusedError } from '../errors.js';
+import type { TargetRecord } from '../provisioner.js';
 
 /** Namespaces no broker writes into, whatever it is configured with: the cluster's own. */
 export const PROTECTED_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -20,6 +21,9 @@ export interface PlacementConfig {
   platformNamespace?: string;
 }
 
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
 /** Why a namespace is refused, or undefined when the broker may write there. */
 export function namespaceRefusal(ns: string, config: PlacementConfig): string | undefined {
   if (PROTECTED_NAMESPACES.includes(ns)) return `namespace ${ns} belongs to the cluster itself`;
@@ -30,11 +34,7 @@ export function namespaceRefusal(ns: string, config: PlacementConfig): string | 
 }
 
 /** The DeploymentTarget as the broker reads it from the cluster (admitted, admin-written), not from the message. */
-export interface TargetRecord {
-  name: string;
-  namespace?: string;
-  identity?: string;
-}
+export type { TargetRecord } from '../provisioner.js';
 
 /**
  * Where the request's objects go: the DeploymentTarget's namespace (else the resource's
@@ -45,6 +45,11 @@ export interface TargetRecord {
  */
 export function placeRequest(request: DeploymentRequest, target: TargetRecord | undefined, config: PlacementConfig): DeploymentRequest {
   const refuse = (detail: string) => new PlacementRefusedError(request.requestId, detail);
+  // Names become object names, SQL identifiers and key prefixes downstream; the apiserver
+  // never stores others, so a request carrying one was not written from a stored object.
+  const { namespace, name } = request.resource;
+  if (!NAMESPACE_NAME.test(namespace) || namespace.length > 63) throw refuse(`resource namespace ${JSON.stringify(namespace)} is not a Kubernetes namespace name`);
+  if (!OBJECT_NAME.test(name) || name.length > 253) throw refuse(`resource name ${JSON.stringify(name)} is not a Kubernetes object name`);
   if (!target) throw refuse(`DeploymentTarget ${request.target.name} does not exist`);
   if (target.identity !== request.target.identity) {
     throw refuse(`DeploymentTarget ${target.name} is served by broker ${target.identity ?? 'none'}, not ${request.target.identity}`);

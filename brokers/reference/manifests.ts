@@ -8,6 +8,8 @@ export const ANNOTATION_REQUEST_ID = 'broker.kidp.io/request-id';
 export const ANNOTATION_RESOURCE_UID = 'broker.kidp.io/resource-uid';
 export const ANNOTATION_SOURCE = 'broker.kidp.io/source';
 export const FIELD_MANAGER = 'kidp-broker-kubernetes';
+/** The Service's databaseSelector (JSON matchLabels) on its Deployment, for relationships.ts. */
+export const ANNOTATION_DATABASE_SELECTOR = 'broker.kidp.io/database-selector';
 
 export interface K8sObject {
   apiVersion: string;
@@ -62,7 +64,8 @@ function engineFor(request: DeploymentRequest): Engine {
   }
 }
 
-function meta(request: DeploymentRequest, name: string): K8sObject['metadata'] {
+/** Labels and the request/uid/source annotations every object a broker makes for a resource carries. */
+export function resourceMeta(request: DeploymentRequest, name: string): K8sObject['metadata'] {
   const r = request.resource;
   return {
     name,
@@ -90,7 +93,7 @@ function service(request: DeploymentRequest, port: number, targetPort: number): 
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(request, request.resource.name),
+    metadata: resourceMeta(request, request.resource.name),
     spec: { type: 'ClusterIP', selector: selector(request), ports: [{ name: 'main', port, targetPort, protocol: 'TCP' }] },
   };
 }
@@ -118,11 +121,15 @@ export function desiredObjects(request: DeploymentRequest, password: string): K8
     if (spec['securityContext']) container['securityContext'] = spec['securityContext'];
     const autoscaling = spec['autoscaling'] as { minReplicas?: number } | undefined;
     const replicas = typeof spec['replicas'] === 'number' ? spec['replicas'] : (autoscaling?.minReplicas ?? 1);
+    const metadata = resourceMeta(request, r.name);
+    // The resync of relationships.ts reads it back: no request carries the selector then.
+    const databaseSelector = (spec['dependencies'] as { databaseSelector?: { matchLabels?: Record<string, string> } } | undefined)?.databaseSelector;
+    if (databaseSelector) metadata.annotations[ANNOTATION_DATABASE_SELECTOR] = JSON.stringify(databaseSelector.matchLabels ?? {});
     return [
       {
         apiVersion: 'apps/v1',
         kind: 'Deployment',
-        metadata: meta(request, r.name),
+        metadata,
         spec: { replicas, selector: { matchLabels: selector(request) }, template: { metadata: { labels: selector(request) }, spec: { containers: [container] } } },
       },
       service(request, 80, port),
@@ -148,8 +155,8 @@ export function desiredObjects(request: DeploymentRequest, password: string): K8
       statefulSpec['persistentVolumeClaimRetentionPolicy'] = { whenDeleted: 'Delete', whenScaled: 'Retain' };
     }
     return [
-      { apiVersion: 'v1', kind: 'Secret', metadata: meta(request, secretName), type: 'Opaque', stringData: connectionData(request, password) },
-      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta(request, r.name), spec: statefulSpec },
+      { apiVersion: 'v1', kind: 'Secret', metadata: resourceMeta(request, secretName), type: 'Opaque', stringData: connectionData(request, password) },
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: resourceMeta(request, r.name), spec: statefulSpec },
       service(request, engine.port, engine.port),
     ];
   }

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The local KIDP environment: a real kube-apiserver + etcd (control-plane/) and a real
-# Kafka broker in KRaft mode (kafka/), both on loopback, with the KIDP CRDs installed.
+# The local KIDP environment: a real kube-apiserver + etcd (control-plane/), a real
+# Kafka broker in KRaft mode (kafka/), and the PostgreSQL and Redis servers the providers
+# provision into (postgres/, redis/), all on loopback, with the KIDP CRDs installed.
 #
-#   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start both, install CRDs
-#   env.sh stop     stop both; leaves no process or run directory behind
+#   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start every part, install CRDs
+#   env.sh stop     stop every part; leaves no process or run directory behind
 #   env.sh status   prints "environment: up" or "environment: down" and each part's state
-#   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, KIDP_KAFKA_CERTS, PATH
+#   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, KIDP_KAFKA_CERTS,
+#                   KIDP_POSTGRES_*, KIDP_REDIS_*, PATH
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cp="$here/control-plane/control-plane.sh"
 kafka="$here/kafka/kafka.sh"
+# The shared servers the postgresql and redis brokers provision into (issue 15).
+postgres="$here/postgres/postgres.sh"
+redis="$here/redis/redis.sh"
 
 log() { printf '[%s] env: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -21,6 +26,8 @@ part_up() { bash "$1" status >/dev/null 2>&1; }
 load_env() {
   eval "$(bash "$cp" env)"
   eval "$(bash "$kafka" env)"
+  eval "$(bash "$postgres" env)"
+  eval "$(bash "$redis" env)"
   KUBECTL=$KIDP_KUBECTL
 }
 
@@ -50,23 +57,31 @@ start() {
   fi
   sed 's/^/  kafka| /' "$kafka_log" >&2; rm -f "$kafka_log"
   trap - INT TERM
+  bash "$postgres" start
+  bash "$redis" start
   install_crds
   log "environment up in $((SECONDS - t0))s; to use it from a shell:"
   env_lines | sed 's/^/    /' >&2
 }
 
 stop() {
+  bash "$redis" stop || true
+  bash "$postgres" stop || true
   bash "$kafka" stop || true
   bash "$cp" stop || true
 }
 
 status() {
-  local cps=down ks=down
+  local cps=down ks=down pgs=down rs=down
   part_up "$cp" && cps=up
   part_up "$kafka" && ks=up
-  if [ "$cps" = up ] && [ "$ks" = up ]; then echo "environment: up"; else echo "environment: down"; fi
+  part_up "$postgres" && pgs=up
+  part_up "$redis" && rs=up
+  if [ "$cps" = up ] && [ "$ks" = up ] && [ "$pgs" = up ] && [ "$rs" = up ]; then echo "environment: up"; else echo "environment: down"; fi
   echo "control-plane: $cps"
   echo "kafka: $ks"
+  echo "postgres: $pgs"
+  echo "redis: $rs"
 }
 
 # One normalized set of variables for people (eval) and for the jest global setup.
@@ -77,6 +92,10 @@ env_lines() {
   printf 'export KAFKA_BOOTSTRAP=%q\n' "$KAFKA_BOOTSTRAP"
   # Kafka speaks only mTLS: one directory per principal (ca.crt, tls.crt, tls.key).
   printf 'export KIDP_KAFKA_CERTS=%q\n' "$KIDP_KAFKA_CERTS"
+  local v
+  for v in KIDP_POSTGRES_HOST KIDP_POSTGRES_PORT KIDP_POSTGRES_ADMIN_USER KIDP_POSTGRES_ADMIN_PASSWORD_FILE KIDP_REDIS_HOST KIDP_REDIS_PORT KIDP_REDIS_ADMIN_USER KIDP_REDIS_ADMIN_PASSWORD_FILE; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
   printf 'export KIDP_AUDIT_LOG=%q\n' "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/control-plane/logs/audit.log"
   printf 'export PATH=%q:"$PATH"\n' "$(dirname "$KUBECTL")"
 }

@@ -12,6 +12,9 @@ missing=()
 for tool in openssl curl make; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 # The compliance dashboard's e2e test drives Debian's chromium through playwright-core.
 command -v chromium >/dev/null || missing+=(chromium)
+# The postgresql and redis brokers provision into real servers (test/env/postgres, test/env/redis).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

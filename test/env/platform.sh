@@ -106,6 +106,24 @@ start_platform() {
     --kafka-tls-dir "$(kafka_certs)/kidp-broker-kubernetes-broker" --kafka-app-issuer-dir "$(kafka_certs)/kidp-app-issuer" --namespace kidp-workloads --platform-namespace kidp-system \
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
     --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port"
+  start_postgresql_broker "$kubeconfig" "$kafka" "$status_port"
+}
+
+# The postgresql broker (issue 15) provisions Databases of examples/08-deploymenttarget-postgresql.yaml
+# into the local PostgreSQL (test/env/postgres): its own Kafka principal and ACLs, the
+# operator credentials as a Secret in kidp-system, and connection Secrets in the team's namespace.
+start_postgresql_broker() {
+  local kubeconfig=$1 kafka=$2 status_port=$3 identity=postgresql-broker kubectl_bin
+  kubectl_bin=$(bash "$here/env.sh" env | sed -n "s/^export KUBECTL=//p")
+  eval "$(bash "$here/env.sh" env | grep '^export KIDP_POSTGRES_')"
+  [[ -d $RUN/kafka-certs/kidp-broker-$identity ]] || bash "$here/kafka/kafka.sh" cert "kidp-broker-$identity" "$RUN/kafka-certs/kidp-broker-$identity" >/dev/null
+  node "$root/dist/cli/main.js" kafka setup --kafka "$kafka" --kafka-tls-dir "$(kafka_certs)/kidp-admin" --broker-identity "$identity" >/dev/null
+  KUBECONFIG=$kubeconfig "$kubectl_bin" -n kidp-system create secret generic postgres-admin --from-literal=username="$KIDP_POSTGRES_ADMIN_USER" \
+    --from-file=password=<(tr -d '\n' <"$KIDP_POSTGRES_ADMIN_PASSWORD_FILE") --dry-run=client -o yaml | KUBECONFIG=$kubeconfig "$kubectl_bin" apply -f - >/dev/null
+  start_daemon broker-postgresql 'kidp broker running' broker run --provider postgresql --identity "$identity" --kubeconfig "$kubeconfig" --kafka "$kafka" \
+    --kafka-tls-dir "$RUN/kafka-certs/kidp-broker-$identity" --namespace payments --platform-namespace kidp-system \
+    --cert-dir "$RUN/platform-certs" --webhook-port "$(free_port_above 9446)" --signing-key-file "$RUN/broker-postgresql/signing.key" \
+    --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port" --backup-dir "$RUN/backups"
 }
 
 free_port_above() {
@@ -128,6 +146,18 @@ connect_target() {
   log "DeploymentTarget $target trusts this broker's key and falls back to https://127.0.0.1:$(cat "$RUN/broker.port")/v1/requests"
 }
 
+# Points a postgresql DeploymentTarget at the local server and the postgresql broker's key.
+connect_postgresql_target() {
+  local target=$1
+  eval "$(bash "$here/env.sh" env)"
+  "$KUBECTL" patch deploymenttarget "$target" --type merge -p "$(node -e '
+    const fs = require("fs");
+    const [key, host, port] = process.argv.slice(1);
+    process.stdout.write(JSON.stringify({ spec: { server: { host, port: Number(port) }, broker: { publicKey: fs.readFileSync(key, "utf8") } } }));
+  ' "$RUN/broker-postgresql/signing.key.pub" "$KIDP_POSTGRES_HOST" "$KIDP_POSTGRES_PORT")" >/dev/null
+  log "DeploymentTarget $target points at PostgreSQL $KIDP_POSTGRES_HOST:$KIDP_POSTGRES_PORT and trusts the postgresql broker's key"
+}
+
 stop_one() {
   local name=$1 pid
   alive "$name" || { rm -f "$RUN/$name.pid"; return 0; }
@@ -148,7 +178,11 @@ case "${1:-}" in
   connect-target)
     connect_target "${2:?usage: $0 connect-target NAME}"
     ;;
+  connect-postgresql-target)
+    connect_postgresql_target "${2:?usage: $0 connect-postgresql-target NAME}"
+    ;;
   stop)
+    stop_one broker-postgresql
     stop_one broker
     stop_one dashboard
     stop_one reports
@@ -162,9 +196,9 @@ case "${1:-}" in
     rm -rf "$RUN"
     ;;
   status)
-    for name in webhook controllers reports dashboard broker; do
+    for name in webhook controllers reports dashboard broker broker-postgresql; do
       if alive "$name"; then echo "$name: up (pid $(cat "$RUN/$name.pid"))"; else echo "$name: down"; fi
     done
     ;;
-  *) echo "usage: $0 start|stop|status|connect-target NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|connect-target NAME|connect-postgresql-target NAME" >&2; exit 2 ;;
 esac

@@ -16,11 +16,18 @@ log "applying examples/ (through KIDP's admission webhooks)"
 # signed by a key the target does not hold yet is dead-lettered, not applied.
 "$KUBECTL" apply -f examples/02-deploymenttarget.yaml
 bash test/env/platform.sh connect-target local-production
-"$KUBECTL" apply -f examples/
+"$KUBECTL" apply -f examples/08-deploymenttarget-postgresql.yaml
+bash test/env/platform.sh connect-postgresql-target local-postgresql
+# Everything else (08 again would put back the placeholder port that connect set).
+# shellcheck disable=SC2046
+"$KUBECTL" apply $(for f in examples/*.yaml; do [[ $f == */08-deploymenttarget-postgresql.yaml ]] || printf -- '-f %s ' "$f"; done)
 log "waiting for the example Service, Database, Cache and Topic to become Ready (deployed by the reference broker over Kafka)"
 "$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s \
   services.platform.kidp.io/checkout-api databases/checkout-db caches/checkout-sessions topics/payment-events || \
   log "not all Ready yet: see kubectl get kidp -n payments and the logs in ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/"
+log "waiting for orders-db, a real PostgreSQL database (provisioned by the postgresql broker)"
+"$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s databases/orders-db || \
+  log "orders-db not Ready yet: see ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/broker-postgresql.log"
 
 cat <<MSG
 
@@ -44,6 +51,8 @@ Try:
   open http://127.0.0.1:$(cat "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/dashboard.port")/   # the compliance dashboard
   kubectl get teams,applications -A
   kubectl get databases.platform.kidp.io -n payments -o yaml
+  # orders-db is a real PostgreSQL database; its Secret holds what connects (host, port, database, user, password, uri):
+  psql "\$(kubectl get secret orders-db-connection -n payments -o jsonpath='{.data.uri}' | base64 -d)" -c 'select current_user, current_database()'
   kubectl explain teams.spec                # the schema, from crds/
   kubectl apply -f examples/05-database.yaml --dry-run=server
 
