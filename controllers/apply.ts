@@ -36,6 +36,17 @@ export interface ApplierOptions {
 
 class ObjectGone extends Error {}
 
+/**
+ * A request id this process sent within this long is not sent again: a reconcile retried
+ * after a 409 on the status write that follows a dispatch (a broker report was recorded
+ * in between) re-runs the dispatch action, and the request is already on its way. A
+ * restarted process remembers nothing, so it re-sends, and the broker's idempotency by
+ * request id makes that harmless.
+ */
+export const RESEND_SUPPRESSION_MS = 5 * 60_000;
+/** Remembered sends at most; the oldest go first. */
+const MAX_REMEMBERED_SENDS = 20_000;
+
 /** Per run: for each object, the resourceVersion the reconcile read and the one its last write produced. */
 type Versions = Map<string, { read: string; written: string }>;
 
@@ -81,6 +92,8 @@ export class Applier {
   private readonly core: CoreV1Api;
   private readonly now: () => Date;
   private readonly pendingEvents = new Set<Promise<void>>();
+  /** Request id → when and how this process sent it (RESEND_SUPPRESSION_MS). */
+  private readonly sent = new Map<string, { at: number; transport: 'kafka' | 'webhook' }>();
 
   constructor(private readonly options: ApplierOptions) {
     this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
@@ -142,6 +155,13 @@ export class Applier {
           result.requeueAfterMs = Math.min(result.requeueAfterMs ?? Infinity, action.ms);
           break;
         case 'dispatch': {
+          const requestId = action.request.requestId;
+          const earlier = this.sent.get(requestId);
+          if (earlier && this.now().getTime() - earlier.at < RESEND_SUPPRESSION_MS) {
+            log.debug({ requestId, transport: earlier.transport }, 'request already sent by this process; recording it, not sending again');
+            await this.run(action.sent(earlier.transport), log, result, versions);
+            break;
+          }
           let transport: 'kafka' | 'webhook';
           try {
             transport = await this.options.dispatcher.dispatch(action.request, action.target);
@@ -153,12 +173,23 @@ export class Applier {
             if (permanent) return;
             throw new ApiError(`dispatch of request ${action.request.requestId}`, undefined, message, { cause: err });
           }
+          this.remember(requestId, transport);
           result.dispatched.push({ requestId: action.request.requestId, transport });
           log.info({ requestId: action.request.requestId, action: action.request.action, transport }, 'request dispatched');
           await this.run(action.sent(transport), log, result, versions);
           break;
         }
       }
+    }
+  }
+
+  private remember(requestId: string, transport: 'kafka' | 'webhook'): void {
+    this.sent.delete(requestId);
+    this.sent.set(requestId, { at: this.now().getTime(), transport });
+    // Insertion order is age order: drop the oldest beyond the cap.
+    for (const key of this.sent.keys()) {
+      if (this.sent.size <= MAX_REMEMBERED_SENDS) break;
+      this.sent.delete(key);
     }
   }
 

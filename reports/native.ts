@@ -16,6 +16,15 @@ import { nativeName, nativeObjects, nativeRefusals, NATIVE_ENFORCED, NATIVE_POLI
 export const NATIVE_FIELD_MANAGER = 'kidp-native-enforcement';
 const POLICIES = kindInfo('Policy');
 const ADMISSION_GROUP = 'admissionregistration.k8s.io';
+/**
+ * How long after writing a VAP or binding before the Policy is said to be enforced natively
+ * (and the webhook steps aside). The apiserver loads policies from its own informer and
+ * recompiles them at most once a second (k8s.io/apiserver admission/plugin/policy/generic,
+ * policy_source.go), and nothing here reports when that happened (VAP status is written by
+ * kube-controller-manager): without the wait, the webhook stopped before the apiserver
+ * started, and the e2e test saw denied objects admitted in between.
+ */
+export const NATIVE_ACTIVATION_MS = 5_000;
 
 export interface NativeEnforcementOptions {
   platformNamespace: string;
@@ -36,6 +45,8 @@ export class NativeEnforcement {
   private readonly applied = new Map<string, string>();
   /** Policies known to have nothing generated: a Webhook Policy's status writes then cost no reads. */
   private readonly absent = new Set<string>();
+  /** When this process last wrote a Policy's generated objects (ms since the epoch). */
+  private readonly writtenAt = new Map<string, number>();
 
   constructor(kubeConfig: KubeConfig, private readonly options: NativeEnforcementOptions) {
     this.objects = KubernetesObjectApi.makeApiClient(kubeConfig);
@@ -59,20 +70,30 @@ export class NativeEnforcement {
     }
     this.absent.delete(name);
     const generated = nativeObjects(policy, exceptions, { resourceOf: resourceOfType, platformGroup: PLATFORM_GROUP, platformNamespace: this.options.platformNamespace, now });
-    await this.apply(generated.policy);
-    await this.apply(generated.binding);
+    const wrotePolicy = await this.apply(generated.policy);
+    const wroteBinding = await this.apply(generated.binding);
+    const wrote = wrotePolicy || wroteBinding;
+    if (wrote) this.writtenAt.set(name, now.getTime());
+    const settledAt = (this.writtenAt.get(name) ?? 0) + NATIVE_ACTIVATION_MS;
+    const nextChange = generated.nextChangeAt?.getTime();
+    if (now.getTime() < settledAt) {
+      // Until the apiserver has surely loaded them the webhook keeps evaluating this generation.
+      return { requeueAtMs: Math.min(settledAt, nextChange ?? Infinity) };
+    }
     const actions = (generated.binding.spec as { validationActions: string[] }).validationActions.join(', ');
     const folded = generated.exceptions.length > 0 ? `; PolicyExceptions folded in: ${generated.exceptions.join(', ')}` : '';
     await this.setCondition(policy, { status: 'True', reason: 'ValidatingAdmissionPolicy', message: `evaluated by the apiserver: ValidatingAdmissionPolicy ${generated.name} and its binding (validationActions ${actions})${folded}` }, now);
-    return generated.nextChangeAt ? { requeueAtMs: generated.nextChangeAt.getTime() } : {};
+    return nextChange !== undefined ? { requeueAtMs: nextChange } : {};
   }
 
-  private async apply(object: Record<string, unknown>): Promise<void> {
+  /** Applies `object` unless this process applied exactly it already; true when it wrote. */
+  private async apply(object: Record<string, unknown>): Promise<boolean> {
     const key = `${String(object.kind)}/${String((object.metadata as { name: string }).name)}`;
     const text = JSON.stringify(object);
-    if (this.applied.get(key) === text) return;
+    if (this.applied.get(key) === text) return false;
     await this.objects.patch(object as KubernetesObject, undefined, undefined, NATIVE_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     this.applied.set(key, text);
+    return true;
   }
 
   /** Deletes the binding, then the policy, when they exist and are KIDP's for this Policy. */
