@@ -38,12 +38,7 @@ import {
   type StatusEvent,
 } from '../brokers/index.js';
 import { postJson } from '../brokers/webhook.js';
-import { Controller } from '../controllers/index.js';
-import { Applier } from '../controllers/apply.js';
-import { reconcileReports, type Deployable } from '../controllers/deployable.js';
-import { appliedReconciler } from '../controllers/manager.js';
-import { DEPLOYABLE_KINDS, DEPLOYABLE_PLURALS } from '../crds/registry.js';
-import { Watched, systemClock } from '../kube/index.js';
+import { startReportFolding } from './report-folding.js';
 import { encodeMessage } from '../brokers/protocol.js';
 import { poll } from './until.js';
 
@@ -157,49 +152,6 @@ function condition(obj: DeployableObject, type: string) {
   return c ? { status: c.status, reason: c.reason } : undefined;
 }
 
-/**
- * The deployable reconciler's first step, the one that writes status from recorded broker
- * reports, for every deployable kind: informers, one Controller per kind, the applier. The
- * outbox step (finalizer, dispatch, timeouts) is left out on purpose, see the top.
- */
-async function startReportFolding(): Promise<{ stop(): Promise<void> }> {
-  const informers = Object.fromEntries(
-    DEPLOYABLE_KINDS.map((kind) => {
-      const plural = DEPLOYABLE_PLURALS[kind];
-      return [kind, new Watched<Deployable>({ name: plural, kubeConfig, path: `/apis/platform.kidp.io/v1alpha1/${plural}`, list: () => custom.listClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural }) as never, clock: systemClock, random: Math.random, logger })];
-    }),
-  ) as Record<(typeof DEPLOYABLE_KINDS)[number], Watched<Deployable>>;
-  const applier = new Applier({ kubeConfig, dispatcher, logger, instance: `brokers-e2e-${RUN}` });
-  const controllers = new Map(
-    DEPLOYABLE_KINDS.map((kind) => {
-      const compute = (key: string) => {
-        const [namespace, name] = key.split('/') as [string, string];
-        const object = informers[kind].get(name, namespace);
-        if (!object) return undefined;
-        const databases = kind === 'Service' ? informers.Database.list().map((d) => ({ ...d, kind: 'Database' }) as Deployable) : [];
-        return reconcileReports({ object: { ...object, kind } as Deployable, databases, now: new Date() }).actions;
-      };
-      const reconciler = appliedReconciler({ kind, compute, terminal: () => [], keys: () => informers[kind].list().map((o) => `${o.metadata.namespace}/${o.metadata.name}`) }, applier);
-      return [kind, new Controller(reconciler, { workers: 4, clock: systemClock, random: Math.random, logger })];
-    }),
-  );
-  for (const kind of DEPLOYABLE_KINDS) {
-    informers[kind].on((o) => {
-      controllers.get(kind)?.enqueue(`${o.metadata.namespace}/${o.metadata.name}`);
-      if (kind === 'Database') for (const s of informers.Service.list()) if (s.metadata.namespace === o.metadata.namespace) controllers.get('Service')?.enqueue(`${s.metadata.namespace}/${s.metadata.name}`);
-    });
-  }
-  await Promise.all(Object.values(informers).map((w) => w.start()));
-  for (const c of controllers.values()) c.start();
-  return {
-    async stop() {
-      await Promise.all([...controllers.values()].map((c) => c.stop()));
-      await applier.flush();
-      await Promise.all(Object.values(informers).map((w) => w.stop()));
-    },
-  };
-}
-
 /** Waits until `groupId` has committed every message currently on `topic` (offsets are committed after handling). */
 async function consumedAll(groupId: string, topic: string): Promise<void> {
   const admin = kafka.admin();
@@ -282,7 +234,7 @@ beforeAll(async () => {
   });
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [target(TARGET_A, IDENTITY_A, keysA.publicKeyPem), target(TARGET_B, IDENTITY_B, keysB.publicKeyPem)] }) });
   dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), webhookCaBundle: caPem, dispatchSigningKeyPem: platformKeys.privateKeyPem, logger, metrics });
-  folding = await startReportFolding();
+  folding = await startReportFolding({ kubeConfig, dispatcher, logger, instance: `brokers-e2e-${RUN}` });
   await broker.joined;
 }, 120_000);
 

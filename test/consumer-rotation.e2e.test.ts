@@ -18,6 +18,7 @@ import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
 import { kafkaBootstrap, kafkaCertDir, testKafka } from './kafka-env.js';
 import { poll } from './until.js';
+import { startReportFolding } from './report-folding.js';
 import { PROTOCOL_VERSION, STATUS_TOPIC, type DeploymentRequest, type StatusEvent } from '../brokers/contract.js';
 import { createKafka } from '../brokers/kafka.js';
 import { setupKafkaAccess } from '../brokers/kafka-access.js';
@@ -93,6 +94,8 @@ it("rotating the broker's and the controllers' certificates mid-stream: every re
   };
   let broker: RunningReferenceBroker | undefined;
   let statusConsumer: { stop(): Promise<void> } | undefined;
+  // The handler records each report; the deployable reconciler's fold writes the status.
+  let folding: { stop(): Promise<void> } | undefined;
   const dispatcher = createDispatcher({ kafkaBrokers: [kafkaBootstrap()], kafkaTls: controllersTls, dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
   try {
     broker = await runReferenceBroker({
@@ -107,6 +110,7 @@ it("rotating the broker's and the controllers' certificates mid-stream: every re
     });
     await broker.joined;
     statusConsumer = await startStatusConsumer({ kafkaBrokers: [kafkaBootstrap()], kafkaTls: controllersTls, handler, logger });
+    folding = await startReportFolding({ kubeConfig, dispatcher, logger, instance: `rotation-e2e-${RUN}` });
     const oldSerials = { broker: serialOf(brokerDir), controllers: serialOf(controllersDir) };
     const requests: DeploymentRequest[] = services.map((s, i) => ({
       apiVersion: PROTOCOL_VERSION,
@@ -173,6 +177,7 @@ it("rotating the broker's and the controllers' certificates mid-stream: every re
   } finally {
     await broker?.stop();
     await statusConsumer?.stop();
+    await folding?.stop();
     await dispatcher.close();
     await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
   }
