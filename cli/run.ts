@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { KidpPolicyError } from '../policy-engine/policy/index.js';
 import { formatSuiteRun, runSuites } from '../policy-engine/suite/runner.js';
 import { celEval, readVars } from './cel-eval.js';
-import { formatVerdict, validateResources } from './validate.js';
+import { validateResources } from './validate.js';
+import { formatVerdicts, isOutputFormat, OUTPUT_FORMATS } from './validate-output.js';
 import { DAEMON_USAGE } from './daemons.js';
 import { PLATFORM_DAEMON_USAGE } from './platform-daemons.js';
 
@@ -21,10 +22,14 @@ export const USAGE = `usage:
       variable names to values (declared dyn; integers are int, other numbers double).
       Prints {"type": T, "value": V}. Exit 1 on evaluation errors, 2 on compile errors.
   kidp validate -f <file|dir>... [--policies <dir>] [--require-owners] [--now <RFC 3339>]
+                [--output text|json|junit|github]
       Offline admission on CREATE: CRD schema, ownership rules that need no cluster
       (owner present and of an allowed kind; owners found in the input; team namespaces),
       and every matching Policy. One line per resource; exit 1 if any is denied.
       --require-owners also denies resources whose owner is not in the input.
+      Directories are read recursively (*.yaml, *.yml, *.json; kustomization files skipped).
+      --output json|junit: machine-readable verdicts; github: workflow-command annotations
+      (::error file=...,line=...::) for GitHub Actions.
   kidp test <dir> [--now <RFC 3339>]
       Run policy test suites (a directory with policy.yaml and tests.yaml, or a directory
       of them). Prints each case and "N passed, N failed"; exit 1 if any failed.
@@ -58,10 +63,13 @@ function validateCommand(args: string[], io: CliIo): number {
       policies: { type: 'string' },
       'require-owners': { type: 'boolean' },
       now: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'text' },
     },
     allowPositionals: true,
     strict: true,
   });
+  const output = values.output;
+  if (!isOutputFormat(output)) throw new UsageError(`--output: ${JSON.stringify(output)} is not one of ${OUTPUT_FORMATS.join(', ')}`);
   // `-f a.yaml b.yaml` takes several paths after one -f, as the usage line reads.
   const files = [...(values.file ?? []), ...positionals];
   if (files.length === 0) throw new UsageError('kidp validate needs at least one -f <file|dir>');
@@ -71,7 +79,7 @@ function validateCommand(args: string[], io: CliIo): number {
     now: parseNow(values.now, io),
     requireOwners: values['require-owners'] ?? false,
   });
-  for (const v of verdicts) io.stdout(formatVerdict(v));
+  for (const line of formatVerdicts(output, verdicts, { cwd: process.cwd() })) io.stdout(line);
   return verdicts.some((v) => v.verdict === 'DENIED') ? 1 : 0;
 }
 

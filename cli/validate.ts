@@ -25,6 +25,18 @@ export interface ResourceVerdict {
   resource: string;
   verdict: 'ADMITTED' | 'DENIED' | 'WARN';
   messages: string[];
+  /** Where the document starts (1-based line), for annotations (validate-output.ts). */
+  file: string;
+  line: number;
+}
+
+/**
+ * kustomize's own files (kustomization.yaml, a Component) configure a build; they are never
+ * sent to the apiserver, so a repository's `kidp validate` passes over them (Flux and
+ * `kubectl apply -k` read them, then apply what they list).
+ */
+function isKustomizeConfig(v: unknown): boolean {
+  return isRecord(v) && typeof v.apiVersion === 'string' && v.apiVersion.startsWith('kustomize.config.k8s.io/');
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -173,11 +185,13 @@ const oneLine = (message: string) => message.replace(/\n\s*/g, ' ');
 
 export function validateResources(options: ValidateOptions): ResourceVerdict[] {
   const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [] };
-  const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
+  const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f)).filter((d) => !isKustomizeConfig(d.value));
   const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
   const ctx = offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options);
 
-  return docs.map((doc): ResourceVerdict => {
+  return docs.map((doc): ResourceVerdict => ({ ...verdictOf(doc), file: doc.file, line: doc.line }));
+
+  function verdictOf(doc: YamlDocument): Omit<ResourceVerdict, 'file' | 'line'> {
     const obj = doc.value;
     if (!isRecord(obj) || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string' || !isRecord(obj.metadata)) {
       return {
@@ -196,7 +210,7 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
     const warnings = [...admission.mutation.warnings, ...validation.warnings];
     if (warnings.length > 0) return { resource, verdict: 'WARN', messages: warnings };
     return { resource, verdict: 'ADMITTED', messages: [] };
-  });
+  }
 }
 
 export function formatVerdict(v: ResourceVerdict): string {
