@@ -2,7 +2,8 @@
 # The local KIDP environment: a real kube-apiserver + etcd (control-plane/) and a real
 # Kafka broker in KRaft mode (kafka/), both on loopback, with the KIDP CRDs installed.
 #
-#   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start both, install CRDs
+#   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start both, install CRDs;
+#                   with KIDP_FLUX=1 also Flux and a loopback Git server (flux/flux.sh)
 #   env.sh stop     stop both; leaves no process or run directory behind
 #   env.sh status   prints "environment: up" or "environment: down" and each part's state
 #   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, KIDP_KAFKA_CERTS, PATH
@@ -12,6 +13,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cp="$here/control-plane/control-plane.sh"
 kafka="$here/kafka/kafka.sh"
+flux="$here/flux/flux.sh"
 
 log() { printf '[%s] env: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -51,11 +53,15 @@ start() {
   sed 's/^/  kafka| /' "$kafka_log" >&2; rm -f "$kafka_log"
   trap - INT TERM
   install_crds
+  # Opt-in: a cold Flux build takes minutes and most tests never use it; the GitOps e2e test
+  # starts it itself (flux.sh start is idempotent).
+  if [[ ${KIDP_FLUX:-} == 1 ]]; then bash "$flux" start; fi
   log "environment up in $((SECONDS - t0))s; to use it from a shell:"
   env_lines | sed 's/^/    /' >&2
 }
 
 stop() {
+  bash "$flux" stop || true
   bash "$kafka" stop || true
   bash "$cp" stop || true
 }
@@ -67,6 +73,7 @@ status() {
   if [ "$cps" = up ] && [ "$ks" = up ]; then echo "environment: up"; else echo "environment: down"; fi
   echo "control-plane: $cps"
   echo "kafka: $ks"
+  if bash "$flux" status >/dev/null 2>&1; then echo "flux: up"; fi
 }
 
 # One normalized set of variables for people (eval) and for the jest global setup.
