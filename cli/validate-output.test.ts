@@ -148,3 +148,31 @@ describe('hostile text in messages and paths', () => {
     ]);
   });
 });
+
+describe('the same verdicts as the cluster', () => {
+  // The apiserver labels every Namespace kubernetes.io/metadata.name=<name>; a Policy scoped
+  // with that label (the usual way to aim at one namespace) must match offline as it does online.
+  test('a namespaceSelector on kubernetes.io/metadata.name matches the input Namespace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kidp-validate-nslabel-'));
+    try {
+      writeFileSync(
+        join(dir, 'policy.yaml'),
+        `apiVersion: platform.kidp.io/v1alpha1
+kind: Policy
+metadata: {name: scoped}
+spec:
+  mode: Enforce
+  selector: {resourceTypes: [Cache], namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: payments}}}
+  rules: [{name: eviction, expression: "has(spec.evictionPolicy)", message: set spec.evictionPolicy}]
+`,
+      );
+      const cacheIn = (ns: string) =>
+        `---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}, labels: {platform.kidp.io/team: payments}}\n---\napiVersion: platform.kidp.io/v1alpha1\nkind: Cache\nmetadata: {name: c, namespace: ${ns}}\nspec: {owner: {kind: Team, name: payments}, engine: redis, memoryMB: 64}\n`;
+      writeFileSync(join(dir, 'in.yaml'), cacheIn('payments') + cacheIn('elsewhere'));
+      const got = kidp('validate', '-f', join(dir, 'in.yaml'), '--policies', join(dir, 'policy.yaml'));
+      expect(got.stdout.split('\n')).toEqual(['Namespace payments: ADMITTED', 'Cache payments/c: DENIED: scoped/eviction: set spec.evictionPolicy', 'Namespace elsewhere: ADMITTED', 'Cache elsewhere/c: ADMITTED']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -109,6 +109,19 @@ export function createRequest(object: KubeObject): AdmissionRequest {
   return { ...request, resource: { group: request.kind.group, version: request.kind.version, resource: plural } };
 }
 
+/** The label the apiserver puts on every Namespace (its name), which namespaceSelectors may use. */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/**
+ * A Namespace as stored: the apiserver's namespace strategy sets kubernetes.io/metadata.name
+ * to its name on create (before validating admission), so a namespaceSelector on it matches
+ * in the cluster; offline it must match too.
+ */
+function withNameLabel(o: KubeObject): KubeObject {
+  if (o.apiVersion !== 'v1' || o.kind !== 'Namespace' || typeof o.metadata?.name !== 'string') return o;
+  return { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [NAMESPACE_NAME_LABEL]: o.metadata.name } } };
+}
+
 /** What a webhook the apiserver does not call for a request amounts to. */
 export const NOT_CALLED: Decision = { allowed: true, warnings: [], auditAnnotations: {} };
 
@@ -147,7 +160,7 @@ export function webhookCalled(webhook: 'mutating' | 'validating', request: Admis
 export function admitOffline(object: KubeObject, ctx: OfflineContext): OfflineAdmission {
   const request = createRequest(object);
   const mutation = webhookCalled('mutating', request, ctx.store) ? mutate(request, ctx.view) : NOT_CALLED;
-  const mutated = mutation.patch ? applyJsonPatch(object, mutation.patch) : object;
+  const mutated = withNameLabel(mutation.patch ? applyJsonPatch(object, mutation.patch) : object);
   const schema = request.kind.group === PLATFORM_GROUP ? schemaMessages(mutated) : [];
   if (schema.length > 0) return { mutation, schema, object: mutated };
   const namespaceObject = (name: string): KubeObject | undefined => {
@@ -165,12 +178,12 @@ export function offlineContext(objects: readonly KubeObject[], loaded: { policie
   // The webhook's own ownership rules over the input set. Without --require-owners the view
   // is partial: an owner not in the input may exist in the cluster.
   const view = new MemoryView(options.requireOwners ?? false);
-  for (const o of objects) view.upsert(o);
+  for (const o of objects) view.upsert(withNameLabel(o));
   // A Team's spec.namespaces belong to it even before its controller labels them.
   for (const o of objects) {
     const namespaces = o.kind === 'Team' && isRecord(o.spec) && Array.isArray(o.spec.namespaces) ? o.spec.namespaces : [];
     for (const ns of namespaces) {
-      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [TEAM_LABEL]: o.metadata?.name ?? '' } } });
+      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert(withNameLabel({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [TEAM_LABEL]: o.metadata?.name ?? '' } } }));
     }
   }
   const store = new PolicyStore();

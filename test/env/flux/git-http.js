@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+import { URL } from 'node:url';
 
 const [root, portFile, credentialsFile] = process.argv.slice(2);
 if (!root || !portFile || !credentialsFile) {
