@@ -102,8 +102,11 @@ REPLACES=()
 build_controller "$KUSTOMIZE_MODULE" "$KUSTOMIZE_VERSION" kustomize-controller \
   kustomize.toolkit.fluxcd.io_kustomizations.yaml
 
-"$TMP_OUT/bin/source-controller" --help 2>&1 | grep -q -- --storage-adv-addr || die "built source-controller does not run"
-"$TMP_OUT/bin/kustomize-controller" --help 2>&1 | grep -q -- --kubeconfig || die "built kustomize-controller does not run"
+# Whole output first: grep -q closing the pipe early would fail the pipeline (pipefail).
+help=$("$TMP_OUT/bin/source-controller" --help 2>&1 || true)
+[[ $help == *--storage-adv-addr* ]] || die "built source-controller does not run: $help"
+help=$("$TMP_OUT/bin/kustomize-controller" --help 2>&1 || true)
+[[ $help == *--custom-apply-stage-kinds* ]] || die "built kustomize-controller does not run: $help"
 BUILD_SECONDS=$((EPOCHSECONDS - BUILD_T0))
 cat >"$TMP_OUT/BUILD-INFO" <<INFO
 source-controller=$SOURCE_VERSION

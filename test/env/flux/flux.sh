@@ -131,6 +131,7 @@ start() {
   "$KUBECTL" -n "$NS" create secret generic "$GIT_SECRET" --from-literal=username=flux \
     --from-literal=password="$(cut -d: -f2- "$RUN/git-credentials")" --dry-run=client -o yaml |
     "$KUBECTL" apply --server-side --force-conflicts -f - >/dev/null
+  mkdir -p "$RUN/storage"   # source-controller wants it to exist
   storage=$(cat "$RUN/storage.port" 2>/dev/null || free_port)
   echo "$storage" >"$RUN/storage.port"
   # The artifact server: kustomize-controller downloads from the URL advertised here.
