@@ -38,6 +38,18 @@ describe('webhook configurations', () => {
     ]);
   });
 
+  it('lets the platform choose Fail for core kinds (charts/kidp webhook.failurePolicy.coreKinds); KIDP kinds stay Fail either way', () => {
+    const policies = (choice?: 'Fail' | 'Ignore') => {
+      const { validating, mutating } = webhookConfigurations({ endpoint: { url: 'https://127.0.0.1:9443' }, coreResourceTypes: ['Pod'], ...(choice ? { coreFailurePolicy: choice } : {}) });
+      return [...(validating.webhooks ?? []), ...(mutating.webhooks ?? [])].map((w) => `${w.name}=${w.failurePolicy}`);
+    };
+    expect({ unset: policies(), fail: policies('Fail'), ignore: policies('Ignore') }).toEqual({
+      unset: ['validate.platform.kidp.io=Fail', 'policies.platform.kidp.io=Ignore', 'mutate.platform.kidp.io=Fail'],
+      fail: ['validate.platform.kidp.io=Fail', 'policies.platform.kidp.io=Fail', 'mutate.platform.kidp.io=Fail'],
+      ignore: ['validate.platform.kidp.io=Fail', 'policies.platform.kidp.io=Ignore', 'mutate.platform.kidp.io=Fail'],
+    });
+  });
+
   it('maps policy resource types to API groups and resources, ignoring unknown ones', () => {
     expect(coreRules(['Deployment.apps', 'Pod', 'StatefulSet.apps', 'Widget.example.com'])).toEqual([
       { apiGroups: [''], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['pods'], scope: '*' },

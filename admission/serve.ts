@@ -52,6 +52,8 @@ export interface ServeOptions {
   clientNames?: string[];
   /** The latest a PolicyException may expire, in days from now (default 90). */
   maxExceptionDays?: number;
+  /** failurePolicy of the core-kinds webhook in the configurations this webhook keeps current (default Ignore). */
+  coreFailurePolicy?: 'Fail' | 'Ignore';
   /** Rule sync period; tests shorten it. */
   registrationSyncMs?: number;
 }
@@ -275,6 +277,7 @@ export async function serveWebhook(options: ServeOptions): Promise<RunningWebhoo
         caBundle: Buffer.from(certificates.current().caBundlePem).toString('base64'),
         platformNamespace,
         coreResourceTypes: coreResourceTypes(store),
+        ...(options.coreFailurePolicy ? { coreFailurePolicy: options.coreFailurePolicy } : {}),
       });
     const serviceEndpoint: Endpoint = { service: { namespace: platformNamespace, name: options.serviceName ?? 'kidp-webhook', port: 443 } };
     let written = '';

@@ -49,6 +49,8 @@ export interface WebhookConfigOptions {
   coreResourceTypes?: readonly string[];
   /** The apiserver waits at most this for an answer (≤ 5, issue #4). */
   timeoutSeconds?: number;
+  /** failurePolicy of the core-kinds webhook (default Ignore); KIDP's own kinds are always Fail. */
+  coreFailurePolicy?: 'Fail' | 'Ignore';
 }
 
 function clientConfig(options: WebhookConfigOptions, path: string): AdmissionregistrationV1WebhookClientConfig {
@@ -123,8 +125,9 @@ export function webhookConfigurations(options: WebhookConfigOptions): { validati
       name: 'policies.platform.kidp.io',
       clientConfig: clientConfig(options, '/validate'),
       rules: core,
-      // Core kinds keep working if KIDP is down: the platform must not take the cluster with it.
-      failurePolicy: 'Ignore',
+      // Core kinds keep working if KIDP is down: the platform must not take the cluster with it
+      // (a platform team that wants nothing a Policy selects written unseen chooses Fail).
+      failurePolicy: options.coreFailurePolicy ?? 'Ignore',
       namespaceSelector: excludedNamespaces(options),
       matchConditions: selfExclusion(options),
       ...common,

@@ -11,6 +11,7 @@ export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconf
                      [--register | --register-url URL] [--decision-log FILE|-]
                      [--decision-stream-brokers HOST:PORT[,HOST:PORT...] --decision-stream-tls-dir DIR]
                      [--client-ca-file PEM [--client-name CN]...] [--max-exception-days 90]
+                     [--core-failure-policy Ignore|Fail]
       Run the admission webhooks over HTTPS. With --policies: standalone, Policies,
       PolicyExceptions and owner objects from files, no cluster lookups. Otherwise: against
       the cluster (informer caches; --register points the webhook configurations at this
@@ -21,7 +22,9 @@ export const DAEMON_USAGE = `  kidp webhook serve [--policies <dir>] [--kubeconf
       kidp-decision-stream).
       --client-ca-file accepts reviews only from client certificates that CA signed (the
       apiserver's, see deploy/README.md), --client-name only from those CNs.
-      --max-exception-days caps how far ahead a PolicyException may expire.`;
+      --max-exception-days caps how far ahead a PolicyException may expire.
+      --core-failure-policy: what the apiserver does with a core kind a Policy selects when
+      the webhook does not answer (Ignore: admit; Fail: refuse). KIDP's kinds always Fail.`;
 
 type Stop = () => Promise<void>;
 
@@ -65,6 +68,7 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
       'client-name': { type: 'string', multiple: true },
       'max-exception-days': { type: 'string' },
       'decision-stream-tls-dir': { type: 'string' },
+      'core-failure-policy': { type: 'string' },
     },
     strict: true,
   });
@@ -76,6 +80,11 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
   const maxExceptionDays = values['max-exception-days'] === undefined ? undefined : Number(values['max-exception-days']);
   if (maxExceptionDays !== undefined && !(Number.isFinite(maxExceptionDays) && maxExceptionDays > 0)) {
     stderr(`--max-exception-days: ${JSON.stringify(values['max-exception-days'])} is not a positive number of days`);
+    return 2;
+  }
+  const coreFailurePolicy = values['core-failure-policy'];
+  if (coreFailurePolicy !== undefined && coreFailurePolicy !== 'Fail' && coreFailurePolicy !== 'Ignore') {
+    stderr(`--core-failure-policy: ${JSON.stringify(coreFailurePolicy)} is neither Fail nor Ignore`);
     return 2;
   }
   const log = pino({ name: 'kidp-webhook' });
@@ -98,6 +107,7 @@ export async function webhookServe(args: string[], stderr: (line: string) => voi
       : {}),
     ...(values['client-ca-file'] !== undefined ? { clientCaFile: values['client-ca-file'], clientNames: values['client-name'] ?? [] } : {}),
     ...(maxExceptionDays !== undefined ? { maxExceptionDays } : {}),
+    ...(coreFailurePolicy !== undefined ? { coreFailurePolicy } : {}),
     logger: log,
   });
   log.info({ port: running.server.port, policies: running.store.policies().length }, 'kidp webhook serving');

@@ -62,7 +62,8 @@ test('scaffold, break, denied with the fix, fix, admitted', async () => {
   const denied = (await call('validate', { manifests: broken })).json as { admitted: boolean; verdicts: { resource: string; verdict: string; messages: string[] }[] };
   expect(denied.admitted).toBe(false);
   const verdict = denied.verdicts.find((v) => v.verdict === 'DENIED')!;
-  expect(verdict).toEqual({
+  // toMatchObject: verdicts also carry the file and line they came from.
+  expect(verdict).toMatchObject({
     resource: 'Database payments/orders-db',
     verdict: 'DENIED',
     messages: ['production-databases-require-backup/require-backup: database orders-db is production: set spec.backup.enabled to true'],

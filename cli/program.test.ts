@@ -63,7 +63,7 @@ test.each([
   [['valdate', '-f', 'x.yaml'], ['kidp: unknown command "valdate"', '(Did you mean validate?)', "run 'kidp --help' for usage"]],
   [['validate', '-f', 'x.yaml', '--polices', 'p/'], ["kidp: unknown option '--polices'", '(Did you mean --policies?)', "run 'kidp validate --help' for usage"]],
   [['cel', 'eval', '1', '--var', 'v.yaml'], ["kidp: unknown option '--var'", '(Did you mean --vars?)', "run 'kidp cel eval --help' for usage"]],
-  [['validate', '-f', 'x.yaml', '-o', 'xml'], ['kidp: --output: "xml" is not one of json, yaml, table', "run 'kidp validate --help' for usage"]],
+  [['validate', '-f', 'x.yaml', '-o', 'xml'], ['kidp: --output: "xml" is not one of text, json, junit, github, yaml, table', "run 'kidp validate --help' for usage"]],
   [['completion', 'fish'], ["kidp: command-argument value 'fish' is invalid for argument 'shell'. Allowed choices are bash, zsh.", "run 'kidp completion --help' for usage"]],
   // A daemon's own parser refuses the flag before anything starts; the suggestion comes from the declared flags.
   [['webhook', 'serve', '--prot', '9443'], ["kidp: unknown option '--prot'", '(Did you mean --port?)', "run 'kidp webhook serve --help' for usage"]],

@@ -187,14 +187,19 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
     .option('--authz <file>', 'answers for `authorizer` checks, a list of {match, decision, reason}; without it every check is not allowed ("no authorizer offline")')
     .option('--require-owners', 'also deny resources whose owner is not in the input')
     .option('--now <time>', 'RFC 3339 time that decides which PolicyExceptions are in force')
-    // Free text, checked in the action: more formats plug in there (issue 17: junit, github).
-    .option('-o, --output <format>', `output format: text (default), ${DATA_FORMATS.join(', ')}`)
-    .addHelpText('after', examples(ctx, ['validate -f service.yaml', 'validate -f manifests/ --policies policies/ --require-owners', 'validate -f app.yaml -o json', 'validate -f topic.yaml --policies policies/ --params limits.yaml']))
+    // Free text, checked in the action: text, json, junit and github are validate-output.ts's
+    // (json with file, line and a summary); yaml and table are output.ts's, as elsewhere.
+    .option('-o, --output <format>', 'output format: text (default), json, junit, github (GitHub Actions annotations), yaml, table')
+    .addHelpText('after', examples(ctx, ['validate -f service.yaml', 'validate -f manifests/ --policies policies/ --require-owners', 'validate -f app.yaml -o json', 'validate -f manifests/ --policies policies/ -o github', 'validate -f topic.yaml --policies policies/ --params limits.yaml']))
     .action(async (files: string[], opts: { file?: string[]; policies?: string; params?: string[]; authz?: string; requireOwners?: boolean; now?: string; output?: string }) => {
       const all = [...(opts.file ?? []), ...files];
       if (all.length === 0) throw new UsageError(`${ctx.name} validate needs at least one -f <file|dir>`);
-      const format = opts.output === undefined || opts.output === 'text' ? 'text' : dataFormat(opts.output)!;
-      const { validateResources, formatVerdict } = await import('./validate.js');
+      const output = opts.output ?? 'text';
+      const { isOutputFormat, OUTPUT_FORMATS } = await import('./validate-output.js');
+      if (!isOutputFormat(output) && output !== 'yaml' && output !== 'table') {
+        throw new UsageError(`--output: ${JSON.stringify(output)} is not one of ${[...OUTPUT_FORMATS, 'yaml', 'table'].join(', ')}`);
+      }
+      const { validateResources } = await import('./validate.js');
       const verdicts = validateResources({
         files: all,
         ...(opts.policies !== undefined ? { policies: opts.policies } : {}),
@@ -203,8 +208,11 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
         now: parseNow(opts.now, ctx.io),
         requireOwners: opts.requireOwners ?? false,
       });
-      if (format === 'text') for (const v of verdicts) ctx.io.stdout(formatVerdict(v));
-      else {
+      if (isOutputFormat(output)) {
+        const { formatVerdicts } = await import('./validate-output.js');
+        for (const l of formatVerdicts(output, verdicts, { cwd: process.cwd() })) ctx.io.stdout(l);
+      } else {
+        const format = dataFormat(output)!;
         const { renderData } = await import('./output.js');
         const lines = await renderData(format, verdicts, { rows: verdicts, columns: [['resource', (v) => v.resource], ['verdict', (v) => v.verdict], ['message', (v) => v.messages.join('; ')]] });
         for (const l of lines) ctx.io.stdout(l);
@@ -357,6 +365,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
       ['--client-ca-file <pem>', 'accept reviews only from client certificates this CA signed'],
       ['--client-name <cn>', 'and only from these CNs (repeatable)'],
       ['--max-exception-days <days>', 'cap how far ahead a PolicyException may expire'],
+      ['--core-failure-policy <Ignore|Fail>', 'what the apiserver does with a core kind a Policy selects when the webhook cannot answer (default Ignore)'],
     ],
     examples: ['webhook serve --policies policies/ --port 9443', 'webhook serve --kubeconfig ~/.kube/config --register --decision-log decisions.jsonl'],
     load: async () => (await import('./daemons.js')).webhookServe,

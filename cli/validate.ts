@@ -39,6 +39,18 @@ export interface ResourceVerdict {
   resource: string;
   verdict: 'ADMITTED' | 'DENIED' | 'WARN';
   messages: string[];
+  /** Where the document starts (1-based line), for annotations (validate-output.ts). */
+  file: string;
+  line: number;
+}
+
+/**
+ * kustomize's own files (kustomization.yaml, a Component) configure a build; they are never
+ * sent to the apiserver, so a repository's `kidp validate` passes over them (Flux and
+ * `kubectl apply -k` read them, then apply what they list).
+ */
+function isKustomizeConfig(v: unknown): boolean {
+  return isRecord(v) && typeof v.apiVersion === 'string' && v.apiVersion.startsWith('kustomize.config.k8s.io/');
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -135,6 +147,19 @@ export function createRequest(object: KubeObject): AdmissionRequest {
   return { ...request, resource: { group: request.kind.group, version: request.kind.version, resource: plural } };
 }
 
+/** The label the apiserver puts on every Namespace (its name), which namespaceSelectors may use. */
+const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/**
+ * A Namespace as stored: the apiserver's namespace strategy sets kubernetes.io/metadata.name
+ * to its name on create (before validating admission), so a namespaceSelector on it matches
+ * in the cluster; offline it must match too.
+ */
+function withNameLabel(o: KubeObject): KubeObject {
+  if (o.apiVersion !== 'v1' || o.kind !== 'Namespace' || typeof o.metadata?.name !== 'string') return o;
+  return { ...o, metadata: { ...o.metadata, labels: { ...o.metadata.labels, [NAMESPACE_NAME_LABEL]: o.metadata.name } } };
+}
+
 /** What a webhook the apiserver does not call for a request amounts to. */
 export const NOT_CALLED: Decision = { allowed: true, warnings: [], auditAnnotations: {} };
 
@@ -173,7 +198,7 @@ export function webhookCalled(webhook: 'mutating' | 'validating', request: Admis
 export function admitOffline(object: KubeObject, ctx: OfflineContext): OfflineAdmission {
   const request = createRequest(object);
   const mutation = webhookCalled('mutating', request, ctx.store) ? mutate(request, ctx.view) : NOT_CALLED;
-  const mutated = mutation.patch ? applyJsonPatch(object, mutation.patch) : object;
+  const mutated = withNameLabel(mutation.patch ? applyJsonPatch(object, mutation.patch) : object);
   const schema = request.kind.group === PLATFORM_GROUP ? schemaMessages(mutated) : [];
   if (schema.length > 0) return { mutation, schema, object: mutated };
   const namespaceObject = (name: string): KubeObject | undefined => {
@@ -191,12 +216,12 @@ export function offlineContext(objects: readonly KubeObject[], loaded: { policie
   // The webhook's own ownership rules over the input set. Without --require-owners the view
   // is partial: an owner not in the input may exist in the cluster.
   const view = new MemoryView(options.requireOwners ?? false);
-  for (const o of objects) view.upsert(o);
+  for (const o of objects) view.upsert(withNameLabel(o));
   // A Team's spec.namespaces belong to it even before its controller labels them.
   for (const o of objects) {
     const namespaces = o.kind === 'Team' && isRecord(o.spec) && Array.isArray(o.spec.namespaces) ? o.spec.namespaces : [];
     for (const ns of namespaces) {
-      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LABELS.team]: o.metadata?.name ?? '' } } });
+      if (typeof ns === 'string' && !view.namespaceLabels(ns)) view.upsert(withNameLabel({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LABELS.team]: o.metadata?.name ?? '' } } }));
     }
   }
   const store = new PolicyStore();
@@ -211,12 +236,14 @@ const oneLine = (message: string) => message.replace(/\n\s*/g, ' ');
 
 export function validateResources(options: ValidateOptions): ResourceVerdict[] {
   const loaded = options.policies ? loadPolicies(options.policies) : { sources: [], exceptions: [], params: [] };
-  const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f));
+  const docs = expandPaths(options.files).flatMap((f) => readYamlFile(f)).filter((d) => !isKustomizeConfig(d.value));
   const objects = docs.map((d) => d.value).filter(isRecord) as KubeObject[];
   const paramObjects = expandPaths(options.params ?? []).flatMap((f) => readYamlFile(f)).map((d) => d.value).filter(isRecord) as KubeObject[];
   const ctx = { ...offlineContext(objects, { policies: loaded.sources, exceptions: loaded.exceptions }, options), params: new MemoryParamSource([...loaded.params, ...paramObjects]), ...(options.authz ? { authorizer: authzFromFile(options.authz) } : {}) };
 
-  return docs.map((doc): ResourceVerdict => {
+  return docs.map((doc): ResourceVerdict => ({ ...verdictOf(doc), file: doc.file, line: doc.line }));
+
+  function verdictOf(doc: YamlDocument): Omit<ResourceVerdict, 'file' | 'line'> {
     const obj = doc.value;
     if (!isRecord(obj) || typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string' || !isRecord(obj.metadata)) {
       return {
@@ -235,7 +262,7 @@ export function validateResources(options: ValidateOptions): ResourceVerdict[] {
     const warnings = [...admission.mutation.warnings, ...validation.warnings];
     if (warnings.length > 0) return { resource, verdict: 'WARN', messages: warnings };
     return { resource, verdict: 'ADMITTED', messages: [] };
-  });
+  }
 }
 
 export function formatVerdict(v: ResourceVerdict): string {

@@ -3,7 +3,8 @@
 # Kafka broker in KRaft mode (kafka/), and the PostgreSQL and Redis servers the providers
 # provision into (postgres/, redis/), all on loopback, with the KIDP CRDs installed.
 #
-#   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start every part, install CRDs
+#   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start every part, install CRDs;
+#                   with KIDP_FLUX=1 also Flux and a loopback Git server (flux/flux.sh)
 #   env.sh stop     stop every part; leaves no process or run directory behind
 #   env.sh status   prints "environment: up" or "environment: down" and each part's state
 #   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, KIDP_KAFKA_CERTS,
@@ -17,6 +18,7 @@ kafka="$here/kafka/kafka.sh"
 # The shared servers the postgresql and redis brokers provision into (issue 15).
 postgres="$here/postgres/postgres.sh"
 redis="$here/redis/redis.sh"
+flux="$here/flux/flux.sh"
 
 log() { printf '[%s] env: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -60,6 +62,9 @@ start() {
   bash "$postgres" start
   bash "$redis" start
   install_crds
+  # Opt-in: a cold Flux build takes minutes and most tests never use it; the GitOps e2e test
+  # starts it itself (flux.sh start is idempotent).
+  if [[ ${KIDP_FLUX:-} == 1 ]]; then bash "$flux" start; fi
   log "environment up in $((SECONDS - t0))s; to use it from a shell:"
   env_lines | sed 's/^/    /' >&2
 }
@@ -67,6 +72,7 @@ start() {
 stop() {
   bash "$redis" stop || true
   bash "$postgres" stop || true
+  bash "$flux" stop || true
   bash "$kafka" stop || true
   bash "$cp" stop || true
 }
@@ -82,6 +88,7 @@ status() {
   echo "kafka: $ks"
   echo "postgres: $pgs"
   echo "redis: $rs"
+  if bash "$flux" status >/dev/null 2>&1; then echo "flux: up"; fi
 }
 
 # One normalized set of variables for people (eval) and for the jest global setup.
