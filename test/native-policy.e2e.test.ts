@@ -112,6 +112,12 @@ beforeAll(async () => {
     }),
   });
   webhook = await serveWebhook({ kubeconfig: process.env.KUBECONFIG, host: '127.0.0.1', port: 0, certDir: join(work, 'certs'), registerUrl: true, registrationSyncMs: 300, logger: pino({ level: 'silent' }) });
+  // Right after the environment starts the apiserver may answer 429 while CRD storage comes
+  // up, and the webhook's informers retry: wait until it answers for real.
+  await until('the webhook to sync its informers', async () => {
+    const r = await kubectl(['apply', '--dry-run=server', '-f', join(root, 'policies', 'cost-center-label', 'policy.yaml')]);
+    return r.code === 0 ? true : undefined;
+  }, 60_000);
   reports = await runReports({ kubeconfig: process.env.KUBECONFIG, namespaces: [TEAM_NS, PLAIN_NS], debounceMs: 50, logger: pino({ level: 'silent' }) });
 }, 120_000);
 
