@@ -241,8 +241,8 @@ export function awsProvisioner(options: AwsProvisionerOptions = {}): Provisioner
           action = Object.keys(changes).length > 0 ? `modified (${Object.keys(changes).map((k) => (k === 'MasterUserPassword' ? 'new master password' : k)).join(', ')})` : 'unchanged';
         }
         const ready = await waitFor(request, p.identifier, 'available', async () => {
-          const now = await describe(s, request, p.identifier);
-          return now?.DBInstanceStatus === 'available' && now.Endpoint?.Address ? now : undefined;
+          const current = await describe(s, request, p.identifier);
+          return current?.DBInstanceStatus === 'available' && current.Endpoint?.Address ? current : undefined;
         }, context);
         if (ready === 'gone') throw new DeployFailedError(request.requestId, `RDS instance ${p.identifier} disappeared while waiting`, false);
         // Recorded last: a request is applied once its instance is available.

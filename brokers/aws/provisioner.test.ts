@@ -13,9 +13,9 @@ import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, MAX_ATTEMPTS, backoffDelay, classify }
 
 const NS = 'http://rds.amazonaws.com/doc/2014-10-31/';
 const errorXml = (code: string, message: string, type = 'Sender') => `<ErrorResponse xmlns="${NS}"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r1</RequestId></ErrorResponse>`;
-const instanceXml = (tags: Array<[string, string]>) =>
+const instanceXml = (tags: Array<[string, string]>, status = 'available') =>
   `<DescribeDBInstancesResponse xmlns="${NS}"><DescribeDBInstancesResult><DBInstances><DBInstance>` +
-  `<DBInstanceIdentifier>team-a-orders</DBInstanceIdentifier><DBInstanceStatus>available</DBInstanceStatus><Engine>postgres</Engine><EngineVersion>15</EngineVersion>` +
+  `<DBInstanceIdentifier>team-a-orders</DBInstanceIdentifier><DBInstanceStatus>${status}</DBInstanceStatus><Engine>postgres</Engine><EngineVersion>15</EngineVersion>` +
   `<DBName>orders</DBName><MasterUsername>kidp_owner</MasterUsername><AllocatedStorage>20</AllocatedStorage><MultiAZ>false</MultiAZ>` +
   `<Endpoint><Address>team-a-orders.example.us-east-1.rds.amazonaws.com</Address><Port>5432</Port></Endpoint>` +
   `<DBInstanceArn>arn:aws:rds:us-east-1:123456789012:db:team-a-orders</DBInstanceArn>` +
@@ -143,6 +143,40 @@ describe('attack: what the aws provider refuses before any call', () => {
       provisionCalls: ['DescribeDBInstances'],
       removed: { reason: 'DatabaseRemoved', message: 'RDS instance team-a-orders in us-east-1 is not this resource\'s (uid tag someone-else); left alone' },
       deleteCalls: ['DescribeDBInstances'],
+    });
+  });
+});
+
+describe('waiting for the instance (moto creates instantly, so the wait is scripted here)', () => {
+  const notFound = { status: 404, xml: errorXml('DBInstanceNotFound', 'DBInstance team-a-orders not found.') };
+  const created = { status: 200, xml: `<CreateDBInstanceResponse xmlns="${NS}"><CreateDBInstanceResult><DBInstance><DBInstanceIdentifier>team-a-orders</DBInstanceIdentifier><DBInstanceStatus>creating</DBInstanceStatus></DBInstance></CreateDBInstanceResult></CreateDBInstanceResponse>` };
+  const ours: Array<[string, string]> = [['platform.kidp.io/uid', 'u1'], ['platform.kidp.io/request-id', 'u1-1']];
+  const tagged = { status: 200, xml: `<AddTagsToResourceResponse xmlns="${NS}"><ResponseMetadata><RequestId>r3</RequestId></ResponseMetadata></AddTagsToResourceResponse>` };
+
+  it('polls DescribeDBInstances with doubling waits (capped) until available, then records the request id', async () => {
+    const describeAs = (status: string) => ({ status: 200, xml: instanceXml(ours, status) });
+    const { handler, actions } = scripted([notFound, created, describeAs('creating'), describeAs('creating'), describeAs('backing-up'), describeAs('creating'), describeAs('available'), tagged]);
+    const waits: number[] = [];
+    const outcome = await awsProvisioner({ requestHandler: handler, pollFirstMs: 1_000, pollCapMs: 3_000, sleep: async (ms) => void waits.push(ms) }).provision(request, context({ connection: undefined }));
+    expect({ actions, waits, reason: outcome.reason, password: outcome.connection?.['password']?.length }).toEqual({
+      actions: ['DescribeDBInstances', 'CreateDBInstance', 'DescribeDBInstances', 'DescribeDBInstances', 'DescribeDBInstances', 'DescribeDBInstances', 'DescribeDBInstances', 'AddTagsToResource'],
+      waits: [1_000, 2_000, 3_000, 3_000],
+      reason: 'DatabaseProvisioned',
+      password: 32,
+    });
+  });
+
+  it('past the deadline the request fails as transient (the retry resumes the wait on the instance tagged with its uid)', async () => {
+    let clock = 0;
+    const creating = () => ({ status: 200, xml: instanceXml(ours, 'creating') });
+    const { handler } = scripted([creating(), creating(), creating(), creating(), creating()]);
+    const err = (await awsProvisioner({ requestHandler: handler, pollFirstMs: 1_000, waitDeadlineMs: 5_000, now: () => clock, sleep: async (ms) => void (clock += ms) })
+      .provision(request, context())
+      .catch((e: unknown) => e)) as DeployFailedError;
+    expect({ permanent: err.permanent, message: err.message, clock }).toEqual({
+      permanent: false,
+      message: 'request u1-1 could not be applied: RDS instance team-a-orders is not available after 5 s; the request is retried and resumes the wait',
+      clock: 3_000,
     });
   });
 });
