@@ -244,6 +244,33 @@ describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka
     }).toEqual({ createTime: created.InstanceCreateTime, arn: created.DBInstanceArn, secretResourceVersion: secretBefore.metadata?.resourceVersion, phase: 'Ready' });
   }, TEST_TIMEOUT_MS);
 
+  it('a new generation is applied with ModifyDBInstance (storage grows); a lost Secret gets a new master password', async () => {
+    await applyDb(NS_A, 'orders', { storageGB: 50 });
+    const grown = await until('generation 2 Ready', async () => {
+      const o = await getDb(NS_A, 'orders');
+      return o?.metadata.generation === 2 && o.status?.phase === 'Ready' && condition(o, 'Ready')?.message.includes('50 GiB') ? o : undefined;
+    });
+    const after = await describeInstance(`${NS_A}-orders`);
+    expect({ message: condition(grown, 'Ready')?.message, storage: typeof after === 'string' ? after : after.AllocatedStorage, requestTag: tags(after)[AWS_TAG_REQUEST], password: (await secretData(NS_A, 'orders-connection'))['password'] }).toEqual({
+      message: expect.stringContaining('modified (AllocatedStorage)'),
+      storage: 50,
+      requestTag: `${grown.metadata.uid}-2`,
+      password: orders['password'],
+    });
+    // The Secret lost (deleted by hand): the re-sent request cannot know the password, so it sets a new one.
+    await core.deleteNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
+    const requestId = `${grown.metadata.uid}-2`;
+    outcomes.delete(requestId);
+    await dispatcher.dispatch({ apiVersion: PROTOCOL_VERSION, kind: 'DeploymentRequest', requestId, action: 'deploy', target: { name: TARGET, identity: IDENTITY, provider: 'aws', environment: 'staging' }, resource: { kind: 'Database', namespace: NS_A, name: 'orders', uid: grown.metadata.uid, generation: 2, labels: grown.metadata.labels ?? {}, spec: grown.spec }, issuedAt: new Date().toISOString() }, { transport: 'kafka' });
+    const again = (await until('the re-sent request handled', async () => outcomes.get(requestId))) as ProvisionOutcome;
+    const secret = await until('the Secret written again', async () => secretData(NS_A, 'orders-connection').catch(() => undefined));
+    expect({ message: again.message, newPassword: secret['password'] !== orders['password'] && secret['password']?.length === 32, same: secret['password'] === again.connection?.['password'] }).toEqual({
+      message: expect.stringContaining('modified (new master password)'),
+      newPassword: true,
+      same: true,
+    });
+  }, TEST_TIMEOUT_MS);
+
   it('attack: an instance of the same identifier made outside KIDP is not adopted; the Database fails for good and the instance is untouched, also after the Database is deleted', async () => {
     const identifier = `${NS_A}-foreign`;
     await rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: identifier, DBInstanceClass: 'db.t3.micro', Engine: 'postgres', EngineVersion: '15', DBName: 'theirs', MasterUsername: 'owner', MasterUserPassword: 'their-own-password-1', AllocatedStorage: 20 }));
