@@ -46,15 +46,29 @@ cmd_install() {
 
 endpoint() { printf 'http://127.0.0.1:%s' "$(<"$RUN_DIR/port")"; }
 
-running() {
+# Our server's process: the pid file's, with this run dir's port on its command line.
+alive() {
   [[ -f "$RUN_DIR/port" && -f "$RUN_DIR/moto.pid" ]] || return 1
-  kill -0 "$(<"$RUN_DIR/moto.pid")" 2>/dev/null || return 1
-  # moto's own API: answers only when the server is up.
-  curl -fsS -o /dev/null --max-time 2 "$(endpoint)/moto-api/data.json" 2>/dev/null
+  local pid
+  pid=$(<"$RUN_DIR/moto.pid")
+  [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "moto_server -H 127.0.0.1 -p $(<"$RUN_DIR/port")"
 }
 
+# moto's own API answers only when the server is up. A generous timeout: on a loaded
+# machine a slow answer is not a dead server, and a false "down" would start a second one.
+answering() { curl -fsS -o /dev/null --max-time 10 "$(endpoint)/moto-api/" 2>/dev/null; }
+
+running() { alive && answering; }
+
 cmd_start() {
-  if running; then
+  if alive; then
+    # Ours is up (or still starting): wait for it rather than start another beside it.
+    local tries=0
+    until answering; do
+      tries=$((tries + 1))
+      ((tries < START_TIMEOUT)) || die "moto_server (pid $(<"$RUN_DIR/moto.pid")) runs but does not answer; moto.sh stop, then start"
+      sleep 1
+    done
     log "already running at $(endpoint)"
     return 0
   fi
@@ -77,15 +91,12 @@ cmd_start() {
 }
 
 cmd_stop() {
-  if [[ -f "$RUN_DIR/moto.pid" ]]; then
-    local pid
+  if alive; then
+    local pid i
     pid=$(<"$RUN_DIR/moto.pid")
-    # Only our server: its command line names this run dir's port.
-    if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-p $(<"$RUN_DIR/port")"; then
-      kill "$pid" 2>/dev/null || true
-      local i
-      for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do alive || break; sleep 0.1; done
+    alive && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -rf "$RUN_DIR"
 }
