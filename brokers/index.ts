@@ -60,9 +60,11 @@ export {
 } from './request-jwt.js';
 export { runStatusService, type StatusServiceOptions, type RunningStatusService } from './status-service.js';
 export { startStatusConsumer, DEFAULT_STATUS_GROUP, type StatusConsumerOptions } from './status-consumer.js';
-export { PROVIDERS, type ProviderName, type Provisioner, type ProvisionContext, type ProvisionOutcome, type TargetRecord, type TargetServer } from './provisioner.js';
+export { PROVIDERS, type ProviderName, type Provisioner, type ProvisionContext, type ProvisionOutcome, type TargetAws, type TargetRecord, type TargetServer } from './provisioner.js';
 export { postgresqlProvisioner, type PostgresqlProvisionerOptions, type ServerCredentials } from './postgresql/provisioner.js';
 export { BackupScheduler, dumpDatabase, restoreDump, type BackupJob } from './postgresql/backup.js';
 export { redisProvisioner, OWNERS_KEY as REDIS_OWNERS_KEY } from './redis/provisioner.js';
 export { CACHE_COMMAND_RULES } from './redis/plan.js';
+export { awsProvisioner, type AwsProvisionerOptions } from './aws/provisioner.js';
+export { TAG_UID as AWS_TAG_UID, TAG_REQUEST as AWS_TAG_REQUEST } from './aws/plan.js';
 export { runReferenceBroker, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';

@@ -3,7 +3,8 @@
 // confines them to the DeploymentTarget, serialises one resource's requests, reports
 // status, and writes the connection Secret; a Provisioner only turns one confined request
 // into real things (Kubernetes objects, a PostgreSQL database and role, a Redis ACL user)
-// and back. Providers: `kubernetes` (reference/), `postgresql` (postgresql/), `redis` (redis/).
+// and back. Providers: `kubernetes` (reference/), `postgresql` (postgresql/), `redis` (redis/),
+// `aws` (aws/).
 import type { Logger } from 'pino';
 import type { DeployableKind, DeploymentRequest, StatusEvent } from './contract.js';
 
@@ -19,6 +20,18 @@ export interface TargetServer {
   extensions?: string[];
 }
 
+/**
+ * An AWS account and region a DeploymentTarget points at (`spec.aws`, with `spec.region`):
+ * the Secret holding the credentials (keys accessKeyId, secretAccessKey, optional
+ * sessionToken) and, for an emulator or a VPC endpoint, the API endpoint.
+ */
+export interface TargetAws {
+  credentialsSecretRef: { name: string; namespace: string };
+  endpoint?: string;
+  /** The RDS instance class for this target's Databases (default db.t3.micro). */
+  dbInstanceClass?: string;
+}
+
 /** The DeploymentTarget as the runtime read it from the cluster (admin-written), never from the message. */
 export interface TargetRecord {
   name: string;
@@ -26,6 +39,8 @@ export interface TargetRecord {
   identity?: string;
   provider?: string;
   server?: TargetServer;
+  region?: string;
+  aws?: TargetAws;
 }
 
 export interface ProvisionContext {
@@ -76,5 +91,5 @@ export interface Provisioner {
 }
 
 /** The providers `kidp broker run --provider` knows. */
-export const PROVIDERS = ['kubernetes', 'postgresql', 'redis'] as const;
+export const PROVIDERS = ['kubernetes', 'postgresql', 'redis', 'aws'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];

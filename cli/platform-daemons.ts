@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, BackupScheduler, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
+import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, BackupScheduler, awsProvisioner, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
@@ -28,11 +28,12 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
                   [--platform-namespace kidp-system] [--identity kubernetes-broker]
                   [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
                   [--concurrency 16] [--kafka-app-issuer-dir DIR]
-                  [--provider kubernetes|postgresql|redis] [--backup-dir DIR]
+                  [--provider kubernetes|postgresql|redis|aws] [--backup-dir DIR]
       Run a broker (--provider, default kubernetes: the reference one; postgresql and
       redis provision into the server their DeploymentTarget's spec.server names, with the
       credentials of the Secret it references; postgresql runs the Databases' spec.backup
-      schedules with pg_dump into --backup-dir, default $XDG_STATE_HOME/kidp/backups). --concurrency: requests applied at once, one
+      schedules with pg_dump into --backup-dir, default $XDG_STATE_HOME/kidp/backups; aws
+      makes a Database an RDS instance in the target's spec.region and spec.aws account). --concurrency: requests applied at once, one
       resource's always one at a time. The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
       signs every status event. Every request must be signed by the controllers' dispatch
@@ -139,6 +140,8 @@ function provisionerFor(provider: ProviderName, log: Logger, backupDir: string):
       return postgresqlProvisioner({ backups: new BackupScheduler({ dir: backupDir, logger: log }) });
     case 'redis':
       return redisProvisioner();
+    case 'aws':
+      return awsProvisioner();
   }
 }
 

@@ -403,7 +403,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
     name: 'run',
     summary: 'Run the reference kubernetes broker.',
     description:
-      'Run a broker (--provider: kubernetes, postgresql, redis). Every request must be signed by the controllers\'\n' +
+      'Run a broker (--provider: kubernetes, postgresql, redis, aws). Every request must be signed by the controllers\'\n' +
       'dispatch key; status events are signed with --signing-key-file (created when missing).\n' +
       'Objects land only in one of --namespace. Runs until SIGINT/SIGTERM.',
     options: [
@@ -420,7 +420,7 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
       ['--status-api-url <url>', 'status API for the webhook transport'],
       ['--concurrency <n>', 'requests applied at once (default 16)'],
       ['--kafka-app-issuer-dir <dir>', "the name-constrained issuer of Applications' Kafka certificates for their Topics (ca.crt, tls.crt, tls.key)"],
-      ['--provider <name>', 'kubernetes (default), postgresql or redis: what a request becomes'],
+      ['--provider <name>', 'kubernetes (default), postgresql, redis or aws: what a request becomes'],
       ['--backup-dir <dir>', "postgresql: where the Databases' spec.backup dumps go (default $XDG_STATE_HOME/kidp/backups)"],
     ],
     examples: ['broker run --kafka 127.0.0.1:9093 --kafka-tls-dir certs/broker --cert-dir certs/broker-web --signing-key-file keys/broker.pem --platform-public-key-file keys/dispatch.pem.pub --namespace kidp-workloads'],

@@ -293,6 +293,17 @@ export type DeploymentTargetSpec = {
     /** PostgreSQL extensions a Database on this server may ask for (spec.extensions); nothing else is created. */
     extensions?: Array<string>;
   };
+  /** The AWS account the aws provider provisions in (with spec.region): the Secret with its credentials (keys accessKeyId, secretAccessKey, optional sessionToken) and, for an emulator or a VPC endpoint, the API endpoint. Never taken from a request. */
+  aws?: {
+    /** The AWS API endpoint URL; unset means AWS's public endpoint for the region. */
+    endpoint?: string;
+    /** The RDS instance class of this target's Databases (default db.t3.micro). */
+    dbInstanceClass?: string;
+    credentialsSecretRef: {
+      name: string;
+      namespace: string;
+    };
+  };
   broker: {
     /** Broker identity: its Kafka consumer group and JWT subject. */
     identity: string;

@@ -82,7 +82,7 @@ describe('validateManifest (offline, ajv)', () => {
 
   it('has at least 15 schema rows and 4 CEL rows', () => {
     expect(schemaRows.length).toBeGreaterThanOrEqual(15);
-    expect(invalidRows.length - schemaRows.length).toBe(4);
+    expect(invalidRows.length - schemaRows.length).toBeGreaterThanOrEqual(4);
   });
 
   it('names the x-kubernetes-validations rule that failed, with its message', () => {

@@ -22,7 +22,7 @@ import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
 import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
 import { checkWorkload, placeRequest, type PlacementConfig } from './confinement.js';
-import type { ProvisionContext, Provisioner, TargetRecord, TargetServer } from '../provisioner.js';
+import type { ProvisionContext, Provisioner, TargetAws, TargetRecord, TargetServer } from '../provisioner.js';
 import { kubernetesProvisioner } from './kubernetes-provisioner.js';
 import { Relationships } from './relationships.js';
 import type { BrokerMetrics } from '../metrics.js';
@@ -155,7 +155,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     const target = (async () => {
       try {
         const obj = (await customObjects.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'deploymenttargets', name })) as {
-          spec?: { namespace?: string; provider?: string; server?: TargetServer; broker?: { identity?: string } };
+          spec?: { namespace?: string; provider?: string; server?: TargetServer; region?: string; aws?: TargetAws; broker?: { identity?: string } };
         };
         const spec = obj.spec;
         return {
@@ -164,6 +164,8 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
           ...(spec?.broker?.identity ? { identity: spec.broker.identity } : {}),
           ...(spec?.provider ? { provider: spec.provider } : {}),
           ...(spec?.server ? { server: spec.server } : {}),
+          ...(spec?.region ? { region: spec.region } : {}),
+          ...(spec?.aws ? { aws: spec.aws } : {}),
         };
       } catch (err) {
         if (err instanceof ApiException && err.code === 404) return undefined;

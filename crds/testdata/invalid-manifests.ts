@@ -109,6 +109,12 @@ export const invalidRows: InvalidRow[] = [
   { name: 'exception without expiry', path: 'spec.expiresAt', manifest: change(exception, (o) => delete spec(o).expiresAt) },
   { name: 'exception expiry that is no timestamp', path: 'spec.expiresAt', manifest: change(exception, (o) => (spec(o).expiresAt = 'next tuesday')) },
   { name: 'target of an unknown provider', path: 'spec.provider', manifest: change(target, (o) => (spec(o).provider = 'openstack')) },
+  { name: 'aws target without spec.aws (region alone)', path: 'spec.aws', cel: true, manifest: change(target, (o) => Object.assign(spec(o), { provider: 'aws', region: 'us-east-1' })) },
+  {
+    name: 'aws target whose endpoint is no URL',
+    path: 'spec.aws.endpoint',
+    manifest: change(target, (o) => Object.assign(spec(o), { provider: 'aws', region: 'us-east-1', aws: { endpoint: 'file:///etc/passwd', credentialsSecretRef: { name: 'c', namespace: 'kidp-system' } } })),
+  },
   {
     name: 'webhook target without a URL',
     path: 'spec.broker.webhookURL',

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The local KIDP environment: a real kube-apiserver + etcd (control-plane/), a real
 # Kafka broker in KRaft mode (kafka/), and the PostgreSQL and Redis servers the providers
-# provision into (postgres/, redis/), all on loopback, with the KIDP CRDs installed.
+# provision into (postgres/, redis/), and moto's server mode as the AWS API the aws broker
+# provisions through (moto/; an emulator, not AWS), all on loopback, with the KIDP CRDs installed.
 #
 #   env.sh start    build what is missing (cached in $KIDP_CACHE_DIR), start every part, install CRDs;
 #                   with KIDP_FLUX=1 also Flux and a loopback Git server (flux/flux.sh)
 #   env.sh stop     stop every part; leaves no process or run directory behind
 #   env.sh status   prints "environment: up" or "environment: down" and each part's state
 #   env.sh env      prints export lines: KUBECONFIG, KUBECTL, KAFKA_BOOTSTRAP, KIDP_KAFKA_CERTS,
-#                   KIDP_POSTGRES_*, KIDP_REDIS_*, PATH
+#                   KIDP_POSTGRES_*, KIDP_REDIS_*, KIDP_AWS_*, PATH
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,6 +20,8 @@ kafka="$here/kafka/kafka.sh"
 postgres="$here/postgres/postgres.sh"
 redis="$here/redis/redis.sh"
 flux="$here/flux/flux.sh"
+# The AWS API emulator the aws broker is tested against (issue 15 item 5).
+moto="$here/moto/moto.sh"
 
 log() { printf '[%s] env: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -30,6 +33,7 @@ load_env() {
   eval "$(bash "$kafka" env)"
   eval "$(bash "$postgres" env)"
   eval "$(bash "$redis" env)"
+  eval "$(bash "$moto" env)"
   KUBECTL=$KIDP_KUBECTL
 }
 
@@ -61,6 +65,7 @@ start() {
   trap - INT TERM
   bash "$postgres" start
   bash "$redis" start
+  bash "$moto" start
   install_crds
   # Opt-in: a cold Flux build takes minutes and most tests never use it; the GitOps e2e test
   # starts it itself (flux.sh start is idempotent).
@@ -70,6 +75,7 @@ start() {
 }
 
 stop() {
+  bash "$moto" stop || true
   bash "$redis" stop || true
   bash "$postgres" stop || true
   bash "$flux" stop || true
@@ -78,17 +84,19 @@ stop() {
 }
 
 status() {
-  local cps=down ks=down pgs=down rs=down
+  local cps=down ks=down pgs=down rs=down ms=down
   part_up "$cp" && cps=up
   part_up "$kafka" && ks=up
   part_up "$postgres" && pgs=up
   part_up "$redis" && rs=up
-  if [ "$cps" = up ] && [ "$ks" = up ] && [ "$pgs" = up ] && [ "$rs" = up ]; then echo "environment: up"; else echo "environment: down"; fi
+  part_up "$moto" && ms=up
+  if [ "$cps" = up ] && [ "$ks" = up ] && [ "$pgs" = up ] && [ "$rs" = up ] && [ "$ms" = up ]; then echo "environment: up"; else echo "environment: down"; fi
   echo "control-plane: $cps"
   echo "kafka: $ks"
   echo "postgres: $pgs"
   echo "redis: $rs"
   if bash "$flux" status >/dev/null 2>&1; then echo "flux: up"; fi
+  echo "moto: $ms"
 }
 
 # One normalized set of variables for people (eval) and for the jest global setup.
@@ -100,7 +108,7 @@ env_lines() {
   # Kafka speaks only mTLS: one directory per principal (ca.crt, tls.crt, tls.key).
   printf 'export KIDP_KAFKA_CERTS=%q\n' "$KIDP_KAFKA_CERTS"
   local v
-  for v in KIDP_POSTGRES_HOST KIDP_POSTGRES_PORT KIDP_POSTGRES_ADMIN_USER KIDP_POSTGRES_ADMIN_PASSWORD_FILE KIDP_REDIS_HOST KIDP_REDIS_PORT KIDP_REDIS_ADMIN_USER KIDP_REDIS_ADMIN_PASSWORD_FILE; do
+  for v in KIDP_POSTGRES_HOST KIDP_POSTGRES_PORT KIDP_POSTGRES_ADMIN_USER KIDP_POSTGRES_ADMIN_PASSWORD_FILE KIDP_REDIS_HOST KIDP_REDIS_PORT KIDP_REDIS_ADMIN_USER KIDP_REDIS_ADMIN_PASSWORD_FILE KIDP_AWS_ENDPOINT KIDP_AWS_REGION KIDP_AWS_ACCESS_KEY_ID KIDP_AWS_SECRET_ACCESS_KEY; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
   printf 'export KIDP_AUDIT_LOG=%q\n' "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/control-plane/logs/audit.log"

@@ -15,6 +15,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 # The postgresql and redis brokers provision into real servers (test/env/postgres, test/env/redis).
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# moto (the AWS API emulator, test/env/moto) is pip-installed into a venv in the user cache.
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,306 @@
+// The `aws` provider end to end (issue 15 item 5) on the real apiserver, the real Kafka and
+// moto's server mode, the AWS API emulator test/env starts (moto/moto.sh): Databases go
+// through the real controllers, the signed Kafka dispatcher, the broker runtime with the aws
+// Provisioner (the official AWS SDK v3 over HTTP to moto) and the status consumer. The test
+// then reads back from the emulator, with its own SDK client, what the broker did. moto is an
+// emulator, not AWS: no instance runs, so nothing here connects to a database (see
+// brokers/aws/README.md). No admission webhook runs here, so manifests set what it would
+// default (spec.environment).
+import { randomUUID } from 'node:crypto';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand, DescribeDBInstancesCommand, RDSClient, type DBInstance } from '@aws-sdk/client-rds';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { kubectl, kubectlOk } from './kubectl.js';
+import { kafkaCertDir } from './kafka-env.js';
+import {
+  AWS_TAG_REQUEST,
+  AWS_TAG_UID,
+  PROTOCOL_VERSION,
+  awsProvisioner,
+  createDispatcher,
+  createStatusHandler,
+  generateBrokerKeyPair,
+  runReferenceBroker,
+  startStatusConsumer,
+  type BrokerDispatcher,
+  type DeploymentRequest,
+  type ProvisionOutcome,
+  type Provisioner,
+  type RunningReferenceBroker,
+} from '../brokers/index.js';
+import { runControllers, type RunningControllers } from '../controllers/index.js';
+import { poll } from './until.js';
+
+const RUN = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+const V = 'platform.kidp.io/v1alpha1';
+const NS_A = `awe-a-${RUN}`;
+const SYSTEM_NS = `awe-system-${RUN}`;
+const TARGET = `awe-${RUN}`;
+/** Fixed across runs so the consumer groups resume at their offsets on a long-lived environment. */
+const IDENTITY = 'kidp-aws-e2e';
+const STATUS_GROUP = 'kidp-status-aws-e2e';
+const STEP_TIMEOUT_MS = 45_000;
+const TEST_TIMEOUT_MS = 120_000;
+
+const logger = pino({ level: process.env.KIDP_TEST_LOG ?? 'silent' });
+const kubeConfig = new KubeConfig();
+let custom: CustomObjectsApi;
+let core: CoreV1Api;
+let dispatcher: BrokerDispatcher;
+let broker: RunningReferenceBroker;
+let statusConsumer: { stop(): Promise<void> };
+let controllers: RunningControllers;
+const dispatchKeys = generateBrokerKeyPair();
+const brokerKeys = generateBrokerKeyPair();
+
+const aws = {
+  endpoint: process.env.KIDP_AWS_ENDPOINT ?? '',
+  region: process.env.KIDP_AWS_REGION ?? 'us-east-1',
+  accessKeyId: process.env.KIDP_AWS_ACCESS_KEY_ID ?? '',
+  secretAccessKey: process.env.KIDP_AWS_SECRET_ACCESS_KEY ?? '',
+};
+let rds: RDSClient;
+
+/** What the real provisioner answered, per request id: how the test sees a re-send was a no-op. */
+const outcomes = new Map<string, ProvisionOutcome | Error>();
+function recording(real: Provisioner): Provisioner {
+  const record = async (id: string, run: () => Promise<ProvisionOutcome>) => {
+    try {
+      const outcome = await run();
+      outcomes.set(id, outcome);
+      return outcome;
+    } catch (err) {
+      outcomes.set(id, err as Error);
+      throw err;
+    }
+  };
+  return {
+    provider: real.provider,
+    kinds: real.kinds,
+    provision: (request, context) => record(request.requestId, () => real.provision(request, context)),
+    deprovision: (request, context) => record(request.requestId, () => real.deprovision(request, context)),
+    close: () => real.close(),
+  };
+}
+
+type Obj = { metadata: { name: string; namespace: string; uid: string; generation: number; labels?: Record<string, string> }; spec: Record<string, unknown>; status?: { phase?: string; connectionSecretRef?: { name: string; namespace: string }; conditions?: Array<{ type: string; status: string; reason: string; message: string }> } };
+
+const until = async <T,>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> => (await poll(what, probe, { timeoutMs, intervalMs: 200 })).value;
+const condition = (o: Obj | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
+
+async function getDb(namespace: string, name: string): Promise<Obj | undefined> {
+  try {
+    return (await custom.getNamespacedCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', namespace, plural: 'databases', name })) as Obj;
+  } catch {
+    return undefined;
+  }
+}
+
+async function applyDb(namespace: string, name: string, spec: Record<string, unknown> = {}): Promise<void> {
+  await kubectlOk(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: V, kind: 'Database', metadata: { name, namespace }, spec: { owner: { kind: 'Team', name: namespace }, environment: 'staging', target: TARGET, engine: 'postgresql', version: '15', storageGB: 30, ...spec } }),
+  });
+}
+
+async function phase(namespace: string, name: string, wanted: string): Promise<Obj> {
+  return until(`Database ${namespace}/${name} phase ${wanted}`, async () => {
+    const o = await getDb(namespace, name);
+    return o?.status?.phase === wanted ? o : undefined;
+  });
+}
+
+async function secretData(namespace: string, name: string): Promise<Record<string, string>> {
+  const s = await core.readNamespacedSecret({ name, namespace });
+  return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+}
+
+/** The instance as the emulator describes it, or the error name it answers. */
+async function describeInstance(identifier: string): Promise<DBInstance | string> {
+  try {
+    return (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }))).DBInstances?.[0] ?? 'empty';
+  } catch (err) {
+    return (err as Error).name;
+  }
+}
+
+const tags = (i: DBInstance | string) => (typeof i === 'string' ? {} : Object.fromEntries((i.TagList ?? []).map((t) => [t.Key, t.Value])));
+
+beforeAll(async () => {
+  if (!aws.endpoint) throw new Error('KIDP_AWS_ENDPOINT is unset: run through the e2e jest project (test/env starts moto)');
+  kubeConfig.loadFromFile(process.env.KUBECONFIG ?? '');
+  custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  core = kubeConfig.makeApiClient(CoreV1Api);
+  rds = new RDSClient({ region: aws.region, endpoint: aws.endpoint, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } });
+  const bootstrap = process.env.KAFKA_BOOTSTRAP ?? '';
+  for (const ns of [NS_A, SYSTEM_NS]) await kubectlOk(['create', 'namespace', ns]);
+  await core.createNamespacedSecret({ namespace: SYSTEM_NS, body: { metadata: { name: 'aws-credentials' }, stringData: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } } });
+  await kubectlOk(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: V,
+      kind: 'DeploymentTarget',
+      metadata: { name: TARGET },
+      spec: { provider: 'aws', environment: 'staging', region: aws.region, aws: { endpoint: aws.endpoint, credentialsSecretRef: { name: 'aws-credentials', namespace: SYSTEM_NS } }, broker: { identity: IDENTITY, transport: 'kafka', publicKey: brokerKeys.publicKeyPem } },
+    }),
+  });
+  const handler = createStatusHandler({ kubeConfig, logger });
+  statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), handler, logger, groupId: STATUS_GROUP });
+  broker = await runReferenceBroker({
+    provisioner: recording(awsProvisioner({ pollFirstMs: 200, pollCapMs: 1_000 })),
+    identities: [IDENTITY],
+    kafkaBrokers: [bootstrap],
+    kafkaTls: kafkaCertDir(),
+    platformPublicKeyPem: dispatchKeys.publicKeyPem,
+    placement: { namespaces: ['awe-*'], platformNamespace: 'kidp-system' },
+    targetKubeConfig: kubeConfig,
+    signingKeyPem: brokerKeys.privateKeyPem,
+    logger,
+  });
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
+  await broker.joined;
+  controllers = await runControllers({ kubeConfig, dispatcher, identity: `awe-${RUN}`, leaseNamespace: 'default', leaseName: `kidp-controllers-awe-${RUN}`, leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500, logger });
+}, 120_000);
+
+afterAll(async () => {
+  await controllers?.stop();
+  await dispatcher?.close();
+  await broker?.stop();
+  await statusConsumer?.stop();
+  await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
+  // The instance made outside KIDP, which the broker must have left alone.
+  await rds?.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: `${NS_A}-foreign`, SkipFinalSnapshot: true })).catch(() => undefined);
+  rds?.destroy();
+}, 60_000);
+
+describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka and moto', () => {
+  let orders: Record<string, string>;
+  let created: DBInstance;
+
+  it('a Database becomes an RDS instance tagged with its uid; Ready with a Secret from the endpoint RDS reports', async () => {
+    await applyDb(NS_A, 'orders');
+    const ready = await phase(NS_A, 'orders', 'Ready');
+    orders = await secretData(NS_A, 'orders-connection');
+    const identifier = `${NS_A}-orders`;
+    const instance = await describeInstance(identifier);
+    if (typeof instance === 'string') throw new Error(`DescribeDBInstances ${identifier}: ${instance}`);
+    created = instance;
+    const host = instance.Endpoint?.Address ?? '';
+    const port = instance.Endpoint?.Port ?? 0;
+    expect({
+      ref: ready.status?.connectionSecretRef,
+      message: condition(ready, 'Ready')?.message,
+      secret: { ...orders, password: orders['password']?.length },
+      instance: { status: instance.DBInstanceStatus, engine: instance.Engine, version: instance.EngineVersion, db: instance.DBName, user: instance.MasterUsername, storage: instance.AllocatedStorage, publiclyAccessible: instance.PubliclyAccessible, encrypted: instance.StorageEncrypted },
+      tags: tags(instance),
+    }).toEqual({
+      ref: { name: 'orders-connection', namespace: NS_A },
+      message: expect.stringContaining(`RDS instance ${identifier} (postgres 15, db.t3.micro; 30 GiB) in ${aws.region}, created, available at ${host}:${port}`),
+      secret: {
+        engine: 'postgresql',
+        host,
+        port: String(port),
+        database: 'orders',
+        user: 'kidp_owner',
+        username: 'kidp_owner',
+        password: 32,
+        instance: identifier,
+        uri: `postgresql://kidp_owner:${orders['password']}@${host}:${port}/orders`,
+      },
+      instance: { status: 'available', engine: 'postgres', version: '15', db: 'orders', user: 'kidp_owner', storage: 30, publiclyAccessible: false, encrypted: true },
+      tags: {
+        'platform.kidp.io/managed-by': 'kidp',
+        [AWS_TAG_UID]: ready.metadata.uid,
+        'platform.kidp.io/resource': `Database/${NS_A}/orders`,
+        [AWS_TAG_REQUEST]: `${ready.metadata.uid}-${ready.metadata.generation}`,
+      },
+    });
+    expect(host.length).toBeGreaterThan(0);
+  }, TEST_TIMEOUT_MS);
+
+  it('a re-sent request (the same id, signed, over Kafka) is a no-op: same instance, same password, Secret untouched', async () => {
+    const db = (await getDb(NS_A, 'orders')) as Obj;
+    const requestId = `${db.metadata.uid}-${db.metadata.generation}`;
+    expect((outcomes.get(requestId) as ProvisionOutcome | undefined)?.reason).toBe('DatabaseProvisioned');
+    outcomes.delete(requestId);
+    const secretBefore = await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
+    const request: DeploymentRequest = {
+      apiVersion: PROTOCOL_VERSION,
+      kind: 'DeploymentRequest',
+      requestId,
+      action: 'deploy',
+      target: { name: TARGET, identity: IDENTITY, provider: 'aws', environment: 'staging' },
+      resource: { kind: 'Database', namespace: NS_A, name: 'orders', uid: db.metadata.uid, generation: db.metadata.generation, labels: db.metadata.labels ?? {}, spec: db.spec },
+      issuedAt: new Date().toISOString(),
+    };
+    await dispatcher.dispatch(request, { transport: 'kafka' });
+    const again = await until('the re-sent request handled', async () => outcomes.get(requestId));
+    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: RDS instance ${NS_A}-orders unchanged`, connection: orders });
+    const after = await describeInstance(`${NS_A}-orders`);
+    const secretAfter = await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
+    expect({
+      createTime: typeof after === 'string' ? after : after.InstanceCreateTime,
+      arn: typeof after === 'string' ? after : after.DBInstanceArn,
+      secretResourceVersion: secretAfter.metadata?.resourceVersion,
+      phase: (await getDb(NS_A, 'orders'))?.status?.phase,
+    }).toEqual({ createTime: created.InstanceCreateTime, arn: created.DBInstanceArn, secretResourceVersion: secretBefore.metadata?.resourceVersion, phase: 'Ready' });
+  }, TEST_TIMEOUT_MS);
+
+  it('a new generation is applied with ModifyDBInstance (storage grows); a lost Secret gets a new master password', async () => {
+    await applyDb(NS_A, 'orders', { storageGB: 50 });
+    const grown = await until('generation 2 Ready', async () => {
+      const o = await getDb(NS_A, 'orders');
+      return o?.metadata.generation === 2 && o.status?.phase === 'Ready' && condition(o, 'Ready')?.message.includes('50 GiB') ? o : undefined;
+    });
+    const after = await describeInstance(`${NS_A}-orders`);
+    expect({ message: condition(grown, 'Ready')?.message, storage: typeof after === 'string' ? after : after.AllocatedStorage, requestTag: tags(after)[AWS_TAG_REQUEST], password: (await secretData(NS_A, 'orders-connection'))['password'] }).toEqual({
+      message: expect.stringContaining('modified (AllocatedStorage)'),
+      storage: 50,
+      requestTag: `${grown.metadata.uid}-2`,
+      password: orders['password'],
+    });
+    // The Secret lost (deleted by hand): the re-sent request cannot know the password, so it sets a new one.
+    await core.deleteNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
+    const requestId = `${grown.metadata.uid}-2`;
+    outcomes.delete(requestId);
+    await dispatcher.dispatch({ apiVersion: PROTOCOL_VERSION, kind: 'DeploymentRequest', requestId, action: 'deploy', target: { name: TARGET, identity: IDENTITY, provider: 'aws', environment: 'staging' }, resource: { kind: 'Database', namespace: NS_A, name: 'orders', uid: grown.metadata.uid, generation: 2, labels: grown.metadata.labels ?? {}, spec: grown.spec }, issuedAt: new Date().toISOString() }, { transport: 'kafka' });
+    const again = (await until('the re-sent request handled', async () => outcomes.get(requestId))) as ProvisionOutcome;
+    const secret = await until('the Secret written again', async () => secretData(NS_A, 'orders-connection').catch(() => undefined));
+    expect({ message: again.message, newPassword: secret['password'] !== orders['password'] && secret['password']?.length === 32, same: secret['password'] === again.connection?.['password'] }).toEqual({
+      message: expect.stringContaining('modified (new master password)'),
+      newPassword: true,
+      same: true,
+    });
+  }, TEST_TIMEOUT_MS);
+
+  it('attack: an instance of the same identifier made outside KIDP is not adopted; the Database fails for good and the instance is untouched, also after the Database is deleted', async () => {
+    const identifier = `${NS_A}-foreign`;
+    await rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: identifier, DBInstanceClass: 'db.t3.micro', Engine: 'postgres', EngineVersion: '15', DBName: 'theirs', MasterUsername: 'owner', MasterUserPassword: 'their-own-password-1', AllocatedStorage: 20 }));
+    await applyDb(NS_A, 'foreign');
+    const failed = await phase(NS_A, 'foreign', 'Failed');
+    expect(condition(failed, 'Deployed')?.message).toContain(`RDS instance ${identifier} in ${aws.region} already exists and belongs to something outside KIDP (no KIDP uid tag); it is not adopted`);
+    await kubectlOk(['delete', 'databases.platform.kidp.io', 'foreign', '-n', NS_A, '--wait=false']);
+    await until('Database foreign gone (finalizer removed)', async () => ((await getDb(NS_A, 'foreign')) === undefined ? true : undefined));
+    const still = await describeInstance(identifier);
+    expect({ status: typeof still === 'string' ? still : still.DBInstanceStatus, db: typeof still === 'string' ? still : still.DBName, tags: tags(still), secret: await core.readNamespacedSecret({ name: 'foreign-connection', namespace: NS_A }).then(() => 'exists', () => 'none') }).toEqual({ status: 'available', db: 'theirs', tags: {}, secret: 'none' });
+  }, TEST_TIMEOUT_MS);
+
+  it('attack: a Database whose name RDS could not take as an identifier is refused before any AWS call', async () => {
+    // 63 is the apiserver's limit for the name too, but <namespace>-<name> is longer than RDS's 63.
+    const name = `x${'o'.repeat(60)}`;
+    await applyDb(NS_A, name);
+    const failed = await phase(NS_A, name, 'Failed');
+    expect({ message: condition(failed, 'Deployed')?.message, instance: await describeInstance(`${NS_A}-${name}`.slice(0, 63)) }).toEqual({
+      message: expect.stringContaining(`refused: DB instance identifier "${NS_A}-${name}" (<namespace>-<name>) is ${NS_A.length + 1 + name.length} characters; RDS allows 1 to 63`),
+      instance: 'DBInstanceNotFoundFault',
+    });
+    await kubectlOk(['delete', 'databases.platform.kidp.io', name, '-n', NS_A, '--wait=false']);
+  }, TEST_TIMEOUT_MS);
+
+  it('deleting the Database deletes the RDS instance (waited until gone) after the finalizer, and removes the Secret', async () => {
+    await kubectlOk(['delete', 'databases.platform.kidp.io', 'orders', '-n', NS_A, '--wait=false']);
+    await until('Database orders gone (finalizer removed)', async () => ((await getDb(NS_A, 'orders')) === undefined ? true : undefined));
+    expect({
+      instance: await describeInstance(`${NS_A}-orders`),
+      secret: await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A }).then(() => 'exists', () => 'gone'),
+    }).toEqual({ instance: 'DBInstanceNotFoundFault', secret: 'gone' });
+  }, TEST_TIMEOUT_MS);
+});
