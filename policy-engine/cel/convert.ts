@@ -152,14 +152,14 @@ function build(t: CelType): Converter {
     }
     case 'map': {
       const vc = nestedConverterFor(t.value);
-      return container((raw) => (Array.isArray(raw) ? dynNested(raw) : new CelMap(new LazyFieldMap(raw as Record<string, unknown>, (_k, x) => vc(x)))));
+      const value = (_k: string, x: unknown): unknown => vc(x);
+      return container((raw) => (Array.isArray(raw) ? dynNested(raw) : new CelMap(new LazyFieldMap(raw as Record<string, unknown>, value))));
     }
     case 'object': {
       const fields = new Map<string, Converter>();
       for (const [k, ft] of t.fields) fields.set(k, nestedConverterFor(ft));
-      return container((raw) =>
-        Array.isArray(raw) ? dynNested(raw) : new CelMap(new LazyFieldMap(raw as Record<string, unknown>, (k, x) => (fields.get(k) ?? dynNested)(x))),
-      );
+      const field = (k: string, x: unknown): unknown => (fields.get(k) ?? dynNested)(x);
+      return container((raw) => (Array.isArray(raw) ? dynNested(raw) : new CelMap(new LazyFieldMap(raw as Record<string, unknown>, field))));
     }
     case 'optional': {
       const el = nestedConverterFor(t.elem);

@@ -177,3 +177,51 @@ describe('toJson', () => {
     expect(toJson(plain.compile(expr).evaluate({}))).toEqual(want);
   });
 });
+
+describe('constant calls (evaluated once when the expression is planned)', () => {
+  const env = createEnvironment({ variables: { a: types.string, b: types.string, n: types.int, xs: types.list(types.int) } });
+  const costOf = (src: string, vars: Record<string, unknown> = {}): number => {
+    const budget = { used: 0, limit: PER_POLICY_COST_LIMIT };
+    env.compile(src).evaluate(vars, { budget });
+    return budget.used;
+  };
+
+  it('charge what the same call on variables charges, less the variable reads', () => {
+    const folded = costOf("cidr('10.0.0.0/8').containsIP('10.1.2.3')");
+    const live = costOf('cidr(a).containsIP(b)', { a: '10.0.0.0/8', b: '10.1.2.3' });
+    expect(folded).toBeGreaterThan(0);
+    expect(folded).toBe(live - 2);
+  });
+
+  it('charge on every iteration of a comprehension, as each call would', () => {
+    const once = costOf("quantity('1Gi').isInteger()");
+    const perItem = costOf("xs.all(x, quantity('1Gi').isInteger())", { xs: [1, 2, 3] }) - costOf('xs.all(x, true)', { xs: [1, 2, 3] });
+    expect(perItem).toBe(3 * once);
+  });
+
+  it('still fail at evaluation, with the same error, when the call errors', () => {
+    const c = env.compile('1 / 0 == 1');
+    const live = env.compile('n / 0 == 1');
+    expect(() => c.evaluate({})).toThrow(CelEvalError);
+    expect(() => c.evaluate({})).toThrow(((): string => {
+      try {
+        live.evaluate({ n: 1 });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no error';
+    })());
+  });
+
+  it('give each evaluation its own list, so no caller can change another evaluation\'s value', () => {
+    const c = env.compile("[1, 2].map(x, x) + ['a'.size()]");
+    const first = c.evaluate({}) as unknown[];
+    first.push(99n);
+    expect(c.evaluate({})).toEqual([1n, 2n, 1n]);
+  });
+
+  it('are refused at the per-call limit like any other cost', () => {
+    const c = env.compile("cidr('10.0.0.0/8').containsIP('10.1.2.3')");
+    expect(() => c.evaluate({}, { perCallLimit: 1 })).toThrow(CelCostLimitError);
+  });
+});

@@ -1,83 +1,80 @@
-// A Map over a plain JSON object that converts a field to its CEL value only when it is
-// read. A rule usually reads a handful of fields of a 5 KB Deployment; converting the whole
-// object eagerly cost ~0.2 ms per request and policy type, most of an admission's budget.
-// Iteration and size convert everything, once, in the object's own key order.
-import type { MapKey } from './values.js';
+// A map store over a plain JSON object that converts a field to its CEL value only when it
+// is read. A rule usually reads a handful of fields of a 5 KB Deployment; converting the
+// whole object eagerly cost ~0.2 ms per request and policy type, most of an admission's
+// budget. Reads of scalar fields convert on the spot and keep nothing; a container field is
+// converted once and kept (its own lazy state lives in it). No Map is allocated until a
+// container is read, or until iteration and size convert everything, once, in the object's
+// own key order: a fresh admission object makes one of these per object it touches, and a
+// Map subclass per level was a third of a fresh request's time (bench:cel).
+import type { MapKey, MapStore } from './values.js';
 
-export class LazyFieldMap extends Map<MapKey, unknown> {
+const hasOwn = Object.prototype.hasOwnProperty;
+
+export class LazyFieldMap implements MapStore {
+  /** Converted containers; after fill(), every entry in the object's key order. */
+  private kept: Map<MapKey, unknown> | undefined;
   private complete = false;
 
   constructor(
     private readonly raw: Readonly<Record<string, unknown>>,
     private readonly convert: (key: string, value: unknown) => unknown,
-  ) {
-    super();
-  }
+  ) {}
 
-  private present(key: MapKey): key is string {
-    return typeof key === 'string' && Object.prototype.hasOwnProperty.call(this.raw, key) && this.raw[key] !== undefined;
-  }
-
-  override get(key: MapKey): unknown {
-    if (super.has(key)) return super.get(key);
-    if (this.complete || !this.present(key)) return undefined;
-    const value = this.convert(key, this.raw[key]);
-    super.set(key, value);
+  get(key: MapKey): unknown {
+    if (this.complete) return this.kept!.get(key);
+    if (typeof key !== 'string' || !hasOwn.call(this.raw, key)) return undefined;
+    const v = this.raw[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || v === null) return this.convert(key, v);
+    const kept = this.kept?.get(key);
+    if (kept !== undefined) return kept;
+    const value = this.convert(key, v);
+    (this.kept ??= new Map()).set(key, value);
     return value;
   }
 
-  override has(key: MapKey): boolean {
-    return super.has(key) || (!this.complete && this.present(key));
+  has(key: MapKey): boolean {
+    if (this.complete) return this.kept!.has(key);
+    return typeof key === 'string' && hasOwn.call(this.raw, key) && this.raw[key] !== undefined;
   }
 
-  private fill(): void {
-    if (this.complete) return;
-    const done = new Map(super.entries());
-    super.clear();
-    for (const [k, v] of Object.entries(this.raw)) {
+  private fill(): Map<MapKey, unknown> {
+    if (this.complete) return this.kept!;
+    const done = this.kept;
+    const all = new Map<MapKey, unknown>();
+    for (const k of Object.keys(this.raw)) {
+      const v = this.raw[k];
       if (v === undefined) continue;
-      super.set(k, done.has(k) ? done.get(k) : this.convert(k, v));
+      const had = done?.get(k);
+      all.set(k, had !== undefined ? had : this.convert(k, v));
     }
+    this.kept = all;
     this.complete = true;
+    return all;
   }
 
-  override get size(): number {
-    this.fill();
-    return super.size;
+  get size(): number {
+    return this.fill().size;
   }
 
-  override entries(): MapIterator<[MapKey, unknown]> {
-    this.fill();
-    return super.entries();
+  entries(): MapIterator<[MapKey, unknown]> {
+    return this.fill().entries();
   }
 
-  override keys(): MapIterator<MapKey> {
-    this.fill();
-    return super.keys();
+  keys(): MapIterator<MapKey> {
+    return this.fill().keys();
   }
 
-  override values(): MapIterator<unknown> {
-    this.fill();
-    return super.values();
+  values(): MapIterator<unknown> {
+    return this.fill().values();
   }
 
-  override [Symbol.iterator](): MapIterator<[MapKey, unknown]> {
-    this.fill();
-    return super[Symbol.iterator]();
+  [Symbol.iterator](): MapIterator<[MapKey, unknown]> {
+    return this.fill()[Symbol.iterator]();
   }
 
-  override forEach(callback: (value: unknown, key: MapKey, map: Map<MapKey, unknown>) => void, thisArg?: unknown): void {
-    this.fill();
-    super.forEach(callback, thisArg);
-  }
-
-  override set(key: MapKey, value: unknown): this {
-    this.fill();
-    return super.set(key, value);
-  }
-
-  override delete(key: MapKey): boolean {
-    this.fill();
-    return super.delete(key);
+  set(key: MapKey, value: unknown): this {
+    this.fill().set(key, value);
+    return this;
   }
 }

@@ -27,6 +27,10 @@ export interface PlanContext {
   readonly varSlots: ReadonlyMap<string, number>;
 }
 
+function NOT_CONSTANT_READ(e: Expr): never {
+  throw new Error(`internal: constant folding read a variable at ${e.pos}`);
+}
+
 function costExceeded(f: Frame): never {
   throw new CelCostLimitError(f.limit, 'call');
 }
@@ -135,8 +139,54 @@ export class Planner {
       case 'macro':
         return this.planMacro(e);
       case 'call':
-        return this.planCall(e);
+        return this.isConstant(e) ? this.folded(e, this.planCall(e)) : this.planCall(e);
     }
+  }
+
+  private readonly constant = new Map<Expr, boolean>();
+
+  /**
+   * A call whose every operand is a literal or another such call (`cidr('10.0.0.0/8')`,
+   * `quantity('1Gi')`): no variable, comprehension or field is read, so every evaluation
+   * gives the same value at the same cost. Only values are read by CEL functions on
+   * constants (the authorizer's need its variable), so nothing outside can change them.
+   */
+  private isConstant(e: Expr): boolean {
+    let c = this.constant.get(e);
+    if (c === undefined) {
+      const { checked } = this.ctx;
+      if (checked.typeIdents.has(e)) c = true;
+      else if (checked.qualified.has(e)) c = false;
+      else if (e.kind === 'const') c = true;
+      else if (e.kind === 'call') c = (e.target === undefined || this.isConstant(e.target)) && e.args.every((a) => this.isConstant(a));
+      else if (e.kind === 'list') c = e.elems.every((x) => this.isConstant(x));
+      else c = false;
+      this.constant.set(e, c);
+    }
+    return c;
+  }
+
+  /**
+   * A constant call evaluated once, here: later evaluations return its value and add the
+   * cost it took, so cost limits and budgets see exactly what the call would have cost.
+   * Left to run each time when it errors (the error is then raised as before, at run
+   * time) or gives a container a caller could hold on to and change.
+   */
+  private folded(e: Expr, run: Eval): Eval {
+    const trial: Frame = { variable: () => NOT_CONSTANT_READ(e), locals: [], cost: 0, limit: Number.MAX_SAFE_INTEGER };
+    let value: unknown;
+    try {
+      value = run(trial);
+    } catch {
+      return run;
+    }
+    if (typeof value === 'object' && value !== null && (Array.isArray(value) || value instanceof CelMap || ArrayBuffer.isView(value))) return run;
+    const cost = trial.cost;
+    return (f) => {
+      f.cost += cost;
+      if (f.cost > f.limit) costExceeded(f);
+      return value;
+    };
   }
 
   private planVar(name: string, e: Expr): Eval {

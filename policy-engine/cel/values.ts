@@ -86,14 +86,27 @@ export class CelOptional {
 export type MapKey = string | bigint | boolean;
 
 /**
+ * What a CelMap keeps its entries in: a Map, or a lazy view that converts on read
+ * (lazy-map.ts, policy variables). Iteration is in insertion (or source) order.
+ */
+export interface MapStore {
+  readonly size: number;
+  get(key: MapKey): unknown;
+  has(key: MapKey): boolean;
+  set(key: MapKey, value: unknown): unknown;
+  keys(): IterableIterator<MapKey>;
+  [Symbol.iterator](): IterableIterator<[MapKey, unknown]>;
+}
+
+/**
  * A CEL map. Keys are normalised so that heterogeneous numeric keys find each other
  * (`{1: 'a'}[1u]`, `{1: 'a'}[1.0]`), as cel-go does; uint keys are remembered so that
  * iteration gives back the key with its original type.
  */
 export class CelMap {
-  readonly m: Map<MapKey, unknown>;
+  readonly m: MapStore;
   uintKeys: Set<bigint> | undefined;
-  constructor(m?: Map<MapKey, unknown>) {
+  constructor(m?: MapStore) {
     this.m = m ?? new Map();
   }
   get size(): number {

@@ -136,10 +136,13 @@ class LazyVariables extends Map<string, unknown> {
 interface PreparedInput {
   object: KubeObject | null;
   oldObject: KubeObject | null;
-  request: Omit<AdmissionRequest, 'object' | 'oldObject'>;
+  /** The request as given; what CEL sees as `request` is made from it on first use. */
+  raw: AdmissionRequest;
+  request?: Omit<AdmissionRequest, 'object' | 'oldObject'>;
   namespaceObject: KubeObject | null;
   resourceType: string;
-  target: { resourceType: string; name: string; namespace: string; labels: Readonly<Record<string, string>> };
+  /** Made when a policy has exceptions to look through (most requests have none). */
+  target?: { resourceType: string; name: string; namespace: string; labels: Readonly<Record<string, string>> };
   /** Lazily made: the activation of a policy without variables. */
   plain?: (name: string) => unknown;
   /** Who answers authorizer checks for this request, and the values made for it. */
@@ -159,26 +162,45 @@ const NO_VARIABLES = new CelMap(new Map());
 function prepare(input: EvaluationInput): PreparedInput {
   let p = prepared?.input === input ? prepared.p : undefined;
   if (!p) {
-    const { object, oldObject, ...request } = input.request;
-    const subject = object ?? oldObject ?? null;
-    const resourceType = resourceTypeOf(input.request.kind);
+    const raw = input.request;
     p = {
-      object: object ?? null,
-      oldObject: oldObject ?? null,
-      request,
+      object: raw.object ?? null,
+      oldObject: raw.oldObject ?? null,
+      raw,
       namespaceObject: input.namespaceObject ?? null,
       authz: input.authorizer ?? NO_AUTHORIZER,
-      resourceType,
-      target: {
-        resourceType,
-        name: request.name ?? subject?.metadata?.name ?? '',
-        namespace: request.namespace ?? subject?.metadata?.namespace ?? '',
-        labels: subject?.metadata?.labels ?? {},
-      },
+      resourceType: resourceTypeOf(raw.kind),
     };
     prepared = { input, p };
   }
   return p;
+}
+
+/** `request` without object/oldObject (they have their own variables). */
+function requestOf(p: PreparedInput): Omit<AdmissionRequest, 'object' | 'oldObject'> {
+  if (p.request === undefined) {
+    const { object: _object, oldObject: _oldObject, ...request } = p.raw;
+    p.request = request;
+  }
+  return p.request;
+}
+
+function targetOf(p: PreparedInput): NonNullable<PreparedInput['target']> {
+  if (p.target === undefined) {
+    const { raw } = p;
+    const subject = p.object ?? p.oldObject;
+    p.target = {
+      resourceType: p.resourceType,
+      name: raw.name ?? subject?.metadata?.name ?? '',
+      namespace: raw.namespace ?? subject?.metadata?.namespace ?? '',
+      labels: subject?.metadata?.labels ?? {},
+    };
+  }
+  return p.target;
+}
+
+function authorizerOf(p: PreparedInput): AuthorizerValue {
+  return (p.authorizer ??= new AuthorizerValue(p.authz, p.raw.userInfo));
 }
 
 function activationOf(p: PreparedInput, variables: CelMap, params: KubeObject | null): (name: string) => unknown {
@@ -189,7 +211,7 @@ function activationOf(p: PreparedInput, variables: CelMap, params: KubeObject | 
       case 'oldObject':
         return p.oldObject;
       case 'request':
-        return p.request;
+        return requestOf(p);
       case 'namespaceObject':
         return p.namespaceObject;
       case 'variables':
@@ -197,15 +219,17 @@ function activationOf(p: PreparedInput, variables: CelMap, params: KubeObject | 
       case 'params':
         return params;
       case 'authorizer':
-        return (p.authorizer ??= new AuthorizerValue(p.authz, p.request.userInfo));
-      case 'authorizer.requestResource':
-        return (p.requestResource ??= requestResourceCheck((p.authorizer ??= new AuthorizerValue(p.authz, p.request.userInfo)), {
-          group: p.request.resource?.group ?? p.request.kind.group,
-          resource: p.request.resource?.resource ?? '',
-          subresource: p.request.subResource ?? '',
-          namespace: p.request.namespace ?? '',
-          name: p.request.name ?? '',
+        return authorizerOf(p);
+      case 'authorizer.requestResource': {
+        const r = p.raw;
+        return (p.requestResource ??= requestResourceCheck(authorizerOf(p), {
+          group: r.resource?.group ?? r.kind.group,
+          resource: r.resource?.resource ?? '',
+          subresource: r.subResource ?? '',
+          namespace: r.namespace ?? '',
+          name: r.name ?? '',
         }));
+      }
       case 'spec':
       case 'metadata':
       case 'status':
@@ -311,7 +335,7 @@ function evaluateWith(policy: CompiledPolicy, p: PreparedInput, params: KubeObje
   const rules: RuleResult[] = new Array<RuleResult>(policy.rules.length);
   for (let i = 0; i < policy.rules.length; i++) {
     const rule = policy.rules[i] as CompiledPolicy['rules'][number];
-    const exemption = exempting && findExemption(exempting.exceptions, { ...p.target, policy: policy.name, rule: rule.name }, exempting.options);
+    const exemption = exempting && findExemption(exempting.exceptions, { ...targetOf(p), policy: policy.name, rule: rule.name }, exempting.options);
     if (exemption) {
       rules[i] = {
         rule: rule.name,

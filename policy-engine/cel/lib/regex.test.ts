@@ -5,6 +5,7 @@ import { createEnvironment, types } from '../index.js';
 import { evaluateToOutcome, type Outcome } from '../outcome.js';
 import { RE2JS } from 're2js';
 import { RE2_STEP_LIMIT, compileRe2, re2Problem } from './regex.js';
+import { classSequenceOf, matchClassSequence } from './regex-classes.js';
 
 const env = createEnvironment({ variables: { s: types.string } });
 const ok = (type: string, value: unknown): Outcome => ({ type, value } as Outcome);
@@ -98,5 +99,52 @@ describe('plain-string patterns (run as startsWith/endsWith/includes) answer as 
       expect([s, fast.findAll(s, -1)]).toEqual([s, slow.findAll(s, -1) ?? []]);
       expect([s, fast.findAll(s, 1)]).toEqual([s, slow.findAll(s, 1) ?? []]);
     }
+  });
+});
+
+describe('character-class sequences (run on their own automaton) answer as RE2 does', () => {
+  // A seeded generator, so a failure names a reproducible pattern and input.
+  let seed = 0x5eed;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)] as T;
+  const atoms = ['a', 'b', '-', '_', '/', '\\.', '\\-', '\\d', '\\w', '\\s', '[a-c]', '[0-9]', '[a-z0-9-]', '[-a]', '[b-]', '[a-z0-9.-]', '[\\d_]', '[ \\t]', '[A-Z]', '[.]', '[a^]', '[\\]]'];
+  const quants = ['', '', '*', '+', '?', '{2}', '{1,3}', '{0,2}', '{2,}', '{0}'];
+  const alphabet = ['a', 'b', 'c', 'z', '0', '9', '-', '_', '.', '/', ' ', '\t', '\n', 'A', 'Z', '^', ']', 'é', '🙂', '\ud83d', '\u0000'];
+  const patternOf = (): string => {
+    let p = rnd(2) === 0 ? '^' : '';
+    for (let i = 0, n = rnd(5); i < n; i++) p += pick(atoms) + pick(quants);
+    return p + (rnd(2) === 0 ? '$' : '');
+  };
+  const inputOf = (): string => Array.from({ length: rnd(9) }, () => pick(alphabet)).join('');
+
+  it('takes the common policy patterns', () => {
+    for (const p of ['^[a-z][a-z0-9-]*$', '^[A-Z]{2,4}-[0-9]{3,6}$', '^[a-z0-9.-]+$', '[0-9]+', '^v\\d+\\.\\d+$', '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'.replace(/\(.*\)\?/, '')]) {
+      expect([p, classSequenceOf(p) !== undefined]).toEqual([p, true]);
+    }
+  });
+
+  it('leaves groups, alternation, dots, negation, flags and lazy repeats to re2js', () => {
+    for (const p of ['(a)', 'a|b', 'a.b', '[^a]', '(?i)a', 'a*?', 'a{,3}', '[[:alpha:]]', '\\pL', '[a-z-0]', '\\D', 'a{2', ']', '[]a]']) {
+      expect([p, classSequenceOf(p)]).toEqual([p, undefined]);
+    }
+  });
+
+  it('agrees with re2js on 3,000 generated pattern x 20 inputs', () => {
+    let taken = 0;
+    for (let i = 0; i < 3000; i++) {
+      const pattern = patternOf();
+      const m = classSequenceOf(pattern);
+      if (m === undefined) continue;
+      taken++;
+      const re = RE2JS.compile(pattern);
+      for (let j = 0; j < 20; j++) {
+        const s = inputOf();
+        expect([pattern, s, matchClassSequence(m, s)]).toEqual([pattern, s, re.test(s)]);
+      }
+    }
+    expect(taken).toBeGreaterThan(2000);
   });
 });

@@ -11,6 +11,7 @@
 // stops with a typed cost error before it starts (measured in bench/cel/regex.ts).
 import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
 import { CelCostLimitError, CelEvalError } from '../errors.js';
+import { classSequenceOf, matchClassSequence, type ClassSequence } from './regex-classes.js';
 
 /**
  * Steps one regex call may take. Measured on this project's 2-core machine under load:
@@ -75,6 +76,7 @@ export class Re2Pattern {
   readonly programSize: number;
   private readonly size: number;
   private readonly literal: Literal | undefined;
+  private readonly classes: ClassSequence | undefined;
   constructor(
     readonly source: string,
     private readonly re: RE2JS,
@@ -82,6 +84,7 @@ export class Re2Pattern {
     this.size = re.programSize();
     this.programSize = this.size;
     this.literal = literalOf(source);
+    this.classes = this.literal === undefined ? classSequenceOf(source) : undefined;
   }
 
   /** Go's regexp.MatchString: is there a match anywhere in s. */
@@ -89,6 +92,7 @@ export class Re2Pattern {
     this.guard(s, this.size);
     const l = this.literal;
     if (l !== undefined) return this.literalIndex(s, l) >= 0;
+    if (this.classes !== undefined) return matchClassSequence(this.classes, s);
     return this.re.test(s);
   }
 
