@@ -44,6 +44,7 @@ export {
   type StatusAuth,
   type StatusHandler,
   type StatusHandlerOptions,
+  type LocalFold,
   type StatusOutcome,
 } from './status-handler.js';
 export { startStatusApi, createStatusApp, type StatusApiOptions, type RunningStatusApi } from './status-api.js';

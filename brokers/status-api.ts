@@ -87,7 +87,7 @@ export function createStatusApp(options: Omit<StatusApiOptions, 'host' | 'port' 
       const recorded = await options.handler.handle(event, verified);
       // The record is durable and the answer already 200; waiting lets the broker (and
       // whoever reads after it) see the status the event caused, not only its record.
-      const outcome = recorded.result === 'applied' && !(await options.handler.settled(event)) ? { ...recorded, pending: true as const } : recorded;
+      const outcome = recorded.result === 'applied' && recorded.folded !== true && !(await options.handler.settled(event)) ? { ...recorded, pending: true as const } : recorded;
       options.metrics?.observe('status_api', 'https', (performance.now() - started) / 1000);
       res.status(200).json({ eventId: event.eventId, ...outcome });
     } catch (err) {

@@ -137,7 +137,7 @@ export interface StatusAuth {
  * over the status API, `pending` says they had not yet when the answer was sent).
  */
 export type StatusOutcome =
-  | { result: 'applied'; phase: NonNullable<DeployableStatus['phase']>; pending?: true }
+  | { result: 'applied'; phase: NonNullable<DeployableStatus['phase']>; pending?: true; folded?: true }
   | { result: 'duplicate' }
   | { result: 'stale'; reason: string };
 
@@ -305,12 +305,20 @@ async function updateStatus<R>(
   throw new StatusConflictError(what, STATUS_CONFLICT_ATTEMPTS, { cause: lastConflict });
 }
 
+/**
+ * This process's controllers, when they lead: they take a report in memory, fold it and
+ * write status once (controllers/local-reports.ts), resolving true after the write. False
+ * (not leading, not taken in time, the write failed) and the handler records it instead.
+ */
+export type LocalFold = (ref: { kind: DeployableKind; namespace: string; name: string }, report: BrokerReport) => Promise<boolean>;
+
 export interface StatusHandlerOptions {
   kubeConfig: KubeConfig;
   logger: Logger;
   metrics?: BrokerMetrics;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  localFold?: LocalFold;
 }
 
 export interface StatusHandler {
@@ -440,6 +448,15 @@ export function createStatusHandler(options: StatusHandlerOptions): StatusHandle
         // Over the status API the token already bound the broker to the target; over Kafka
         // the event's own claim is checked against the DeploymentTarget.
         if (!auth) await checkBroker(event);
+        // One write instead of two when this process's controllers lead: the reconciler
+        // folds the report and records its event id in the same status write.
+        if (options.localFold && recordEvent(object, event, now()).decision === 'record') {
+          if (await options.localFold({ kind: ref.kind, namespace: ref.namespace, name: ref.name }, reportOf(event, now()))) {
+            log.info({ outcome: 'applied', phase: event.phase }, 'status event folded by this replica\'s reconciler');
+            options.metrics?.observe('status_apply', via, (performance.now() - started) / 1000);
+            return { result: 'applied', phase: PHASE_OF[event.phase], folded: true };
+          }
+        }
         const { result } = await updateStatus<StatusOutcome>(
           api,
           ref,

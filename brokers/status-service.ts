@@ -6,7 +6,7 @@ import type { BrokerMetrics } from './metrics.js';
 import type { KafkaTls } from '../kube/kafka.js';
 import { startStatusApi } from './status-api.js';
 import { startStatusConsumer } from './status-consumer.js';
-import { createStatusHandler } from './status-handler.js';
+import { createStatusHandler, type LocalFold } from './status-handler.js';
 
 export interface StatusServiceOptions {
   kubeConfig: KubeConfig;
@@ -20,6 +20,8 @@ export interface StatusServiceOptions {
   groupId?: string;
   /** Status events applied at once (default 16); one resource's are always one at a time. */
   concurrency?: number;
+  /** The controllers of this process, which fold reports in memory while they lead (status-handler.ts). */
+  localFold?: LocalFold;
   /** The HTTPS status API; omit to consume the topic only. */
   api?: { host?: string; port: number; tls: { certPem: string; keyPem: string }; jwksCaBundle?: string };
 }
@@ -31,7 +33,7 @@ export interface RunningStatusService {
 }
 
 export async function runStatusService(options: StatusServiceOptions): Promise<RunningStatusService> {
-  const handler = createStatusHandler({ kubeConfig: options.kubeConfig, logger: options.logger, metrics: options.metrics });
+  const handler = createStatusHandler({ kubeConfig: options.kubeConfig, logger: options.logger, metrics: options.metrics, ...(options.localFold ? { localFold: options.localFold } : {}) });
   const api = options.api
     ? await startStatusApi({ kubeConfig: options.kubeConfig, handler, logger: options.logger, metrics: options.metrics, ...options.api })
     : undefined;

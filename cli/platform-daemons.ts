@@ -101,11 +101,15 @@ export async function controllersRun(args: string[]): Promise<number> {
   const kc = kubeConfig(values.kubeconfig);
   const kafkaBrokers = values.kafka.split(',');
   const material = await certificates(values['cert-dir']).start();
+  // The status service starts first (brokers may report at once); its reports go to the
+  // controllers in memory once they run and lead.
+  const late: { controllers?: Awaited<ReturnType<typeof runControllers>> } = {};
   const status = await runStatusService({
     kubeConfig: kc,
     kafkaBrokers,
     kafkaTls,
     logger: log,
+    localFold: (ref, report) => late.controllers?.foldLocally(ref, report) ?? Promise.resolve(false),
     api: { host: values['status-host'], port: Number(values['status-port']), tls: { certPem: material.certPem, keyPem: material.keyPem } },
   });
   const dispatcher = createDispatcher({ kafkaBrokers, kafkaTls, webhookCaBundle: material.caBundlePem, dispatchSigningKeyPem, logger: log });
@@ -117,6 +121,7 @@ export async function controllersRun(args: string[]): Promise<number> {
     logger: log,
     ...(workers !== undefined ? { workers } : {}),
   });
+  late.controllers = controllers;
   log.info({ statusApi: status.url }, 'kidp controllers running');
   return untilSignal(async () => {
     await controllers.stop();

@@ -163,6 +163,27 @@ describe('foldReports', () => {
     });
   });
 
+  it('folds reports handed over in memory after the recorded ones, and records their event ids as the recorder would', () => {
+    const deploying = report('Deploying', { reason: 'Applying', message: 'applying' });
+    const ready = report('Ready');
+    const object = db({ ...dispatched, recentEventIds: ['e-Deploying'], brokerReports: [deploying] });
+    const folded = foldReports({ object: object as Deployable, now: NOW, pending: [ready] }, ref);
+    expect({ phase: folded.status.phase, ids: folded.status.recentEventIds, reports: folded.status.brokerReports, events: folded.events }).toEqual({
+      phase: 'Ready',
+      ids: ['e-Deploying', 'e-Ready'],
+      reports: undefined,
+      events: [event(deploying), event(ready)],
+    });
+  });
+
+  it('skips a handed-over report whose event id is already recorded or seen: one Event, no second fold', () => {
+    const ready = report('Ready');
+    const seen = foldReports({ object: db({ ...dispatched, recentEventIds: ['e-Ready'] }) as Deployable, now: NOW, pending: [ready] }, ref);
+    expect(seen).toEqual({ status: { ...dispatched, recentEventIds: ['e-Ready'] }, events: [], dropped: [] });
+    const twice = foldReports({ object: db(dispatched) as Deployable, now: NOW, pending: [ready, ready] }, ref);
+    expect({ ids: twice.status.recentEventIds, events: twice.events.length }).toEqual({ ids: ['e-Ready'], events: 1 });
+  });
+
   it('a Failed report is a Warning Event', () => {
     const failed = report('Failed');
     expect(foldReports({ object: db({ ...dispatched, brokerReports: [failed] }) as Deployable, now: NOW }, ref).events).toEqual([event(failed, 'Warning')]);

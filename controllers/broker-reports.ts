@@ -5,7 +5,7 @@
 // arrival order, drops those that are stale by then, empties the list, and derives the
 // Service's database connection refs from the Databases it selects. One writer, then, for
 // phase, conditions, lastStatus*, failure and connection refs: the reconcile.
-import { PHASE_OF, REASON_CLEANED_UP, staleReason, type BrokerReport } from '../brokers/index.js';
+import { PHASE_OF, RECENT_EVENT_IDS_KEPT, REASON_CLEANED_UP, staleReason, type BrokerReport } from '../brokers/index.js';
 import { sameJson, setCondition, type Condition } from '../kube/index.js';
 import type { Action, ObjectRef } from './actions.js';
 import type { DeployableResource } from '../crds/registry.js';
@@ -103,6 +103,12 @@ export interface FoldInput {
   /** The Databases of the object's namespace (a Service's connection refs come from them); may hold others, which are ignored. */
   databases?: readonly Deployable[];
   now: Date;
+  /**
+   * Reports handed over in memory by this replica's status handler (local-reports.ts), in
+   * arrival order, after the recorded ones. Their event ids join recentEventIds, as
+   * recording would have done; one already there (or recorded) is a duplicate and skipped.
+   */
+  pending?: readonly BrokerReport[];
 }
 
 export interface Folded {
@@ -120,7 +126,11 @@ export function foldReports(input: FoldInput, ref: ObjectRef): Folded {
   let status: Status = object.status ?? {};
   const events: Action[] = [];
   const dropped: Folded['dropped'] = [];
-  const reports = (status.brokerReports ?? []) as BrokerReport[];
+  const recorded = (status.brokerReports ?? []) as BrokerReport[];
+  const seen = new Set([...(status.recentEventIds ?? []), ...recorded.map((r) => r.eventId)]);
+  const handed = (input.pending ?? []).filter((r) => !seen.has(r.eventId) && (seen.add(r.eventId), true));
+  if (handed.length > 0) status = { ...status, recentEventIds: [...(status.recentEventIds ?? []), ...handed.map((r) => r.eventId)].slice(-RECENT_EVENT_IDS_KEPT) };
+  const reports = handed.length > 0 ? [...recorded, ...handed] : recorded;
   for (const report of reports) {
     const current = { ...object, status };
     const stale = staleReason(current as Parameters<typeof staleReason>[0], { uid: object.metadata.uid ?? '', generation: report.generation, requestId: report.requestId, phase: report.phase });

@@ -5,7 +5,7 @@
 // Ready, Deployed, StatusReported, lastStatus*, failure, connection refs), then, from that,
 // owns Dispatched, the phases Pending/Deploying/Unknown/Deleting, the cleanup finalizer and
 // the Events of its transitions.
-import { parseRequestId, PROTOCOL_VERSION, requestIdFor, type DeploymentRequest, type TargetRef } from '../brokers/index.js';
+import { parseRequestId, PROTOCOL_VERSION, requestIdFor, type BrokerReport, type DeploymentRequest, type TargetRef } from '../brokers/index.js';
 import { CLEANUP_FINALIZER, DEPLOYABLE_PLURALS, PLATFORM_API_VERSION, type DeployableResource } from '../crds/registry.js';
 import type { DeploymentTarget } from '../crds/types.js';
 import type { Action, ObjectRef } from './actions.js';
@@ -26,6 +26,8 @@ export interface DeployableInput {
   statusTimeoutMs: number;
   /** The Databases of the object's namespace, for a Service's connection refs (broker-reports.ts). */
   databases?: readonly Deployable[];
+  /** Reports handed over in memory by this replica's status handler (local-reports.ts), folded after the recorded ones. */
+  pendingReports?: readonly BrokerReport[];
 }
 
 type Status = NonNullable<Deployable['status']>;
@@ -286,7 +288,7 @@ export function reconcileDeployable(input: DeployableInput): Action[] {
  */
 export function reconcileReports(input: Omit<DeployableInput, 'targets' | 'statusTimeoutMs'>): { actions: Action[]; object: Deployable } {
   const { object: original } = input;
-  const folded = foldReports(input, refOf(original));
+  const folded = foldReports({ ...input, ...(input.pendingReports ? { pending: input.pendingReports } : {}) }, refOf(original));
   const unchanged = sameJson(original.status ?? {}, folded.status);
   const object: Deployable = unchanged ? original : ({ ...original, status: folded.status } as Deployable);
   return { actions: [...statusWrite(original, folded.status), ...folded.events], object };

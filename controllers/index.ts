@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { Dispatcher } from '../brokers/index.js';
+import type { BrokerReport, Dispatcher } from '../brokers/index.js';
 import type { Application, DeploymentTarget, Team } from '../crds/types.js';
 import { HTTP_FORBIDDEN, loadKubeConfig, systemClock, Watched, type Clock } from '../kube/index.js';
 import type { Action } from './actions.js';
@@ -15,6 +15,7 @@ import { DEPLOYABLE_KINDS, DEPLOYABLE_PLURALS, kindInfo, PLATFORM_GROUP, PLATFOR
 import { reconcileDeployable, type Deployable } from './deployable.js';
 import { ApiError, InvalidOptionsError, type TerminalError } from './errors.js';
 import { LeaderElector } from './lease.js';
+import { LocalReports, type LocalReport } from './local-reports.js';
 import { appliedReconciler, Controller, type KindController } from './manager.js';
 import { ControllerMetrics, type ReconcileResult } from './metrics.js';
 import { clusterRoles } from './rbac.js';
@@ -80,6 +81,12 @@ export interface RunningControllers {
   registry: Registry;
   /** Graceful: stop campaigning, finish the keys in flight, release the Lease, stop the informers. */
   stop(): Promise<void>;
+  /**
+   * Hands a verified, deduplicated broker report to this replica's reconciler
+   * (local-reports.ts): true once its fold is written to status; false when this replica
+   * does not lead or the reconciler did not take and write it, and the caller records it.
+   */
+  foldLocally(ref: { kind: DeployableKind; namespace: string; name: string }, report: BrokerReport): Promise<boolean>;
 }
 
 function keyOf(obj: { metadata?: { name?: string; namespace?: string } }): string {
@@ -135,6 +142,10 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   const applier = new Applier({ kubeConfig, dispatcher: options.dispatcher, logger, now, instance: options.identity });
 
   const none = (): Action[] => [];
+  // Reports offered by this process's status handler, and those a reconcile has taken and
+  // settles once its actions are applied (one reconcile per key at a time: queue.ts).
+  const localReports = new LocalReports(clock);
+  const taken = new Map<string, LocalReport[]>();
   const kinds: KindController[] = [
     {
       kind: 'Team',
@@ -171,12 +182,21 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
         kind,
         keys: () => deployables[kind].list().map(keyOf),
         compute: (key) => {
+          const offered = localReports.take(`${kind}/${key}`);
+          if (offered.length > 0) taken.set(key, offered);
           const { namespace, name } = splitKey(key);
           const object = deployables[kind].get(name, namespace);
           if (!object) return undefined;
           // A Service's connection refs come from the Databases beside it (broker-reports.ts).
           const databases = kind === 'Service' ? deployables.Database.list().filter((d) => d.metadata.namespace === namespace).map((d) => ({ ...d, kind: 'Database' }) as Deployable) : [];
-          return reconcileDeployable({ object: { ...object, kind } as Deployable, targets: targets.list(), now: now(), statusTimeoutMs, databases });
+          const pendingReports = offered.map((o) => o.report);
+          return reconcileDeployable({ object: { ...object, kind } as Deployable, targets: targets.list(), now: now(), statusTimeoutMs, databases, ...(pendingReports.length > 0 ? { pendingReports } : {}) });
+        },
+        settle: (key, applied) => {
+          const offered = taken.get(key);
+          if (!offered) return;
+          taken.delete(key);
+          for (const o of offered) o.settle(applied);
         },
         terminal: none,
       }),
@@ -232,6 +252,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   const stopLeading = async () => {
     const current = running;
     running = undefined;
+    localReports.releaseAll();
     if (current) await Promise.all([...current.values()].map((c) => c.stop()));
   };
 
@@ -263,6 +284,13 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   return {
     isLeader: () => elector.isLeader() && running !== undefined,
     registry,
+    foldLocally: (ref, report) =>
+      localReports.offer(`${ref.kind}/${ref.namespace}/${ref.name}`, report, () => {
+        const controller = running?.get(ref.kind);
+        if (!controller || stopping !== undefined) return false;
+        controller.enqueue(`${ref.namespace}/${ref.name}`);
+        return true;
+      }),
     stop: () =>
       (stopping ??= (async () => {
         resync.cancel();

@@ -32,6 +32,8 @@ export interface KindController {
   terminal(key: string, error: TerminalError): Action[];
   /** Every key in the cache, for resync and for a new leader. */
   keys(): string[];
+  /** After compute's actions for `key` were applied (true) or failed, or compute found nothing (false). */
+  settle?(key: string, applied: boolean): void;
 }
 
 /** A KIDP kind's controller: its pure compute, executed by the applier. */
@@ -39,10 +41,16 @@ export function appliedReconciler(kind: KindController, applier: Applier): Recon
   return {
     name: kind.kind,
     reconcile: async (key, log) => {
-      const actions = kind.compute(key);
-      if (actions === undefined) return undefined;
-      const applied = await applier.apply(actions, log);
-      return applied.requeueAfterMs !== undefined ? { requeueAfterMs: applied.requeueAfterMs } : {};
+      let ok = false;
+      try {
+        const actions = kind.compute(key);
+        if (actions === undefined) return undefined;
+        const applied = await applier.apply(actions, log);
+        ok = true;
+        return applied.requeueAfterMs !== undefined ? { requeueAfterMs: applied.requeueAfterMs } : {};
+      } finally {
+        kind.settle?.(key, ok);
+      }
     },
     terminal: async (key, error, log) => {
       await applier.apply(kind.terminal(key, error), log);

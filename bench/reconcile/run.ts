@@ -28,7 +28,7 @@ import pino from 'pino';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BrokerMetrics, DEFAULT_STATUS_GROUP, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type Dispatcher, type StatusHandler } from '../../brokers/index.js';
+import { BrokerMetrics, DEFAULT_STATUS_GROUP, createDispatcher, createStatusHandler, generateBrokerKeyPair, runReferenceBroker, startStatusConsumer, type Dispatcher, type LocalFold, type StatusHandler } from '../../brokers/index.js';
 import { createKafka } from '../../brokers/kafka.js';
 import { setupKafkaAccess } from '../../brokers/kafka-access.js';
 import { runControllers } from '../../controllers/index.js';
@@ -58,6 +58,29 @@ const TARGET = `bench-${RUN}`;
 const IDENTITY = 'bench-broker';
 // The controllers' one status group: its ACL names no other (brokers/kafka-access.ts).
 const STATUS_GROUP = DEFAULT_STATUS_GROUP;
+
+/**
+ * The apiserver's own count of requests (apiserver_request_total), by verb and resource:
+ * snapshotted before the creates and after the last Ready, so the difference is what the
+ * burst cost (the bench's informers, Lease renewals and the other controllers' few calls
+ * included). WATCH requests are counted when they start.
+ */
+function apiserverRequests(): Map<string, number> {
+  const out = execFileSync(process.env.KUBECTL ?? 'kubectl', ['get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  const counts = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const m = /^apiserver_request_total\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const label = (k: string) => new RegExp(`(?:^|,)${k}="([^"]*)"`).exec(m[1] ?? '')?.[1] ?? '';
+    if (label('dry_run') !== '') continue;
+    const resource = `${label('group') ? `${label('group')}/` : ''}${label('resource')}${label('subresource') ? `/${label('subresource')}` : ''}`;
+    const key = `${label('verb')} ${resource}`;
+    counts.set(key, (counts.get(key) ?? 0) + Number(m[2]));
+  }
+  return counts;
+}
+
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
 
 /** A progress line on stderr: rewritten in place on a terminal, one line per update otherwise (CI logs). */
 function progress(text: string): void {
@@ -120,7 +143,16 @@ async function main(): Promise<void> {
   const first = (m: Map<string, number>, name: string, at: number) => {
     if (!m.has(name)) m.set(name, at);
   };
-  const realHandler = createStatusHandler({ kubeConfig, logger, metrics: brokerMetrics });
+  // Reports reach the leading controllers in memory, as in `kidp controllers run`;
+  // BENCH_LOCAL_FOLD=0 records each in status.brokerReports first (one write more).
+  const late: { controllers?: Awaited<ReturnType<typeof runControllers>> } = {};
+  const localFold = process.env.BENCH_LOCAL_FOLD !== '0';
+  const realHandler = createStatusHandler({
+    kubeConfig,
+    logger,
+    metrics: brokerMetrics,
+    ...(localFold ? { localFold: ((ref, report) => late.controllers?.foldLocally(ref, report) ?? Promise.resolve(false)) satisfies LocalFold } : {}),
+  });
   const handler: StatusHandler = {
     targetKeys: (name) => realHandler.targetKeys(name),
     settled: (event, timeoutMs) => realHandler.settled(event, timeoutMs),
@@ -165,6 +197,7 @@ async function main(): Promise<void> {
     close: () => realDispatcher.close(),
   };
   const controllers = await runControllers({ kubeConfig, dispatcher, identity: `bench-${process.pid}`, leaseNamespace: 'default', leaseName: `kidp-bench-${RUN}`, ...(WORKERS !== undefined ? { workers: WORKERS } : {}), logger });
+  late.controllers = controllers;
   while (!controllers.isLeader()) await new Promise((r) => setTimeout(r, 50));
 
   const appliedAt = new Map<string, number>();
@@ -197,6 +230,7 @@ async function main(): Promise<void> {
     `applying ${COUNT} Services (${RATE ? `${RATE}/s` : 'burst'}, ${CONCURRENCY} creates in flight, ${WORKERS ?? 'default'} controller workers per kind, broker concurrency ${BROKER_CONCURRENCY ?? 'default'}) in namespace ${NS}`,
   );
   const loadBefore = loadavg()[0] ?? NaN;
+  const requestsBefore = apiserverRequests();
   const t0 = performance.now();
   const ticker = setInterval(
     () => progress(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${appliedAt.size}/${COUNT} applied, ${dispatchedAt.size} dispatched, ${readyAt.size} Ready`),
@@ -228,6 +262,7 @@ async function main(): Promise<void> {
   await Promise.race([done, new Promise((r) => setTimeout(r, READY_DEADLINE_MS))]);
   clearInterval(ticker);
   progressDone();
+  const requestsAfter = apiserverRequests();
 
   const latencies = [...appliedAt].filter(([n]) => readyAt.has(n)).map(([n, at]) => (readyAt.get(n) ?? at) - at).sort((a, b) => a - b);
   const lastReady = Math.max(...readyAt.values());
@@ -261,6 +296,16 @@ async function main(): Promise<void> {
   console.log(`creates: ${COUNT} in ${((appliedAll - t0) / 1000).toFixed(1)} s (${(COUNT / ((appliedAll - t0) / 1000)).toFixed(0)}/s)`);
   console.log(`sustained: ${readyAt.size} Ready in ${((lastReady - t0) / 1000).toFixed(1)} s from the first create = ${(readyAt.size / ((lastReady - t0) / 1000)).toFixed(1)} resources/s`);
   console.log(`target p95 apply -> Ready <= ${TARGET_P95_MS} ms: ${p95 <= TARGET_P95_MS && readyAt.size === COUNT ? 'met' : 'NOT met'}`);
+  const spent = [...requestsAfter]
+    .map(([k, n]) => [k, n - (requestsBefore.get(k) ?? 0)] as const)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const perService = (verbs: (v: string) => boolean) => spent.filter(([k]) => verbs(k.split(' ')[0] ?? '')).reduce((sum, [, n]) => sum + n, 0) / COUNT;
+  console.log(
+    `apiserver requests per Service (apiserver_request_total, whole burst / ${COUNT}): ${perService(() => true).toFixed(2)} ` +
+      `(writes ${perService((v) => WRITE_VERBS.has(v)).toFixed(2)}, reads ${perService((v) => v === 'GET' || v === 'LIST').toFixed(2)}, watches ${perService((v) => v === 'WATCH').toFixed(2)})`,
+  );
+  console.log(`  by verb and resource: ${spent.filter(([, n]) => n >= COUNT / 10).map(([k, n]) => `${k} ${(n / COUNT).toFixed(2)}`).join(', ')}`);
   const metrics = await controllers.registry.getSingleMetricAsString('kidp_reconciliation_duration_seconds');
   const line = (result: string) => {
     const count = new RegExp(`kidp_reconciliation_duration_seconds_count\\{kind="Service",result="${result}"\\} (\\d+)`).exec(metrics)?.[1] ?? '0';
