@@ -5,7 +5,7 @@
 // here talks to the apiserver; the server resolves the user's access first (access.ts) and
 // hands in a synchronous `can`, so that every object the model lets through passed a
 // SubjectAccessReview of that user.
-import { DEPLOYABLE_KINDS, kindInfo, TENANT_KINDS, type DeployableKind, type KindName } from '../crds/registry.js';
+import { DEPLOYABLE_KINDS, kindInfo, PLATFORM_GROUP, TENANT_KINDS, type DeployableKind, type KindName } from '../crds/registry.js';
 import type { PolicyReportResult } from '../reports/index.js';
 
 /** An object as the informer caches hold it (wire JSON: timestamps are strings). */
@@ -268,6 +268,11 @@ const FAILING = new Set(['fail', 'error', 'warn']);
 /** Events kept per resource, newest first. */
 export const RECENT_EVENTS = 20;
 
+/** KIDP's own kinds only: a core Service named like a KIDP Service is another object. */
+const isPlatform = (apiVersion: string | undefined): boolean => apiVersion === undefined || apiVersion.startsWith(`${PLATFORM_GROUP}/`);
+/** Annotations the page leaves out: kubectl's copy of the whole manifest is noise, not metadata. */
+const HIDDEN_ANNOTATIONS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+
 function eventTime(e: EventObject): string {
   return e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? '';
 }
@@ -305,7 +310,7 @@ export class PortalModel {
     if (can(CLUSTER_REPORTS)) for (const report of snapshot.clusterReports) this.addResults(report);
     for (const e of snapshot.events) {
       const about = e.involvedObject ?? e.regarding;
-      if (!about || !e.metadata.namespace || !can(EVENTS(e.metadata.namespace))) continue;
+      if (!about || !isPlatform(about.apiVersion) || !e.metadata.namespace || !can(EVENTS(e.metadata.namespace))) continue;
       const k = key({ kind: about.kind, namespace: about.kind === 'Team' ? '' : about.namespace, name: about.name });
       const list = this.eventsByKey.get(k);
       if (list) list.push(e);
@@ -326,6 +331,7 @@ export class PortalModel {
   private addResults(report: ReportObject): void {
     for (const r of report.results ?? []) {
       for (const res of r.resources ?? []) {
+        if (!isPlatform(res.apiVersion)) continue;
         const k = key({ kind: res.kind, namespace: res.namespace ?? (res.kind === 'Team' ? '' : report.metadata.namespace), name: res.name });
         const line: PolicyLine = { policy: r.policy, rule: r.rule, result: r.result, severity: r.severity ?? '', message: r.message ?? '' };
         const list = this.policyByKey.get(k);
@@ -376,7 +382,7 @@ export class PortalModel {
       costCenter: readable ? String(t.spec?.costCenter ?? '') : '',
       phase: readable ? phaseOf(t) : '',
       applications: apps.length,
-      resources: owned.length,
+      resources: owned.filter((r) => r.kind !== 'Application').length,
       failing: owned.reduce((n, r) => n + this.failingOf(refOf(r.kind, r.object)), 0),
     };
   }
@@ -472,7 +478,7 @@ export class PortalModel {
       conditions: conditionsOf(o),
       ownerChain: chain,
       labels: { ...(o.metadata.labels ?? {}) },
-      annotations: { ...(o.metadata.annotations ?? {}) },
+      annotations: Object.fromEntries(Object.entries(o.metadata.annotations ?? {}).filter(([k]) => !HIDDEN_ANNOTATIONS.has(k))),
       policy: this.policyOf(ref),
       events: this.eventsOf(ref),
       connections,

@@ -256,10 +256,10 @@ ${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`, use
     const can: Can = await access.resolve(user, checksFor(snapshot));
     return new PortalModel(snapshot, can);
   };
-  const notFound = (res: Response, user: UserInfo, what: string) => {
-    // The same answer for "does not exist" and "not yours": a 404 leaks no name.
+  const notFound = (res: Response, user: UserInfo) => {
+    // The same answer, word for word, for "does not exist" and "not yours": a 404 tells nothing.
     res.status(404);
-    html(res, portalPage('Not found', `<h1>Not found</h1><p>No ${esc(what)} you may read.</p>`, user.username));
+    html(res, portalPage('Not found', '<h1>Not found</h1><p>Nothing here you may read.</p>', user.username));
   };
   app.get('/portal', authed('read the cluster', async (_req, res, user) => {
     html(res, portalPage('Teams', teamsHtml((await portal(user)).teams()), user.username));
@@ -267,7 +267,7 @@ ${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`, use
   app.get('/portal/teams/:team', authed('read the cluster', async (req, res, user) => {
     const name = String(req.params.team);
     const p = (await portal(user)).team(name);
-    if (!p) return notFound(res, user, `Team ${name}`);
+    if (!p) return notFound(res, user);
     html(res, portalPage(`Team ${name}`, teamHtml(p), user.username));
   }));
   app.get('/portal/namespaces/:namespace/:plural/:name', authed('read the cluster', async (req, res, user) => {
@@ -275,15 +275,15 @@ ${table('By policy', 'policies', m.policies, (k) => href('/policies', k))}`, use
     const name = String(req.params.name);
     const info = findPlural(String(req.params.plural));
     const kind = PORTAL_KINDS.find((k) => k === info?.kind && k !== 'Team') as PortalKind | undefined;
-    if (!kind) return notFound(res, user, `kind ${String(req.params.plural)}`);
+    if (!kind) return notFound(res, user);
     const model = await portal(user);
     if (kind === 'Application') {
       const p = model.application(namespace, name);
-      if (!p) return notFound(res, user, `Application ${namespace}/${name}`);
+      if (!p) return notFound(res, user);
       return html(res, portalPage(`Application ${name}`, applicationHtml(p), user.username));
     }
     const v = model.resource(kind, namespace, name);
-    if (!v) return notFound(res, user, `${kind} ${namespace}/${name}`);
+    if (!v) return notFound(res, user);
     html(res, portalPage(`${kind} ${name}`, resourceHtml(v), user.username));
   }));
   app.all('/{*rest}', (_req, res) => void res.status(404).type('text/plain').send('not found'));
