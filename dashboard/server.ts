@@ -144,6 +144,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   app.disable('etag');
   // Before any route: the method, hostile identity headers, and the headers every answer carries.
   app.use((req: Request, res: Response, next: NextFunction) => {
+    res.locals.startedAt = performance.now();
     res.set({ 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store', 'x-frame-options': 'DENY' });
     const login = req.path === '/login' && req.method === 'POST';
     if (req.method !== 'GET' && req.method !== 'HEAD' && !login) {
@@ -157,7 +158,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     }
     next();
   });
-  const html = (res: Response, body: string) => void res.type('html').send(body);
+  // Server-Timing: what the page cost here (authentication, authorization, model, HTML), without the network; bench/portal reads it.
+  const html = (res: Response, body: string) => void res.set('server-timing', `page;dur=${(performance.now() - Number(res.locals.startedAt)).toFixed(2)}`).type('html').send(body);
   const fail = (res: Response, err: unknown, what: string) => {
     options.logger.error({ err: err instanceof Error ? err.message : String(err), detail: apiErrorDetail(err) }, `dashboard: ${what}`);
     if (!res.headersSent) res.status(502).type('text/plain').send(`could not ${what} through the apiserver`);
