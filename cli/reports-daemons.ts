@@ -1,5 +1,5 @@
 // `kidp reports run` (the background audit controller) and `kidp dashboard serve` (the
-// read-only compliance page): long-running, stopped by SIGINT/SIGTERM.
+// read-only portal and compliance page): long-running, stopped by SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
@@ -16,8 +16,10 @@ export const REPORTS_USAGE = `  kidp reports run [--kubeconfig FILE] [--lease-na
       nor in kube-system). Keeps the ValidatingAdmissionPolicy + Binding of every Policy with
       spec.enforcement: Native in step with it. With --lease-namespace only the Lease holder writes.
   kidp dashboard serve [--kubeconfig FILE] [--port 8080] [--host 0.0.0.0] [--platform-namespace kidp-system] [--secure-cookie]
-      Serve the read-only compliance page (per team, namespace, policy; violations; the trend
-      read from ${TREND_CONFIGMAP} in the platform namespace).`;
+      Serve the read-only portal (/portal: Teams, Applications and their resources) and the
+      compliance page (per team, namespace, policy; violations; the trend read from
+      ${TREND_CONFIGMAP} in the platform namespace). Readers sign in with their Kubernetes
+      bearer token and see what their RBAC allows (TokenReview + SubjectAccessReview).`;
 
 /** A positive number from a flag; undefined (and a line naming the flag) otherwise. */
 function positive(flag: string, text: string | undefined, stderr: (line: string) => void): number | undefined {
