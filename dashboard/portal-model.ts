@@ -206,6 +206,7 @@ export interface TeamPage {
   conditions: Condition[];
   cost: TeamCost | 'none' | 'hidden';
   policy: PolicyLine[] | 'hidden';
+  events: EventLine[] | 'hidden';
   applications: ApplicationSummary[];
   /** Databases, Caches and Topics owned by the Team directly. */
   direct: ResourceSummary[];
@@ -416,6 +417,7 @@ export class PortalModel {
       conditions: summary.readable ? conditionsOf(t) : [],
       cost: summary.readable ? costOf(t) : 'hidden',
       policy: summary.readable ? this.policyOf({ kind: 'Team', name }) : 'hidden',
+      events: summary.readable ? this.eventsOf({ kind: 'Team', name }) : 'hidden',
       applications,
       direct: direct.filter((c) => c.kind !== 'Application').map((c) => this.summary(c.kind, c.object)).sort((a, b) => key(a.ref).localeCompare(key(b.ref))),
     };

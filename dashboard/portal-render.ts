@@ -89,7 +89,7 @@ ${t.readable ? `<h2>Members</h2><table data-testid="members"><thead><tr><th>kind
 <h2>Cost</h2>${costHtml(p.cost)}
 <h2>Applications (${p.applications.length})</h2>${p.applications.length === 0 ? '<p data-testid="applications">None you may list.</p>' : `<table data-testid="applications"><thead><tr><th>application</th><th>namespace</th><th>phase</th>${CHILD_KINDS.map((k) => `<th>${esc(kindInfo(k).plural)}</th>`).join('')}<th>failing policy results</th></tr></thead><tbody>${apps}</tbody></table>`}
 ${summaries('Owned by the team directly', 'direct', p.direct)}
-${t.readable ? `<h2>Policy results</h2>${policyTable(p.policy)}` : ''}`;
+${t.readable ? `<h2>Policy results</h2>${policyTable(p.policy)}<h2>Recent events</h2>${eventsTable(p.events)}` : ''}`;
 }
 
 /** The selector edges as an SVG: selecting resources on the left, what they select on the right. */

@@ -51,6 +51,15 @@ const href = (path: string, value: string) => `${path}/${encodeURIComponent(valu
 const page = (title: string, body: string, user?: string) => layout({ title, suffix: 'KIDP compliance', body, ...(user ? { user } : {}) });
 const portalPage = (title: string, body: string, user: string) => layout({ title, suffix: 'KIDP portal', body, user });
 
+/** Whether an Origin header names this server (an opaque "null" origin does not). */
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 /** The cookie the login form sets: the user's bearer token, HttpOnly and SameSite=Strict. */
 export const TOKEN_COOKIE = 'kidp_token';
 /** A login session lasts at most this long; the token's own expiry may end it sooner. */
@@ -209,6 +218,16 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   app.get('/login', (_req, res) => html(res, loginPage('Sign in with a Kubernetes bearer token.')));
   app.post('/login', express.urlencoded({ extended: false, limit: MAX_TOKEN_BYTES * 2, parameterLimit: 4 }), (req: Request, res: Response) =>
     void (async () => {
+      // Login CSRF: a form on another site must not sign a reader in as someone else.
+      // Browsers say where a request comes from in Sec-Fetch-Site; older ones only in Origin
+      // (which is "null" under Referrer-Policy no-referrer, hence the order).
+      const site = req.headers['sec-fetch-site'];
+      const origin = req.headers.origin;
+      const crossSite = site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && !sameHost(origin, req.headers.host);
+      if (crossSite) {
+        res.status(403).type('text/plain').send('sign in from this site only');
+        return;
+      }
       const token = typeof (req.body as Record<string, unknown> | undefined)?.token === 'string' ? ((req.body as Record<string, string>).token ?? '').trim() : '';
       const user = token && Buffer.byteLength(token) <= MAX_TOKEN_BYTES ? await access.authenticate(token) : null;
       if (!user) {

@@ -15,7 +15,7 @@ import pino from 'pino';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { parseAllDocuments } from 'yaml';
 import { kubectl, kubectlOk } from './kubectl.js';
-import { startDashboard, TOKEN_COOKIE, type RunningDashboard } from '../dashboard/index.js';
+import { ACCESS_TTL_MS, startDashboard, TOKEN_COOKIE, TOKEN_TTL_MS, type RunningDashboard } from '../dashboard/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -30,6 +30,8 @@ const role = `portal-e2e-${id}`;
 const XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
 const partOf = 'app.kubernetes.io/part-of';
 
+/** Added to the portal's clock: the revocation test moves past the SubjectAccessReview cache without waiting. */
+let clockOffsetMs = 0;
 const COST = { currency: 'USD', total: 42.5, computedAt: '2026-12-04T20:00:00Z', byCostCenter: [{ costCenter: 'CC-1042', total: 42.5, resources: 2 }], resources: [{ kind: 'Database', namespace: '', name: 'orders-db', priceClass: 'db.small', hours: 24, cost: 36 }, { kind: 'Service', namespace: '', name: 'web', priceClass: 'svc.small', hours: 24, cost: 6.5 }] };
 let costInSchema = false;
 let portal: RunningDashboard;
@@ -164,7 +166,7 @@ beforeAll(async () => {
   const cluster = admin.getCurrentCluster()!;
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromOptions({ clusters: [cluster], users: [{ name: 'portal', token: await token('kidp-dashboard', nsSys) }], contexts: [{ name: 'portal', cluster: cluster.name, user: 'portal' }], currentContext: 'portal' });
-  portal = await startDashboard({ kubeConfig, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, refreshMs: 0, trend: { namespace: nsSys } });
+  portal = await startDashboard({ kubeConfig, logger: pino({ level: 'silent' }), host: '127.0.0.1', port: 0, refreshMs: 0, trend: { namespace: nsSys }, now: () => new Date(Date.now() + clockOffsetMs) });
   base = `http://127.0.0.1:${portal.port}`;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
 }, 120_000);
@@ -280,6 +282,9 @@ describe('the portal as two users in headless Chromium', () => {
 
   it('signs in through the form into an HttpOnly, SameSite=Strict cookie, and refuses a token the apiserver does not accept', async () => {
     const form = (token: string) => fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString(), redirect: 'manual' });
+    // Another site's form (login CSRF) signs nobody in, even with a good token.
+    const crossSite = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' }, body: new URLSearchParams({ token: tokens.bob }).toString(), redirect: 'manual' });
+    expect({ status: crossSite.status, cookie: crossSite.headers.get('set-cookie') }).toEqual({ status: 403, cookie: null });
     const bad = await form(`${tokens.bob.slice(0, -4)}AAAA`);
     expect({ status: bad.status, cookie: bad.headers.get('set-cookie') }).toEqual({ status: 401, cookie: null });
     const ok = await form(tokens.bob);
@@ -299,6 +304,27 @@ describe('the portal as two users in headless Chromium', () => {
     expect(cells(await page.locator('[data-testid=teams] tbody tr').allInnerTexts()).map((r) => r[0])).toEqual([teamB]);
     expect((await ctx.cookies()).find((c) => c.name === TOKEN_COOKIE)).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     await ctx.close();
+  });
+});
+
+describe('authorization follows RBAC', () => {
+  it('stops showing bob his team once his RoleBinding is gone, after the 10 s cache', async () => {
+    const teamsOf = async () => cells(await (async () => {
+      const ctx = await asUser(tokens.bob);
+      const page = await ctx.newPage();
+      await page.goto(`${base}/portal`);
+      const rows = await page.locator('[data-testid=teams] tbody tr').allInnerTexts();
+      await ctx.close();
+      return rows;
+    })()).map((r) => r[0]);
+    expect(await teamsOf()).toEqual([teamB]);
+    await kubectlOk(['delete', 'rolebinding', 'kidp-team-developers', '-n', nsB]);
+    // Within the cache the answer may be the old one; past it, the apiserver's answer.
+    clockOffsetMs += ACCESS_TTL_MS + TOKEN_TTL_MS;
+    expect(await teamsOf()).toEqual([]);
+    const res = await get(`/portal/namespaces/${nsB}/applications/billing`, { authorization: `Bearer ${tokens.bob}` });
+    expect(res.status).toBe(404);
+    expect((await get(`/portal/namespaces/${nsA}/applications/shop`, { authorization: `Bearer ${tokens.alice}` })).status).toBe(200);
   });
 });
 
