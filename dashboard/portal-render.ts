@@ -43,7 +43,7 @@ function conditionsTable(cs: readonly Condition[]): string {
 }
 
 function policyTable(lines: readonly PolicyLine[] | 'hidden'): string {
-  if (lines === 'hidden') return '<p data-testid="policy">You may not read the policy reports here.</p>';
+  if (lines === 'hidden') return '<p data-testid="policy">You may not read the policy reports that would hold these results.</p>';
   if (lines.length === 0) return '<p data-testid="policy">No policy results (the reports controller has not audited it, or no Policy selects it).</p>';
   const rows = lines
     .map((l) => `<tr><td>${esc(l.policy)}</td><td>${esc(l.rule)}</td><td class="${l.result === 'pass' || l.result === 'skip' ? 'ok' : 'bad'}">${esc(l.result)}</td><td>${esc(l.severity)}</td><td>${l.result === 'pass' || l.result === 'skip' ? '' : esc(l.message)}</td></tr>`)
@@ -69,10 +69,11 @@ function costHtml(cost: TeamCost | 'none' | 'hidden'): string {
 <table data-testid="cost-resources"><thead><tr><th>kind</th><th>namespace</th><th>name</th><th>price class</th><th>hours</th><th>cost</th></tr></thead><tbody>${resources}</tbody></table></div>`;
 }
 
-function summaries(caption: string, testId: string, rows: readonly ResourceSummary[]): string {
+/** A table of resources; `withKind` when the rows mix kinds. */
+function summaries(caption: string, testId: string, rows: readonly ResourceSummary[], withKind = false): string {
   if (rows.length === 0) return `<h2>${esc(caption)}</h2><p class="muted" data-testid="${esc(testId)}">None.</p>`;
-  const body = rows.map((r) => `<tr><td>${link(r.ref)}</td><td>${esc(r.ref.namespace ?? '')}</td><td>${phase(r.phase)}</td><td>${esc(r.ready)}</td><td class="num">${failing(r.failing)}</td></tr>`).join('');
-  return `<h2>${esc(caption)}</h2><table data-testid="${esc(testId)}"><thead><tr><th>name</th><th>namespace</th><th>phase</th><th>ready</th><th>failing policy results</th></tr></thead><tbody>${body}</tbody></table>`;
+  const body = rows.map((r) => `<tr>${withKind ? `<td>${esc(r.ref.kind)}</td>` : ''}<td>${link(r.ref)}</td><td>${esc(r.ref.namespace ?? '')}</td><td>${phase(r.phase)}</td><td>${esc(r.ready)}</td><td class="num">${failing(r.failing)}</td></tr>`).join('');
+  return `<h2>${esc(caption)}</h2><table data-testid="${esc(testId)}"><thead><tr>${withKind ? '<th>kind</th>' : ''}<th>name</th><th>namespace</th><th>phase</th><th>ready</th><th>failing policy results</th></tr></thead><tbody>${body}</tbody></table>`;
 }
 
 export function teamHtml(p: TeamPage): string {
@@ -88,7 +89,7 @@ export function teamHtml(p: TeamPage): string {
 ${t.readable ? `<h2>Members</h2><table data-testid="members"><thead><tr><th>kind</th><th>name</th><th>role</th></tr></thead><tbody>${members}</tbody></table><p>Namespaces: ${p.namespaces.map((n) => `<code>${esc(n)}</code>`).join(' ') || '<span class="muted">none</span>'}</p><h2>Conditions</h2>${conditionsTable(p.conditions)}` : ''}
 <h2>Cost</h2>${costHtml(p.cost)}
 <h2>Applications (${p.applications.length})</h2>${p.applications.length === 0 ? '<p data-testid="applications">None you may list.</p>' : `<table data-testid="applications"><thead><tr><th>application</th><th>namespace</th><th>phase</th>${CHILD_KINDS.map((k) => `<th>${esc(kindInfo(k).plural)}</th>`).join('')}<th>failing policy results</th></tr></thead><tbody>${apps}</tbody></table>`}
-${summaries('Owned by the team directly', 'direct', p.direct)}
+${summaries('Owned by the team directly', 'direct', p.direct, true)}
 ${t.readable ? `<h2>Policy results</h2>${policyTable(p.policy)}<h2>Recent events</h2>${eventsTable(p.events)}` : ''}`;
 }
 

@@ -198,7 +198,7 @@ describe('the portal as two users in headless Chromium', () => {
     if (costInSchema) expect(await page.locator('[data-testid=cost-total]').innerText()).toBe('USD 42.50');
     else expect(await page.locator('[data-testid=cost]').innerText()).toBe('No usage reported.');
     expect(cells(await page.locator('[data-testid=applications] tbody tr').allInnerTexts())).toEqual([['shop', nsA, 'Unknown', '2', '2', '1', '1', '1']]);
-    expect(cells(await page.locator('[data-testid=direct] tbody tr').allInnerTexts())).toEqual([['audit', nsA, 'Unknown', 'Unknown', '0']]);
+    expect(cells(await page.locator('[data-testid=direct] tbody tr').allInnerTexts())).toEqual([['Topic', 'audit', nsA, 'Unknown', 'Unknown', '0']]);
     expect(cells(await page.locator('[data-testid=conditions] tbody tr').allInnerTexts())).toEqual([['Ready', 'True', 'NamespacesReady', `namespace ${nsA} and its RoleBinding are in place`, '2026-12-01T10:00:00Z']]);
     await page.screenshot({ path: join(ARTIFACTS, 'portal-team.png'), fullPage: true });
 
