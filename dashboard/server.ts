@@ -182,7 +182,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     }
     for (const part of (req.headers.cookie ?? '').split(';')) {
       const [k, ...v] = part.trim().split('=');
-      if (k === TOKEN_COOKIE) return decodeURIComponent(v.join('='));
+      if (k !== TOKEN_COOKIE) continue;
+      try {
+        return decodeURIComponent(v.join('='));
+      } catch {
+        // Not what /login sets: no token, so a 401 rather than an error.
+        return undefined;
+      }
     }
     return undefined;
   };

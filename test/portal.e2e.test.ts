@@ -345,6 +345,7 @@ describe('attacks on the portal', () => {
       { name: 'tampered token', headers: { authorization: `Bearer ${tokens.alice.slice(0, -6)}AAAAAA` } },
       { name: 'basic auth', headers: { authorization: `Basic ${Buffer.from('alice:alice').toString('base64')}` } },
       { name: 'forged cookie', headers: { cookie: `${TOKEN_COOKIE}=alice` } },
+      { name: 'malformed cookie', headers: { cookie: `${TOKEN_COOKIE}=%E0%A4%A` } },
       ...forged().map((headers, i) => ({ name: `forged headers ${i}`, headers })),
       // A valid token of bob cannot be lifted to alice (or masters) by headers either.
       ...forged(tokens.bob).map((headers, i) => ({ name: `bob + forged headers ${i}`, headers })),
