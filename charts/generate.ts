@@ -212,7 +212,7 @@ ${component('broker', 'The reference kubernetes broker.')}
 
 ${component('reports', 'Leader-elected background audit: one writes PolicyReports.')}
 
-${component('dashboard', 'Read-only compliance page.')}
+${component('dashboard', 'Read-only portal and compliance page.')}
 
 ${component('kafkaSetup', '')}
 

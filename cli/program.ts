@@ -470,15 +470,21 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
   const dashboard = program.command('dashboard').description('The read-only portal.');
   daemon(dashboard, ctx, argv, {
     name: 'serve',
-    summary: 'Serve the read-only compliance page.',
-    description: 'Serve the read-only compliance page (per team, namespace, policy; violations; the trend).\nRuns until SIGINT/SIGTERM.',
+    summary: 'Serve the read-only portal and compliance page.',
+    description:
+      'Serve the read-only portal (Teams, Applications, Services, Databases, Caches, Topics: phase,\n' +
+      'conditions, owners, selector connections, policy results, events, cost) and the compliance page\n' +
+      '(per team, namespace, policy; violations; the trend). Users sign in with their Kubernetes bearer\n' +
+      'token and see what their RBAC lets them read (TokenReview + SubjectAccessReview).\n' +
+      'Runs until SIGINT/SIGTERM.',
     options: [
       ['--kubeconfig <file>', 'kubeconfig'],
       ['--port <port>', 'HTTP port (default 8080)'],
       ['--host <host>', 'listen address (default 0.0.0.0)'],
       ['--platform-namespace <namespace>', 'where the trend ConfigMap lives (default kidp-system)'],
+      ['--secure-cookie', 'mark the login cookie Secure (when TLS is terminated in front)'],
     ],
-    examples: ['dashboard serve --port 8080'],
+    examples: ['dashboard serve --port 8080', 'dashboard serve --host 127.0.0.1 --secure-cookie'],
     load: async () => (await import('./reports-daemons.js')).dashboardServe,
   });
 

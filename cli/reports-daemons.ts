@@ -1,5 +1,5 @@
 // `kidp reports run` (the background audit controller) and `kidp dashboard serve` (the
-// read-only compliance page): long-running, stopped by SIGINT/SIGTERM.
+// read-only portal and compliance page): long-running, stopped by SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
@@ -15,9 +15,11 @@ export const REPORTS_USAGE = `  kidp reports run [--kubeconfig FILE] [--lease-na
       ${TREND_CONFIGMAP} in the platform namespace (where selected core kinds are not audited,
       nor in kube-system). Keeps the ValidatingAdmissionPolicy + Binding of every Policy with
       spec.enforcement: Native in step with it. With --lease-namespace only the Lease holder writes.
-  kidp dashboard serve [--kubeconfig FILE] [--port 8080] [--host 0.0.0.0] [--platform-namespace kidp-system]
-      Serve the read-only compliance page (per team, namespace, policy; violations; the trend
-      read from ${TREND_CONFIGMAP} in the platform namespace).`;
+  kidp dashboard serve [--kubeconfig FILE] [--port 8080] [--host 0.0.0.0] [--platform-namespace kidp-system] [--secure-cookie]
+      Serve the read-only portal (/portal: Teams, Applications and their resources) and the
+      compliance page (per team, namespace, policy; violations; the trend read from
+      ${TREND_CONFIGMAP} in the platform namespace). Readers sign in with their Kubernetes
+      bearer token and see what their RBAC allows (TokenReview + SubjectAccessReview).`;
 
 /** A positive number from a flag; undefined (and a line naming the flag) otherwise. */
 function positive(flag: string, text: string | undefined, stderr: (line: string) => void): number | undefined {
@@ -72,13 +74,13 @@ export async function reportsRun(args: string[], stderr: (line: string) => void)
 }
 
 export async function dashboardServe(args: string[], stderr: (line: string) => void): Promise<number> {
-  const { values } = parseArgs({ args, options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' }, host: { type: 'string', default: '0.0.0.0' }, 'platform-namespace': { type: 'string', default: 'kidp-system' } }, strict: true });
+  const { values } = parseArgs({ args, options: { kubeconfig: { type: 'string' }, port: { type: 'string', default: '8080' }, host: { type: 'string', default: '0.0.0.0' }, 'platform-namespace': { type: 'string', default: 'kidp-system' }, 'secure-cookie': { type: 'boolean', default: false } }, strict: true });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     stderr(`--port: ${JSON.stringify(values.port)} is not a port number`);
     return 2;
   }
   const logger = pino({ name: 'kidp-dashboard' });
-  const running = await startDashboard({ kubeConfig: kubeConfigFrom(values.kubeconfig), logger, port, host: values.host, trend: { namespace: values['platform-namespace'] } });
+  const running = await startDashboard({ kubeConfig: kubeConfigFrom(values.kubeconfig), logger, port, host: values.host, trend: { namespace: values['platform-namespace'] }, secureCookie: values['secure-cookie'] });
   return untilSignal(running.close);
 }

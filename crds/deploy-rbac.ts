@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crdDirectory } from './index.js';
-import { DEPLOYABLE_KINDS, kindInfo, PLATFORM_GROUP, PLATFORM_KINDS } from './registry.js';
+import { DEPLOYABLE_KINDS, kindInfo, PLATFORM_GROUP, PLATFORM_KINDS, TENANT_KINDS } from './registry.js';
 
 export interface PolicyRule {
   apiGroups: string[];
@@ -43,6 +43,8 @@ export function deployRbac(): GeneratedRules[] {
       role: 'kidp-reports',
       rules: [platform(every, READ), platform([...DEPLOYABLE_KINDS.map((k) => `${kindInfo(k).plural}/status`), `${kindInfo('Policy').plural}/status`], ['get', 'patch'])],
     },
+    // The portal (dashboard/) caches the tenant kinds it shows: Teams, Applications, the deployables.
+    { file: 'reports.yaml', role: 'kidp-dashboard', rules: [platform(TENANT_KINDS.map((k) => k.plural), READ)] },
     // The controllers reconcile every kind of the group (spec untouched: no create or delete).
     { file: 'controllers.yaml', role: 'kidp-controllers', rules: [platform(['*'], ['get', 'list', 'watch', 'update', 'patch'])] },
     // Placement reads the DeploymentTargets; relationships list the Databases a Service's

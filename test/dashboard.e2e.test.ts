@@ -2,7 +2,9 @@
 // playwright-core) against the real apiserver: the reports controller writes
 // PolicyReports for a namespace of this test, the page shows them per team, namespace and
 // policy, drills down to the violation messages and draws the trend the controller
-// persisted, which survives a restart of both. Screenshots are kept under test-artifacts/
+// persisted, which survives a restart of both. It reads as a ServiceAccount bound to
+// cluster-admin (the pages need a Kubernetes token; test/portal.e2e.test.ts covers what
+// narrower readers see). Screenshots are kept under test-artifacts/
 // (gitignored) as the test's artifact.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +30,10 @@ let reports: RunningReports;
 let dashboard: RunningDashboard;
 let browser: Browser;
 let kubeConfig: KubeConfig;
+/** A reader of the whole cluster: the page shows what its RBAC allows, which here is everything. */
+const viewer = `rpt-dash-viewer-${id}`;
+let token = '';
+const auth = () => ({ authorization: `Bearer ${token}` });
 
 const startReports = (intervalMs: number) =>
   runReports({ kubeconfig: process.env.KUBECONFIG, logger: pino({ level: 'silent' }), debounceMs: 100, namespaces: [ns], trend: { ...trend, intervalMs } });
@@ -41,7 +47,7 @@ const storedTrend = async (): Promise<StoredPoint[]> => {
   return out.code === 0 && out.stdout.trim() ? (JSON.parse(out.stdout) as { points: StoredPoint[] }).points : [];
 };
 const apiTrend = async (): Promise<StoredPoint[]> =>
-  ((await (await fetch(`http://127.0.0.1:${dashboard.port}/api/compliance`)).json()) as { trend: StoredPoint[] }).trend.map((p) => ({ time: p.time, summary: p.summary }));
+  ((await (await fetch(`http://127.0.0.1:${dashboard.port}/api/compliance`, { headers: auth() })).json()) as { trend: StoredPoint[] }).trend.map((p) => ({ time: p.time, summary: p.summary }));
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/env/install.sh does it)`);
@@ -53,10 +59,13 @@ beforeAll(async () => {
       kind: 'List',
       items: [
         { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'platform.kidp.io/team': team } } },
+        { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: viewer, namespace: ns } },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: viewer }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: viewer, namespace: ns }] },
         { apiVersion: V, kind: 'Policy', metadata: { name: policy }, spec: { mode: 'Audit', selector: { resourceTypes: ['Topic'] }, rules: [{ name: 'min-partitions', expression: 'object.spec.?partitions.orValue(1) >= 3', messageExpression: "'topic ' + object.metadata.name + ' needs at least 3 partitions'", severity: 'medium' }] } },
       ],
     }),
   });
+  token = (await kubectlOk(['create', 'token', viewer, '-n', ns, '--duration', '1h'])).trim();
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [topic('orders', 6), topic('audit-log', 1), topic('clicks', 3), topic('tiny', 2)] }) });
   // A point a second at most, so that the test sees a line without waiting an hour.
   reports = await startReports(1_000);
@@ -77,6 +86,7 @@ afterAll(async () => {
   await kubectl(['delete', 'policy', policy, '--ignore-not-found']);
   await kubectl(['delete', 'topics,policyreports', '--all', '-n', ns, '--ignore-not-found']);
   await kubectl(['delete', 'configmap', trend.name, '-n', ns, '--ignore-not-found']);
+  await kubectl(['delete', 'clusterrolebinding', viewer, '--ignore-not-found']);
 });
 
 describe('compliance dashboard in headless Chromium', () => {
@@ -100,7 +110,7 @@ describe('compliance dashboard in headless Chromium', () => {
     const latest = points[points.length - 1]!;
     expect(latest.summary).toEqual(written);
     expect(latest.summary.fail).toBeGreaterThanOrEqual(2);
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, extraHTTPHeaders: auth() });
     const base = `http://127.0.0.1:${dashboard.port}`;
     await page.goto(`${base}/`);
     expect(await page.title()).toBe('Overview — KIDP compliance');
@@ -148,7 +158,7 @@ describe('compliance dashboard in headless Chromium', () => {
     expect(before.length).toBeGreaterThanOrEqual(2);
     expect(await storedTrend()).toEqual(before);
     expect(await apiTrend()).toEqual(before);
-    const page = await browser.newPage();
+    const page = await browser.newPage({ extraHTTPHeaders: auth() });
     await page.goto(`http://127.0.0.1:${dashboard.port}/`);
     expect(Number(await page.locator('[data-testid=trend]').getAttribute('data-points'))).toBe(before.length);
   });
