@@ -180,7 +180,8 @@ export class Planner {
     } catch {
       return run;
     }
-    if (typeof value === 'object' && value !== null && (Array.isArray(value) || value instanceof CelMap || ArrayBuffer.isView(value))) return run;
+    const held = value instanceof CelOptional && value.hasValue ? value.value : value;
+    if (typeof held === 'object' && held !== null && (Array.isArray(held) || held instanceof CelMap || ArrayBuffer.isView(held))) return run;
     const cost = trial.cost;
     return (f) => {
       f.cost += cost;
