@@ -19,6 +19,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { get as httpsGet } from 'node:https';
 import { benchRoot, kubectl, loadEnvironment, poster } from './cluster.js';
 
 const CREATES = Number(process.env.BENCH_CREATES ?? '150');
@@ -91,8 +92,12 @@ function kidp(args: string[]): { child: ChildProcess; output: () => string } {
   return { child, output: () => output };
 }
 
+/** The bench's webhook port (its /metrics are read in kidp rounds); its certificate is self-signed. */
+let webhookPort = 0;
+
 async function startWebhook(): Promise<ChildProcess> {
   const port = await freePort();
+  webhookPort = port;
   const certDir = join(mkdtempSync(join(tmpdir(), 'kidp-vap-bench-')), 'certs');
   const { child, output } = kidp(['webhook', 'serve', '--kubeconfig', process.env.KUBECONFIG as string, '--host', '127.0.0.1', '--port', String(port), '--cert-dir', certDir, '--register']);
   const deadline = Date.now() + 60_000;
@@ -176,7 +181,37 @@ async function must(p: Promise<{ code: number; stderr: string }>): Promise<void>
 
 interface Sample {
   apiserverMeanMs: number;
+  /** Of that, the apiserver's time in validating webhook calls (kidp mode), and the webhook's own handling time. */
+  webhookCallMs?: number;
+  webhookOwnMs?: number;
   clientMs: number[];
+}
+
+/** Sum (s) and count of a histogram in a Prometheus text page, over the series whose labels include every `want`. */
+function histogram(text: string, name: string, want: readonly string[]): { sum: number; count: number } {
+  const total = { sum: 0, count: 0 };
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}_(sum|count)\\{([^}]*)\\} (\\S+)$`).exec(line);
+    if (!m || !want.every((w) => (m[2] ?? '').includes(w))) continue;
+    total[m[1] as 'sum' | 'count'] += Number(m[3]);
+  }
+  return total;
+}
+
+/** The apiserver's time in validating webhook calls (admission_webhook_admission_duration) and the webhook's own (kidp_admission_duration_seconds). */
+async function webhookMetrics(port: number): Promise<{ call: { sum: number; count: number }; own: { sum: number; count: number } }> {
+  const r = await kubectl(['get', '--raw', '/metrics']);
+  if (r.code !== 0) throw new Error(`reading the apiserver's metrics failed: ${r.stderr}`);
+  const call = histogram(r.stdout, 'apiserver_admission_webhook_admission_duration_seconds', ['type="validating"', 'operation="CREATE"']);
+  const page = await new Promise<string>((resolve) => {
+    httpsGet({ host: '127.0.0.1', port, path: '/metrics', rejectUnauthorized: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(res.statusCode === 200 ? body : ''));
+    }).on('error', () => resolve(''));
+  });
+  const own = histogram(page, 'kidp_admission_duration_seconds', ['webhook="validate"']);
+  return { call, own };
 }
 
 /** POST configmaps: the apiserver's sum (s) and count, from /metrics. */
@@ -204,12 +239,21 @@ async function round(mode: Mode, index: number, post: (body: string) => Promise<
   await enter(mode);
   await creates(`w${index}-${mode}`, WARMUP, post);
   const before = await postMetric();
+  const hooksBefore = mode === 'kidp' ? await webhookMetrics(webhookPort) : undefined;
   const clientMs = await creates(`m${index}-${mode}`, CREATES, post);
   const after = await postMetric();
+  const hooksAfter = mode === 'kidp' ? await webhookMetrics(webhookPort) : undefined;
   await leave(mode);
   const n = after.count - before.count;
   if (n !== CREATES) throw new Error(`expected ${CREATES} POSTs in the apiserver's metrics, saw ${n}`);
-  return { apiserverMeanMs: ((after.sum - before.sum) / n) * 1000, clientMs };
+  const sample: Sample = { apiserverMeanMs: ((after.sum - before.sum) / n) * 1000, clientMs };
+  if (hooksBefore && hooksAfter) {
+    const calls = hooksAfter.call.count - hooksBefore.call.count;
+    const owns = hooksAfter.own.count - hooksBefore.own.count;
+    if (calls > 0) sample.webhookCallMs = ((hooksAfter.call.sum - hooksBefore.call.sum) / calls) * 1000;
+    if (owns > 0) sample.webhookOwnMs = ((hooksAfter.own.sum - hooksBefore.own.sum) / owns) * 1000;
+  }
+  return sample;
 }
 
 function quantile(xs: number[], q: number): number {
@@ -253,6 +297,14 @@ async function main(): Promise<void> {
   for (const mode of order) {
     const x = rows[mode];
     console.log(`| ${mode} | ${x.mean.toFixed(2)} | ${x.rounds} | ${x.p50.toFixed(2)} | ${x.p99.toFixed(2)} |`);
+  }
+  const calls = samples.kidp.map((x) => x.webhookCallMs).filter((x): x is number => x !== undefined);
+  const owns = samples.kidp.map((x) => x.webhookOwnMs).filter((x): x is number => x !== undefined);
+  if (calls.length > 0) {
+    console.log(
+      `\nkidp rounds: the apiserver's mean time in the validating webhook call ${quantile(calls, 0.5).toFixed(2)} ms (apiserver_admission_webhook_admission_duration_seconds), ` +
+        `of which the webhook's own handling ${owns.length > 0 ? quantile(owns, 0.5).toFixed(2) : '?'} ms (kidp_admission_duration_seconds); the rest is the request's encoding, the HTTPS round trip and the response's decoding`,
+    );
   }
   console.log(`\nKIDP's webhook over hand-written VAP: ${(rows.kidp.mean - rows.vap.mean).toFixed(2)} ms mean (target ≤ 0.70); KIDP Native over hand-written VAP: ${(rows.native.mean - rows.vap.mean).toFixed(2)} ms; VAP over none: ${(rows.vap.mean - rows.none.mean).toFixed(2)} ms`);
 }
