@@ -7,6 +7,7 @@
 // `aws` (aws/).
 import type { Logger } from 'pino';
 import type { DeployableKind, DeploymentRequest, StatusEvent } from './contract.js';
+import type { UsageMeasure } from './usage.js';
 
 /**
  * A shared server a DeploymentTarget points at (`spec.server`): where the provider
@@ -72,6 +73,13 @@ export interface ProvisionOutcome {
   connection?: Record<string, string>;
   /** Outputs the provider produced itself (the kubernetes provider writes its own Secret). */
   outputs?: StatusEvent['outputs'];
+  /**
+   * What the resource costs by (issue 15 item 6): its price class, size, and when it started
+   * to cost if the provider knows (else the connection Secret's creation). The runtime
+   * prices it from its table and reports it with this outcome and every
+   * `usageReportIntervalMs` after.
+   */
+  usage?: UsageMeasure;
 }
 
 /**

@@ -115,6 +115,14 @@ export type CacheStatus = {
     name?: string;
     namespace?: string;
   };
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
+  };
 };
 
 /** A managed cache (redis or memcached). */
@@ -262,6 +270,14 @@ export type DatabaseStatus = {
   backup?: {
     lastBackupTime?: string;
     location?: string;
+  };
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
   };
 };
 
@@ -632,6 +648,14 @@ export type ServiceStatus = {
     name?: string;
     namespace?: string;
   }>;
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
+  };
 };
 
 /** A container workload owned by an Application. */
@@ -680,6 +704,25 @@ export type TeamStatus = {
     message: string;
   }>;
   namespaces?: Array<string>;
+  /** The cost of the team's resources (their status.usage), by cost center (issue 15 item 6). Written only when the figures change. */
+  cost?: {
+    currency: "USD";
+    total: number;
+    computedAt: string;
+    byCostCenter: Array<{
+      costCenter: string;
+      total: number;
+      resources: number;
+    }>;
+    resources: Array<{
+      kind: string;
+      namespace: string;
+      name: string;
+      priceClass: string;
+      hours: number;
+      cost: number;
+    }>;
+  };
 };
 
 /** A team: the identity and ownership boundary of KIDP. */
@@ -746,6 +789,14 @@ export type TopicStatus = {
   failure?: {
     requestId: string;
     permanent: boolean;
+  };
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
   };
 };
 

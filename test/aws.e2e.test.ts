@@ -40,6 +40,9 @@ const TARGET = `awe-${RUN}`;
 const IDENTITY = 'kidp-aws-e2e';
 const STATUS_GROUP = 'kidp-status-aws-e2e';
 const STEP_TIMEOUT_MS = 45_000;
+const USAGE_INTERVAL_MS = 3_000;
+/** The Team owning NS_A, whose status.cost the usage lands in. */
+const TEAM = `awe-team-${RUN}`;
 const TEST_TIMEOUT_MS = 120_000;
 
 const logger = pino({ level: process.env.KIDP_TEST_LOG ?? 'silent' });
@@ -133,6 +136,7 @@ beforeAll(async () => {
   rds = new RDSClient({ region: aws.region, endpoint: aws.endpoint, credentials: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } });
   const bootstrap = process.env.KAFKA_BOOTSTRAP ?? '';
   for (const ns of [NS_A, SYSTEM_NS]) await kubectlOk(['create', 'namespace', ns]);
+  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: V, kind: 'Team', metadata: { name: TEAM }, spec: { displayName: 'AWS e2e', costCenter: 'CC-4242', members: [{ kind: 'Group', name: 'awe-developers' }], namespaces: [NS_A] } }) });
   await core.createNamespacedSecret({ namespace: SYSTEM_NS, body: { metadata: { name: 'aws-credentials' }, stringData: { accessKeyId: aws.accessKeyId, secretAccessKey: aws.secretAccessKey } } });
   await kubectlOk(['apply', '-f', '-'], {
     input: JSON.stringify({
@@ -146,6 +150,8 @@ beforeAll(async () => {
   statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), handler, logger, groupId: STATUS_GROUP });
   broker = await runReferenceBroker({
     provisioner: recording(awsProvisioner({ pollFirstMs: 200, pollCapMs: 1_000 })),
+    // Usage re-reported every 3 s instead of hourly, so the test sees the hours move.
+    usageReportIntervalMs: USAGE_INTERVAL_MS,
     identities: [IDENTITY],
     kafkaBrokers: [bootstrap],
     kafkaTls: kafkaCertDir(),
@@ -166,6 +172,7 @@ afterAll(async () => {
   await broker?.stop();
   await statusConsumer?.stop();
   await kubectl(['delete', 'deploymenttarget', TARGET, '--ignore-not-found']);
+  await kubectl(['delete', 'teams.platform.kidp.io', TEAM, '--ignore-not-found', '--wait=false']);
   // The instance made outside KIDP, which the broker must have left alone.
   await rds?.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: `${NS_A}-foreign`, SkipFinalSnapshot: true })).catch(() => undefined);
   rds?.destroy();
@@ -233,7 +240,7 @@ describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka
     };
     await dispatcher.dispatch(request, { transport: 'kafka' });
     const again = await until('the re-sent request handled', async () => outcomes.get(requestId));
-    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: RDS instance ${NS_A}-orders unchanged`, connection: orders });
+    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: RDS instance ${NS_A}-orders unchanged`, connection: orders, usage: { priceClass: 'db.t3.micro', sizeGiB: 30, since: created.InstanceCreateTime?.toISOString() } });
     const after = await describeInstance(`${NS_A}-orders`);
     const secretAfter = await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
     expect({
@@ -242,6 +249,43 @@ describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka
       secretResourceVersion: secretAfter.metadata?.resourceVersion,
       phase: (await getDb(NS_A, 'orders'))?.status?.phase,
     }).toEqual({ createTime: created.InstanceCreateTime, arn: created.DBInstanceArn, secretResourceVersion: secretBefore.metadata?.resourceVersion, phase: 'Ready' });
+  }, TEST_TIMEOUT_MS);
+
+  it("usage (issue 15 item 6): the broker reports the instance's class, storage and hours since RDS created it; the Database's status.usage and its Team's status.cost show them, and move with the hourly (here 3 s) re-report", async () => {
+    const since = created.InstanceCreateTime?.getTime() ?? 0;
+    // db.t3.micro at the default table's 0.018 USD/h plus 30 GiB at 0.000158 USD/GiB-h.
+    const hourlyRate = 0.02274;
+    const db = await until('Database orders with usage', async () => {
+      const o = (await getDb(NS_A, 'orders')) as (Obj & { status?: { usage?: { priceClass: string; sizeGiB?: number; hours: number; hourlyRate: number; cost: number } } }) | undefined;
+      return o?.status?.usage ? o : undefined;
+    });
+    const usage = db.status?.usage;
+    const maxHours = (Date.now() - since) / 3_600_000;
+    expect({ ...usage, hoursInRange: (usage?.hours ?? -1) >= 0 && (usage?.hours ?? Infinity) <= maxHours + 0.0001, costIsProduct: Math.abs((usage?.cost ?? -1) - (usage?.hours ?? 0) * hourlyRate) < 1e-6 }).toEqual({
+      priceClass: 'db.t3.micro', sizeGiB: 30, hours: usage?.hours, hourlyRate, cost: usage?.cost, hoursInRange: true, costIsProduct: true,
+    });
+    type Cost = { currency: string; total: number; computedAt: string; byCostCenter: Array<{ costCenter: string; total: number; resources: number }>; resources: Array<{ kind: string; namespace: string; name: string; priceClass: string; hours: number; cost: number }> };
+    const getCost = async () => ((await custom.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'teams', name: TEAM })) as { status?: { cost?: Cost } }).status?.cost;
+    const first = await until('Team cost with orders', async () => {
+      const cost = await getCost();
+      return cost?.resources.some((r) => r.name === 'orders') ? cost : undefined;
+    });
+    const row = first.resources.find((r) => r.name === 'orders');
+    expect({ ...first, computedAt: Number.isFinite(Date.parse(first.computedAt)) }).toEqual({
+      currency: 'USD',
+      total: row?.cost,
+      computedAt: true,
+      byCostCenter: [{ costCenter: 'CC-4242', total: row?.cost, resources: 1 }],
+      resources: [{ kind: 'Database', namespace: NS_A, name: 'orders', priceClass: 'db.t3.micro', hours: row?.hours, cost: row?.cost }],
+    });
+    // The next re-reports carry more hours: the Database's usage and the Team's figures follow.
+    const later = await until('Team cost with more hours', async () => {
+      const cost = await getCost();
+      const r = cost?.resources.find((x) => x.name === 'orders');
+      return r && row && r.hours > row.hours ? cost : undefined;
+    }, 30_000);
+    const laterRow = later.resources.find((r) => r.name === 'orders');
+    expect({ grew: (laterRow?.cost ?? 0) > (row?.cost ?? 0), total: later.total, computedAtMoved: later.computedAt > first.computedAt }).toEqual({ grew: true, total: laterRow?.cost, computedAtMoved: true });
   }, TEST_TIMEOUT_MS);
 
   it('a new generation is applied with ModifyDBInstance (storage grows); a lost Secret gets a new master password', async () => {
@@ -302,5 +346,11 @@ describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka
       instance: await describeInstance(`${NS_A}-orders`),
       secret: await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A }).then(() => 'exists', () => 'gone'),
     }).toEqual({ instance: 'DBInstanceNotFoundFault', secret: 'gone' });
+    // A removed resource costs the team nothing more: its row leaves Team.status.cost.
+    const cost = await until('Team cost without orders', async () => {
+      const team = (await custom.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'teams', name: TEAM })) as { status?: { cost?: { total: number; resources: Array<{ name: string }> } } };
+      return team.status?.cost && !team.status.cost.resources.some((r) => r.name === 'orders') ? team.status.cost : undefined;
+    });
+    expect(cost.resources.map((r) => r.name)).toEqual([]);
   }, TEST_TIMEOUT_MS);
 });

@@ -226,6 +226,18 @@ describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () =
         message: `database ${name} and login role ${name} on ${server.host}:${server.port} (connection limit 5; extensions pg_trgm); only that role may connect (broker ${IDENTITY} on target ${TARGET}, request ${ready.metadata.uid}-1)`,
       },
     });
+    // Usage (issue 15 item 6): the shared class, the database's size as the server reports it, hours since the Secret was made.
+    const bytes = Number((await asAdmin<{ b: string }>('SELECT pg_database_size($1)::text AS b', [name]))[0]?.b);
+    const sizeGiB = Math.round((bytes / 2 ** 30) * 1e4) / 1e4;
+    const usage = (ready.status as { usage?: { priceClass: string; sizeGiB: number; hours: number; hourlyRate: number; cost: number } }).usage;
+    expect({ ...usage, hoursSmall: (usage?.hours ?? -1) >= 0 && (usage?.hours ?? 1) < 0.1 }).toEqual({
+      priceClass: 'postgresql-shared',
+      sizeGiB,
+      hours: usage?.hours,
+      hourlyRate: Math.round((0.005 + 0.0002 * sizeGiB) * 1e6) / 1e6,
+      cost: Math.round((usage?.hours ?? 0) * (usage?.hourlyRate ?? 0) * 1e6) / 1e6,
+      hoursSmall: true,
+    });
     orders = await secretData(NS_A, 'orders-connection');
     expect({ ...orders, password: orders['password']?.length }).toEqual({
       engine: 'postgresql',
@@ -309,7 +321,7 @@ describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () =
     };
     await dispatcher.dispatch(request, { transport: 'kafka' });
     const again = await until('the re-sent request handled', async () => outcomes.get(requestId));
-    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: database ${orders['database']} and role ${orders['user']} unchanged`, connection: orders });
+    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: database ${orders['database']} and role ${orders['user']} unchanged`, connection: orders, usage: { priceClass: 'postgresql-shared', sizeGiB: expect.any(Number) as unknown as number } });
     const secretAfter = await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
     expect({
       oid: await asAdmin('SELECT oid FROM pg_database WHERE datname = $1', [orders['database']]),

@@ -86,6 +86,16 @@ function plan(request: DeploymentRequest): InstancePlan {
   }
 }
 
+/** The usage measure of an instance: its class (the price class), its storage, and RDS's own creation time. */
+function usageOf(instance: DBInstance, instanceClass: string): ProvisionOutcome['usage'] {
+  const created = instance.InstanceCreateTime;
+  return {
+    priceClass: instance.DBInstanceClass ?? instanceClass,
+    ...(instance.AllocatedStorage !== undefined ? { sizeGiB: instance.AllocatedStorage } : {}),
+    ...(created instanceof Date && Number.isFinite(created.getTime()) ? { since: created.toISOString() } : {}),
+  };
+}
+
 export function awsProvisioner(options: AwsProvisionerOptions = {}): Provisioner {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
@@ -223,7 +233,7 @@ export function awsProvisioner(options: AwsProvisionerOptions = {}): Provisioner
           if (instance.DBInstanceStatus === 'deleting') throw new DeployFailedError(request.requestId, `RDS instance ${p.identifier} is being deleted; retried once it is gone`, false);
           if (instance.Engine && instance.Engine !== p.engine) throw new DeployFailedError(request.requestId, `RDS instance ${p.identifier} runs ${instance.Engine}; an instance cannot change engine (spec.engine ${String(request.resource.spec['engine'])})`, true);
           if (tagValue(tags, TAG_REQUEST) === request.requestId && stored && instance.DBInstanceStatus === 'available') {
-            return { reason: 'AlreadyApplied', message: `request ${request.requestId} was applied already: RDS instance ${p.identifier} unchanged`, connection: connectionOf(p, instance, stored) };
+            return { reason: 'AlreadyApplied', message: `request ${request.requestId} was applied already: RDS instance ${p.identifier} unchanged`, connection: connectionOf(p, instance, stored), usage: usageOf(instance, instanceClass) };
           }
           // A later generation, or the same one whose Secret was lost: bring the instance to the spec, and the password to what the Secret will hold.
           const changes = {
@@ -258,6 +268,7 @@ export function awsProvisioner(options: AwsProvisionerOptions = {}): Provisioner
           reason: 'DatabaseProvisioned',
           message: `RDS instance ${p.identifier} (${p.engine} ${ready.EngineVersion ?? p.engineVersion}, ${instanceClass}${storageNote}${p.multiAZ ? ', Multi-AZ' : ''}) in ${s.region}, ${action}, available at ${ready.Endpoint?.Address}:${ready.Endpoint?.Port}`,
           connection: connectionOf(p, ready, password),
+          usage: usageOf(ready, instanceClass),
         };
       });
     },

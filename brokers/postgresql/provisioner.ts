@@ -142,6 +142,15 @@ function ownershipRefusal(request: DeploymentRequest, what: string, name: string
   );
 }
 
+/** The price class of a database on a shared server (brokers/usage.ts). */
+export const POSTGRESQL_PRICE_CLASS = 'postgresql-shared';
+
+/** Its usage measure: the shared class and the database's size on disk (pg_database_size). Its start is the connection Secret's creation. */
+async function usageOf(server: ServerCredentials, database: string): Promise<ProvisionOutcome['usage']> {
+  const bytes = await withClient(server, 'postgres', async (client) => (await client.query<{ b: string }>('SELECT pg_database_size($1)::text AS b', [database])).rows[0]?.b);
+  return { priceClass: POSTGRESQL_PRICE_CLASS, sizeGiB: Number(bytes ?? 0) / 2 ** 30 };
+}
+
 export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}): Provisioner {
   /** Schedules (or clears) the Database's backups; each one is reported with the provision outcome's words. */
   const scheduleBackups = (request: DeploymentRequest, context: ProvisionContext, plan: DatabasePlan, server: ServerCredentials, done: ProvisionOutcome): void => {
@@ -208,7 +217,7 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
         });
         if (outcome) {
           scheduleBackups(request, context, plan, server, outcome);
-          return outcome;
+          return { ...outcome, usage: await usageOf(server, plan.database) };
         }
         // Extensions as the owning role, so they belong to the database's owner.
         await withClient(server, plan.database, async (client) => {
@@ -232,7 +241,7 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
         connection,
       };
       scheduleBackups(request, context, plan, server, done);
-      return done;
+      return { ...done, usage: await usageOf(server, plan.database) };
     },
 
     async deprovision(request, context): Promise<ProvisionOutcome> {

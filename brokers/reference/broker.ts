@@ -15,14 +15,15 @@ import type { AddressInfo } from 'node:net';
 import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest, type StatusEvent } from '../contract.js';
+import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest, type StatusEvent, type Usage } from '../contract.js';
 import { DeployFailedError, PlacementRefusedError, RequestUnauthenticatedError } from '../errors.js';
 import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
 import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
 import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
 import { checkWorkload, placeRequest, type PlacementConfig } from './confinement.js';
-import type { ProvisionContext, Provisioner, TargetAws, TargetRecord, TargetServer } from '../provisioner.js';
+import type { ProvisionContext, ProvisionOutcome, Provisioner, TargetAws, TargetRecord, TargetServer } from '../provisioner.js';
+import { DEFAULT_PRICES, usageFor, type PriceTable, type UsageMeasure } from '../usage.js';
 import { kubernetesProvisioner } from './kubernetes-provisioner.js';
 import { Relationships } from './relationships.js';
 import type { BrokerMetrics } from '../metrics.js';
@@ -83,7 +84,18 @@ export interface ReferenceBrokerOptions {
   concurrency?: number;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  /** The price table usage is priced from (brokers/usage.ts; `--price-table`); default DEFAULT_PRICES, illustrative figures. */
+  prices?: PriceTable;
+  /** How often a provisioned resource's usage is reported again (default USAGE_REPORT_INTERVAL_MS, 1 h); 0: only with each request. */
+  usageReportIntervalMs?: number;
 }
+
+/**
+ * Usage is re-reported hourly: a bill by the hour moves once an hour, and each report is one
+ * status record and one fold write of the resource (and at most one Team write), so a
+ * shorter interval would only multiply apiserver writes.
+ */
+export const USAGE_REPORT_INTERVAL_MS = 60 * 60_000;
 
 export interface RunningReferenceBroker {
   /** https URL of the webhook endpoint (including /v1/requests), when one was asked for. */
@@ -194,6 +206,43 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
+  const prices = options.prices ?? DEFAULT_PRICES;
+  const usageIntervalMs = options.usageReportIntervalMs ?? USAGE_REPORT_INTERVAL_MS;
+  // One timer per resource whose last request reported usage; replaced by its next request, gone with its delete.
+  const usageTimers = new Map<string, ReturnType<typeof setInterval>>();
+  const stopUsage = (uid: string) => {
+    clearInterval(usageTimers.get(uid));
+    usageTimers.delete(uid);
+  };
+
+  /** The usage figures of an outcome now, or undefined (no measure, or a class the table does not price: logged). */
+  function priced(request: DeploymentRequest, measure: UsageMeasure | undefined, secretCreatedAt: string | undefined, at: Date): Usage | undefined {
+    if (!measure) return undefined;
+    const since = measure.since ?? secretCreatedAt ?? at.toISOString();
+    const usage = usageFor({ ...measure, since }, at, prices);
+    if (!usage) logger.warn({ key: `${request.resource.namespace}/${request.resource.name}`, priceClass: measure.priceClass }, 'no price for this class in the price table; usage not reported');
+    return usage;
+  }
+
+  /** Re-reports the outcome's usage every interval, as a further Ready event of the request (the same reason and message, so conditions stay). */
+  function scheduleUsage(request: DeploymentRequest, done: ProvisionOutcome, connectionSecretRef: { name: string; namespace: string } | undefined, secretCreatedAt: string | undefined): void {
+    const uid = request.resource.uid;
+    stopUsage(uid);
+    if (!done.usage || usageIntervalMs <= 0) return;
+    const measure = done.usage;
+    const since = measure.since ?? secretCreatedAt ?? now().toISOString();
+    const timer = setInterval(() => {
+      const at = now();
+      const usage = priced(request, { ...measure, since }, undefined, at);
+      if (!usage) return;
+      const outputs = { ...(done.outputs ?? {}), ...(connectionSecretRef ? { connectionSecretRef } : {}), usage };
+      const event = statusEventFor(request, { phase: 'Ready', reason: done.reason, message: done.message, outputs }, at);
+      reporter.report({ ...event, eventId: `${event.eventId}:usage-${at.getTime()}` }).catch((err: unknown) => logger.warn({ err: (err as Error).message, requestId: request.requestId }, 'usage report not sent; the next one carries the hours'));
+    }, usageIntervalMs);
+    timer.unref();
+    usageTimers.set(uid, timer);
+  }
+
   async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
     const { request, target } = await confine(received);
     if (!provisioner.kinds.includes(request.resource.kind)) {
@@ -210,13 +259,17 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
       logger: logger.child({ key: `${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId }),
     };
     if (request.action === 'delete') {
+      stopUsage(request.resource.uid);
       const done = await provisioner.deprovision(request, context);
       await applier.removeConnection(request);
       return { phase: 'Deleted', reason: done.reason, message: done.message };
     }
     const done = await provisioner.provision(request, context);
-    const connectionSecretRef = done.connection ? await applier.applyConnection(request, done.connection) : undefined;
-    const outputs = connectionSecretRef ? { ...done.outputs, connectionSecretRef } : done.outputs;
+    const applied = done.connection ? await applier.applyConnection(request, done.connection) : undefined;
+    const connectionSecretRef = applied ? { name: applied.name, namespace: applied.namespace } : undefined;
+    const usage = priced(request, done.usage, applied?.createdAt, now());
+    const outputs = connectionSecretRef || usage ? { ...done.outputs, ...(connectionSecretRef ? { connectionSecretRef } : {}), ...(usage ? { usage } : {}) } : done.outputs;
+    scheduleUsage(request, done, connectionSecretRef, applied?.createdAt);
     return { phase: 'Ready', reason: done.reason, message: done.message, ...(outputs ? { outputs } : {}) };
   }
 
@@ -392,6 +445,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     webhookURL,
     joined: Promise.all(consumers.map((c) => c.joined)).then(() => undefined),
     async stop() {
+      for (const uid of [...usageTimers.keys()]) stopUsage(uid);
       await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)));
       if (server) {
         const s = server;
