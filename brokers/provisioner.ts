@@ -31,6 +31,8 @@ export interface TargetAws {
   endpoint?: string;
   /** The RDS instance class for this target's Databases (default db.t3.micro). */
   dbInstanceClass?: string;
+  /** The ElastiCache node type for this target's Caches (default cache.t3.micro). */
+  cacheNodeType?: string;
 }
 
 /** The DeploymentTarget as the runtime read it from the cluster (admin-written), never from the message. */

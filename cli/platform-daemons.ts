@@ -34,7 +34,9 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
       redis provision into the server their DeploymentTarget's spec.server names, with the
       credentials of the Secret it references; postgresql runs the Databases' spec.backup
       schedules with pg_dump into --backup-dir, default $XDG_STATE_HOME/kidp/backups; aws
-      makes a Database an RDS instance in the target's spec.region and spec.aws account). --concurrency: requests applied at once, one
+      makes a Database an RDS instance, a Cache an ElastiCache for Redis replication group and
+      a Topic an SQS queue in the target's spec.region and spec.aws account; tested against
+      moto, an AWS API emulator, not AWS). --concurrency: requests applied at once, one
       resource's always one at a time. The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
       signs every status event. Every request must be signed by the controllers' dispatch

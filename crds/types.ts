@@ -315,6 +315,8 @@ export type DeploymentTargetSpec = {
     endpoint?: string;
     /** The RDS instance class of this target's Databases (default db.t3.micro). */
     dbInstanceClass?: string;
+    /** The ElastiCache node type of this target's Caches (default cache.t3.micro). */
+    cacheNodeType?: string;
     credentialsSecretRef: {
       name: string;
       namespace: string;
