@@ -97,7 +97,19 @@ export interface Provisioner {
   readonly kinds: readonly DeployableKind[];
   provision(request: DeploymentRequest, context: ProvisionContext): Promise<ProvisionOutcome>;
   deprovision(request: DeploymentRequest, context: ProvisionContext): Promise<ProvisionOutcome>;
+  /**
+   * Called at start for each resource of this broker's targets that is Ready at its current
+   * generation, with the request that made it so (rebuilt from the object as the apiserver
+   * holds it) and what status shows of its reports: picks up what lived only in the previous
+   * process (backup schedules). Changes nothing the request did not; optional.
+   */
+  resume?(request: DeploymentRequest, context: ProvisionContext, reported: ReportedState): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a resumed resource's status says of its broker's reports. */
+export interface ReportedState {
+  backup?: { lastBackupTime: string; location?: string };
 }
 
 /** The providers `kidp broker run --provider` knows. */

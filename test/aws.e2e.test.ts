@@ -381,7 +381,9 @@ async function applyKind(kind: 'Cache' | 'Topic', namespace: string, name: strin
 async function objPhase(plural: 'caches' | 'topics', namespace: string, name: string, wanted: string, generation?: number): Promise<Obj> {
   return until(`${plural} ${namespace}/${name} phase ${wanted}`, async () => {
     const o = await getObj(plural, namespace, name);
-    return o?.status?.phase === wanted && (generation === undefined || o.metadata.generation === generation) ? o : undefined;
+    // With a generation: the phase the broker reported for that generation, not the one before.
+    const observed = (o?.status as { observedGeneration?: number } | undefined)?.observedGeneration;
+    return o?.status?.phase === wanted && (generation === undefined || (o.metadata.generation === generation && observed === generation)) ? o : undefined;
   });
 }
 

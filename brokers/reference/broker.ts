@@ -21,6 +21,7 @@ import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningCon
 import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
 import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
+import { DEPLOYABLE_PLURALS, PLATFORM_GROUP, PLATFORM_VERSION } from '../../crds/registry.js';
 import { checkWorkload, placeRequest, type PlacementConfig } from './confinement.js';
 import type { ProvisionContext, ProvisionOutcome, Provisioner, TargetAws, TargetRecord, TargetServer } from '../provisioner.js';
 import { DEFAULT_PRICES, usageFor, type PriceTable, type UsageMeasure } from '../usage.js';
@@ -88,6 +89,25 @@ export interface ReferenceBrokerOptions {
   prices?: PriceTable;
   /** How often a provisioned resource's usage is reported again (default USAGE_REPORT_INTERVAL_MS, 1 h); 0: only with each request. */
   usageReportIntervalMs?: number;
+  /** false: do not resume backup schedules and usage reports of Ready resources at start (default true, for a provisioner given here). */
+  resume?: boolean;
+}
+
+/** A deployable as listed from the apiserver, for resuming (the fields read). */
+interface ResumableObject {
+  metadata: { name: string; namespace: string; uid: string; generation: number; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec?: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    observedGeneration?: number;
+    target?: string;
+    requestId?: string;
+    lastStatusTime?: string;
+    conditions?: Array<{ type: string; reason: string; message: string }>;
+    connectionSecretRef?: { name?: string; namespace?: string };
+    backup?: { lastBackupTime: string; location?: string };
+    usage?: { priceClass: string; sizeGiB?: number; hours: number };
+  };
 }
 
 /**
@@ -243,12 +263,8 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     usageTimers.set(uid, timer);
   }
 
-  async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
-    const { request, target } = await confine(received);
-    if (!provisioner.kinds.includes(request.resource.kind)) {
-      throw new DeployFailedError(request.requestId, `provider ${provider} does not provision ${request.resource.kind} resources (it does ${provisioner.kinds.join(', ')}); point the resource at another DeploymentTarget`, true);
-    }
-    const context: ProvisionContext = {
+  async function contextFor(request: DeploymentRequest, target: TargetRecord): Promise<ProvisionContext> {
+    return {
       target,
       connection: await applier.readConnection(request),
       readSecret: (ref) => applier.readSecretData(request, ref),
@@ -258,6 +274,65 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
       },
       logger: logger.child({ key: `${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId }),
     };
+  }
+
+  /**
+   * After a restart (issue 15): what lived only in the previous process — the provisioner's
+   * (backup schedules, Provisioner.resume) and the hourly usage reports — for each resource of
+   * this broker's targets that is Ready at its current generation. The request is rebuilt from
+   * the object as the apiserver holds it and confined like any other; nothing is provisioned.
+   * Needs list on the provider's kinds; without it, logged, and a resource resumes with its next request.
+   */
+  async function resumeAll(): Promise<void> {
+    for (const kind of provisioner.kinds) {
+      let items: ResumableObject[];
+      try {
+        items = ((await customObjects.listClusterCustomObject({ group: PLATFORM_GROUP, version: PLATFORM_VERSION, plural: DEPLOYABLE_PLURALS[kind] })) as { items?: ResumableObject[] }).items ?? [];
+      } catch (err) {
+        logger.warn({ kind, err: (err as Error).message }, 'cannot list resources to resume; each resumes with its next request');
+        continue;
+      }
+      for (const obj of items) {
+        const { metadata, spec = {}, status } = obj;
+        const targetName = status?.target ?? (spec['target'] as string | undefined);
+        if (!targetName || metadata.deletionTimestamp || status?.phase !== 'Ready' || status.observedGeneration !== metadata.generation) continue;
+        try {
+          const target = await readTarget(targetName);
+          if (!target || (target.provider ?? 'kubernetes') !== provider || !target.identity || !identities.has(target.identity)) continue;
+          const request: DeploymentRequest = {
+            apiVersion: PROTOCOL_VERSION,
+            kind: 'DeploymentRequest',
+            requestId: status.requestId ?? `${metadata.uid}-${metadata.generation}`,
+            action: 'deploy',
+            target: { name: targetName, identity: target.identity, provider, environment: String(spec['environment'] ?? 'development') },
+            resource: { kind, namespace: metadata.namespace, name: metadata.name, uid: metadata.uid, generation: metadata.generation, labels: metadata.labels ?? {}, spec },
+            issuedAt: now().toISOString(),
+          };
+          const confined = await confine(request);
+          const context = await contextFor(confined.request, confined.target);
+          await provisioner.resume?.(confined.request, context, { ...(status.backup ? { backup: status.backup } : {}) });
+          const usage = status.usage;
+          const ready = status.conditions?.find((c) => c.type === 'Ready');
+          if (usage && ready && status.lastStatusTime) {
+            // The start the hours were counted from, read back from the last report.
+            const since = new Date(Date.parse(status.lastStatusTime) - usage.hours * 3_600_000).toISOString();
+            const ref = status.connectionSecretRef?.name && status.connectionSecretRef.namespace ? { name: status.connectionSecretRef.name, namespace: status.connectionSecretRef.namespace } : undefined;
+            scheduleUsage(confined.request, { reason: ready.reason, message: ready.message, usage: { priceClass: usage.priceClass, ...(usage.sizeGiB !== undefined ? { sizeGiB: usage.sizeGiB } : {}), since } }, ref, undefined);
+          }
+          logger.info({ key: `${metadata.namespace}/${metadata.name}`, kind }, 'resumed after start');
+        } catch (err) {
+          logger.warn({ key: `${metadata.namespace}/${metadata.name}`, kind, err: (err as Error).message }, 'could not resume; it resumes with its next request');
+        }
+      }
+    }
+  }
+
+  async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
+    const { request, target } = await confine(received);
+    if (!provisioner.kinds.includes(request.resource.kind)) {
+      throw new DeployFailedError(request.requestId, `provider ${provider} does not provision ${request.resource.kind} resources (it does ${provisioner.kinds.join(', ')}); point the resource at another DeploymentTarget`, true);
+    }
+    const context = await contextFor(request, target);
     if (request.action === 'delete') {
       stopUsage(request.resource.uid);
       const done = await provisioner.deprovision(request, context);
@@ -302,6 +377,9 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     }).catch(() => undefined);
     return run;
   }
+
+  // Before any request is taken, so a resumed schedule never races a new request's.
+  if (options.provisioner && options.resume !== false) await resumeAll();
 
   const consumers: RunningConsumer[] = [];
   if (kafka && platformKeys) {
