@@ -13,11 +13,13 @@ import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, GetQ
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { kubectl, kubectlOk } from './kubectl.js';
-import { kafkaCertDir } from './kafka-env.js';
+import { kafkaCertDir, testKafka } from './kafka-env.js';
+import { SIGNATURE_HEADER, signStatusMessage } from '../brokers/message-signing.js';
 import {
   AWS_TAG_REQUEST,
   AWS_TAG_UID,
   PROTOCOL_VERSION,
+  STATUS_TOPIC,
   awsProvisioner,
   createDispatcher,
   createStatusHandler,
@@ -26,6 +28,7 @@ import {
   startStatusConsumer,
   type BrokerDispatcher,
   type DeploymentRequest,
+  type StatusEvent,
   type ProvisionOutcome,
   type Provisioner,
   type RunningReferenceBroker,
@@ -297,6 +300,46 @@ describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka
     }, 30_000);
     const laterRow = later.resources.find((r) => r.name === 'orders');
     expect({ grew: (laterRow?.cost ?? 0) > (row?.cost ?? 0), total: later.total, computedAtMoved: later.computedAt > first.computedAt }).toEqual({ grew: true, total: laterRow?.cost, computedAtMoved: true });
+  }, TEST_TIMEOUT_MS);
+
+  it("attack: status events signed with the target's own broker key but carrying hostile usage (a huge cost, a cost that is not hours × rate, an extra field) change nothing: the Database's usage and the Team's cost stay as the broker's honest reports say", async () => {
+    const db = (await getDb(NS_A, 'orders')) as Obj;
+    const resource = { kind: 'Database', namespace: NS_A, name: 'orders', uid: db.metadata.uid, generation: db.metadata.generation };
+    const requestId = `${db.metadata.uid}-${db.metadata.generation}`;
+    const honest = { priceClass: 'db.t3.micro', sizeGiB: 30, hours: 1, hourlyRate: 0.02274, cost: 0.02274 };
+    const hostile: Array<Record<string, unknown>> = [
+      { ...honest, hours: 800_000, hourlyRate: 10_000, cost: 8e9 * 1.5 },
+      { ...honest, cost: 500 },
+      { ...honest, cost: 0.02274, discount: -500 },
+      { ...honest, hours: -1, cost: -0.02274 },
+    ];
+    const producer = testKafka('awe-hostile').producer();
+    await producer.connect();
+    const sentAt = Date.now();
+    try {
+      for (const [i, usage] of hostile.entries()) {
+        const event = { apiVersion: PROTOCOL_VERSION, kind: 'StatusEvent', eventId: `${requestId}:Ready:usage-forged-${i}`, requestId, target: TARGET, broker: IDENTITY, resource, phase: 'Ready', reason: 'DatabaseProvisioned', message: 'forged', outputs: { usage }, reportedAt: new Date().toISOString() };
+        const body = Buffer.from(JSON.stringify(event));
+        await producer.send({ topic: STATUS_TOPIC, acks: -1, messages: [{ key: db.metadata.uid, value: body, headers: { [SIGNATURE_HEADER]: await signStatusMessage({ privateKeyPem: brokerKeys.privateKeyPem, event: event as unknown as StatusEvent, body }) } }] });
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    // The broker's next honest report, later on the same partition (keyed by uid): by then the forged ones were handled.
+    type Usage = { priceClass: string; hours: number; hourlyRate: number; cost: number };
+    const after = await until('an honest usage report after the forged ones', async () => {
+      const o = (await getDb(NS_A, 'orders')) as (Obj & { status?: { lastStatusEventId?: string; usage?: Usage; recentEventIds?: string[] } }) | undefined;
+      const at = Number(/:usage-(\d+)$/.exec(o?.status?.lastStatusEventId ?? '')?.[1] ?? 0);
+      return at > sentAt ? o : undefined;
+    }, 20_000);
+    const team = (await custom.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'teams', name: TEAM })) as { status?: { cost?: { total: number } } };
+    const usage = after.status?.usage;
+    expect({
+      usage: { priceClass: usage?.priceClass, hourlyRate: usage?.hourlyRate, costIsProduct: Math.abs((usage?.cost ?? -1) - (usage?.hours ?? 0) * (usage?.hourlyRate ?? 0)) < 1e-6, cheap: (usage?.cost ?? 1) < 1 },
+      teamCheap: (team.status?.cost?.total ?? 1) < 1,
+      forgedRecorded: (after.status?.recentEventIds ?? []).filter((id) => id.includes('forged')),
+      message: condition(after, 'Ready')?.message.includes('forged'),
+    }).toEqual({ usage: { priceClass: 'db.t3.micro', hourlyRate: 0.02274, costIsProduct: true, cheap: true }, teamCheap: true, forgedRecorded: [], message: false });
   }, TEST_TIMEOUT_MS);
 
   it('a new generation is applied with ModifyDBInstance (storage grows); a lost Secret gets a new master password', async () => {
