@@ -406,6 +406,11 @@ describe('aws provider (RDS through the AWS SDK v3) on the real apiserver, Kafka
       return team.status?.cost && !team.status.cost.resources.some((r) => r.name === 'orders') ? team.status.cost : undefined;
     });
     expect(cost.resources.map((r) => r.name)).toEqual([]);
+    // Nothing reports usage any more: the Team is not written again (no write per reconcile or per resync of its resources).
+    const rv = async () => ((await custom.getClusterCustomObject({ group: 'platform.kidp.io', version: 'v1alpha1', plural: 'teams', name: TEAM })) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    const before = await rv();
+    await new Promise((resolve) => setTimeout(resolve, 3 * USAGE_INTERVAL_MS));
+    expect(await rv()).toBe(before);
   }, TEST_TIMEOUT_MS);
 });
 
