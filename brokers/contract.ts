@@ -43,6 +43,22 @@ export interface DeploymentRequest {
   issuedAt: string;
 }
 
+/**
+ * A resource's usage for cost attribution, as its broker priced it from a configurable
+ * table (brokers/usage.ts; not fetched from any provider): `cost` = `hours` × `hourlyRate`, USD.
+ */
+export interface Usage {
+  /** The price table's class: `postgresql-shared`, `db.t3.micro`, `cache.t3.micro`, ... */
+  priceClass: string;
+  sizeGiB?: number;
+  /** Hours since the resource started to cost, up to the report. */
+  hours: number;
+  /** USD per hour. */
+  hourlyRate: number;
+  /** USD. */
+  cost: number;
+}
+
 export type ReportedPhase = 'Deploying' | 'Ready' | 'Failed' | 'Deleted';
 
 export interface StatusEvent {
@@ -65,6 +81,8 @@ export interface StatusEvent {
     connectionSecretRef?: { name: string; namespace: string };
     /** A Database's last logical backup (the postgresql provider, spec.backup); lands in status.backup. */
     backup?: { lastBackupTime: string; location?: string };
+    /** What the resource has cost so far (issue 15 item 6); lands in status.usage, summed into its Team's status.cost. */
+    usage?: Usage;
   };
   /** RFC 3339 */
   reportedAt: string;

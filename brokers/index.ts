@@ -68,4 +68,5 @@ export { redisProvisioner, OWNERS_KEY as REDIS_OWNERS_KEY } from './redis/provis
 export { CACHE_COMMAND_RULES } from './redis/plan.js';
 export { awsProvisioner, type AwsProvisionerOptions } from './aws/provisioner.js';
 export { TAG_UID as AWS_TAG_UID, TAG_REQUEST as AWS_TAG_REQUEST } from './aws/plan.js';
-export { runReferenceBroker, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';
+export { DEFAULT_PRICES, loadPriceTable, parsePriceTable, usageFor, type Price, type PriceTable, type UsageMeasure } from './usage.js';
+export { runReferenceBroker, USAGE_REPORT_INTERVAL_MS, eventIdFor, WEBHOOK_PATH, type ReferenceBrokerOptions, type RunningReferenceBroker } from './reference/broker.js';

@@ -105,6 +105,38 @@ describe('parseStatusEvent', () => {
   });
 });
 
+describe('parseStatusEvent: usage (issue 15 item 6)', () => {
+  const usage = { priceClass: 'db.t3.micro', sizeGiB: 20, hours: 10, hourlyRate: 0.02116, cost: 0.2116 };
+  const withUsage = (u: unknown) => json({ ...event, outputs: { ...event.outputs, usage: u } });
+  const malformed = (problems: string) => ({ ok: false, error: 'MalformedMessageError', code: 'KIDP_BROKERS_MALFORMED_MESSAGE', message: `malformed StatusEvent: ${problems}; the sender must produce a message matching brokers/protocol.ts` });
+
+  it('round-trips a usage report, with and without a size', () => {
+    const sized = { ...event, outputs: { ...event.outputs, usage } };
+    const unsized = { ...event, outputs: { usage: { priceClass: 'redis-shared', hours: 0, hourlyRate: 0.004, cost: 0 } } };
+    expect([outcome(parseStatusEvent(encodeMessage(sized))), outcome(parseStatusEvent(encodeMessage(unsized)))]).toEqual([{ ok: true, value: sized }, { ok: true, value: unsized }]);
+  });
+
+  // What a compromised or buggy broker could send to inflate or corrupt a team's bill.
+  const hostile: Array<[string, string, ReturnType<typeof outcome>]> = [
+    ['a negative cost and hours', withUsage({ ...usage, hours: -10, cost: -0.2116 }), malformed('/outputs/usage/hours must be >= 0; /outputs/usage/cost must be >= 0')],
+    ['NaN (JSON carries it as null)', withUsage({ ...usage, cost: Number.NaN }), malformed('/outputs/usage/cost must be number')],
+    ['Infinity (JSON carries it as null)', withUsage({ ...usage, hourlyRate: Number.POSITIVE_INFINITY }), malformed('/outputs/usage/hourlyRate must be number')],
+    ['a number past the bounds', '{"x":0}'.replace('{"x":0}', withUsage({ ...usage, hours: 1, hourlyRate: 1, cost: 1 }).replace('"cost":1', '"cost":1e308').replace('"hourlyRate":1', '"hourlyRate":1e308')), malformed('/outputs/usage/hourlyRate must be <= 10000; /outputs/usage/cost must be <= 10000000000')],
+    ['a string for a number', withUsage({ ...usage, hours: '10' }), malformed('/outputs/usage/hours must be number')],
+    ['an extra field', withUsage({ ...usage, discount: 1 }), malformed('/outputs/usage has unknown property "discount"')],
+    ['a missing cost', withUsage({ priceClass: 'x', hours: 1, hourlyRate: 1 }), malformed("/outputs/usage must have required property 'cost'")],
+    ['a price class that is not a plain name', withUsage({ ...usage, priceClass: '<script>' }), malformed('/outputs/usage/priceClass must match pattern "^[a-z0-9][a-z0-9.-]*$"')],
+    ['a cost that is not hours × hourlyRate', withUsage({ ...usage, cost: 999 }), malformed('/outputs/usage/cost 999 is not hours × hourlyRate (0.2116)')],
+  ];
+  it.each(hostile)('refuses %s', (_name, bytes, expected) => {
+    expect(outcome(parseStatusEvent(bytes))).toEqual(expected);
+  });
+
+  it('refuses to send a usage report whose cost does not add up', () => {
+    expect(() => encodeMessage({ ...event, outputs: { usage: { ...usage, cost: 1 } } })).toThrow('/outputs/usage/cost 1 is not hours × hourlyRate');
+  });
+});
+
 describe('encodeMessage', () => {
   it('refuses to put a malformed message on the wire', () => {
     expect(() => encodeMessage({ ...event, eventId: '' })).toThrow('malformed StatusEvent: /eventId must NOT have fewer than 1 characters');

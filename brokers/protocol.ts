@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { PROTOCOL_VERSION, type DeploymentRequest, type StatusEvent } from './contract.js';
 import { DEPLOYABLE_KINDS } from '../crds/registry.js';
+import { USAGE_LIMITS, usageProblem } from './usage.js';
 import { MalformedMessageError, UnsupportedVersionError, type ProtocolError } from './errors.js';
 
 /** Versions this build reads. A new version is added here beside its schema, never in place. */
@@ -99,6 +100,19 @@ export const STATUS_EVENT_SCHEMA = {
           required: ['lastBackupTime'],
           properties: { lastBackupTime: { type: 'string', format: 'date-time' }, location: { type: 'string', maxLength: 1024 } },
         },
+        // Finite, non-negative and bounded (JSON has no NaN or Infinity; ajv's number refuses null); the cost must be hours × rate (usageProblem).
+        usage: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['priceClass', 'hours', 'hourlyRate', 'cost'],
+          properties: {
+            priceClass: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9.-]*$' },
+            sizeGiB: { type: 'number', minimum: 0, maximum: USAGE_LIMITS.sizeGiB },
+            hours: { type: 'number', minimum: 0, maximum: USAGE_LIMITS.hours },
+            hourlyRate: { type: 'number', minimum: 0, maximum: USAGE_LIMITS.hourlyRate },
+            cost: { type: 'number', minimum: 0, maximum: USAGE_LIMITS.cost },
+          },
+        },
       },
     },
     reportedAt: { type: 'string', format: 'date-time' },
@@ -153,7 +167,10 @@ export function parseRequest(bytes: Uint8Array | string): Parsed<DeploymentReque
 }
 
 export function parseStatusEvent(bytes: Uint8Array | string): Parsed<StatusEvent> {
-  return parse(bytes, 'StatusEvent', validateStatusEvent);
+  const parsed = parse(bytes, 'StatusEvent', validateStatusEvent);
+  const usage = parsed.ok ? parsed.value.outputs?.usage : undefined;
+  const wrong = usage ? usageProblem(usage) : undefined;
+  return wrong ? { ok: false, error: new MalformedMessageError('StatusEvent', [wrong]) } : parsed;
 }
 
 /** Serialises after validating, so a sender can never put a malformed message on the wire. */

@@ -7,6 +7,7 @@
 // `aws` (aws/).
 import type { Logger } from 'pino';
 import type { DeployableKind, DeploymentRequest, StatusEvent } from './contract.js';
+import type { UsageMeasure } from './usage.js';
 
 /**
  * A shared server a DeploymentTarget points at (`spec.server`): where the provider
@@ -30,6 +31,8 @@ export interface TargetAws {
   endpoint?: string;
   /** The RDS instance class for this target's Databases (default db.t3.micro). */
   dbInstanceClass?: string;
+  /** The ElastiCache node type for this target's Caches (default cache.t3.micro). */
+  cacheNodeType?: string;
 }
 
 /** The DeploymentTarget as the runtime read it from the cluster (admin-written), never from the message. */
@@ -72,6 +75,13 @@ export interface ProvisionOutcome {
   connection?: Record<string, string>;
   /** Outputs the provider produced itself (the kubernetes provider writes its own Secret). */
   outputs?: StatusEvent['outputs'];
+  /**
+   * What the resource costs by (issue 15 item 6): its price class, size, and when it started
+   * to cost if the provider knows (else the connection Secret's creation). The runtime
+   * prices it from its table and reports it with this outcome and every
+   * `usageReportIntervalMs` after.
+   */
+  usage?: UsageMeasure;
 }
 
 /**
@@ -87,7 +97,19 @@ export interface Provisioner {
   readonly kinds: readonly DeployableKind[];
   provision(request: DeploymentRequest, context: ProvisionContext): Promise<ProvisionOutcome>;
   deprovision(request: DeploymentRequest, context: ProvisionContext): Promise<ProvisionOutcome>;
+  /**
+   * Called at start for each resource of this broker's targets that is Ready at its current
+   * generation, with the request that made it so (rebuilt from the object as the apiserver
+   * holds it) and what status shows of its reports: picks up what lived only in the previous
+   * process (backup schedules). Changes nothing the request did not; optional.
+   */
+  resume?(request: DeploymentRequest, context: ProvisionContext, reported: ReportedState): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a resumed resource's status says of its broker's reports. */
+export interface ReportedState {
+  backup?: { lastBackupTime: string; location?: string };
 }
 
 /** The providers `kidp broker run --provider` knows. */

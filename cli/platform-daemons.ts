@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/index.js';
 import pino, { type Logger } from 'pino';
 import { createCertificateManager } from '../certs/index.js';
-import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, BackupScheduler, awsProvisioner, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
+import { PROVIDERS, createDispatcher, createKafka, generateBrokerKeyPair, runReferenceBroker, runStatusService, setupKafkaAccess, BackupScheduler, awsProvisioner, loadPriceTable, postgresqlProvisioner, redisProvisioner, type Provisioner, type ProviderName } from '../brokers/index.js';
 import { runControllers } from '../controllers/index.js';
 import { untilSignal } from './daemons.js';
 
@@ -29,11 +29,14 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
                   [--kubeconfig FILE] [--webhook-port 9445] [--status-api-url URL]
                   [--concurrency 16] [--kafka-app-issuer-dir DIR]
                   [--provider kubernetes|postgresql|redis|aws] [--backup-dir DIR]
+                  [--price-table FILE] [--usage-report-interval-seconds 3600]
       Run a broker (--provider, default kubernetes: the reference one; postgresql and
       redis provision into the server their DeploymentTarget's spec.server names, with the
       credentials of the Secret it references; postgresql runs the Databases' spec.backup
       schedules with pg_dump into --backup-dir, default $XDG_STATE_HOME/kidp/backups; aws
-      makes a Database an RDS instance in the target's spec.region and spec.aws account). --concurrency: requests applied at once, one
+      makes a Database an RDS instance, a Cache an ElastiCache for Redis replication group and
+      a Topic an SQS queue in the target's spec.region and spec.aws account; tested against
+      moto, an AWS API emulator, not AWS). --concurrency: requests applied at once, one
       resource's always one at a time. The signing key (ES256, PKCS#8 PEM) is created
       when missing, with its public key beside it (FILE.pub) for the DeploymentTarget; it
       signs every status event. Every request must be signed by the controllers' dispatch
@@ -41,7 +44,10 @@ export const PLATFORM_DAEMON_USAGE = `  kidp controllers run --kafka HOST:PORT[,
       the request's DeploymentTarget, only if it is one of --namespace (NS or a PREFIX*),
       never kube-system or --platform-namespace. --kafka-app-issuer-dir: the name-constrained
       application issuer (ca.crt, tls.crt, tls.key); with it a Topic's owning Application
-      gets its Kafka client certificate in the Secret <topic>-kafka.
+      gets its Kafka client certificate in the Secret <topic>-kafka. --price-table: JSON
+      {class: {hourly, perGiBHourly?}} in USD that usage is priced from (a configurable
+      table, not fetched from any provider; default the illustrative figures of
+      brokers/usage.ts); --usage-report-interval-seconds: how often usage is re-reported.
   kidp kafka setup --kafka HOST:PORT[,..] --kafka-tls-dir DIR --broker-identity NAME [...]
       Create KIDP's Kafka topics and the ACLs of each principal (brokers/kafka-access.ts),
       as an operator principal allowed to (a Kafka super user). Idempotent.`;
@@ -169,10 +175,14 @@ export async function brokerRun(args: string[]): Promise<number> {
       'platform-namespace': { type: 'string', default: 'kidp-system' },
       provider: { type: 'string', default: 'kubernetes' },
       'backup-dir': { type: 'string' },
+      'price-table': { type: 'string' },
+      'usage-report-interval-seconds': { type: 'string' },
     },
     strict: true,
   });
   const concurrency = positiveInteger('concurrency', values.concurrency);
+  const usageSeconds = positiveInteger('usage-report-interval-seconds', values['usage-report-interval-seconds']);
+  const prices = values['price-table'] ? await loadPriceTable(values['price-table']) : undefined;
   const provider = providerName(values.provider);
   if (!values.kafka || !values['kafka-tls-dir'] || !values['cert-dir'] || !values['signing-key-file'] || !values['platform-public-key-file'] || !values.namespace?.length) {
     throw new Error('kidp broker run needs --kafka, --kafka-tls-dir, --cert-dir, --signing-key-file, --platform-public-key-file and at least one --namespace');
@@ -197,6 +207,8 @@ export async function brokerRun(args: string[]): Promise<number> {
     signingKeyPem,
     logger: log,
     ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(prices ? { prices } : {}),
+    ...(usageSeconds !== undefined ? { usageReportIntervalMs: usageSeconds * 1000 } : {}),
   });
   log.info({ webhookURL: broker.webhookURL, identity: values.identity, provider }, 'kidp broker running');
   return untilSignal(() => broker.stop(), log);

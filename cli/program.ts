@@ -422,6 +422,8 @@ export function buildProgram(ctx: ProgramContext, argv: readonly string[]): Comm
       ['--kafka-app-issuer-dir <dir>', "the name-constrained issuer of Applications' Kafka certificates for their Topics (ca.crt, tls.crt, tls.key)"],
       ['--provider <name>', 'kubernetes (default), postgresql, redis or aws: what a request becomes'],
       ['--backup-dir <dir>', "postgresql: where the Databases' spec.backup dumps go (default $XDG_STATE_HOME/kidp/backups)"],
+      ['--price-table <file>', 'JSON price table usage is priced from, {class: {hourly, perGiBHourly?}} in USD (default: illustrative figures, brokers/usage.ts)'],
+      ['--usage-report-interval-seconds <n>', 'how often each resource\'s usage is re-reported (default 3600)'],
     ],
     examples: ['broker run --kafka 127.0.0.1:9093 --kafka-tls-dir certs/broker --cert-dir certs/broker-web --signing-key-file keys/broker.pem --platform-public-key-file keys/dispatch.pem.pub --namespace kidp-workloads'],
     load: async () => {

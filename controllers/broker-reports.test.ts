@@ -236,3 +236,15 @@ describe('databaseConnectionRefsFor and the Service fold', () => {
     });
   });
 });
+
+describe('statusAfterReport: usage (issue 15 item 6)', () => {
+  const usage = { priceClass: 'db.t3.micro', sizeGiB: 20, hours: 10, hourlyRate: 0.02116, cost: 0.2116 };
+  const withUsage = (object: Database, r: BrokerReport) => (statusAfterReport(object, r, NOW) as { usage?: unknown }).usage;
+  it.each([
+    ['a Ready report with usage sets status.usage', db(dispatched), report('Ready', { outputs: { usage } }), usage],
+    ['a report without usage keeps the last', db({ ...dispatched, usage } as DbStatus), report('Ready'), usage],
+    ['a Deleted report removes it', db({ ...dispatched, usage } as DbStatus), report('Deleted'), undefined],
+  ] as const)('%s', (_name, object, r, expected) => {
+    expect(withUsage(object, r)).toEqual(expected);
+  });
+});

@@ -73,6 +73,11 @@ export function statusAfterReport(object: Deployable, report: BrokerReport, now:
   }
   // Issue 15: a broker's backup report (postgresql provider) is recorded as it came.
   if (object.kind === 'Database' && report.outputs?.backup) (next as Status & { backup?: unknown }).backup = { ...report.outputs.backup };
+  // Issue 15 item 6: the usage the broker priced, as it came (the protocol checked it); a
+  // report without one leaves the last; a removed resource costs nothing more.
+  const withUsage = next as Status & { usage?: unknown };
+  if (report.phase === 'Deleted') delete withUsage.usage;
+  else if (report.outputs?.usage) withUsage.usage = { ...report.outputs.usage };
   return next;
 }
 

@@ -20,6 +20,7 @@ import { appliedReconciler, Controller, type KindController } from './manager.js
 import { ControllerMetrics, type ReconcileResult } from './metrics.js';
 import { clusterRoles } from './rbac.js';
 import { reconcileTeam, teamFailed, TEAM_LABEL, type ObservedNamespace } from './team.js';
+import { costChanged, reconcileTeamCost, teamResources } from './team-cost.js';
 
 export { Controller, type Reconciler, type ReconcileOutcome, type ControllerOptions } from './manager.js';
 export { LeaderElector, type LeaderElectorOptions } from './lease.js';
@@ -47,6 +48,14 @@ export const DEFAULT_LEASE_NAME = 'kidp-controllers';
  * at most this much.
  */
 export const APPLICATION_RECOUNT_DELAY_MS = 1_000;
+/**
+ * A Team's cost is recomputed at most this often while its resources' usage changes: the
+ * brokers report usage per resource (hourly, brokers/usage.ts), and many reports in a burst
+ * cost one Team status write.
+ */
+export const TEAM_RECOST_DELAY_MS = 2_000;
+/** The queue of Team cost, beside the Team's own: it writes only status.cost, and never re-applies the Team's namespaces for a usage report. */
+const TEAM_COST = 'TeamCost';
 
 const GROUP = PLATFORM_GROUP;
 const VERSION = PLATFORM_VERSION;
@@ -166,6 +175,17 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
       },
     },
     {
+      kind: TEAM_COST,
+      keys: () => teams.list().map(keyOf),
+      compute: (key) => {
+        const team = teams.get(key);
+        if (!team) return undefined;
+        const namespaceLabels = new Map(namespaces.list().map((n) => [n.metadata?.name ?? '', n.metadata?.labels ?? {}]));
+        return reconcileTeamCost({ team: { ...team, kind: 'Team' }, resources: allDeployables(), namespaceLabels, now: now() });
+      },
+      terminal: none,
+    },
+    {
       kind: 'Application',
       keys: () => applications.list().map(keyOf),
       compute: (key) => {
@@ -211,17 +231,29 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     for (const k of kinds) for (const key of k.keys()) enqueue(k.kind, key);
   };
 
-  teams.on((t) => enqueue('Team', keyOf(t)));
+  teams.on((t) => {
+    enqueue('Team', keyOf(t));
+    enqueue(TEAM_COST, keyOf(t));
+  });
   namespaces.on((n) => {
     const name = n.metadata?.name ?? '';
     const owner = n.metadata?.labels?.[TEAM_LABEL];
     if (owner) enqueue('Team', owner);
+    // A namespace's cost-center label charges its resources there (team-cost.ts).
+    if (owner) enqueueAfter(TEAM_COST, owner, TEAM_RECOST_DELAY_MS);
     for (const t of teams.list()) if (t.spec.namespaces?.includes(name)) enqueue('Team', keyOf(t));
   });
   applications.on((a) => enqueue('Application', keyOf(a)));
   for (const kind of DEPLOYABLE_KINDS) {
-    deployables[kind].on((o) => {
+    deployables[kind].on((o, event) => {
       enqueue(kind, keyOf(o));
+      // Only a change of the figures its Team shows (or the resource going) recosts the Team.
+      const resource = { ...o, kind } as Deployable;
+      for (const team of teams.list()) {
+        if (teamResources(team, [resource]).length === 0) continue;
+        const shown = team.status?.cost?.resources.some((r) => r.kind === kind && r.namespace === o.metadata.namespace && r.name === o.metadata.name);
+        if (event === 'delete' ? shown : costChanged(team, resource)) enqueueAfter(TEAM_COST, keyOf(team), TEAM_RECOST_DELAY_MS);
+      }
       if (o.spec?.owner?.kind === 'Application') enqueueAfter('Application', `${o.metadata.namespace}/${o.spec.owner.name}`, APPLICATION_RECOUNT_DELAY_MS);
       // A Database that becomes Ready, changes its secret or goes changes the refs of the Services selecting it.
       if (kind === 'Database') {

@@ -115,6 +115,14 @@ export type CacheStatus = {
     name?: string;
     namespace?: string;
   };
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
+  };
 };
 
 /** A managed cache (redis or memcached). */
@@ -263,6 +271,14 @@ export type DatabaseStatus = {
     lastBackupTime?: string;
     location?: string;
   };
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
+  };
 };
 
 /** A managed database owned by an Application or a Team. */
@@ -299,6 +315,8 @@ export type DeploymentTargetSpec = {
     endpoint?: string;
     /** The RDS instance class of this target's Databases (default db.t3.micro). */
     dbInstanceClass?: string;
+    /** The ElastiCache node type of this target's Caches (default cache.t3.micro). */
+    cacheNodeType?: string;
     credentialsSecretRef: {
       name: string;
       namespace: string;
@@ -632,6 +650,14 @@ export type ServiceStatus = {
     name?: string;
     namespace?: string;
   }>;
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
+  };
 };
 
 /** A container workload owned by an Application. */
@@ -680,6 +706,25 @@ export type TeamStatus = {
     message: string;
   }>;
   namespaces?: Array<string>;
+  /** The cost of the team's resources (their status.usage), by cost center (issue 15 item 6). Written only when the figures change. */
+  cost?: {
+    currency: "USD";
+    total: number;
+    computedAt: string;
+    byCostCenter: Array<{
+      costCenter: string;
+      total: number;
+      resources: number;
+    }>;
+    resources: Array<{
+      kind: string;
+      namespace: string;
+      name: string;
+      priceClass: string;
+      hours: number;
+      cost: number;
+    }>;
+  };
 };
 
 /** A team: the identity and ownership boundary of KIDP. */
@@ -746,6 +791,14 @@ export type TopicStatus = {
   failure?: {
     requestId: string;
     permanent: boolean;
+  };
+  /** What the resource has cost so far, as its broker priced it from the broker's configurable price table (issue 15 item 6; not fetched from any provider). cost = hours x hourlyRate, USD. */
+  usage?: {
+    priceClass: string;
+    sizeGiB?: number;
+    hours: number;
+    hourlyRate: number;
+    cost: number;
   };
 };
 

@@ -84,6 +84,7 @@ function recording(real: Provisioner): Provisioner {
     kinds: real.kinds,
     provision: (request, context) => record(request.requestId, () => real.provision(request, context)),
     deprovision: (request, context) => record(request.requestId, () => real.deprovision(request, context)),
+    ...(real.resume ? { resume: real.resume.bind(real) } : {}),
     close: () => real.close(),
   };
 }
@@ -183,8 +184,17 @@ beforeAll(async () => {
   });
   const handler = createStatusHandler({ kubeConfig, logger });
   statusConsumer = await startStatusConsumer({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), handler, logger, groupId: STATUS_GROUP });
-  broker = await runReferenceBroker({
-    provisioner: recording(postgresqlProvisioner({ backups })),
+  broker = await startBroker(backups);
+  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
+  await broker.joined;
+  controllers = await runControllers({ kubeConfig, dispatcher, identity: `pge-${RUN}`, leaseNamespace: 'default', leaseName: `kidp-controllers-pge-${RUN}`, leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500, logger });
+}, 120_000);
+
+/** The broker under test; a restart is a new one with a new scheduler, as a new process would have. */
+function startBroker(scheduler: BackupScheduler): Promise<RunningReferenceBroker> {
+  const bootstrap = process.env.KAFKA_BOOTSTRAP ?? '';
+  return runReferenceBroker({
+    provisioner: recording(postgresqlProvisioner({ backups: scheduler })),
     metrics,
     identities: [IDENTITY],
     kafkaBrokers: [bootstrap],
@@ -196,10 +206,7 @@ beforeAll(async () => {
     signingKeyPem: brokerKeys.privateKeyPem,
     logger,
   });
-  dispatcher = createDispatcher({ kafkaBrokers: [bootstrap], kafkaTls: kafkaCertDir(), dispatchSigningKeyPem: dispatchKeys.privateKeyPem, logger });
-  await broker.joined;
-  controllers = await runControllers({ kubeConfig, dispatcher, identity: `pge-${RUN}`, leaseNamespace: 'default', leaseName: `kidp-controllers-pge-${RUN}`, leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500, logger });
-}, 120_000);
+}
 
 afterAll(async () => {
   await controllers?.stop();
@@ -225,6 +232,18 @@ describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () =
         reason: 'DatabaseProvisioned',
         message: `database ${name} and login role ${name} on ${server.host}:${server.port} (connection limit 5; extensions pg_trgm); only that role may connect (broker ${IDENTITY} on target ${TARGET}, request ${ready.metadata.uid}-1)`,
       },
+    });
+    // Usage (issue 15 item 6): the shared class, the database's size as the server reports it, hours since the Secret was made.
+    const bytes = Number((await asAdmin<{ b: string }>('SELECT pg_database_size($1)::text AS b', [name]))[0]?.b);
+    const sizeGiB = Math.round((bytes / 2 ** 30) * 1e4) / 1e4;
+    const usage = (ready.status as { usage?: { priceClass: string; sizeGiB: number; hours: number; hourlyRate: number; cost: number } }).usage;
+    expect({ ...usage, hoursSmall: (usage?.hours ?? -1) >= 0 && (usage?.hours ?? 1) < 0.1 }).toEqual({
+      priceClass: 'postgresql-shared',
+      sizeGiB,
+      hours: usage?.hours,
+      hourlyRate: Math.round((0.005 + 0.0002 * sizeGiB) * 1e6) / 1e6,
+      cost: Math.round((usage?.hours ?? 0) * (usage?.hourlyRate ?? 0) * 1e6) / 1e6,
+      hoursSmall: true,
     });
     orders = await secretData(NS_A, 'orders-connection');
     expect({ ...orders, password: orders['password']?.length }).toEqual({
@@ -309,7 +328,7 @@ describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () =
     };
     await dispatcher.dispatch(request, { transport: 'kafka' });
     const again = await until('the re-sent request handled', async () => outcomes.get(requestId));
-    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: database ${orders['database']} and role ${orders['user']} unchanged`, connection: orders });
+    expect(again).toEqual({ reason: 'AlreadyApplied', message: `request ${requestId} was applied already: database ${orders['database']} and role ${orders['user']} unchanged`, connection: orders, usage: { priceClass: 'postgresql-shared', sizeGiB: expect.any(Number) as unknown as number } });
     const secretAfter = await core.readNamespacedSecret({ name: 'orders-connection', namespace: NS_A });
     expect({
       oid: await asAdmin('SELECT oid FROM pg_database WHERE datname = $1', [orders['database']]),
@@ -429,6 +448,38 @@ describe('postgresql provider on the real apiserver, Kafka and PostgreSQL', () =
     } finally {
       await asAdmin(`DROP DATABASE ${fresh} WITH (FORCE)`);
     }
+  }, 150_000);
+
+  it('a restarted broker resumes the backup schedule with no request: a scheduled time missed while it was down is caught up at once, from the last backup in status', async () => {
+    const before = (await getDb(NS_A, 'backed-up')) as Obj & { status?: { backup?: { lastBackupTime: string } } };
+    const last = Date.parse(before.status?.backup?.lastBackupTime ?? '');
+    await broker.stop();
+    // Down over the next scheduled minute after the last backup (the schedule is every minute).
+    const missed = (Math.floor(last / 60_000) + 1) * 60_000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, missed - Date.now()) + 2_000));
+    const requestsBefore = outcomes.size;
+    const restartedAt = Date.now();
+    broker = await startBroker(new BackupScheduler({ dir: backupDir, logger }));
+    await broker.joined;
+    const resumed = await until(
+      'a backup reported by the restarted broker',
+      async () => {
+        const o = (await getDb(NS_A, 'backed-up')) as (Obj & { status?: { backup?: { lastBackupTime: string; location: string } } }) | undefined;
+        const b = o?.status?.backup;
+        return b && Date.parse(b.lastBackupTime) > last ? { ...b, ready: condition(o, 'Ready')?.message } : undefined;
+      },
+      30_000,
+    );
+    const at = Date.parse(resumed.lastBackupTime);
+    expect({
+      // Taken at the restart (catch-up), not at a later scheduled minute.
+      caughtUp: at >= restartedAt && at - restartedAt < 10_000,
+      notOnTheMinute: at % 60_000 > 1_000,
+      exists: existsSync(resumed.location),
+      message: resumed.ready,
+      // Nothing was requested: the restart resumed the schedule from the Database as the apiserver holds it.
+      requests: outcomes.size - requestsBefore,
+    }).toEqual({ caughtUp: true, notOnTheMinute: true, exists: true, message: expect.stringContaining(`resumed after a broker restart); only that role may connect; last backup ${resumed.lastBackupTime}`), requests: 0 });
   }, 150_000);
 
   it('deleting the Database drops the role and the database after the finalizer, and removes the Secret', async () => {

@@ -1,5 +1,5 @@
 import type { DeploymentRequest } from '../contract.js';
-import { PlanRefusal, connectionUri, identifierProblem, planInstance } from './plan.js';
+import { PlanRefusal, connectionUri, identifierProblem, planInstance, planQueue, planReplicationGroup } from './plan.js';
 
 function request(spec: Record<string, unknown>, name = 'orders', namespace = 'team-a'): DeploymentRequest {
   return {
@@ -68,5 +68,33 @@ describe('connectionUri', () => {
   it('escapes the user, password and database, brackets an IPv6 host', () => {
     expect(connectionUri('postgresql', 'kidp_owner', 'p@ss/w:rd', '::1', 5432, 'orders')).toBe('postgresql://kidp_owner:p%40ss%2Fw%3Ard@[::1]:5432/orders');
     expect(connectionUri('mysql', 'u', 'p', 'db.example', 3306, 'd')).toBe('mysql://u:p@db.example:3306/d');
+  });
+});
+
+describe('planReplicationGroup and planQueue', () => {
+  const as = (kind: 'Cache' | 'Topic', spec: Record<string, unknown>, name = 'orders'): DeploymentRequest => {
+    const r = request({}, name);
+    return { ...r, resource: { ...r.resource, kind, spec: { owner: { kind: 'Team', name: 'a' }, ...spec } } };
+  };
+  const tags = (kind: string) => [
+    { Key: 'platform.kidp.io/managed-by', Value: 'kidp' },
+    { Key: 'platform.kidp.io/uid', Value: 'u1' },
+    { Key: 'platform.kidp.io/resource', Value: `${kind}/team-a/orders` },
+    { Key: 'platform.kidp.io/request-id', Value: 'u1-3' },
+  ];
+  it('a Cache: the group id, the version and eviction policy as asked, the ownership tags', () => {
+    expect(planReplicationGroup(as('Cache', { engine: 'redis', version: '7.1', evictionPolicy: 'allkeys-lru' }))).toEqual({ id: 'team-a-orders', engineVersion: '7.1', evictionPolicy: 'allkeys-lru', tags: tags('Cache') });
+  });
+  it('a Topic: the queue name (dots as _), retention in seconds as SQS wants it (default 168 h), the ownership tags as a map', () => {
+    expect([planQueue(as('Topic', { retentionHours: 48 })), planQueue(as('Topic', {}, 'orders.v2'))]).toEqual([
+      { name: 'team-a-orders', retentionSeconds: '172800', tags: Object.fromEntries(tags('Topic').map((t) => [t.Key, t.Value])) },
+      { name: 'team-a-orders_v2', retentionSeconds: '604800', tags: Object.fromEntries(tags('Topic').map((t) => [t.Key, t.Key === 'platform.kidp.io/resource' ? 'Topic/team-a/orders.v2' : t.Value])) },
+    ]);
+  });
+  it.each([
+    ['a Redis version that is not one', () => planReplicationGroup(as('Cache', { engine: 'redis', version: '7; FLUSHALL' })), 'spec.version "7; FLUSHALL" is not a Redis engine version (7.1, 6.2)'],
+    ['a retention that is not a whole number of hours', () => planQueue(as('Topic', { retentionHours: 1.5 })), 'spec.retentionHours 1.5: SQS keeps messages 1 to 336 hours (14 days)'],
+  ])('refuses %s', (_what, run, message) => {
+    expect(run).toThrow(new PlanRefusal(message));
   });
 });

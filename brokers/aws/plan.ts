@@ -100,3 +100,63 @@ export function connectionUri(scheme: string, user: string, password: string, ho
   const h = host.includes(':') ? `[${host}]` : host;
   return `${scheme}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${h}:${port}/${encodeURIComponent(database)}`;
 }
+
+/** The tags of every resource the provider makes, as `{Key, Value}` pairs (RDS, ElastiCache). */
+function ownerTags(request: DeploymentRequest): Array<{ Key: string; Value: string }> {
+  const { kind, namespace, name, uid } = request.resource;
+  return [
+    { Key: TAG_MANAGED_BY, Value: 'kidp' },
+    { Key: TAG_UID, Value: uid },
+    { Key: TAG_SOURCE, Value: `${kind}/${namespace}/${name}` },
+    { Key: TAG_REQUEST, Value: request.requestId },
+  ];
+}
+
+/** ElastiCache's replication group id is the RDS identifier rule with at most 40 characters (CreateReplicationGroup, ReplicationGroupId). */
+export const REPLICATION_GROUP_ID_MAX = 40;
+export const DEFAULT_CACHE_NODE_TYPE = 'cache.t3.micro';
+
+export interface ReplicationGroupPlan {
+  /** ReplicationGroupId: `<namespace>-<name>`. */
+  id: string;
+  engineVersion?: string;
+  /** spec.evictionPolicy; the default parameter group's (volatile-lru) applies: the provider sets no parameter group. */
+  evictionPolicy?: string;
+  tags: Array<{ Key: string; Value: string }>;
+}
+
+export function planReplicationGroup(request: DeploymentRequest): ReplicationGroupPlan {
+  const { namespace, name, spec } = request.resource;
+  const id = `${namespace}-${name}`;
+  const problem = id.length > REPLICATION_GROUP_ID_MAX ? `is ${id.length} characters; ElastiCache allows 1 to ${REPLICATION_GROUP_ID_MAX}` : identifierProblem(id);
+  if (problem) throw new PlanRefusal(`ElastiCache replication group id ${JSON.stringify(id)} (<namespace>-<name>) ${problem}`);
+  // Memcached has no replication group, AUTH or encryption in transit on ElastiCache's classic clusters; only Redis here.
+  if (spec['engine'] !== 'redis') throw new PlanRefusal(`the aws provider runs Caches of engine redis on ElastiCache, not ${JSON.stringify(spec['engine'])}`);
+  const version = spec['version'];
+  if (version !== undefined && (typeof version !== 'string' || !/^[0-9]{1,2}(\.[0-9]{1,3}){0,2}$/.test(version))) throw new PlanRefusal(`spec.version ${JSON.stringify(version)} is not a Redis engine version (7.1, 6.2)`);
+  const eviction = spec['evictionPolicy'];
+  return { id, ...(typeof version === 'string' ? { engineVersion: version } : {}), ...(typeof eviction === 'string' ? { evictionPolicy: eviction } : {}), tags: ownerTags(request) };
+}
+
+/** SQS keeps a message at most 14 days (MessageRetentionPeriod 60 to 1,209,600 s). */
+export const SQS_MAX_RETENTION_HOURS = 336;
+/** SQS queue names: 1 to 80 letters, digits, hyphens, underscores (CreateQueue, QueueName). */
+export const QUEUE_NAME_MAX = 80;
+
+export interface QueuePlan {
+  /** QueueName: `<namespace>-<name>` with `.` as `_` (a Kubernetes name may hold dots, a queue name may not). */
+  name: string;
+  /** MessageRetentionPeriod, seconds, as SQS wants it: a string. */
+  retentionSeconds: string;
+  tags: Record<string, string>;
+}
+
+export function planQueue(request: DeploymentRequest): QueuePlan {
+  const { namespace, name, spec } = request.resource;
+  const queue = `${namespace}-${name}`.replace(/\./g, '_');
+  if (queue.length > QUEUE_NAME_MAX || !/^[A-Za-z0-9_-]+$/.test(queue)) throw new PlanRefusal(`SQS queue name ${JSON.stringify(queue)} (<namespace>-<name>) must be 1 to ${QUEUE_NAME_MAX} letters, digits, - or _`);
+  if (spec['cleanupPolicy'] !== undefined && spec['cleanupPolicy'] !== 'delete') throw new PlanRefusal(`spec.cleanupPolicy ${JSON.stringify(spec['cleanupPolicy'])}: an SQS queue cannot compact; only delete`);
+  const hours = spec['retentionHours'] ?? 168;
+  if (typeof hours !== 'number' || !Number.isInteger(hours) || hours < 1 || hours > SQS_MAX_RETENTION_HOURS) throw new PlanRefusal(`spec.retentionHours ${JSON.stringify(hours)}: SQS keeps messages 1 to ${SQS_MAX_RETENTION_HOURS} hours (14 days)`);
+  return { name: queue, retentionSeconds: String(hours * 3600), tags: Object.fromEntries(ownerTags(request).map((t) => [t.Key, t.Value])) };
+}

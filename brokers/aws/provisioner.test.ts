@@ -203,3 +203,61 @@ describe('backoffDelay', () => {
     expect(backoffDelay(5, () => 0)).toBe(0);
   });
 });
+
+describe('Caches (ElastiCache) and Topics (SQS): the same retry strategy and the same refusals before any call', () => {
+  const cacheRequest: DeploymentRequest = { ...request, resource: { ...request.resource, kind: 'Cache', name: 'sessions', spec: { owner: { kind: 'Team', name: 'a' }, engine: 'redis' } } };
+  const topicRequest: DeploymentRequest = { ...request, resource: { ...request.resource, kind: 'Topic', name: 'events', spec: { owner: { kind: 'Team', name: 'a' }, retentionHours: 48 } } };
+
+  /** Answers SQS's JSON protocol (AwsJson1_0) from a script, recording each X-Amz-Target. */
+  function scriptedJson(answers: Array<{ status: number; body: unknown }>) {
+    const targets: string[] = [];
+    const handler = {
+      async handle(req: { headers?: Record<string, string> }) {
+        targets.push((req.headers?.['x-amz-target'] ?? '?').replace('AmazonSQS.', ''));
+        const answer = answers.shift() ?? { status: 500, body: { __type: 'InternalError', message: 'script exhausted' } };
+        return { response: { statusCode: answer.status, reason: '', headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Readable.from([Buffer.from(JSON.stringify(answer.body))]) } };
+      },
+      updateHttpClientConfig() {},
+      httpHandlerConfigs() {
+        return {};
+      },
+      destroy() {},
+    };
+    return { handler, targets };
+  }
+
+  it(`ElastiCache: throttled ${MAX_ATTEMPTS} times is a transient failure naming the call`, async () => {
+    const { handler, actions } = scripted(Array.from({ length: 10 }, () => ({ status: 400, xml: errorXml('Throttling', 'Rate exceeded') })));
+    const err = (await awsProvisioner({ requestHandler: handler, retryDelay: () => 0 }).provision(cacheRequest, context()).catch((e: unknown) => e)) as DeployFailedError;
+    expect({ actions, permanent: err.permanent, message: err.message }).toEqual({
+      actions: Array.from({ length: MAX_ATTEMPTS }, () => 'DescribeReplicationGroups'),
+      permanent: false,
+      message: `request u1-1 could not be applied: DescribeReplicationGroups team-a-sessions: AWS still throttled after ${MAX_ATTEMPTS} attempts (Throttling: Rate exceeded); retried later`,
+    });
+  });
+
+  it(`SQS: throttled ${MAX_ATTEMPTS} times is a transient failure naming the call`, async () => {
+    const { handler, targets } = scriptedJson(Array.from({ length: 10 }, () => ({ status: 400, body: { __type: 'com.amazonaws.sqs#RequestThrottled', message: 'Rate exceeded' } })));
+    const err = (await awsProvisioner({ requestHandler: handler, retryDelay: () => 0 }).provision(topicRequest, context()).catch((e: unknown) => e)) as DeployFailedError;
+    expect({ targets, permanent: err.permanent, message: err.message }).toEqual({
+      targets: Array.from({ length: MAX_ATTEMPTS }, () => 'GetQueueUrl'),
+      permanent: false,
+      message: `request u1-1 could not be applied: GetQueueUrl team-a-events: AWS still throttled after ${MAX_ATTEMPTS} attempts (RequestThrottled: Rate exceeded); retried later`,
+    });
+  });
+
+  it.each([
+    ['a Cache name with a query-parameter injection', { ...cacheRequest, resource: { ...cacheRequest.resource, name: 'x&Engine=memcached' } }, 'refused: ElastiCache replication group id "team-a-x&Engine=memcached" (<namespace>-<name>) may hold only lower-case letters, digits and hyphens'],
+    ['a Cache id over 40 characters', { ...cacheRequest, resource: { ...cacheRequest.resource, name: 'c'.repeat(40) } }, `refused: ElastiCache replication group id "team-a-${'c'.repeat(40)}" (<namespace>-<name>) is 47 characters; ElastiCache allows 1 to 40`],
+    ['a memcached Cache', { ...cacheRequest, resource: { ...cacheRequest.resource, spec: { engine: 'memcached' } } }, 'refused: the aws provider runs Caches of engine redis on ElastiCache, not "memcached"'],
+    ['a Topic name with characters SQS would read otherwise', { ...topicRequest, resource: { ...topicRequest.resource, name: 'e/../../other' } }, 'refused: SQS queue name "team-a-e/__/__/other" (<namespace>-<name>) must be 1 to 80 letters, digits, - or _'],
+    ['a compacted Topic', { ...topicRequest, resource: { ...topicRequest.resource, spec: { cleanupPolicy: 'compact' } } }, 'refused: spec.cleanupPolicy "compact": an SQS queue cannot compact; only delete'],
+    ['a Topic retention past 14 days', { ...topicRequest, resource: { ...topicRequest.resource, spec: { retentionHours: 337 } } }, 'refused: spec.retentionHours 337: SQS keeps messages 1 to 336 hours (14 days)'],
+  ])('attack: %s is refused for good with no call', async (_what, r, reason) => {
+    const xml = scripted([]);
+    const json = scriptedJson([]);
+    const handler = r.resource.kind === 'Topic' ? json.handler : xml.handler;
+    const err = (await awsProvisioner({ requestHandler: handler }).provision(r as DeploymentRequest, context()).catch((e: unknown) => e)) as DeployFailedError;
+    expect({ permanent: err.permanent, message: err.message, calls: xml.actions.length + json.targets.length }).toEqual({ permanent: true, message: `request u1-1 could not be applied: ${reason}`, calls: 0 });
+  });
+});

@@ -1,291 +1,37 @@
-// The `aws` provider (issue 15 item 5): a Database becomes an RDS DB instance, through the
-// official AWS SDK for JavaScript v3, in the region and account the DeploymentTarget names
-// (spec.region, spec.aws: endpoint, credentials Secret). Nothing about where or as whom comes
-// from the request: the request only names the resource, and its names are checked against
-// RDS's rules (plan.ts) before any call.
-//
-// Ownership and idempotency: every instance is created with tags naming the resource uid and
-// the request id. An instance of that identifier tagged for another uid, or untagged (made
-// outside KIDP), is never adopted and never deleted. A request whose id is the instance's
-// tag, with the password still in the connection Secret, is a no-op.
-//
-// Waiting: the Provisioner interface has one outcome per request, so provision polls
-// DescribeDBInstances until the instance is `available` (backoff between polls, a deadline);
-// past the deadline the request fails as transient and the controllers' retry resumes the
-// wait on the instance it finds tagged with its uid. Deprovision waits until RDS no longer
-// knows the instance.
+// The `aws` provider (issue 15 item 5): one Provisioner, one AWS service per kind, all through
+// the official AWS SDK for JavaScript v3 and configured only from the DeploymentTarget
+// (spec.region, spec.aws): a Database is an RDS DB instance (rds.ts), a Cache an ElastiCache
+// for Redis replication group (elasticache.ts), a Topic an SQS queue (sqs.ts). Every one is
+// tagged with the resource uid and never adopted when the tag is another's or absent.
 //
 // Tested against moto's server mode (an AWS API emulator), not against AWS: see README.md.
-import { randomBytes } from 'node:crypto';
-import type { DBInstance, RDSClient, RDSClientConfig, Tag } from '@aws-sdk/client-rds';
-import type { DeploymentRequest } from '../contract.js';
-import { DeployFailedError } from '../errors.js';
-import type { ProvisionContext, ProvisionOutcome, Provisioner, TargetAws } from '../provisioner.js';
-import { DEFAULT_INSTANCE_CLASS, MASTER_USER, MIN_STORAGE_GB, PlanRefusal, TAG_REQUEST, TAG_UID, connectionUri, planInstance, tagValue, type InstancePlan } from './plan.js';
-import { MAX_ATTEMPTS, classify, retryStrategy } from './retry.js';
+import type { DeployableKind } from '../contract.js';
+import type { Provisioner } from '../provisioner.js';
+import { elastiCacheCaches } from './elasticache.js';
+import type { KindProvisioner } from './kind-provisioner.js';
+import { rdsDatabases } from './rds.js';
+import type { AwsProvisionerOptions } from './session.js';
+import { sqsTopics } from './sqs.js';
 
-type Rds = typeof import('@aws-sdk/client-rds');
-// Loaded on first use: everything importing brokers/ (the controllers) need not load the SDK.
-let rdsModule: Rds | undefined;
-async function loadRds(): Promise<Rds> {
-  rdsModule ??= await import('@aws-sdk/client-rds');
-  return rdsModule;
-}
-
-/** 24 random bytes, base64url: 32 characters, none of the ones RDS refuses in a master password (/ @ " space). */
-const PASSWORD_BYTES = 24;
-/** First wait between two DescribeDBInstances while an instance is created or deleted; doubled up to POLL_CAP_MS. */
-export const POLL_FIRST_MS = 2_000;
-/** RDS changes status over minutes; polling faster than this only spends API quota. */
-export const POLL_CAP_MS = 20_000;
-/** How long one request waits for `available` (or gone) before it fails as transient and is retried: RDS creates in 5 to 15 minutes. */
-export const WAIT_DEADLINE_MS = 20 * 60_000;
-
-export interface AwsProvisionerOptions {
-  /** Attempts per SDK call (default MAX_ATTEMPTS). */
-  maxAttempts?: number;
-  /** The SDK's retry delay per attempt (default: exponential with full jitter, retry.ts). */
-  retryDelay?: (attempt: number) => number;
-  pollFirstMs?: number;
-  pollCapMs?: number;
-  waitDeadlineMs?: number;
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
-  /**
-   * The SDK's HTTP handler. Unit tests only, to answer as AWS does when it throttles, which
-   * moto cannot; everything else is tested against moto over real HTTP.
-   */
-  requestHandler?: RDSClientConfig['requestHandler'];
-}
-
-interface Session {
-  client: RDSClient;
-  rds: Rds;
-  aws: TargetAws;
-  region: string;
-}
-
-function fail(request: DeploymentRequest, what: string, err: unknown): never {
-  if (err instanceof DeployFailedError) throw err;
-  const kind = classify(err);
-  const detail = `${(err as Error).name}: ${(err as Error).message}`;
-  const message =
-    kind === 'throttled'
-      ? `${what}: AWS still throttled after ${MAX_ATTEMPTS} attempts (${detail}); retried later`
-      : kind === 'credentials'
-        ? `${what}: AWS refused the credentials (${detail}); check the Secret the DeploymentTarget's spec.aws.credentialsSecretRef names`
-        : `${what}: ${detail}`;
-  throw new DeployFailedError(request.requestId, message, kind === 'permanent', { cause: err });
-}
-
-function plan(request: DeploymentRequest): InstancePlan {
-  try {
-    return planInstance(request);
-  } catch (err) {
-    throw new DeployFailedError(request.requestId, `refused: ${(err as Error).message}`, err instanceof PlanRefusal, { cause: err });
-  }
-}
+export type { AwsProvisionerOptions } from './session.js';
+export { POLL_CAP_MS, POLL_FIRST_MS, WAIT_DEADLINE_MS } from './session.js';
 
 export function awsProvisioner(options: AwsProvisionerOptions = {}): Provisioner {
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const now = options.now ?? Date.now;
-  const sessions = new Set<RDSClient>();
-
-  async function session(request: DeploymentRequest, context: ProvisionContext): Promise<Session> {
-    const { aws, region } = context.target;
-    if (!aws || !region) throw new DeployFailedError(request.requestId, `DeploymentTarget ${context.target.name} needs spec.region and spec.aws (credentialsSecretRef): the aws provider provisions only where its target says`, true);
-    const secret = await context.readSecret(aws.credentialsSecretRef);
-    const accessKeyId = secret['accessKeyId'];
-    const secretAccessKey = secret['secretAccessKey'];
-    if (!accessKeyId || !secretAccessKey) {
-      throw new DeployFailedError(request.requestId, `Secret ${aws.credentialsSecretRef.namespace}/${aws.credentialsSecretRef.name} (spec.aws.credentialsSecretRef of ${context.target.name}) needs keys accessKeyId and secretAccessKey`, true);
-    }
-    const rds = await loadRds();
-    const client = new rds.RDSClient({
-      region,
-      ...(aws.endpoint ? { endpoint: aws.endpoint } : {}),
-      credentials: { accessKeyId, secretAccessKey, ...(secret['sessionToken'] ? { sessionToken: secret['sessionToken'] } : {}) },
-      ...(options.requestHandler ? { requestHandler: options.requestHandler } : {}),
-      retryStrategy: retryStrategy({ ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}), ...(options.retryDelay ? { delay: options.retryDelay } : {}) }),
-    });
-    sessions.add(client);
-    return { client, rds, aws, region };
-  }
-
-  async function withSession<T>(request: DeploymentRequest, context: ProvisionContext, run: (s: Session) => Promise<T>): Promise<T> {
-    const s = await session(request, context);
-    try {
-      return await run(s);
-    } finally {
-      s.client.destroy();
-      sessions.delete(s.client);
-    }
-  }
-
-  async function describe(s: Session, request: DeploymentRequest, identifier: string): Promise<DBInstance | undefined> {
-    try {
-      const out = await s.client.send(new s.rds.DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
-      return out.DBInstances?.[0];
-    } catch (err) {
-      if (err instanceof s.rds.DBInstanceNotFoundFault) return undefined;
-      return fail(request, `DescribeDBInstances ${identifier}`, err);
-    }
-  }
-
-  /** The instance's tags: DescribeDBInstances carries them (TagList); ListTagsForResource when it does not. */
-  async function tagsOf(s: Session, request: DeploymentRequest, instance: DBInstance): Promise<Tag[]> {
-    if (instance.TagList && instance.TagList.length > 0) return instance.TagList;
-    if (!instance.DBInstanceArn) return [];
-    try {
-      return (await s.client.send(new s.rds.ListTagsForResourceCommand({ ResourceName: instance.DBInstanceArn }))).TagList ?? [];
-    } catch (err) {
-      return fail(request, `ListTagsForResource ${instance.DBInstanceIdentifier}`, err);
-    }
-  }
-
-  /** Refuses an instance this resource does not own: another uid's, or one made outside KIDP. */
-  async function checkOwner(s: Session, request: DeploymentRequest, instance: DBInstance): Promise<Tag[]> {
-    const tags = await tagsOf(s, request, instance);
-    const owner = tagValue(tags, TAG_UID);
-    if (owner !== request.resource.uid) {
-      throw new DeployFailedError(request.requestId, `RDS instance ${instance.DBInstanceIdentifier} in ${s.region} already exists and belongs to ${owner ? `another resource (uid ${owner})` : 'something outside KIDP (no KIDP uid tag)'}; it is not adopted`, true);
-    }
-    return tags;
-  }
-
-  /** Polls until `done` says the instance is where it should be; backoff between polls, a deadline for the request. */
-  async function waitFor(request: DeploymentRequest, identifier: string, what: string, done: () => Promise<DBInstance | 'gone' | undefined>, context: ProvisionContext): Promise<DBInstance | 'gone'> {
-    const deadline = now() + (options.waitDeadlineMs ?? WAIT_DEADLINE_MS);
-    let delay = options.pollFirstMs ?? POLL_FIRST_MS;
-    for (;;) {
-      const reached = await done();
-      if (reached) return reached;
-      if (now() + delay > deadline) {
-        throw new DeployFailedError(request.requestId, `RDS instance ${identifier} is not ${what} after ${Math.round((options.waitDeadlineMs ?? WAIT_DEADLINE_MS) / 1000)} s; the request is retried and resumes the wait`, false);
-      }
-      context.logger.info({ identifier, waitMs: delay }, `waiting for RDS instance to be ${what}`);
-      await sleep(delay);
-      delay = Math.min(delay * 2, options.pollCapMs ?? POLL_CAP_MS);
-    }
-  }
-
-  function connectionOf(p: InstancePlan, instance: DBInstance, password: string): Record<string, string> {
-    const host = instance.Endpoint?.Address ?? '';
-    const port = instance.Endpoint?.Port ?? 0;
-    const user = instance.MasterUsername ?? MASTER_USER;
-    const database = instance.DBName ?? p.database;
-    return { engine: p.scheme, host, port: String(port), database, user, username: user, password, uri: connectionUri(p.scheme, user, password, host, port, database), instance: p.identifier };
-  }
-
+  const byKind: Partial<Record<DeployableKind, KindProvisioner>> = { Database: rdsDatabases(options), Cache: elastiCacheCaches(options), Topic: sqsTopics(options) };
+  const kinds = Object.keys(byKind) as DeployableKind[];
+  // The runtime refuses other kinds before calling (Provisioner.kinds); this is the same rule once more.
+  const of = (kind: DeployableKind): KindProvisioner => {
+    const handler = byKind[kind];
+    if (!handler) throw new Error(`the aws provider does not provision ${kind} resources`);
+    return handler;
+  };
   return {
     provider: 'aws',
-    kinds: ['Database'],
-
-    async provision(request, context): Promise<ProvisionOutcome> {
-      const p = plan(request);
-      const stored = context.connection?.['password'];
-      return withSession(request, context, async (s) => {
-        const instanceClass = s.aws.dbInstanceClass ?? DEFAULT_INSTANCE_CLASS;
-        let instance = await describe(s, request, p.identifier);
-        let password = stored ?? randomBytes(PASSWORD_BYTES).toString('base64url');
-        let action: string;
-        if (!instance) {
-          try {
-            instance = (
-              await s.client.send(
-                new s.rds.CreateDBInstanceCommand({
-                  DBInstanceIdentifier: p.identifier,
-                  DBInstanceClass: instanceClass,
-                  Engine: p.engine,
-                  EngineVersion: p.engineVersion,
-                  DBName: p.database,
-                  MasterUsername: MASTER_USER,
-                  MasterUserPassword: password,
-                  AllocatedStorage: p.allocatedStorage,
-                  MultiAZ: p.multiAZ,
-                  PubliclyAccessible: false,
-                  StorageEncrypted: true,
-                  Tags: p.tags,
-                }),
-              )
-            ).DBInstance;
-            action = 'created';
-          } catch (err) {
-            // Another attempt of this request (or another resource) got there first: judge what is there.
-            if (!(err instanceof s.rds.DBInstanceAlreadyExistsFault)) fail(request, `CreateDBInstance ${p.identifier}`, err);
-            instance = await describe(s, request, p.identifier);
-            if (!instance) throw new DeployFailedError(request.requestId, `RDS said instance ${p.identifier} exists but does not describe it; retried`, false);
-            await checkOwner(s, request, instance);
-            action = 'resumed';
-          }
-        } else {
-          const tags = await checkOwner(s, request, instance);
-          if (instance.DBInstanceStatus === 'deleting') throw new DeployFailedError(request.requestId, `RDS instance ${p.identifier} is being deleted; retried once it is gone`, false);
-          if (instance.Engine && instance.Engine !== p.engine) throw new DeployFailedError(request.requestId, `RDS instance ${p.identifier} runs ${instance.Engine}; an instance cannot change engine (spec.engine ${String(request.resource.spec['engine'])})`, true);
-          if (tagValue(tags, TAG_REQUEST) === request.requestId && stored && instance.DBInstanceStatus === 'available') {
-            return { reason: 'AlreadyApplied', message: `request ${request.requestId} was applied already: RDS instance ${p.identifier} unchanged`, connection: connectionOf(p, instance, stored) };
-          }
-          // A later generation, or the same one whose Secret was lost: bring the instance to the spec, and the password to what the Secret will hold.
-          const changes = {
-            ...(instance.AllocatedStorage !== undefined && instance.AllocatedStorage < p.allocatedStorage ? { AllocatedStorage: p.allocatedStorage } : {}),
-            ...(instance.MultiAZ !== undefined && instance.MultiAZ !== p.multiAZ ? { MultiAZ: p.multiAZ } : {}),
-            ...(stored ? {} : { MasterUserPassword: (password = randomBytes(PASSWORD_BYTES).toString('base64url')) }),
-          };
-          if (Object.keys(changes).length > 0) {
-            try {
-              await s.client.send(new s.rds.ModifyDBInstanceCommand({ DBInstanceIdentifier: p.identifier, ApplyImmediately: true, ...changes }));
-            } catch (err) {
-              fail(request, `ModifyDBInstance ${p.identifier}`, err);
-            }
-          }
-          action = Object.keys(changes).length > 0 ? `modified (${Object.keys(changes).map((k) => (k === 'MasterUserPassword' ? 'new master password' : k)).join(', ')})` : 'unchanged';
-        }
-        const ready = await waitFor(request, p.identifier, 'available', async () => {
-          const current = await describe(s, request, p.identifier);
-          return current?.DBInstanceStatus === 'available' && current.Endpoint?.Address ? current : undefined;
-        }, context);
-        if (ready === 'gone') throw new DeployFailedError(request.requestId, `RDS instance ${p.identifier} disappeared while waiting`, false);
-        // Recorded last: a request is applied once its instance is available.
-        if (ready.DBInstanceArn) {
-          try {
-            await s.client.send(new s.rds.AddTagsToResourceCommand({ ResourceName: ready.DBInstanceArn, Tags: [{ Key: TAG_REQUEST, Value: request.requestId }] }));
-          } catch (err) {
-            fail(request, `AddTagsToResource ${p.identifier}`, err);
-          }
-        }
-        const storageNote = p.allocatedStorage > Number(request.resource.spec['storageGB'] ?? 0) ? `; ${p.allocatedStorage} GiB (RDS's minimum is ${MIN_STORAGE_GB})` : `; ${p.allocatedStorage} GiB`;
-        return {
-          reason: 'DatabaseProvisioned',
-          message: `RDS instance ${p.identifier} (${p.engine} ${ready.EngineVersion ?? p.engineVersion}, ${instanceClass}${storageNote}${p.multiAZ ? ', Multi-AZ' : ''}) in ${s.region}, ${action}, available at ${ready.Endpoint?.Address}:${ready.Endpoint?.Port}`,
-          connection: connectionOf(p, ready, password),
-        };
-      });
-    },
-
-    async deprovision(request, context): Promise<ProvisionOutcome> {
-      const p = plan(request);
-      return withSession(request, context, async (s) => {
-        const instance = await describe(s, request, p.identifier);
-        if (!instance) return { reason: 'DatabaseRemoved', message: `no RDS instance ${p.identifier} in ${s.region}: nothing left` };
-        const owner = tagValue(await tagsOf(s, request, instance), TAG_UID);
-        // Never another's: an instance of this name that is not tagged for this uid is left alone.
-        if (owner !== request.resource.uid) return { reason: 'DatabaseRemoved', message: `RDS instance ${p.identifier} in ${s.region} is not this resource's (uid tag ${owner ?? 'absent'}); left alone` };
-        if (instance.DBInstanceStatus !== 'deleting') {
-          try {
-            // No final snapshot: deleting the Database resource is the request to delete its data.
-            await s.client.send(new s.rds.DeleteDBInstanceCommand({ DBInstanceIdentifier: p.identifier, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
-          } catch (err) {
-            if (!(err instanceof s.rds.DBInstanceNotFoundFault)) fail(request, `DeleteDBInstance ${p.identifier}`, err);
-          }
-        }
-        await waitFor(request, p.identifier, 'deleted', async () => ((await describe(s, request, p.identifier)) ? undefined : 'gone'), context);
-        return { reason: 'DatabaseRemoved', message: `deleted RDS instance ${p.identifier} in ${s.region} (no final snapshot)` };
-      });
-    },
-
+    kinds,
+    provision: (request, context) => of(request.resource.kind).provision(request, context),
+    deprovision: (request, context) => of(request.resource.kind).deprovision(request, context),
     async close() {
-      for (const client of sessions) client.destroy();
-      sessions.clear();
+      await Promise.all(Object.values(byKind).map((k) => k.close()));
     },
   };
 }

@@ -4,8 +4,10 @@
 // (status.backup, through a status event of the request that set the schedule).
 //
 // Schedules live in the broker process, set by each provision of the Database and cleared
-// by its delete. Not done: a restarted broker learns a schedule again only from the next
-// request for that Database (the Database's COMMENT would be the place to read them from).
+// by its delete; a restarted broker sets them again at start from the Ready Databases its
+// targets hold (Provisioner.resume, reference/broker.ts). The next backup is derived from the
+// last one (status.backup.lastBackupTime, else the newest dump on disk): a scheduled time
+// that passed while no broker ran is caught up at once, so a restart loses no backup.
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,18 +68,57 @@ export class BackupScheduler {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Sets (or, with undefined, clears) the schedule of the Database with this uid. */
-  set(uid: string, job: BackupJob | undefined): void {
+  /**
+   * Sets (or, with undefined, clears) the schedule of the Database with this uid. With
+   * `lastBackupTime` (a resumed schedule), the next backup follows from it: when the schedule's
+   * first time after it has passed already, one backup runs now (the returned promise resolves
+   * with its file); otherwise the schedule simply continues.
+   */
+  set(uid: string, job: BackupJob | undefined, resumed?: { lastBackupTime?: string }): Promise<string | undefined> {
     const current = this.jobs.get(uid);
     if (current && job && current.job.schedule === job.schedule && current.job.database === job.database) {
       current.job = job;
-      return;
+      return Promise.resolve(undefined);
     }
     current?.cron.stop();
     this.jobs.delete(uid);
-    if (!job) return;
+    if (!job) return Promise.resolve(undefined);
     const entry = { job, cron: new Cron(job.schedule, { timezone: 'UTC', protect: true, catch: true }, () => this.backup(uid).then(() => undefined)) };
     this.jobs.set(uid, entry);
+    return resumed ? this.catchUp(uid, resumed.lastBackupTime) : Promise.resolve(undefined);
+  }
+
+  /** The backup a resumed schedule owes: the schedule's first time after the last backup, if it is past. */
+  async due(uid: string, lastBackupTime: string | undefined): Promise<Date | undefined> {
+    const entry = this.jobs.get(uid);
+    if (!entry) return undefined;
+    const last = lastBackupTime !== undefined && Number.isFinite(Date.parse(lastBackupTime)) ? new Date(lastBackupTime) : await this.newestDump(entry.job.database);
+    // Never backed up: nothing was owed before the schedule was set; the cron takes it from here.
+    if (!last) return undefined;
+    const next = entry.cron.nextRun(last);
+    return next && next.getTime() <= this.now().getTime() ? next : undefined;
+  }
+
+  private async catchUp(uid: string, lastBackupTime: string | undefined): Promise<string | undefined> {
+    const owed = await this.due(uid, lastBackupTime);
+    if (!owed) return undefined;
+    this.options.logger.info({ database: this.jobs.get(uid)?.job.database, owed: owed.toISOString() }, 'a scheduled backup passed while no broker ran; taking it now');
+    return this.backup(uid);
+  }
+
+  /** When the newest dump of the database was written, from the backup directory (the broker's own record of its backups). */
+  private async newestDump(database: string): Promise<Date | undefined> {
+    let newest: number | undefined;
+    try {
+      for (const name of await readdir(join(this.options.dir, database))) {
+        if (!name.endsWith('.dump')) continue;
+        const { mtimeMs } = await stat(join(this.options.dir, database, name));
+        newest = newest === undefined ? mtimeMs : Math.max(newest, mtimeMs);
+      }
+    } catch {
+      return undefined;
+    }
+    return newest === undefined ? undefined : new Date(newest);
   }
 
   scheduled(uid: string): { database: string; schedule: string; next: Date | null } | undefined {

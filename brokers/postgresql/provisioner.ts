@@ -142,13 +142,22 @@ function ownershipRefusal(request: DeploymentRequest, what: string, name: string
   );
 }
 
+/** The price class of a database on a shared server (brokers/usage.ts). */
+export const POSTGRESQL_PRICE_CLASS = 'postgresql-shared';
+
+/** Its usage measure: the shared class and the database's size on disk (pg_database_size). Its start is the connection Secret's creation. */
+async function usageOf(server: ServerCredentials, database: string): Promise<ProvisionOutcome['usage']> {
+  const bytes = await withClient(server, 'postgres', async (client) => (await client.query<{ b: string }>('SELECT pg_database_size($1)::text AS b', [database])).rows[0]?.b);
+  return { priceClass: POSTGRESQL_PRICE_CLASS, sizeGiB: Number(bytes ?? 0) / 2 ** 30 };
+}
+
 export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}): Provisioner {
   /** Schedules (or clears) the Database's backups; each one is reported with the provision outcome's words. */
-  const scheduleBackups = (request: DeploymentRequest, context: ProvisionContext, plan: DatabasePlan, server: ServerCredentials, done: ProvisionOutcome): void => {
+  const scheduleBackups = (request: DeploymentRequest, context: ProvisionContext, plan: DatabasePlan, server: ServerCredentials, done: ProvisionOutcome, resumed?: { lastBackupTime?: string }): Promise<string | undefined> => {
     const backups = options.backups;
-    if (!backups) return;
+    if (!backups) return Promise.resolve(undefined);
     const backup = plan.backup;
-    backups.set(
+    return backups.set(
       request.resource.uid,
       backup && {
         database: plan.database,
@@ -157,6 +166,7 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
         retentionDays: backup.retentionDays,
         report: (b) => context.reportLater({ key: `backup-${b.lastBackupTime}`, reason: done.reason, message: `${done.message}; last backup ${b.lastBackupTime}`, outputs: { backup: b } }),
       },
+      resumed,
     );
   };
   return {
@@ -207,8 +217,8 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
           return undefined;
         });
         if (outcome) {
-          scheduleBackups(request, context, plan, server, outcome);
-          return outcome;
+          void scheduleBackups(request, context, plan, server, outcome);
+          return { ...outcome, usage: await usageOf(server, plan.database) };
         }
         // Extensions as the owning role, so they belong to the database's owner.
         await withClient(server, plan.database, async (client) => {
@@ -231,8 +241,31 @@ export function postgresqlProvisioner(options: PostgresqlProvisionerOptions = {}
         message: `database ${plan.database} and login role ${plan.role} on ${server.host}:${server.port}${limits.length ? ` (${limits.join('; ')})` : ''}; only that role may connect`,
         connection,
       };
-      scheduleBackups(request, context, plan, server, done);
-      return done;
+      void scheduleBackups(request, context, plan, server, done);
+      return { ...done, usage: await usageOf(server, plan.database) };
+    },
+
+    // After a restart: the backup schedule of a Database this provider made (its record on the
+    // server names this uid), the next backup derived from the last one status reports.
+    async resume(request, context, reported) {
+      if (!options.backups) return;
+      let plan: DatabasePlan;
+      try {
+        plan = planDatabase(request, context.target.server as TargetServer);
+      } catch {
+        return;
+      }
+      if (!plan.backup) return;
+      const server = await credentials(request, context);
+      const found = await withClient(server, 'postgres', (client) => inspect(client, plan));
+      // Only a database whose record names this uid: never another's, never one made outside KIDP.
+      if (found.database?.record?.uid !== request.resource.uid) {
+        context.logger.warn({ database: plan.database }, 'not resuming backups: the database is not this resource\'s');
+        return;
+      }
+      const limits = `backups ${plan.backup.schedule} UTC, kept ${plan.backup.retentionDays} days`;
+      const done: ProvisionOutcome = { reason: 'DatabaseProvisioned', message: `database ${plan.database} and login role ${plan.role} on ${server.host}:${server.port} (${limits}, resumed after a broker restart); only that role may connect` };
+      await scheduleBackups(request, context, plan, server, done, { ...(reported.backup ? { lastBackupTime: reported.backup.lastBackupTime } : {}) });
     },
 
     async deprovision(request, context): Promise<ProvisionOutcome> {

@@ -77,6 +77,9 @@ function plan(request: DeploymentRequest): CachePlan {
   }
 }
 
+/** The price class of an ACL user on a shared Redis (brokers/usage.ts); no size: the server's memory is shared, not allotted. */
+export const REDIS_PRICE_CLASS = 'redis-shared';
+
 export function redisProvisioner(): Provisioner {
   return {
     provider: 'redis',
@@ -106,7 +109,7 @@ export function redisProvisioner(): Provisioner {
           uri: `redis://${encodeURIComponent(p.user)}:${encodeURIComponent(password)}@${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`,
         };
         if (exists && owner?.requestId === request.requestId && context.connection?.['password']) {
-          return { reason: 'AlreadyApplied', message: `request ${request.requestId} was applied already: Redis user ${p.user} unchanged`, connection };
+          return { reason: 'AlreadyApplied', message: `request ${request.requestId} was applied already: Redis user ${p.user} unchanged`, connection, usage: { priceClass: REDIS_PRICE_CLASS } };
         }
         await client.sendCommand(['ACL', 'SETUSER', p.user, ...aclRules(p, password)]);
         const entry: OwnerRecord = { uid: request.resource.uid, source: `Cache/${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId };
@@ -114,7 +117,7 @@ export function redisProvisioner(): Provisioner {
         // A server started with an ACL file keeps the user across restarts.
         await client.sendCommand(['ACL', 'SAVE']).catch(() => undefined);
         const memory = typeof request.resource.spec['memoryMB'] === 'number' ? `; memoryMB ${request.resource.spec['memoryMB']} and the eviction policy are the shared server's, not enforced per Cache` : '';
-        return { reason: 'CacheProvisioned', message: `Redis user ${p.user} on ${server.host}:${server.port}, keys ${p.keyPrefix}* only${memory}`, connection };
+        return { reason: 'CacheProvisioned', message: `Redis user ${p.user} on ${server.host}:${server.port}, keys ${p.keyPrefix}* only${memory}`, connection, usage: { priceClass: REDIS_PRICE_CLASS } };
       });
     },
 

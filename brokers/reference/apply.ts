@@ -180,17 +180,20 @@ export class KubernetesApplier {
   }
 
   /** Writes what a provisioner returned as the connection Secret (server-side apply, uid-annotated) and returns its ref. */
-  async applyConnection(request: DeploymentRequest, data: Record<string, string>): Promise<{ name: string; namespace: string }> {
+  async applyConnection(request: DeploymentRequest, data: Record<string, string>): Promise<{ name: string; namespace: string; createdAt?: string }> {
     const ns = targetNamespace(request);
     await this.ensureNamespace(request, ns);
     const obj: K8sObject = { apiVersion: 'v1', kind: 'Secret', metadata: resourceMeta(request, connectionSecretName(request)), type: 'Opaque', stringData: data };
+    let created: unknown;
     try {
-      await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      created = ((await this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)) as { metadata?: { creationTimestamp?: unknown } }).metadata?.creationTimestamp;
     } catch (err) {
       // The answer may echo the data; say only which object failed.
       throw failed(request, `applying Secret ${ns}/${obj.metadata.name}`, new Error(`apiserver answered ${code(err) ?? 'error'}`));
     }
-    return { name: obj.metadata.name, namespace: ns };
+    // When the Secret was first made: the start of a shared resource's usage (brokers/usage.ts), kept across broker restarts by the apiserver.
+    const createdAt = created instanceof Date ? created.toISOString() : typeof created === 'string' ? created : undefined;
+    return { name: obj.metadata.name, namespace: ns, ...(createdAt ? { createdAt } : {}) };
   }
 
   /** Deletes the connection Secret if it is this resource's. */

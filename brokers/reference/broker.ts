@@ -15,14 +15,16 @@ import type { AddressInfo } from 'node:net';
 import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest, type StatusEvent } from '../contract.js';
+import { PROTOCOL_VERSION, REQUESTS_TOPIC, STATUS_TOPIC, type DeploymentRequest, type StatusEvent, type Usage } from '../contract.js';
 import { DeployFailedError, PlacementRefusedError, RequestUnauthenticatedError } from '../errors.js';
 import { DLQ_SUFFIX, consumeMessages, createKafka, ensureTopics, type RunningConsumer } from '../kafka.js';
 import { ReplayGuard, authenticateRequestMessage } from '../message-signing.js';
 import { RequestPlacement, warmReplayGuard } from '../kafka-replay-scan.js';
 import { kafkaTls, type KafkaTls } from '../../kube/kafka.js';
+import { DEPLOYABLE_PLURALS, PLATFORM_GROUP, PLATFORM_VERSION } from '../../crds/registry.js';
 import { checkWorkload, placeRequest, type PlacementConfig } from './confinement.js';
-import type { ProvisionContext, Provisioner, TargetAws, TargetRecord, TargetServer } from '../provisioner.js';
+import type { ProvisionContext, ProvisionOutcome, Provisioner, TargetAws, TargetRecord, TargetServer } from '../provisioner.js';
+import { DEFAULT_PRICES, usageFor, type PriceTable, type UsageMeasure } from '../usage.js';
 import { kubernetesProvisioner } from './kubernetes-provisioner.js';
 import { Relationships } from './relationships.js';
 import type { BrokerMetrics } from '../metrics.js';
@@ -83,7 +85,37 @@ export interface ReferenceBrokerOptions {
   concurrency?: number;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  /** The price table usage is priced from (brokers/usage.ts; `--price-table`); default DEFAULT_PRICES, illustrative figures. */
+  prices?: PriceTable;
+  /** How often a provisioned resource's usage is reported again (default USAGE_REPORT_INTERVAL_MS, 1 h); 0: only with each request. */
+  usageReportIntervalMs?: number;
+  /** false: do not resume backup schedules and usage reports of Ready resources at start (default true, for a provisioner given here). */
+  resume?: boolean;
 }
+
+/** A deployable as listed from the apiserver, for resuming (the fields read). */
+interface ResumableObject {
+  metadata: { name: string; namespace: string; uid: string; generation: number; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec?: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    observedGeneration?: number;
+    target?: string;
+    requestId?: string;
+    lastStatusTime?: string;
+    conditions?: Array<{ type: string; reason: string; message: string }>;
+    connectionSecretRef?: { name?: string; namespace?: string };
+    backup?: { lastBackupTime: string; location?: string };
+    usage?: { priceClass: string; sizeGiB?: number; hours: number };
+  };
+}
+
+/**
+ * Usage is re-reported hourly: a bill by the hour moves once an hour, and each report is one
+ * status record and one fold write of the resource (and at most one Team write), so a
+ * shorter interval would only multiply apiserver writes.
+ */
+export const USAGE_REPORT_INTERVAL_MS = 60 * 60_000;
 
 export interface RunningReferenceBroker {
   /** https URL of the webhook endpoint (including /v1/requests), when one was asked for. */
@@ -194,12 +226,45 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
   // Requests for one resource are applied one at a time, whichever transport brought them.
   const inFlight = new Map<string, Promise<unknown>>();
 
-  async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
-    const { request, target } = await confine(received);
-    if (!provisioner.kinds.includes(request.resource.kind)) {
-      throw new DeployFailedError(request.requestId, `provider ${provider} does not provision ${request.resource.kind} resources (it does ${provisioner.kinds.join(', ')}); point the resource at another DeploymentTarget`, true);
-    }
-    const context: ProvisionContext = {
+  const prices = options.prices ?? DEFAULT_PRICES;
+  const usageIntervalMs = options.usageReportIntervalMs ?? USAGE_REPORT_INTERVAL_MS;
+  // One timer per resource whose last request reported usage; replaced by its next request, gone with its delete.
+  const usageTimers = new Map<string, ReturnType<typeof setInterval>>();
+  const stopUsage = (uid: string) => {
+    clearInterval(usageTimers.get(uid));
+    usageTimers.delete(uid);
+  };
+
+  /** The usage figures of an outcome now, or undefined (no measure, or a class the table does not price: logged). */
+  function priced(request: DeploymentRequest, measure: UsageMeasure | undefined, secretCreatedAt: string | undefined, at: Date): Usage | undefined {
+    if (!measure) return undefined;
+    const since = measure.since ?? secretCreatedAt ?? at.toISOString();
+    const usage = usageFor({ ...measure, since }, at, prices);
+    if (!usage) logger.warn({ key: `${request.resource.namespace}/${request.resource.name}`, priceClass: measure.priceClass }, 'no price for this class in the price table; usage not reported');
+    return usage;
+  }
+
+  /** Re-reports the outcome's usage every interval, as a further Ready event of the request (the same reason and message, so conditions stay). */
+  function scheduleUsage(request: DeploymentRequest, done: ProvisionOutcome, connectionSecretRef: { name: string; namespace: string } | undefined, secretCreatedAt: string | undefined): void {
+    const uid = request.resource.uid;
+    stopUsage(uid);
+    if (!done.usage || usageIntervalMs <= 0) return;
+    const measure = done.usage;
+    const since = measure.since ?? secretCreatedAt ?? now().toISOString();
+    const timer = setInterval(() => {
+      const at = now();
+      const usage = priced(request, { ...measure, since }, undefined, at);
+      if (!usage) return;
+      const outputs = { ...(done.outputs ?? {}), ...(connectionSecretRef ? { connectionSecretRef } : {}), usage };
+      const event = statusEventFor(request, { phase: 'Ready', reason: done.reason, message: done.message, outputs }, at);
+      reporter.report({ ...event, eventId: `${event.eventId}:usage-${at.getTime()}` }).catch((err: unknown) => logger.warn({ err: (err as Error).message, requestId: request.requestId }, 'usage report not sent; the next one carries the hours'));
+    }, usageIntervalMs);
+    timer.unref();
+    usageTimers.set(uid, timer);
+  }
+
+  async function contextFor(request: DeploymentRequest, target: TargetRecord): Promise<ProvisionContext> {
+    return {
       target,
       connection: await applier.readConnection(request),
       readSecret: (ref) => applier.readSecretData(request, ref),
@@ -209,14 +274,77 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
       },
       logger: logger.child({ key: `${request.resource.namespace}/${request.resource.name}`, requestId: request.requestId }),
     };
+  }
+
+  /**
+   * After a restart (issue 15): what lived only in the previous process — the provisioner's
+   * (backup schedules, Provisioner.resume) and the hourly usage reports — for each resource of
+   * this broker's targets that is Ready at its current generation. The request is rebuilt from
+   * the object as the apiserver holds it and confined like any other; nothing is provisioned.
+   * Needs list on the provider's kinds; without it, logged, and a resource resumes with its next request.
+   */
+  async function resumeAll(): Promise<void> {
+    for (const kind of provisioner.kinds) {
+      let items: ResumableObject[];
+      try {
+        items = ((await customObjects.listClusterCustomObject({ group: PLATFORM_GROUP, version: PLATFORM_VERSION, plural: DEPLOYABLE_PLURALS[kind] })) as { items?: ResumableObject[] }).items ?? [];
+      } catch (err) {
+        logger.warn({ kind, err: (err as Error).message }, 'cannot list resources to resume; each resumes with its next request');
+        continue;
+      }
+      for (const obj of items) {
+        const { metadata, spec = {}, status } = obj;
+        const targetName = status?.target ?? (spec['target'] as string | undefined);
+        if (!targetName || metadata.deletionTimestamp || status?.phase !== 'Ready' || status.observedGeneration !== metadata.generation) continue;
+        try {
+          const target = await readTarget(targetName);
+          if (!target || (target.provider ?? 'kubernetes') !== provider || !target.identity || !identities.has(target.identity)) continue;
+          const request: DeploymentRequest = {
+            apiVersion: PROTOCOL_VERSION,
+            kind: 'DeploymentRequest',
+            requestId: status.requestId ?? `${metadata.uid}-${metadata.generation}`,
+            action: 'deploy',
+            target: { name: targetName, identity: target.identity, provider, environment: String(spec['environment'] ?? 'development') },
+            resource: { kind, namespace: metadata.namespace, name: metadata.name, uid: metadata.uid, generation: metadata.generation, labels: metadata.labels ?? {}, spec },
+            issuedAt: now().toISOString(),
+          };
+          const confined = await confine(request);
+          const context = await contextFor(confined.request, confined.target);
+          await provisioner.resume?.(confined.request, context, { ...(status.backup ? { backup: status.backup } : {}) });
+          const usage = status.usage;
+          const ready = status.conditions?.find((c) => c.type === 'Ready');
+          if (usage && ready && status.lastStatusTime) {
+            // The start the hours were counted from, read back from the last report.
+            const since = new Date(Date.parse(status.lastStatusTime) - usage.hours * 3_600_000).toISOString();
+            const ref = status.connectionSecretRef?.name && status.connectionSecretRef.namespace ? { name: status.connectionSecretRef.name, namespace: status.connectionSecretRef.namespace } : undefined;
+            scheduleUsage(confined.request, { reason: ready.reason, message: ready.message, usage: { priceClass: usage.priceClass, ...(usage.sizeGiB !== undefined ? { sizeGiB: usage.sizeGiB } : {}), since } }, ref, undefined);
+          }
+          logger.info({ key: `${metadata.namespace}/${metadata.name}`, kind }, 'resumed after start');
+        } catch (err) {
+          logger.warn({ key: `${metadata.namespace}/${metadata.name}`, kind, err: (err as Error).message }, 'could not resume; it resumes with its next request');
+        }
+      }
+    }
+  }
+
+  async function apply(received: DeploymentRequest): Promise<ApplyOutcome> {
+    const { request, target } = await confine(received);
+    if (!provisioner.kinds.includes(request.resource.kind)) {
+      throw new DeployFailedError(request.requestId, `provider ${provider} does not provision ${request.resource.kind} resources (it does ${provisioner.kinds.join(', ')}); point the resource at another DeploymentTarget`, true);
+    }
+    const context = await contextFor(request, target);
     if (request.action === 'delete') {
+      stopUsage(request.resource.uid);
       const done = await provisioner.deprovision(request, context);
       await applier.removeConnection(request);
       return { phase: 'Deleted', reason: done.reason, message: done.message };
     }
     const done = await provisioner.provision(request, context);
-    const connectionSecretRef = done.connection ? await applier.applyConnection(request, done.connection) : undefined;
-    const outputs = connectionSecretRef ? { ...done.outputs, connectionSecretRef } : done.outputs;
+    const applied = done.connection ? await applier.applyConnection(request, done.connection) : undefined;
+    const connectionSecretRef = applied ? { name: applied.name, namespace: applied.namespace } : undefined;
+    const usage = priced(request, done.usage, applied?.createdAt, now());
+    const outputs = connectionSecretRef || usage ? { ...done.outputs, ...(connectionSecretRef ? { connectionSecretRef } : {}), ...(usage ? { usage } : {}) } : done.outputs;
+    scheduleUsage(request, done, connectionSecretRef, applied?.createdAt);
     return { phase: 'Ready', reason: done.reason, message: done.message, ...(outputs ? { outputs } : {}) };
   }
 
@@ -249,6 +377,9 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     }).catch(() => undefined);
     return run;
   }
+
+  // Before any request is taken, so a resumed schedule never races a new request's.
+  if (options.provisioner && options.resume !== false) await resumeAll();
 
   const consumers: RunningConsumer[] = [];
   if (kafka && platformKeys) {
@@ -392,6 +523,7 @@ export async function runReferenceBroker(options: ReferenceBrokerOptions): Promi
     webhookURL,
     joined: Promise.all(consumers.map((c) => c.joined)).then(() => undefined),
     async stop() {
+      for (const uid of [...usageTimers.keys()]) stopUsage(uid);
       await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)));
       if (server) {
         const s = server;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # KIDP's own processes on the local environment (env.sh must be up): the admission webhook
 # (registered with the apiserver at https://127.0.0.1:<port>), the controllers with the
-# status service, and the reference kubernetes broker. Started from dist/, so run
-# `npm run build` first; `make up` does.
+# status service, the reference kubernetes broker and the postgresql broker; with KIDP_AWS=1
+# also the aws broker, provisioning through moto (an AWS API emulator on loopback, not AWS;
+# env.sh starts it). Started from dist/, so run `npm run build` first; `make up` does.
 #
 #   platform.sh start    start what is not running; wait until the webhook is ready
 #   platform.sh stop     stop them and unregister the webhook configurations
@@ -107,6 +108,25 @@ start_platform() {
     --cert-dir "$RUN/platform-certs" --webhook-port "$broker_port" --signing-key-file "$RUN/broker/signing.key" \
     --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port"
   start_postgresql_broker "$kubeconfig" "$kafka" "$status_port"
+  if [[ ${KIDP_AWS:-} == 1 ]]; then start_aws_broker "$kubeconfig" "$kafka" "$status_port"; fi
+}
+
+# The aws broker (opt-in, KIDP_AWS=1) provisions the Databases, Caches and Topics of
+# examples/aws/ through moto's server mode (test/env/moto: an AWS API emulator, not AWS):
+# its own Kafka principal and ACLs, the emulator's dummy keys as a Secret in kidp-system.
+start_aws_broker() {
+  local kubeconfig=$1 kafka=$2 status_port=$3 identity=aws-broker kubectl_bin
+  kubectl_bin=$(bash "$here/env.sh" env | sed -n "s/^export KUBECTL=//p")
+  eval "$(bash "$here/env.sh" env | grep '^export KIDP_AWS_')"
+  if [[ -z ${KIDP_AWS_ENDPOINT:-} ]]; then log "ERROR: KIDP_AWS=1 but env.sh reports no moto endpoint (is moto up? bash test/env/env.sh status)"; exit 1; fi
+  [[ -d $RUN/kafka-certs/kidp-broker-$identity ]] || bash "$here/kafka/kafka.sh" cert "kidp-broker-$identity" "$RUN/kafka-certs/kidp-broker-$identity" >/dev/null
+  node "$root/dist/cli/main.js" kafka setup --kafka "$kafka" --kafka-tls-dir "$(kafka_certs)/kidp-admin" --broker-identity "$identity" >/dev/null
+  KUBECONFIG=$kubeconfig "$kubectl_bin" -n kidp-system create secret generic aws-credentials --from-literal=accessKeyId="$KIDP_AWS_ACCESS_KEY_ID" \
+    --from-literal=secretAccessKey="$KIDP_AWS_SECRET_ACCESS_KEY" --dry-run=client -o yaml | KUBECONFIG=$kubeconfig "$kubectl_bin" apply -f - >/dev/null
+  start_daemon broker-aws 'kidp broker running' broker run --provider aws --identity "$identity" --kubeconfig "$kubeconfig" --kafka "$kafka" \
+    --kafka-tls-dir "$RUN/kafka-certs/kidp-broker-$identity" --namespace payments --platform-namespace kidp-system \
+    --cert-dir "$RUN/platform-certs" --webhook-port "$(free_port_above 9447)" --signing-key-file "$RUN/broker-aws/signing.key" \
+    --platform-public-key-file "$RUN/controllers/dispatch.key.pub" --status-api-url "https://127.0.0.1:$status_port"
 }
 
 # The postgresql broker (issue 15) provisions Databases of examples/08-deploymenttarget-postgresql.yaml
@@ -158,6 +178,18 @@ connect_postgresql_target() {
   log "DeploymentTarget $target points at PostgreSQL $KIDP_POSTGRES_HOST:$KIDP_POSTGRES_PORT and trusts the postgresql broker's key"
 }
 
+# Points an aws DeploymentTarget at the local emulator (moto) and the aws broker's key.
+connect_aws_target() {
+  local target=$1
+  eval "$(bash "$here/env.sh" env)"
+  "$KUBECTL" patch deploymenttarget "$target" --type merge -p "$(node -e '
+    const fs = require("fs");
+    const [key, endpoint, region] = process.argv.slice(1);
+    process.stdout.write(JSON.stringify({ spec: { region, aws: { endpoint }, broker: { publicKey: fs.readFileSync(key, "utf8") } } }));
+  ' "$RUN/broker-aws/signing.key.pub" "$KIDP_AWS_ENDPOINT" "$KIDP_AWS_REGION")" >/dev/null
+  log "DeploymentTarget $target points at moto (an AWS API emulator, not AWS) at $KIDP_AWS_ENDPOINT and trusts the aws broker's key"
+}
+
 stop_one() {
   local name=$1 pid
   alive "$name" || { rm -f "$RUN/$name.pid"; return 0; }
@@ -181,7 +213,11 @@ case "${1:-}" in
   connect-postgresql-target)
     connect_postgresql_target "${2:?usage: $0 connect-postgresql-target NAME}"
     ;;
+  connect-aws-target)
+    connect_aws_target "${2:?usage: $0 connect-aws-target NAME}"
+    ;;
   stop)
+    stop_one broker-aws
     stop_one broker-postgresql
     stop_one broker
     stop_one dashboard
@@ -196,9 +232,9 @@ case "${1:-}" in
     rm -rf "$RUN"
     ;;
   status)
-    for name in webhook controllers reports dashboard broker broker-postgresql; do
+    for name in webhook controllers reports dashboard broker broker-postgresql broker-aws; do
       if alive "$name"; then echo "$name: up (pid $(cat "$RUN/$name.pid"))"; else echo "$name: down"; fi
     done
     ;;
-  *) echo "usage: $0 start|stop|status|connect-target NAME|connect-postgresql-target NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|connect-target NAME|connect-postgresql-target NAME|connect-aws-target NAME" >&2; exit 2 ;;
 esac

@@ -25,6 +25,15 @@ log "waiting for the example Service, Database, Cache and Topic to become Ready 
 "$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s \
   services.platform.kidp.io/checkout-api databases/checkout-db caches/checkout-sessions topics/payment-events || \
   log "not all Ready yet: see kubectl get kidp -n payments and the logs in ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/"
+# Opt-in: the aws broker against moto, an AWS API emulator (not AWS).
+if [[ ${KIDP_AWS:-} == 1 ]]; then
+  "$KUBECTL" apply -f examples/aws/deploymenttarget-aws.yaml
+  bash test/env/platform.sh connect-aws-target local-aws
+  "$KUBECTL" apply -f examples/aws/resources-aws.yaml
+  log "waiting for ledger-rds, sessions-redis and refunds-queue (RDS, ElastiCache, SQS on moto, the AWS API emulator)"
+  "$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s databases/ledger-rds caches/sessions-redis topics/refunds-queue || \
+    log "not all Ready yet: see ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/broker-aws.log"
+fi
 log "waiting for orders-db, a real PostgreSQL database (provisioned by the postgresql broker)"
 "$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s databases/orders-db || \
   log "orders-db not Ready yet: see ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/broker-postgresql.log"
@@ -53,8 +62,17 @@ Try:
   kubectl get databases.platform.kidp.io -n payments -o yaml
   # orders-db is a real PostgreSQL database; its Secret holds what connects (host, port, database, user, password, uri):
   psql "\$(kubectl get secret orders-db-connection -n payments -o jsonpath='{.data.uri}' | base64 -d)" -c 'select current_user, current_database()'
+  kubectl get team payments -o jsonpath='{.status.cost}'   # the team's cost by cost center (configurable price table, not AWS's prices)
   kubectl explain teams.spec                # the schema, from crds/
   kubectl apply -f examples/05-database.yaml --dry-run=server
 
 Stop it with: make down
 MSG
+if [[ ${KIDP_AWS:-} == 1 ]]; then
+  cat <<MSG
+With KIDP_AWS=1, the aws broker provisions through moto, an AWS API emulator on loopback (not AWS):
+  kubectl get databases,caches,topics -n payments -l environment=staging
+  kubectl get secret sessions-redis-connection -n payments -o jsonpath='{.data.host}' | base64 -d   # the endpoint ElastiCache (moto) reports; nothing listens there
+  kubectl get databases.platform.kidp.io ledger-rds -n payments -o jsonpath='{.status.usage}'
+MSG
+fi
