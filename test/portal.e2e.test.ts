@@ -33,7 +33,6 @@ const partOf = 'app.kubernetes.io/part-of';
 /** Added to the portal's clock: the revocation test moves past the SubjectAccessReview cache without waiting. */
 let clockOffsetMs = 0;
 const COST = { currency: 'USD', total: 42.5, computedAt: '2026-12-04T20:00:00Z', byCostCenter: [{ costCenter: 'CC-1042', total: 42.5, resources: 2 }], resources: [{ kind: 'Database', namespace: '', name: 'orders-db', priceClass: 'db.small', hours: 24, cost: 36 }, { kind: 'Service', namespace: '', name: 'web', priceClass: 'svc.small', hours: 24, cost: 6.5 }] };
-let costInSchema = false;
 let portal: RunningDashboard;
 let browser: Browser;
 let base: string;
@@ -125,9 +124,8 @@ beforeAll(async () => {
     }),
   });
   await setStatus('teams', '', teamA, { phase: 'Ready', conditions: [condition('Ready', 'True', 'NamespacesReady', `namespace ${nsA} and its RoleBinding are in place`)] });
-  // Team.status.cost comes with the cost work (another branch); until the CRD has it, the apiserver prunes it and the page says so.
-  costInSchema = (await kubectlOk(['get', 'crd', 'teams.platform.kidp.io', '-o', 'jsonpath={.spec.versions[0].schema.openAPIV3Schema.properties.status.properties.cost.type}'])).trim() !== '';
-  if (costInSchema) await setStatus('teams', '', teamA, { cost: COST });
+  // Team.status.cost as the Team controller writes it from its resources' usage (controllers/team-cost.ts).
+  await setStatus('teams', '', teamA, { cost: COST });
   await setStatus('services', nsA, 'web', { phase: 'Ready', conditions: [condition('Ready', 'True', 'Deployed', 'deployment web is available (2/2 replicas)'), condition('Dispatched', 'True', 'RequestSent', 'request web-3 sent to target dev')] });
   await setStatus('services', nsA, 'worker', { phase: 'Failed', conditions: [condition('Ready', 'False', 'DeployFailed', XSS)] });
   await setStatus('databases', nsA, 'orders-db', { phase: 'Ready', conditions: [condition('Ready', 'True', 'Provisioned', 'postgresql 16 ready')] });
@@ -195,8 +193,7 @@ describe('the portal as two users in headless Chromium', () => {
     await page.locator('[data-testid=teams] a', { hasText: teamA }).click();
     await page.waitForURL(`${base}/portal/teams/${teamA}`);
     expect(cells(await page.locator('[data-testid=members] tbody tr').allInnerTexts())).toEqual([['User', `system:serviceaccount:${nsA}:alice`, 'developer']]);
-    if (costInSchema) expect(await page.locator('[data-testid=cost-total]').innerText()).toBe('USD 42.50');
-    else expect(await page.locator('[data-testid=cost]').innerText()).toBe('No usage reported.');
+    expect(await page.locator('[data-testid=cost-total]').innerText()).toBe('USD 42.50');
     expect(cells(await page.locator('[data-testid=applications] tbody tr').allInnerTexts())).toEqual([['shop', nsA, 'Unknown', '2', '2', '1', '1', '1']]);
     expect(cells(await page.locator('[data-testid=direct] tbody tr').allInnerTexts())).toEqual([['Topic', 'audit', nsA, 'Unknown', 'Unknown', '0']]);
     expect(cells(await page.locator('[data-testid=conditions] tbody tr').allInnerTexts())).toEqual([['Ready', 'True', 'NamespacesReady', `namespace ${nsA} and its RoleBinding are in place`, '2026-12-01T10:00:00Z']]);
