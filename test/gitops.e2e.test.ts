@@ -141,8 +141,9 @@ async function validateOffline(output: string): Promise<{ exit: number; stdout: 
 
 beforeAll(async () => {
   if (!up('platform.sh')) {
-    sh('platform.sh', ['start']);
+    // Set first: a start that fails half-way still leaves daemons for afterAll to stop.
     startedPlatform = true;
+    sh('platform.sh', ['start']);
   }
   decisionLog = join(process.env.KIDP_RUN_DIR ?? `/tmp/kidp-run-${process.getuid?.() ?? 0}`, 'platform', 'webhook', 'decisions.jsonl');
   if (!up('flux/flux.sh')) startedFlux = true;

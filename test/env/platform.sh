@@ -66,7 +66,7 @@ start_daemon() {
   echo $! >"$RUN/$name.pid"
   local deadline=$((SECONDS + 90))
   # An empty READY-LOG-LINE means: ready when its port answers HTTP (the dashboard).
-  until if [[ -n $ready ]]; then grep -q "$ready" "$RUN/$name.log" 2>/dev/null; else curl -sf -o /dev/null "http://127.0.0.1:$(cat "$RUN/$name.port")/"; fi; do
+  until if [[ -n $ready ]]; then grep -q "$ready" "$RUN/$name.log" 2>/dev/null; else curl -sf -o /dev/null "http://127.0.0.1:$(cat "$RUN/$name.port")/healthz"; fi; do
     if ! alive "$name"; then tail -20 "$RUN/$name.log" >&2; log "ERROR: $name exited during start"; exit 1; fi
     if ((SECONDS > deadline)); then tail -20 "$RUN/$name.log" >&2; log "ERROR: $name not ready within 90 s"; exit 1; fi
     sleep 0.3

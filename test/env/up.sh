@@ -35,6 +35,12 @@ if [[ ${KIDP_AWS:-} == 1 ]]; then
     log "not all Ready yet: see ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/broker-aws.log"
 fi
 log "waiting for orders-db, a real PostgreSQL database (provisioned by the postgresql broker)"
+# The portal authenticates readers by token (TokenReview); the local admin is a client
+# certificate a browser cannot present, so make up adds a local reader ServiceAccount.
+"$KUBECTL" get serviceaccount kidp-portal-reader -n default >/dev/null 2>&1 || {
+  "$KUBECTL" create serviceaccount kidp-portal-reader -n default >/dev/null
+  "$KUBECTL" create clusterrolebinding kidp-portal-reader --clusterrole=cluster-admin --serviceaccount=default:kidp-portal-reader >/dev/null
+}
 "$KUBECTL" wait -n payments --for=jsonpath='{.status.phase}'=Ready --timeout=120s databases/orders-db || \
   log "orders-db not Ready yet: see ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/broker-postgresql.log"
 
@@ -57,7 +63,8 @@ Try:
   kubectl delete team payments              # denied: the team still owns resources
   tail -f ${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/webhook/decisions.jsonl   # the decision log
   kubectl get policyreports -A              # background audit results (wgpolicyk8s.io)
-  open http://127.0.0.1:$(cat "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/dashboard.port")/   # the compliance dashboard
+  kubectl create token kidp-portal-reader -n default   # a token for the portal (a local reader make up created)
+  open http://127.0.0.1:$(cat "${KIDP_RUN_DIR:-/tmp/kidp-run-$(id -u)}/platform/dashboard.port")/login   # the portal and compliance dashboard: sign in with that token
   kubectl get teams,applications -A
   kubectl get databases.platform.kidp.io -n payments -o yaml
   # orders-db is a real PostgreSQL database; its Secret holds what connects (host, port, database, user, password, uri):
