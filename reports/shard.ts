@@ -11,7 +11,7 @@
 // nothing writes nothing.
 import { createHash } from 'node:crypto';
 import type { ObjectAudit } from './audit.js';
-import { REPORT_SOURCE, summarize, timestampOf, type PolicyReportResult, type ReportSummary } from './result.js';
+import { emptySummary, REPORT_SOURCE, timestampOf, type PolicyReportResult, type ReportSummary } from './result.js';
 import { LABELS, MANAGED_BY_VALUE, REPORTS_API_VERSION } from '../crds/registry.js';
 
 /** The issue's bound on any report object, as stored (JSON). */
@@ -59,11 +59,39 @@ export function resultsOf(audit: ObjectAudit, now: Date): PolicyReportResult[] {
   }));
 }
 
+/** What a digest covers of one result: all of it but the timestamp. */
+function digestText(r: PolicyReportResult): string {
+  return JSON.stringify({ ...r, timestamp: undefined });
+}
+
 export function digestOf(results: readonly PolicyReportResult[]): string {
   const h = createHash('sha256');
-  for (const r of results) h.update(JSON.stringify({ ...r, timestamp: undefined }));
+  for (const r of results) h.update(digestText(r));
   return h.digest('hex').slice(0, 32);
 }
+
+/** JSON bytes a timestamp adds to a result (`,"timestamp":{"seconds":N,"nanos":N}` at its longest). */
+const TIMESTAMP_BYTES = ',"timestamp":{"seconds":9999999999,"nanos":999000000}'.length;
+
+/**
+ * One audit's digest text and size, computed once per ObjectAudit: the audit cache hands back
+ * the same ObjectAudit for an object nothing changed for, so a rescan serializes only what
+ * changed. Sizes count the longest timestamp, so they do not depend on the scan's time.
+ */
+const serialized = new WeakMap<ObjectAudit, { text: string; bytes: number }>();
+
+function serializedOf(audit: ObjectAudit): { text: string; bytes: number } {
+  let s = serialized.get(audit);
+  if (!s) {
+    let text = '';
+    for (const r of resultsOf(audit, EPOCH)) text += digestText(r);
+    s = { text, bytes: Buffer.byteLength(text) + audit.verdicts.length * (TIMESTAMP_BYTES + 1) };
+    serialized.set(audit, s);
+  }
+  return s;
+}
+
+const EPOCH = new Date(0);
 
 export interface ReportScope {
   /** Undefined for the cluster-scoped report set. */
@@ -76,10 +104,7 @@ export interface ReportScope {
 export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[], now: Date): ReportObject[] {
   const entries = audits
     .filter((a) => a.verdicts.length > 0)
-    .map((a) => {
-      const results = resultsOf(a, now);
-      return { key: a.key, results, bytes: Buffer.byteLength(JSON.stringify(results)) };
-    })
+    .map((a) => ({ audit: a, key: a.key, ...serializedOf(a) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   if (entries.length === 0) return [];
   const total = entries.reduce((s, e) => s + e.bytes, 0);
@@ -96,7 +121,14 @@ export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[],
   }
   const cluster = scope.namespace === undefined;
   return buckets.map((bucket, i) => {
-    const results = bucket.flatMap((e) => e.results);
+    const h = createHash('sha256');
+    for (const e of bucket) h.update(e.text);
+    const digest = h.digest('hex').slice(0, 32);
+    const summary = emptySummary();
+    for (const e of bucket) for (const v of e.audit.verdicts) summary[v.result] += 1;
+    // Built when read (by the writer, for the objects it writes): a rescan that changes one
+    // shard builds one shard's results, not the scope's.
+    let results: PolicyReportResult[] | undefined;
     return {
       apiVersion: REPORT_API_VERSION,
       kind: cluster ? 'ClusterPolicyReport' : 'PolicyReport',
@@ -104,10 +136,12 @@ export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[],
         name: cluster ? `kidp-cluster-${i}` : `kidp-${i}`,
         ...(cluster ? {} : { namespace: scope.namespace }),
         labels: { [MANAGED_BY]: MANAGED_BY_VALUE, [REPORT_LABEL]: 'audit', [SHARD_LABEL]: String(i), [SHARDS_LABEL]: String(shards), ...(scope.team ? { [TEAM_LABEL]: scope.team } : {}) },
-        annotations: { [DIGEST_ANNOTATION]: digestOf(results) },
+        annotations: { [DIGEST_ANNOTATION]: digest },
       },
-      summary: summarize(results),
-      results,
+      summary,
+      get results() {
+        return (results ??= bucket.flatMap((e) => resultsOf(e.audit, now)));
+      },
     };
   });
 }

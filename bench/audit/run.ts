@@ -94,6 +94,8 @@ async function main(): Promise<void> {
     log(`stored: ${stored} PolicyReports, ${mb(storedBytes)}; largest as stored ${(maxStored / 1024).toFixed(0)} KB (limit 500 KB)`);
     log(`rescan with nothing changed: ${(again.ms / 1000).toFixed(1)} s, ${again.written} objects written`);
     log(`one Policy's message changed -> reports rewritten and idle in ${(changeMs / 1000).toFixed(1)} s`);
+    // Peak resident set of this process (audit, informers, report objects and the bench's own lists).
+    log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (heap used now ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB)`);
   } finally {
     await reports.stop();
     for (let p = 0; p < POLICIES; p += 1) await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policies', name: policyName(p) }).catch(() => undefined);
