@@ -18,7 +18,7 @@ import type { Policy, PolicyException } from '../crds/types.js';
 import { AuditCache, auditObject, type ObjectAudit } from './audit.js';
 import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
 import { impactsOf, sameImpact, type PolicyImpact } from './impact.js';
-import { buildReports, TEAM_LABEL } from './shard.js';
+import { buildReports, TEAM_LABEL, type DigestMemo } from './shard.js';
 import { DEPLOYABLE_PLURALS as PLURAL_OF_DEPLOYABLE, kindInfo, PLATFORM_GROUP, PLATFORM_KINDS, PLATFORM_VERSION } from '../crds/registry.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
@@ -195,6 +195,8 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   const scopeAudits = new Map<string, ObjectAudit[]>();
   /** Per scope: the last audits, so a rescan re-evaluates only what can have changed (audit.ts). */
   const auditCaches = new Map<string, AuditCache>();
+  /** Per scope: the last shard digests (shard.ts), so a rescan hashes only shards that changed. */
+  const digestMemos = new Map<string, DigestMemo>();
   /** Scopes that had reports, so a scope whose last object went is cleaned once. */
   const knownScopes = new Set<string>();
   /** The controller of report scopes, while this replica leads (or always, without a Lease). */
@@ -228,7 +230,10 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     if (objects.length === 0) auditCaches.delete(scope);
     scopeAudits.set(scope, audits);
     const team = namespaceObject?.metadata?.labels?.[TEAM_LABEL];
-    const reports = buildReports({ ...(namespace !== undefined ? { namespace } : {}), ...(team ? { team } : {}) }, audits, now);
+    let memo = digestMemos.get(scope);
+    if (!memo) digestMemos.set(scope, (memo = new Map()));
+    const reports = buildReports({ ...(namespace !== undefined ? { namespace } : {}), ...(team ? { team } : {}) }, audits, now, memo);
+    if (reports.length === 0) digestMemos.delete(scope);
     const stats = await writer.sync(namespace, reports);
     if (reports.length > 0) knownScopes.add(scope);
     else knownScopes.delete(scope);

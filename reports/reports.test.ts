@@ -184,5 +184,13 @@ describe('buildReports digests', () => {
     for (const r of reports) expect(r.metadata.annotations['reports.kidp.io/digest']).toBe(digestOf(r.results));
     expect(reports.flatMap((r) => r.results)).toHaveLength(50);
     expect(reports.map((r) => r.summary)).toEqual(reports.map((r) => summarize(r.results)));
+    // With a memo: the same digests; one audit changed changes its shard's digest only, to the true one.
+    const memo = new Map();
+    expect(buildReports({ namespace: 'ns1' }, audits, now, memo).map((r) => r.metadata.annotations)).toEqual(reports.map((r) => r.metadata.annotations));
+    const changed = [...audits];
+    changed[7] = auditObject([p], topic('t7', 4), { now, exceptions: [], namespaceObject: null });
+    const again = buildReports({ namespace: 'ns1' }, changed, now, memo);
+    for (const r of again) expect(r.metadata.annotations['reports.kidp.io/digest']).toBe(digestOf(r.results));
+    expect(again.filter((r, i) => r.metadata.annotations['reports.kidp.io/digest'] !== reports[i]!.metadata.annotations['reports.kidp.io/digest'])).toHaveLength(1);
   });
 });
