@@ -20,12 +20,16 @@ export class ApiStatusError extends Error {
 /** A GET waits at most this long: a list of every Pod of a large cluster takes seconds, not minutes. */
 export const GET_TIMEOUT_MS = 60_000;
 
-/** One GET of a JSON document; an error status throws ApiStatusError. */
-export async function getJson<T>(kubeConfig: KubeConfig, path: string): Promise<T> {
+/**
+ * One GET of a JSON document; an error status throws ApiStatusError. `accept` asks for another
+ * representation (`application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`: a list's
+ * metadata only).
+ */
+export async function getJson<T>(kubeConfig: KubeConfig, path: string, accept = 'application/json'): Promise<T> {
   const server = kubeConfig.getCurrentCluster()?.server;
   if (!server) throw new Error('the kubeconfig names no cluster server');
   const url = new URL(path, server);
-  const options: RequestOptions = { method: 'GET', headers: { accept: 'application/json' }, timeout: GET_TIMEOUT_MS };
+  const options: RequestOptions = { method: 'GET', headers: { accept }, timeout: GET_TIMEOUT_MS };
   await kubeConfig.applyToHTTPSOptions(options);
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
   const res = await new Promise<IncomingMessage>((resolve, reject) => {

@@ -15,10 +15,10 @@ import { Controller, LeaderElector, type Reconciler } from '../controllers/index
 import { PolicyStore } from '../admission/index.js';
 import type { KubeObject, ParamSource } from '../policy-engine/policy/index.js';
 import type { Policy, PolicyException } from '../crds/types.js';
-import { auditObject, type ObjectAudit } from './audit.js';
+import { AuditCache, auditObject, type ObjectAudit } from './audit.js';
 import { complianceCondition, POLICY_COMPLIANT, type ExistingCondition } from './compliance.js';
-import { impactOf, sameImpact, type PolicyImpact } from './impact.js';
-import { buildReports, TEAM_LABEL } from './shard.js';
+import { impactsOf, sameImpact, type PolicyImpact } from './impact.js';
+import { buildReports, TEAM_LABEL, type DigestMemo } from './shard.js';
 import { DEPLOYABLE_PLURALS as PLURAL_OF_DEPLOYABLE, kindInfo, PLATFORM_GROUP, PLATFORM_KINDS, PLATFORM_VERSION } from '../crds/registry.js';
 import { ReportWriter, type WriteStats } from './writer.js';
 import { inParallel } from './parallel.js';
@@ -193,6 +193,10 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
   };
 
   const scopeAudits = new Map<string, ObjectAudit[]>();
+  /** Per scope: the last audits, so a rescan re-evaluates only what can have changed (audit.ts). */
+  const auditCaches = new Map<string, AuditCache>();
+  /** Per scope: the last shard digests (shard.ts), so a rescan hashes only shards that changed. */
+  const digestMemos = new Map<string, DigestMemo>();
   /** Scopes that had reports, so a scope whose last object went is cleaned once. */
   const knownScopes = new Set<string>();
   /** The controller of report scopes, while this replica leads (or always, without a Lease). */
@@ -217,10 +221,19 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     const namespace = scope === CLUSTER_KEY ? undefined : scope.slice(3);
     const namespaceObject = namespace ? (namespaces.get(namespace) ?? null) : null;
     const objects = objectsIn(scope);
-    const audits = objects.map((o) => auditObject(compiled, o, { now, exceptions: ctxExceptions, params, namespaceObject: namespaceObject ? withKind(namespaceObject, 'Namespace', 'v1') : null }));
+    let cache = auditCaches.get(scope);
+    if (!cache) auditCaches.set(scope, (cache = new AuditCache()));
+    cache.begin();
+    const ctx = { now, exceptions: ctxExceptions, params, namespaceObject: namespaceObject ? withKind(namespaceObject, 'Namespace', 'v1') : null };
+    const audits = objects.map((o) => auditObject(compiled, o, ctx, cache));
+    cache.finish();
+    if (objects.length === 0) auditCaches.delete(scope);
     scopeAudits.set(scope, audits);
     const team = namespaceObject?.metadata?.labels?.[TEAM_LABEL];
-    const reports = buildReports({ ...(namespace !== undefined ? { namespace } : {}), ...(team ? { team } : {}) }, audits, now);
+    let memo = digestMemos.get(scope);
+    if (!memo) digestMemos.set(scope, (memo = new Map()));
+    const reports = buildReports({ ...(namespace !== undefined ? { namespace } : {}), ...(team ? { team } : {}) }, audits, now, memo);
+    if (reports.length === 0) digestMemos.delete(scope);
     const stats = await writer.sync(namespace, reports);
     if (reports.length > 0) knownScopes.add(scope);
     else knownScopes.delete(scope);
@@ -282,9 +295,10 @@ export async function runReports(options: ReportsOptions = {}): Promise<RunningR
     }
     const now = new Date(clock.now());
     await recordTrend(now);
-    const all = [...scopeAudits.values()].flat();
-    for (const p of store.policies()) {
-      const impact = impactOf(p.name, all, now);
+    const compiled = store.policies();
+    const impacts = impactsOf(compiled.map((p) => p.name), [...scopeAudits.values()].flat(), now);
+    for (const p of compiled) {
+      const impact = impacts.get(p.name)!;
       const current = policies.get(p.name) as (Policy & { status?: { impact?: PolicyImpact } }) | undefined;
       if (!current) continue;
       // The compile warnings (estimated cost) go beside the impact: the one writer of Policy status.

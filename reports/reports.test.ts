@@ -1,11 +1,12 @@
 // Pure parts of the reports: request dependence, the audit of one object (exceptions under
 // an injected clock), sharding under the 500 KB bound, impact and PolicyCompliant.
 import { compilePolicy, MemoryParamSource, type Policy, type PolicyException } from '../policy-engine/policy/index.js';
-import { auditObject, SKIP_REQUEST_MESSAGE } from './audit.js';
+import { AuditCache, auditObject, SKIP_REQUEST_MESSAGE } from './audit.js';
 import { complianceCondition } from './compliance.js';
-import { impactOf } from './impact.js';
+import { impactOf, impactsOf } from './impact.js';
 import { requestDependentRules, oldObjectRules } from './request-dependence.js';
-import { buildReports, MAX_REPORT_BYTES } from './shard.js';
+import { buildReports, digestOf, MAX_REPORT_BYTES } from './shard.js';
+import { summarize } from './result.js';
 
 const V = 'platform.kidp.io/v1alpha1';
 const policy = (rules: { name: string; expression: string }[], variables: { name: string; expression: string }[] = [], mode: 'Audit' | 'Enforce' | 'Warn' = 'Audit') =>
@@ -115,5 +116,81 @@ describe('buildReports', () => {
     for (const r of reports) for (const x of r.results) expect(shardOf.get(x.resources[0]!.name) ?? shardOf.set(x.resources[0]!.name, r.metadata.name).get(x.resources[0]!.name)).toBe(r.metadata.name);
     expect(buildReports({ namespace: 'ns1', team: 't' }, audits, new Date('2030-01-02T00:00:00Z')).map((r) => r.metadata.annotations)).toEqual(reports.map((r) => r.metadata.annotations));
     expect(buildReports({}, [], now)).toEqual([]);
+  });
+});
+
+describe('AuditCache', () => {
+  const named = (name: string, min: number) =>
+    compilePolicy({ apiVersion: V, kind: 'Policy', metadata: { name }, spec: { mode: 'Audit', selector: { resourceTypes: ['Topic'] }, rules: [{ name: 'partitions', expression: `object.spec.partitions >= ${min}`, message: `${name} wants ${min}` }] } } as Policy);
+  const now = new Date('2030-01-01T00:00:00Z');
+  const stored = (name: string, partitions: number, resourceVersion: string) => ({ ...topic(name, partitions), metadata: { ...topic(name, partitions).metadata, resourceVersion } });
+  const scan = (cache: AuditCache, policies: ReturnType<typeof named>[], objects: ReturnType<typeof stored>[], exceptions: PolicyException[] = []) => {
+    cache.begin();
+    const out = objects.map((o) => auditObject(policies, o, { now, exceptions, namespaceObject: null }, cache));
+    cache.finish();
+    return out;
+  };
+
+  it('reuses an audit only while the object and every Policy are the same, and says what a fresh audit says', () => {
+    const cache = new AuditCache();
+    const a = named('a', 2);
+    const b = named('b', 4);
+    const first = scan(cache, [a, b], [stored('t', 3, '10')]);
+    expect(first).toEqual([auditObject([a, b], stored('t', 3, '10'), { now, exceptions: [], namespaceObject: null })]);
+    // Nothing changed: the very same audit (the report builder keys its serialization on it).
+    expect(scan(cache, [a, b], [stored('t', 3, '10')])[0]).toBe(first[0]);
+    // One Policy replaced (a new generation compiles a new object): a new audit with its verdict.
+    const b2 = named('b', 3);
+    const edited = scan(cache, [a, b2], [stored('t', 3, '10')]);
+    expect(edited[0]).not.toBe(first[0]);
+    expect(edited).toEqual([auditObject([a, b2], stored('t', 3, '10'), { now, exceptions: [], namespaceObject: null })]);
+    // The object changed (new resourceVersion): evaluated again.
+    expect(scan(cache, [a, b2], [stored('t', 1, '11')])[0]!.verdicts.map((v) => v.result)).toEqual(['fail', 'fail']);
+    // A Policy removed, or the order changed: not the old audit.
+    expect(scan(cache, [b2], [stored('t', 1, '11')])[0]!.applied).toEqual(['b']);
+    expect(cache.size).toBe(1);
+    expect(scan(cache, [a], [])).toEqual([]);
+    expect(cache.size).toBe(0);
+  });
+
+  it('never reuses the outcome of a Policy that a PolicyException names: exceptions expire with time', () => {
+    const cache = new AuditCache();
+    const a = named('a', 5);
+    const ex = { apiVersion: V, kind: 'PolicyException', metadata: { name: 'ex', namespace: 'ns1' }, spec: { policyName: 'a', ruleNames: ['partitions'], match: { names: ['t'] }, expiresAt: '2030-01-01T00:00:01Z', reason: 'r' } } as PolicyException;
+    const first = scan(cache, [a], [stored('t', 1, '10')], [ex]);
+    expect(first[0]!.verdicts[0]!.result).toBe('skip');
+    cache.begin();
+    const later = auditObject([a], stored('t', 1, '10'), { now: new Date('2030-01-01T00:00:02Z'), exceptions: [ex], namespaceObject: null }, cache);
+    cache.finish();
+    expect(later.verdicts[0]).toMatchObject({ result: 'fail', message: 'a wants 5' });
+  });
+
+  it('impactsOf says per Policy what impactOf says', () => {
+    const a = named('a', 2);
+    const b = named('b', 4);
+    const audits = [1, 3, 5].map((n) => auditObject([a, b], stored(`t${n}`, n, '1'), { now, exceptions: [], namespaceObject: null }));
+    const all = impactsOf(['a', 'b', 'none'], audits, now);
+    for (const p of ['a', 'b', 'none']) expect(all.get(p)).toEqual(impactOf(p, audits, now));
+    expect(all.get('b')).toMatchObject({ evaluated: 3, wouldDeny: 2 });
+  });
+});
+
+describe('buildReports digests', () => {
+  it('are the digest of the results written, as before the serialization was cached (no rewrite on upgrade)', () => {
+    const p = policy([{ name: 'enough-partitions', expression: 'object.spec.partitions >= 3' }]);
+    const now = new Date('2030-01-01T00:00:00Z');
+    const audits = Array.from({ length: 50 }, (_, i) => auditObject([p], topic(`t${i}`, i % 5), { now, exceptions: [], namespaceObject: null }));
+    const reports = buildReports({ namespace: 'ns1' }, audits, now);
+    for (const r of reports) expect(r.metadata.annotations['reports.kidp.io/digest']).toBe(digestOf(r.results));
+    expect(reports.flatMap((r) => r.results)).toHaveLength(50);
+    expect(reports.map((r) => r.summary)).toEqual(reports.map((r) => summarize(r.results)));
+    // With a memo: the same digests; one audit changed changes its shard's digest only, to the true one.
+    const memo = new Map();
+    expect(buildReports({ namespace: 'ns1' }, audits, now, memo).map((r) => r.metadata.annotations)).toEqual(reports.map((r) => r.metadata.annotations));
+    const changed = [...audits];
+    changed[7] = auditObject([p], topic('t7', 4), { now, exceptions: [], namespaceObject: null });
+    const again = buildReports({ namespace: 'ns1' }, changed, now, memo);
+    for (const r of again) expect(r.metadata.annotations['reports.kidp.io/digest']).toBe(digestOf(r.results));
+    expect(again.filter((r, i) => r.metadata.annotations['reports.kidp.io/digest'] !== reports[i]!.metadata.annotations['reports.kidp.io/digest'])).toHaveLength(1);
   });
 });

@@ -11,7 +11,7 @@
 // nothing writes nothing.
 import { createHash } from 'node:crypto';
 import type { ObjectAudit } from './audit.js';
-import { REPORT_SOURCE, summarize, timestampOf, type PolicyReportResult, type ReportSummary } from './result.js';
+import { emptySummary, REPORT_SOURCE, timestampOf, type PolicyReportResult, type ReportSummary } from './result.js';
 import { LABELS, MANAGED_BY_VALUE, REPORTS_API_VERSION } from '../crds/registry.js';
 
 /** The issue's bound on any report object, as stored (JSON). */
@@ -59,11 +59,53 @@ export function resultsOf(audit: ObjectAudit, now: Date): PolicyReportResult[] {
   }));
 }
 
+/** What a digest covers of one result: all of it but the timestamp. */
+function digestText(r: PolicyReportResult): string {
+  return JSON.stringify({ ...r, timestamp: undefined });
+}
+
 export function digestOf(results: readonly PolicyReportResult[]): string {
   const h = createHash('sha256');
-  for (const r of results) h.update(JSON.stringify({ ...r, timestamp: undefined }));
+  for (const r of results) h.update(digestText(r));
   return h.digest('hex').slice(0, 32);
 }
+
+/** JSON bytes a timestamp adds to a result (`,"timestamp":{"seconds":N,"nanos":N}` at its longest). */
+const TIMESTAMP_BYTES = ',"timestamp":{"seconds":9999999999,"nanos":999000000}'.length;
+
+/**
+ * One audit's size, computed once per ObjectAudit: the audit cache hands back the same
+ * ObjectAudit for an object nothing changed for, so a rescan serializes only what changed.
+ * Sizes count the longest timestamp, so they do not depend on the scan's time.
+ */
+const sizes = new WeakMap<ObjectAudit, number>();
+
+function textOf(audit: ObjectAudit): string {
+  let text = '';
+  for (const r of resultsOf(audit, EPOCH)) text += digestText(r);
+  return text;
+}
+
+function sizeOf(audit: ObjectAudit): number {
+  let bytes = sizes.get(audit);
+  if (bytes === undefined) {
+    bytes = Buffer.byteLength(textOf(audit)) + audit.verdicts.length * (TIMESTAMP_BYTES + 1);
+    sizes.set(audit, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * Shard digests of the last build of one scope, by shard name: a shard holding the very same
+ * audits (see sizes) has the same digest, so a rescan hashes only the shards that changed.
+ */
+export type DigestMemo = Map<string, { members: readonly ObjectAudit[]; digest: string }>;
+
+function sameMembers(a: readonly ObjectAudit[], b: readonly ObjectAudit[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const EPOCH = new Date(0);
 
 export interface ReportScope {
   /** Undefined for the cluster-scoped report set. */
@@ -72,15 +114,17 @@ export interface ReportScope {
   team?: string;
 }
 
-/** The report objects for one scope; empty when nothing there is selected by any policy. */
-export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[], now: Date): ReportObject[] {
+/**
+ * The report objects for one scope; empty when nothing there is selected by any policy.
+ * `memo` (one per scope, kept by the caller) is read and replaced with this build's digests.
+ */
+export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[], now: Date, memo?: DigestMemo): ReportObject[] {
   const entries = audits
     .filter((a) => a.verdicts.length > 0)
-    .map((a) => {
-      const results = resultsOf(a, now);
-      return { key: a.key, results, bytes: Buffer.byteLength(JSON.stringify(results)) };
-    })
+    .map((a) => ({ audit: a, key: a.key, bytes: sizeOf(a) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const previous = memo ? new Map(memo) : undefined;
+  memo?.clear();
   if (entries.length === 0) return [];
   const total = entries.reduce((s, e) => s + e.bytes, 0);
   let shards = 1;
@@ -96,18 +140,34 @@ export function buildReports(scope: ReportScope, audits: readonly ObjectAudit[],
   }
   const cluster = scope.namespace === undefined;
   return buckets.map((bucket, i) => {
-    const results = bucket.flatMap((e) => e.results);
+    const name = cluster ? `kidp-cluster-${i}` : `kidp-${i}`;
+    const members = bucket.map((e) => e.audit);
+    const last = previous?.get(name);
+    let digest = last && sameMembers(last.members, members) ? last.digest : undefined;
+    if (digest === undefined) {
+      const h = createHash('sha256');
+      for (const a of members) h.update(textOf(a));
+      digest = h.digest('hex').slice(0, 32);
+    }
+    memo?.set(name, { members, digest });
+    const summary = emptySummary();
+    for (const e of bucket) for (const v of e.audit.verdicts) summary[v.result] += 1;
+    // Built when read (by the writer, for the objects it writes): a rescan that changes one
+    // shard builds one shard's results, not the scope's.
+    let results: PolicyReportResult[] | undefined;
     return {
       apiVersion: REPORT_API_VERSION,
       kind: cluster ? 'ClusterPolicyReport' : 'PolicyReport',
       metadata: {
-        name: cluster ? `kidp-cluster-${i}` : `kidp-${i}`,
+        name,
         ...(cluster ? {} : { namespace: scope.namespace }),
         labels: { [MANAGED_BY]: MANAGED_BY_VALUE, [REPORT_LABEL]: 'audit', [SHARD_LABEL]: String(i), [SHARDS_LABEL]: String(shards), ...(scope.team ? { [TEAM_LABEL]: scope.team } : {}) },
-        annotations: { [DIGEST_ANNOTATION]: digestOf(results) },
+        annotations: { [DIGEST_ANNOTATION]: digest },
       },
-      summary: summarize(results),
-      results,
+      summary,
+      get results() {
+        return (results ??= bucket.flatMap((e) => resultsOf(e.audit, now)));
+      },
     };
   });
 }

@@ -5,7 +5,7 @@ import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } fr
 import { DIGEST_ANNOTATION, REPORT_LABEL, type ReportObject } from './shard.js';
 import { inParallel } from './parallel.js';
 import { kindInfo, REPORTS_GROUP, REPORTS_VERSION } from '../crds/registry.js';
-import { apiStatusOf } from '../kube/index.js';
+import { apiStatusOf, getJson } from '../kube/index.js';
 
 /** Report objects written at once: each is up to ~500 KB, so fewer than status writes. */
 const REPORT_WRITE_CONCURRENCY = 4;
@@ -37,10 +37,17 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
 
 const isStatus = (err: unknown, code: number) => apiStatusOf(err) === code;
 
+/**
+ * Lists of report objects ask for their metadata only: the digest and labels are all a sync
+ * compares, and the full objects of one namespace are megabytes (14 MiB at 1,000 resources x
+ * 20 policies) to send, parse and hold.
+ */
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
 export class ReportWriter {
   private readonly api: CustomObjectsApi;
 
-  constructor(kubeConfig: KubeConfig) {
+  constructor(private readonly kubeConfig: KubeConfig) {
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
@@ -50,17 +57,16 @@ export class ReportWriter {
 
   /** KIDP's audit reports in a scope (namespace, or undefined for the cluster-scoped ones). */
   async list(namespace: string | undefined): Promise<Listed[]> {
-    const labelSelector = `${REPORT_LABEL}=audit`;
-    const list = (namespace === undefined
-      ? await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: CLUSTER_POLICY_REPORTS, labelSelector })
-      : await this.api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: POLICY_REPORTS, labelSelector })) as { items: Listed[] };
-    return list.items;
+    const selector = `labelSelector=${encodeURIComponent(`${REPORT_LABEL}=audit`)}`;
+    const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${CLUSTER_POLICY_REPORTS}?${selector}` : `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${POLICY_REPORTS}?${selector}`;
+    const list = await getJson<{ items?: Listed[] | null }>(this.kubeConfig, path, METADATA_LIST);
+    return list.items ?? [];
   }
 
   /** Namespaces that hold KIDP audit PolicyReports (to clean up scopes gone while not running). */
   async namespacesWithReports(): Promise<string[]> {
-    const list = (await this.api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: POLICY_REPORTS, labelSelector: `${REPORT_LABEL}=audit` })) as { items: { metadata: { namespace?: string } }[] };
-    return [...new Set(list.items.map((i) => i.metadata.namespace ?? ''))].filter(Boolean);
+    const list = await getJson<{ items?: { metadata: { namespace?: string } }[] | null }>(this.kubeConfig, `/apis/${GROUP}/${VERSION}/${POLICY_REPORTS}?labelSelector=${encodeURIComponent(`${REPORT_LABEL}=audit`)}`, METADATA_LIST);
+    return [...new Set((list.items ?? []).map((i) => i.metadata.namespace ?? ''))].filter(Boolean);
   }
 
   async sync(namespace: string | undefined, desired: readonly ReportObject[]): Promise<WriteStats> {

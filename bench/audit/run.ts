@@ -6,7 +6,9 @@
 import { cpus, totalmem } from 'node:os';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
+import { request } from 'node:https';
 import { runReports } from '../../reports/index.js';
+import { getJson, keepConnectionsAlive } from '../../kube/index.js';
 
 const RESOURCES = Number(process.env.BENCH_RESOURCES ?? 5_000);
 const POLICIES = Number(process.env.BENCH_POLICIES ?? 20);
@@ -18,6 +20,9 @@ const VERSION = 'v1alpha1';
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
+// The bench's own creates reuse connections too: a TLS context per call is native memory that
+// would otherwise be most of the process's peak RSS before the audit starts.
+keepConnectionsAlive(kc);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const core = kc.makeApiClient(CoreV1Api);
 const id = Date.now().toString(36);
@@ -47,6 +52,39 @@ function policy(i: number, suffix = '') {
   };
 }
 
+/** The apiserver's own request time on report writes and status applies (its /metrics), summed over its lifetime. */
+async function apiserverSeconds(): Promise<Record<string, { count: number; seconds: number }>> {
+  const url = new URL('/metrics', kc.getCurrentCluster()?.server);
+  const options = {};
+  await kc.applyToHTTPSOptions(options);
+  const text = await new Promise<string>((resolve, reject) => {
+    request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    }).on('error', reject).end();
+  });
+  const out: Record<string, { count: number; seconds: number }> = {};
+  for (const line of text.split('\n')) {
+    const m = /^apiserver_request_duration_seconds_(sum|count)\{.*resource="(policyreports|topics)".*subresource="([^"]*)".*verb="([A-Z]+)"/.exec(line);
+    if (!m || !['POST', 'PUT', 'APPLY', 'PATCH', 'LIST'].includes(m[4]!)) continue;
+    const key = `${m[4]} ${m[2]}${m[3] ? `/${m[3]}` : ''}`;
+    const e = (out[key] ??= { count: 0, seconds: 0 });
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (m[1] === 'sum') e.seconds += value;
+    else e.count += value;
+  }
+  return out;
+}
+
+function apiserverDelta(before: Awaited<ReturnType<typeof apiserverSeconds>>, after: Awaited<ReturnType<typeof apiserverSeconds>>): string {
+  return Object.entries(after)
+    .map(([k, v]) => [k, v.count - (before[k]?.count ?? 0), v.seconds - (before[k]?.seconds ?? 0)] as const)
+    .filter(([k, n]) => n > 0 && !k.endsWith(' topics'))
+    .map(([k, n, sec]) => `${k} ${n} (${(sec * 1000 / n).toFixed(0)} ms mean, ${sec.toFixed(1)} s summed)`)
+    .join('; ');
+}
+
 async function main(): Promise<void> {
   const log = (m: string) => process.stdout.write(`${m}\n`);
   log(`bench:audit — ${RESOURCES} Topics in ${NAMESPACES} namespaces x ${POLICIES} Policies (2 rules each); ${cpus().length} cores (${cpus()[0]?.model ?? ''}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
@@ -59,14 +97,21 @@ async function main(): Promise<void> {
       body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Topic', metadata: { name: `topic-${i}` }, spec: { owner: { kind: 'Team', name: `bench-team-${i % NAMESPACES}` }, partitions: (i % 8) + 1, retentionHours: 24 * ((i % 30) + 1) } },
     }),
   );
-  log(`created ${RESOURCES} Topics in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`created ${RESOURCES} Topics in ${((Date.now() - t0) / 1000).toFixed(1)} s; peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  // RSS sampled while the audit runs (the controller, its informers and caches, report writes).
+  let auditRss = 0;
+  const sampler = setInterval(() => {
+    auditRss = Math.max(auditRss, process.memoryUsage().rss);
+  }, 100);
   for (let p = 0; p < POLICIES; p += 1) await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policies', body: policy(p) });
 
   const reports = await runReports({ kubeConfig: kc, logger: pino({ level: 'warn' }), debounceMs: 200, namespaces: Array.from({ length: NAMESPACES }, (_, n) => nsName(n)) });
   try {
+    const metricsBefore = await apiserverSeconds();
     const started = Date.now();
     const full = await reports.scanAll();
     const fullMs = Date.now() - started;
+    const metricsAfter = await apiserverSeconds();
     const benchScopes = [...reports.audits().keys()].filter((k) => k.startsWith(`ns/bench-audit-${id}`));
     const results = benchScopes.reduce((s, k) => s + (reports.audits().get(k) ?? []).reduce((a, x) => a + x.verdicts.length, 0), 0);
     // What is stored, as the apiserver returns it (with metadata and managedFields).
@@ -74,7 +119,8 @@ async function main(): Promise<void> {
     let storedBytes = 0;
     let maxStored = 0;
     for (let n = 0; n < NAMESPACES; n += 1) {
-      const list = (await custom.listNamespacedCustomObject({ group: 'wgpolicyk8s.io', version: 'v1alpha2', namespace: nsName(n), plural: 'policyreports' })) as { items: unknown[] };
+      // Raw JSON, not client-node's models: the bench's own copy should not dominate its peak RSS.
+      const list = await getJson<{ items: unknown[] }>(kc, `/apis/wgpolicyk8s.io/v1alpha2/namespaces/${nsName(n)}/policyreports`);
       for (const item of list.items) {
         const bytes = Buffer.byteLength(JSON.stringify(item));
         stored += 1;
@@ -90,11 +136,16 @@ async function main(): Promise<void> {
     const changeMs = Date.now() - changeStarted;
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
     log(`full audit (all scopes, every report written): ${(fullMs / 1000).toFixed(1)} s — ${full.scopes} scope scans (${full.objects} object audits, events from our own status writes rescan a scope), ${results} results in the bench namespaces`);
+    log(`apiserver time during the full audit: ${apiserverDelta(metricsBefore, metricsAfter)}`);
     log(`report writes: ${full.written} objects, ${mb(full.bytes)}; largest written ${(full.maxBytes / 1024).toFixed(0)} KB`);
     log(`stored: ${stored} PolicyReports, ${mb(storedBytes)}; largest as stored ${(maxStored / 1024).toFixed(0)} KB (limit 500 KB)`);
     log(`rescan with nothing changed: ${(again.ms / 1000).toFixed(1)} s, ${again.written} objects written`);
     log(`one Policy's message changed -> reports rewritten and idle in ${(changeMs / 1000).toFixed(1)} s`);
+    // Peak resident set of this process (audit, informers, report objects and the bench's own lists).
+    clearInterval(sampler);
+    log(`peak RSS while auditing ${(auditRss / 2 ** 20).toFixed(0)} MiB (sampled every 100 ms); process peak ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; heap used now ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`);
   } finally {
+    clearInterval(sampler);
     await reports.stop();
     for (let p = 0; p < POLICIES; p += 1) await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'policies', name: policyName(p) }).catch(() => undefined);
     for (let n = 0; n < NAMESPACES; n += 1) {
