@@ -1,9 +1,10 @@
 // A map store over a plain JSON object that converts a field to its CEL value only when it
 // is read. A rule usually reads a handful of fields of a 5 KB Deployment; converting the
 // whole object eagerly cost ~0.2 ms per request and policy type, most of an admission's
-// budget. Reads of scalar fields convert on the spot and keep nothing; a container field is
-// converted once and kept (its own lazy state lives in it). No Map is allocated until a
-// container is read, or until iteration and size convert everything, once, in the object's
+// budget. A field whose CEL value is the JSON value itself (a string, a boolean) is read
+// through and not kept; any other (a container with its own lazy state, an int, a
+// timestamp) is converted once and kept. No Map is allocated until such a field is read,
+// or until iteration and size convert everything, once, in the object's
 // own key order: a fresh admission object makes one of these per object it touches, and a
 // Map subclass per level was a third of a fresh request's time (bench:cel).
 import type { MapKey, MapStore } from './values.js';
@@ -11,7 +12,7 @@ import type { MapKey, MapStore } from './values.js';
 const hasOwn = Object.prototype.hasOwnProperty;
 
 export class LazyFieldMap implements MapStore {
-  /** Converted containers; after fill(), every entry in the object's key order. */
+  /** Converted fields that are not the JSON value itself; after fill(), every entry in the object's key order. */
   private kept: Map<MapKey, unknown> | undefined;
   private complete = false;
 
@@ -25,11 +26,11 @@ export class LazyFieldMap implements MapStore {
     if (typeof key !== 'string' || !hasOwn.call(this.raw, key)) return undefined;
     const v = this.raw[key];
     if (v === undefined) return undefined;
-    if (typeof v !== 'object' || v === null) return this.convert(key, v);
     const kept = this.kept?.get(key);
     if (kept !== undefined) return kept;
     const value = this.convert(key, v);
-    (this.kept ??= new Map()).set(key, value);
+    // Kept unless the conversion was the identity (strings, booleans, null under dyn).
+    if (value !== v) (this.kept ??= new Map()).set(key, value);
     return value;
   }
 
