@@ -7,7 +7,7 @@
 // not say which variables it reads, and a text search would be fooled by string literals
 // and comprehension variables.
 import { parse } from '../policy-engine/cel/parse/parser.js';
-import type { Expr } from '../policy-engine/cel/parse/ast.js';
+import { walkScoped, type Expr } from '../policy-engine/cel/parse/ast.js';
 import type { CompiledPolicy } from '../policy-engine/policy/index.js';
 
 interface Reads {
@@ -18,61 +18,23 @@ interface Reads {
   allVariables: boolean;
 }
 
-function walk(e: Expr, bound: ReadonlySet<string>, reads: Reads, watched: ReadonlySet<string>): void {
-  switch (e.kind) {
-    case 'const':
-      return;
-    case 'ident':
-      if (bound.has(e.name)) return;
-      if (watched.has(e.name)) reads.request = true;
-      if (e.name === 'variables') reads.allVariables = true;
-      return;
-    case 'select':
-      if (e.operand.kind === 'ident' && e.operand.name === 'variables' && !bound.has('variables')) {
-        reads.variables.add(e.field);
-        return;
-      }
-      return walk(e.operand, bound, reads, watched);
-    case 'index':
-      walk(e.operand, bound, reads, watched);
-      return walk(e.index, bound, reads, watched);
-    case 'call':
-      if (e.target) walk(e.target, bound, reads, watched);
-      for (const a of e.args) walk(a, bound, reads, watched);
-      return;
-    case 'list':
-      for (const x of e.elems) walk(x, bound, reads, watched);
-      return;
-    case 'map':
-      for (const x of e.entries) {
-        walk(x.key, bound, reads, watched);
-        walk(x.value, bound, reads, watched);
-      }
-      return;
-    case 'struct':
-      for (const f of e.fields) walk(f.value, bound, reads, watched);
-      return;
-    case 'macro': {
-      walk(e.range, bound, reads, watched);
-      const inner = new Set(bound);
-      inner.add(e.v1);
-      if (e.v2 !== undefined) inner.add(e.v2);
-      walk(e.body, inner, reads, watched);
-      if (e.filter) walk(e.filter, inner, reads, watched);
-      return;
+function walk(e: Expr, reads: Reads, watched: ReadonlySet<string>): void {
+  walkScoped(e, (n, bound) => {
+    if (n.kind === 'ident' && !bound.has(n.name)) {
+      if (watched.has(n.name)) reads.request = true;
+      if (n.name === 'variables') reads.allVariables = true;
     }
-    case 'bind': {
-      walk(e.init, bound, reads, watched);
-      const inner = new Set(bound);
-      inner.add(e.name);
-      return walk(e.body, inner, reads, watched);
+    if (n.kind === 'select' && n.operand.kind === 'ident' && n.operand.name === 'variables' && !bound.has('variables')) {
+      reads.variables.add(n.field);
+      return false;
     }
-  }
+    return true;
+  });
 }
 
 function readsOf(source: string, watched: ReadonlySet<string>): Reads {
   const reads: Reads = { request: false, variables: new Set(), allVariables: false };
-  walk(parse(source), new Set(), reads, watched);
+  walk(parse(source), reads, watched);
   return reads;
 }
 

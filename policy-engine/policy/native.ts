@@ -21,7 +21,7 @@
 //   (`exempted || rule`). VAP has no clock, so the caller regenerates at `nextChangeAt`
 //   (the earliest expiry).
 import { parse } from '../cel/parse/parser.js';
-import type { Expr } from '../cel/parse/ast.js';
+import { walkScoped, type Expr } from '../cel/parse/ast.js';
 import { compilePolicy } from './compile.js';
 import { DEFAULT_CLUSTER_EXCEPTION_NAMESPACE, isActive } from './exception.js';
 import { DEFAULT_OPERATIONS } from './match.js';
@@ -92,50 +92,10 @@ interface Span {
 }
 
 /** Free identifiers of `e` (not comprehension or bind variables) whose name is in `names`. */
-function freeSpans(e: Expr, names: ReadonlySet<string>, out: Span[], bound: ReadonlySet<string> = new Set()): void {
-  const inner = (names: (string | undefined)[]) => {
-    const s = new Set(bound);
-    for (const n of names) if (n !== undefined) s.add(n);
-    return s;
-  };
-  switch (e.kind) {
-    case 'const':
-      return;
-    case 'ident':
-      if (!e.rooted && !bound.has(e.name) && names.has(e.name)) out.push({ pos: e.pos, name: e.name });
-      return;
-    case 'select':
-      return freeSpans(e.operand, names, out, bound);
-    case 'index':
-      freeSpans(e.operand, names, out, bound);
-      return freeSpans(e.index, names, out, bound);
-    case 'call':
-      if (e.target) freeSpans(e.target, names, out, bound);
-      for (const a of e.args) freeSpans(a, names, out, bound);
-      return;
-    case 'list':
-      for (const x of e.elems) freeSpans(x, names, out, bound);
-      return;
-    case 'map':
-      for (const x of e.entries) {
-        freeSpans(x.key, names, out, bound);
-        freeSpans(x.value, names, out, bound);
-      }
-      return;
-    case 'struct':
-      for (const f of e.fields) freeSpans(f.value, names, out, bound);
-      return;
-    case 'macro': {
-      freeSpans(e.range, names, out, bound);
-      const scope = inner([e.v1, e.v2]);
-      freeSpans(e.body, names, out, scope);
-      if (e.filter) freeSpans(e.filter, names, out, scope);
-      return;
-    }
-    case 'bind':
-      freeSpans(e.init, names, out, bound);
-      return freeSpans(e.body, names, out, inner([e.name]));
-  }
+function freeSpans(e: Expr, names: ReadonlySet<string>, out: Span[]): void {
+  walkScoped(e, (n, bound) => {
+    if (n.kind === 'ident' && !n.rooted && !bound.has(n.name) && names.has(n.name)) out.push({ pos: n.pos, name: n.name });
+  });
 }
 
 /**

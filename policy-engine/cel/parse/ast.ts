@@ -44,3 +44,55 @@ export type Expr =
   | (Base & { kind: 'bind'; name: string; init: Expr; body: Expr });
 
 export type ExprKind = Expr['kind'];
+
+/**
+ * Visits `e` and its sub-expressions depth-first, each with the comprehension and cel.bind
+ * variables in scope there (`bound`): what a question about free identifiers needs (which
+ * declared variables an expression reads). `visit` returning false skips the node's
+ * sub-expressions.
+ */
+export function walkScoped(e: Expr, visit: (e: Expr, bound: ReadonlySet<string>) => boolean | void, bound: ReadonlySet<string> = new Set()): void {
+  if (visit(e, bound) === false) return;
+  const go = (x: Expr, scope = bound) => walkScoped(x, visit, scope);
+  const within = (...names: (string | undefined)[]): ReadonlySet<string> => {
+    const s = new Set(bound);
+    for (const n of names) if (n !== undefined) s.add(n);
+    return s;
+  };
+  switch (e.kind) {
+    case 'const':
+    case 'ident':
+      return;
+    case 'select':
+      return go(e.operand);
+    case 'index':
+      go(e.operand);
+      return go(e.index);
+    case 'call':
+      if (e.target) go(e.target);
+      for (const a of e.args) go(a);
+      return;
+    case 'list':
+      for (const x of e.elems) go(x);
+      return;
+    case 'map':
+      for (const x of e.entries) {
+        go(x.key);
+        go(x.value);
+      }
+      return;
+    case 'struct':
+      for (const f of e.fields) go(f.value);
+      return;
+    case 'macro': {
+      go(e.range);
+      const scope = within(e.v1, e.v2);
+      go(e.body, scope);
+      if (e.filter) go(e.filter, scope);
+      return;
+    }
+    case 'bind':
+      go(e.init);
+      return go(e.body, within(e.name));
+  }
+}
