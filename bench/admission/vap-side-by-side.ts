@@ -218,15 +218,7 @@ async function webhookMetrics(port: number): Promise<{ call: { sum: number; coun
 async function postMetric(): Promise<{ sum: number; count: number }> {
   const r = await kubectl(['get', '--raw', '/metrics']);
   if (r.code !== 0) throw new Error(`reading the apiserver's metrics failed: ${r.stderr}`);
-  const total = { sum: 0, count: 0 };
-  for (const line of r.stdout.split('\n')) {
-    const m = /^apiserver_request_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels = m[2] ?? '';
-    if (!labels.includes('verb="POST"') || !labels.includes('resource="configmaps"') || !labels.includes('dry_run=""')) continue;
-    total[m[1] as 'sum' | 'count'] += Number(m[3]);
-  }
-  return total;
+  return histogram(r.stdout, 'apiserver_request_duration_seconds', ['verb="POST"', 'resource="configmaps"', 'dry_run=""']);
 }
 
 async function creates(prefix: string, n: number, post: (body: string) => Promise<number>): Promise<number[]> {
